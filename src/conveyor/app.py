@@ -1,0 +1,279 @@
+"""The application object: task registry, enqueue, and the operator actions the CLI exposes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, overload
+
+from .errors import ConfigurationError, TaskNotFound
+from .job import BlockedKey, Job, JobFilter, NewJob
+from .retry import DEFAULT_RETRY, RetryPolicy
+from .store import Store, open_store
+from .task import KeyFunction, Task
+
+DEFAULT_URL = "sqlite:///conveyor.db"
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+class Conveyor:
+    """Durable, ordered jobs on SQLite or PostgreSQL.
+
+    The store opens on first use, so an application module can create its `Conveyor` at import
+    time and a CLI can still point it at another database.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        lease_seconds: float | None = None,
+        default_queue: str = "default",
+    ) -> None:
+        self.database_url = database_url or os.environ.get("CONVEYOR_DATABASE_URL") or DEFAULT_URL
+        env_lease = os.environ.get("CONVEYOR_LEASE_SECONDS")
+        try:
+            self.lease_seconds = float(lease_seconds or env_lease or DEFAULT_LEASE_SECONDS)
+        except ValueError:
+            raise ConfigurationError(
+                f"CONVEYOR_LEASE_SECONDS must be a number of seconds, not {env_lease!r}"
+            ) from None
+        if self.lease_seconds <= 0:
+            raise ConfigurationError("the lease must be longer than 0 seconds")
+        self.default_queue = default_queue
+        self.tasks: dict[str, Task] = {}
+        self._store: Store | None = None
+        self._store_lock = threading.Lock()
+        self._wakers: set[Callable[[], None]] = set()
+
+    # -- configuration --------------------------------------------------------------------
+
+    def use_database(self, url: str) -> None:
+        """Point the app at another database (before its store is opened)."""
+        if self._store is not None and url != self.database_url:
+            raise ConfigurationError("the store is already open; set the URL before using it")
+        self.database_url = url
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    self._store = open_store(self.database_url)
+        return self._store
+
+    def migrate(self) -> list[str]:
+        return self.store.migrate()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[..., Any], /) -> Task: ...
+
+    @overload
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        max_attempts: int = 5,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        key: KeyFunction | None = None,
+        leads_key: bool = False,
+        timeout: float | None = None,
+        priority: int = 0,
+    ) -> Callable[[Callable[..., Any]], Task]: ...
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        max_attempts: int = 5,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        key: KeyFunction | None = None,
+        leads_key: bool = False,
+        timeout: float | None = None,
+        priority: int = 0,
+    ) -> Task | Callable[[Callable[..., Any]], Task]:
+        """Register a function as a task: `@app.task` or `@app.task(queue=..., key=...)`."""
+
+        def register(function: Callable[..., Any]) -> Task:
+            task_name = name or function.__name__
+            if task_name in self.tasks:
+                raise ConfigurationError(f"a task named {task_name!r} is already registered")
+            task = Task(
+                self,
+                function,
+                name=task_name,
+                queue=queue or self.default_queue,
+                max_attempts=max_attempts,
+                retry=retry,
+                key=key,
+                leads_key=leads_key,
+                timeout=timeout,
+                priority=priority,
+            )
+            self.tasks[task_name] = task
+            return task
+
+        return register(fn) if fn is not None else register
+
+    def get_task(self, name: str) -> Task:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tasks)) or "none registered"
+            raise TaskNotFound(f"unknown task {name!r} (known: {known})") from None
+
+    # -- enqueue --------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        task: str | Task,
+        payload: Any = None,
+        *,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        queue: str | None = None,
+        delay: float | None = None,
+        run_at: datetime | None = None,
+        priority: int | None = None,
+        connection: Any = None,
+    ) -> int:
+        """Store one job and return its id (the existing job's id for a known idempotency key).
+
+        With `connection=` (the application's own open DB connection) the job is written in the
+        caller's transaction: it exists if and only if that transaction commits.
+        """
+        job = self.build_job(
+            task,
+            payload,
+            key=key,
+            idempotency_key=idempotency_key,
+            queue=queue,
+            delay=delay,
+            run_at=run_at,
+            priority=priority,
+        )
+        job_id = self.store.enqueue([job], connection=connection)[0]
+        self._wake_local_workers()
+        return job_id
+
+    def enqueue_many(
+        self, task: str | Task, payloads: Sequence[Any], *, connection: Any = None, **options: Any
+    ) -> list[int]:
+        """Store many jobs of one task in one transaction (all or none)."""
+        jobs = [self.build_job(task, payload, **options) for payload in payloads]
+        ids = self.store.enqueue(jobs, connection=connection) if jobs else []
+        self._wake_local_workers()
+        return ids
+
+    async def enqueue_async(self, task: str | Task, payload: Any = None, **options: Any) -> int:
+        return await asyncio.to_thread(self.enqueue, task, payload, **options)
+
+    def build_job(
+        self,
+        task: str | Task,
+        payload: Any = None,
+        *,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        queue: str | None = None,
+        delay: float | None = None,
+        run_at: datetime | None = None,
+        priority: int | None = None,
+    ) -> NewJob:
+        """Validate and serialise a job without storing it. Raises PayloadError, TaskNotFound."""
+        spec = self.get_task(task if isinstance(task, str) else task.name)
+        text, plain = spec.serialize(payload)
+        if delay is not None and run_at is not None:
+            raise ConfigurationError("give delay or run_at, not both")
+        if delay is not None and delay < 0:
+            raise ConfigurationError("delay must be >= 0 seconds")
+        if run_at is not None and run_at.tzinfo is None:
+            raise ConfigurationError("run_at must be timezone-aware")
+        return NewJob(
+            task=spec.name,
+            queue=queue or spec.queue,
+            payload=text,
+            max_attempts=spec.max_attempts,
+            key=key if key is not None else spec.key_for(plain),
+            leads_key=spec.leads_key,
+            idempotency_key=idempotency_key,
+            priority=spec.priority if priority is None else priority,
+            delay=delay or 0.0,
+            run_at=run_at,
+        )
+
+    def _wake_local_workers(self) -> None:
+        for wake in list(self._wakers):
+            wake()
+
+    # -- workers --------------------------------------------------------------------------
+
+    def worker(self, **options: Any) -> Any:
+        """A `Worker` for this app; see `conveyor.worker.Worker` for the options."""
+        from .worker import Worker
+
+        return Worker(self, **options)
+
+    def run_worker(self, **options: Any) -> Any:
+        """Run a worker in this thread until it stops (SIGTERM/SIGINT, or drained with burst)."""
+        return asyncio.run(self.worker(**options).run())
+
+    # -- operators ------------------------------------------------------------------------
+
+    def get_job(self, job_id: int) -> Job:
+        return self.store.get(job_id)
+
+    def list_jobs(self, **filters: Any) -> list[Job]:
+        return self.store.list_jobs(JobFilter(**filters))
+
+    def retry_jobs(self, job_ids: Sequence[int], payload: Any = None) -> list[int]:
+        """Operator retry: dead (or retrying) jobs go back to queued with their attempts reset."""
+        text = None
+        if payload is not None:
+            if len(job_ids) != 1:
+                raise ConfigurationError("an edited payload retries exactly one job")
+            job = self.store.get(job_ids[0])
+            text = self.get_task(job.task).serialize(payload)[0]
+        done = self.store.retry(job_ids, payload=text)
+        self._wake_local_workers()
+        return done
+
+    def retry_dead(self, queue: str | None = None, task: str | None = None) -> list[int]:
+        return self.retry_jobs(self.store.dead_job_ids(queue=queue, task=task))
+
+    def cancel_jobs(self, job_ids: Sequence[int]) -> list[int]:
+        done = self.store.cancel(job_ids)
+        self._wake_local_workers()
+        return done
+
+    def delete_jobs(self, job_ids: Sequence[int]) -> list[int]:
+        return self.store.delete(job_ids)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """{queue: {state: count}}."""
+        counts: dict[str, dict[str, int]] = {}
+        for queue, state, n in self.store.stats():
+            counts.setdefault(queue, {})[state] = n
+        return counts
+
+    def prune(self, older_than: float) -> int:
+        return self.store.prune(older_than)
+
+    def blocked_keys(self, limit: int = 100) -> list[BlockedKey]:
+        return self.store.blocked_keys(limit)

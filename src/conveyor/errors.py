@@ -1,0 +1,66 @@
+"""Conveyor's exception tree. Users catch these, never a driver's exception.
+
+ConveyorError
+├── ConfigurationError      bad settings: URL, app path, option values
+├── TaskNotFound            a task name nobody registered
+├── PayloadError            a payload that fails its task's schema (nothing is stored)
+├── JobNotFound             an id the store does not hold
+├── InvalidStateError       an operator action that the job's state does not allow
+└── StoreError              the database failed or could not be reached
+    └── StoreUnavailable    the database could not be reached at all
+
+Control flow raised by task code (not errors, and not subclasses of ConveyorError):
+    Retry(after=...)        try again later, counting the attempt
+    Discard(reason)         give up now: the job goes dead
+"""
+
+from __future__ import annotations
+
+
+class ConveyorError(Exception):
+    """Root of every error Conveyor raises."""
+
+
+class ConfigurationError(ConveyorError):
+    pass
+
+
+class TaskNotFound(ConveyorError):
+    pass
+
+
+class PayloadError(ConveyorError):
+    pass
+
+
+class JobNotFound(ConveyorError):
+    pass
+
+
+class InvalidStateError(ConveyorError):
+    pass
+
+
+class StoreError(ConveyorError):
+    pass
+
+
+class StoreUnavailable(StoreError):
+    pass
+
+
+class Retry(Exception):
+    """Raised by task code to be retried after `after` seconds (the policy's delay if None)."""
+
+    def __init__(self, after: float | None = None, reason: str = "retry requested") -> None:
+        super().__init__(reason)
+        self.after = after
+        self.reason = reason
+
+
+class Discard(Exception):
+    """Raised by task code when the job can never succeed: it goes dead at once."""
+
+    def __init__(self, reason: str = "discarded") -> None:
+        super().__init__(reason)
+        self.reason = reason

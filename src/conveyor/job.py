@@ -1,0 +1,139 @@
+"""Jobs as the store hands them out, and the records the worker sends back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+# `waiting` is an internal refinement of `queued`: a keyed job behind another job of its key.
+STATES = ("waiting", "queued", "running", "retrying", "succeeded", "dead", "cancelled")
+FINAL_STATES = ("succeeded", "dead", "cancelled")
+# States in which a job holds its ordering key (blocks the jobs behind it).
+KEY_HOLDING_STATES = ("queued", "running", "retrying", "dead")
+
+
+def utc(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job about to be stored. `payload` is already-serialised JSON text."""
+
+    task: str
+    queue: str
+    payload: str
+    max_attempts: int
+    key: str | None = None
+    leads_key: bool = False
+    idempotency_key: str | None = None
+    priority: int = 0
+    delay: float = 0.0
+    run_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    """What a worker needs to run one attempt. `token` fences every later write for it."""
+
+    id: int
+    task: str
+    queue: str
+    payload: str
+    key: str | None
+    attempt: int
+    max_attempts: int
+    priority: int
+    token: int
+
+
+OutcomeKind = Literal["succeeded", "retry", "dead", "handback"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The end of one attempt, written back in batches.
+
+    `retry` waits `delay` seconds; `handback` returns an unfinished job (shutdown) without
+    counting the attempt.
+    """
+
+    job_id: int
+    token: int
+    kind: OutcomeKind
+    key: str | None = None
+    result: str | None = None
+    error: dict[str, Any] | None = None
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A stored job, as shown to operators."""
+
+    id: int
+    task: str
+    queue: str
+    payload: Any
+    key: str | None
+    leads_key: bool
+    idempotency_key: str | None
+    priority: int
+    state: str
+    attempts: int
+    max_attempts: int
+    run_at: datetime | None
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_error: str | None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    result: Any = None
+    worker_id: str | None = None
+    lease_expires_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.id,
+            "task": self.task,
+            "queue": self.queue,
+            "key": self.key,
+            "leads_key": self.leads_key,
+            "state": self.state,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "priority": self.priority,
+            "run_at": iso(self.run_at),
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "last_error": self.last_error,
+            "idempotency_key": self.idempotency_key,
+            "payload": self.payload,
+            "result": self.result,
+            "errors": self.errors,
+            "worker_id": self.worker_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    state: str | None = None
+    task: str | None = None
+    queue: str | None = None
+    key: str | None = None
+    limit: int = 50
+    ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedKey:
+    key: str
+    job_id: int
+    task: str
+    last_error: str | None
+    waiting: int

@@ -1,0 +1,133 @@
+"""The one interface every storage backend implements.
+
+The store is synchronous: SQLite's driver is, and `app.enqueue` is mostly called from synchronous
+web code. The worker calls it from one dedicated thread per process, in batches, so the event
+loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome
+
+IDEMPOTENCY_RETENTION = 30 * 24 * 3600.0
+
+
+class Store(ABC):
+    """Durable job storage. Every method is one short transaction."""
+
+    url: str
+    dialect: str
+
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return the names applied."""
+
+    @abstractmethod
+    def schema_version(self) -> int: ...
+
+    @abstractmethod
+    def enqueue(self, jobs: Sequence[NewJob], connection: Any = None) -> list[int]:
+        """Store jobs (in `connection`'s open transaction when given); return their ids.
+
+        A job whose idempotency key is already known returns the id of the job that holds it.
+        """
+
+    @abstractmethod
+    def claim(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[ClaimedJob]: ...
+
+    @abstractmethod
+    def complete(self, outcomes: Sequence[Outcome]) -> None:
+        """Write attempt outcomes, promoting the next job of each key that was released."""
+
+    @abstractmethod
+    def renew(self, leases: Sequence[tuple[int, int]], lease_seconds: float) -> set[int]:
+        """Extend the leases (job id, token) still held; return the ids whose lease was lost."""
+
+    @abstractmethod
+    def recover_expired(self) -> int:
+        """Put back running jobs whose lease expired (their worker died); return how many."""
+
+    @abstractmethod
+    def seconds_until_due(self, queues: Sequence[str] | None) -> float | None:
+        """Seconds until the earliest queued/retrying job is due (<= 0: now), None if none."""
+
+    @abstractmethod
+    def get(self, job_id: int) -> Job: ...
+
+    @abstractmethod
+    def list_jobs(self, filters: JobFilter) -> list[Job]: ...
+
+    @abstractmethod
+    def retry(self, job_ids: Sequence[int], payload: str | None = None) -> list[int]:
+        """Operator retry of dead (or retrying) jobs: back to queued, attempts reset."""
+
+    @abstractmethod
+    def dead_job_ids(self, queue: str | None = None, task: str | None = None) -> list[int]: ...
+
+    @abstractmethod
+    def cancel(self, job_ids: Sequence[int]) -> list[int]: ...
+
+    @abstractmethod
+    def delete(self, job_ids: Sequence[int]) -> list[int]: ...
+
+    @abstractmethod
+    def stats(self) -> list[tuple[str, str, int]]:
+        """(queue, state, count) rows."""
+
+    @abstractmethod
+    def prune(
+        self, older_than: float, idempotency_older_than: float = IDEMPOTENCY_RETENTION
+    ) -> int:
+        """Delete succeeded/cancelled jobs finished more than `older_than` seconds ago."""
+
+    @abstractmethod
+    def blocked_keys(self, limit: int = 100) -> list[BlockedKey]: ...
+
+    @abstractmethod
+    def states(self, job_ids: Sequence[int]) -> dict[int, str]: ...
+
+    def wake_listener(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """Call `callback` (from any thread) when jobs may be runnable; return a stop function.
+
+        Backends without notifications return None and the worker polls.
+        """
+        return None
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def error_record(error: BaseException, attempt: int, at: float) -> dict[str, Any]:
+    """What is kept of a failed attempt."""
+    return {
+        "attempt": attempt,
+        "at": at,
+        "type": type(error).__name__,
+        "message": str(error) or type(error).__name__,
+        "traceback": "".join(traceback.format_exception(error))[-8000:],
+    }
+
+
+def decode_json(value: Any) -> Any:
+    if value is None or not isinstance(value, str | bytes):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def dbapi_connection(connection: Any) -> Any:
+    """The DB-API connection behind a SQLAlchemy Connection, or the connection itself."""
+    inner = getattr(connection, "connection", None)
+    if inner is not None and hasattr(inner, "dbapi_connection"):
+        return inner.dbapi_connection
+    return connection

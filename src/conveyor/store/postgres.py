@@ -1,0 +1,457 @@
+"""PostgreSQL backend: many worker processes on many machines share one database.
+
+Claims use `FOR UPDATE SKIP LOCKED`; idle workers `LISTEN` and are woken by a `NOTIFY` sent on
+insert (a statement trigger) and on promotion. Enqueue and release of the same ordering key are
+serialised by a transaction-scoped advisory lock on the key, so the head check and the insert of a
+keyed job cannot interleave with the release that would promote it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..errors import ConfigurationError, JobNotFound, StoreError, StoreUnavailable
+from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome
+from . import queries
+from .base import IDEMPOTENCY_RETENTION, Store, dbapi_connection, decode_json
+from .ordering import Head, plan_enqueue
+
+CHANNEL = "conveyor_jobs"
+
+
+class PostgresStore(Store):
+    dialect = "postgres"
+
+    def __init__(self, url: str, pool_size: int = 4, connect_timeout: float = 5.0) -> None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigurationError(f"not a PostgreSQL URL: {url!r}")
+        self.url = url
+        self._q = queries.load("postgres")
+        try:
+            self._pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=pool_size,
+                kwargs={"autocommit": True, "connect_timeout": max(1, int(connect_timeout))},
+                open=False,
+                name="conveyor",
+            )
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except (PoolTimeout, psycopg.Error) as error:
+            self._pool.close()
+            raise StoreUnavailable(
+                f"cannot connect to PostgreSQL at {_safe(url)}: {_reason(error)}"
+            ) from error
+        except psycopg.ProgrammingError as error:  # malformed conninfo
+            raise ConfigurationError(f"bad PostgreSQL URL {_safe(url)}: {error}") from error
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as error:
+            raise StoreUnavailable(f"PostgreSQL pool exhausted or unreachable: {error}") from error
+        except psycopg.OperationalError as error:
+            raise StoreUnavailable(f"PostgreSQL: {_reason(error)}") from error
+        except psycopg.Error as error:
+            raise StoreError(f"PostgreSQL: {_reason(error)}") from error
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        applied: list[str] = []
+        with self._tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(1668247126, 0)")
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS conveyor_migrations (version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            done = {row[0] for row in cur.execute("SELECT version FROM conveyor_migrations")}
+            for version, name, sql in queries.migrations("postgres"):
+                if version in done:
+                    continue
+                cur.execute(sql.encode())
+                cur.execute(
+                    "INSERT INTO conveyor_migrations (version, name) VALUES (%s, %s)",
+                    (version, name),
+                )
+                applied.append(f"{version:04d}_{name}")
+        return applied
+
+    def schema_version(self) -> int:
+        with self._conn() as conn:
+            exists = conn.execute("SELECT to_regclass('conveyor_migrations')").fetchone()
+            if exists is None or exists[0] is None:
+                return 0
+            row = conn.execute("SELECT max(version) FROM conveyor_migrations").fetchone()
+            return int(row[0] or 0) if row else 0
+
+    # -- enqueue --------------------------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[NewJob], connection: Any = None) -> list[int]:
+        if connection is not None:
+            raw = dbapi_connection(connection)
+            if not isinstance(raw, psycopg.Connection):
+                raise ConfigurationError("connection= must be a psycopg 3 connection on PostgreSQL")
+            try:
+                with raw.transaction(), raw.cursor() as cur:
+                    return self._enqueue_with(cur, jobs)
+            except psycopg.Error as error:
+                raise StoreError(f"PostgreSQL: {_reason(error)}") from error
+        if len(jobs) == 1 and jobs[0].key is None and jobs[0].idempotency_key is None:
+            with self._conn() as conn:  # the hot path: one statement, one round trip
+                row = conn.execute(self._q["insert_job"], _insert_params(jobs[0], "queued"))
+                return [int(row.fetchone()[0])]  # type: ignore[index]
+        with self._tx() as cur:
+            return self._enqueue_with(cur, jobs)
+
+    def _enqueue_with(self, cur: psycopg.Cursor[Any], jobs: Sequence[NewJob]) -> list[int]:
+        q = self._q
+        keys = sorted({job.key for job in jobs if job.key is not None})
+        if keys:
+            cur.execute(q["lock_keys"], {"keys": keys})
+
+        # Idempotency: whoever inserts the key first owns it (and the job id it reserved).
+        ikeys = list(dict.fromkeys(j.idempotency_key for j in jobs if j.idempotency_key))
+        owned: dict[str, int] = {}
+        known: dict[str, int] = {}
+        if ikeys:
+            owned = dict(cur.execute(q["idempotency_claim"], {"keys": ikeys}).fetchall())
+            missing = [k for k in ikeys if k not in owned]
+            if missing:
+                known = dict(cur.execute(q["idempotency_lookup"], {"keys": missing}).fetchall())
+
+        fresh: list[int] = []
+        seen: set[str] = set()
+        for index, job in enumerate(jobs):
+            ikey = job.idempotency_key
+            if ikey is not None:
+                if ikey in known or ikey in seen:
+                    continue
+                seen.add(ikey)
+            fresh.append(index)
+        new_jobs = [jobs[i] for i in fresh]
+
+        heads: dict[str, Head] = {}
+        if keys:
+            for key, job_id, state, leads in cur.execute(q["key_heads"], {"keys": keys}):
+                heads[key] = Head(state, bool(leads), job_id=job_id)
+        plan = plan_enqueue(new_jobs, heads)
+        for job_id, leader in plan.demote:
+            if cur.execute(q["demote"], {"id": job_id}).rowcount == 0:
+                plan.states[leader] = "waiting"  # the head was claimed meanwhile
+
+        ids: list[int | None] = [
+            owned.get(job.idempotency_key) if job.idempotency_key else None for job in new_jobs
+        ]
+        if len(new_jobs) == 1 and ids[0] is None:
+            row = cur.execute(q["insert_job"], _insert_params(new_jobs[0], plan.states[0]))
+            ids = [int(row.fetchone()[0])]  # type: ignore[index]
+        elif new_jobs:
+            blanks = [i for i, v in enumerate(ids) if v is None]
+            if blanks:
+                rows = cur.execute(q["allocate_ids"], {"n": len(blanks)}).fetchall()
+                for i, (value,) in zip(blanks, rows, strict=True):
+                    ids[i] = int(value)
+            cur.execute(q["insert_jobs"], _bulk_params(new_jobs, plan.states, ids))
+        result: dict[str, int] = dict(known)
+        final: list[int] = [0] * len(jobs)
+        for index, job_id in zip(fresh, ids, strict=True):
+            assert job_id is not None
+            final[index] = job_id
+            if jobs[index].idempotency_key:
+                result[str(jobs[index].idempotency_key)] = job_id
+        return [final[i] or result[str(job.idempotency_key)] for i, job in enumerate(jobs)]
+
+    # -- worker side ----------------------------------------------------------------------
+
+    def claim(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[ClaimedJob]:
+        token = _token()
+        params = {
+            "token": token,
+            "worker": worker_id,
+            "lease": lease_seconds,
+            "limit": limit,
+            "all_queues": not queues,
+            "queues": list(queues or ()),
+        }
+        with self._conn() as conn:
+            rows = conn.execute(self._q["claim"], params).fetchall()
+        jobs = [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], token) for r in rows]
+        jobs.sort(key=lambda j: (-j.priority, j.id))
+        return jobs
+
+    def complete(self, outcomes: Sequence[Outcome]) -> None:
+        q = self._q
+        succeeded = [o for o in outcomes if o.kind == "succeeded"]
+        retry = [o for o in outcomes if o.kind == "retry"]
+        dead = [o for o in outcomes if o.kind == "dead"]
+        handback = [o for o in outcomes if o.kind == "handback"]
+        released = sorted({o.key for o in succeeded if o.key is not None})
+        with self._conn() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+            if released:
+                cur.execute(q["lock_keys"], {"keys": released})
+            if succeeded:
+                cur.execute(
+                    q["succeed"],
+                    {
+                        "ids": [o.job_id for o in succeeded],
+                        "tokens": [o.token for o in succeeded],
+                        "results": [o.result for o in succeeded],
+                    },
+                )
+            if retry:
+                cur.execute(
+                    q["fail_retry"],
+                    {**_error_arrays(retry), "delays": [o.delay for o in retry]},
+                )
+            if dead:
+                cur.execute(q["fail_dead"], _error_arrays(dead))
+            if handback:
+                cur.execute(
+                    q["hand_back"],
+                    {"ids": [o.job_id for o in handback], "tokens": [o.token for o in handback]},
+                )
+            if released:
+                cur.execute(q["promote"], {"keys": released})
+            if released or handback or retry:
+                cur.execute(q["notify"])
+
+    def renew(self, leases: Sequence[tuple[int, int]], lease_seconds: float) -> set[int]:
+        if not leases:
+            return set()
+        params = {
+            "ids": [job_id for job_id, _ in leases],
+            "tokens": [token for _, token in leases],
+            "lease": lease_seconds,
+        }
+        with self._conn() as conn:
+            kept = {row[0] for row in conn.execute(self._q["renew"], params)}
+        return {job_id for job_id, _ in leases} - kept
+
+    def recover_expired(self) -> int:
+        message = "lease expired: the worker running it was lost"
+        with self._tx() as cur:
+            rows = cur.execute(self._q["recover_expired"], {"message": message}).fetchall()
+            if rows:
+                cur.execute(self._q["notify"])
+        return len(rows)
+
+    def seconds_until_due(self, queues: Sequence[str] | None) -> float | None:
+        params = {"all_queues": not queues, "queues": list(queues or ())}
+        with self._conn() as conn:
+            row = conn.execute(self._q["seconds_until_due"], params).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def wake_listener(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        try:
+            listener = psycopg.Connection.connect(self.url, autocommit=True)
+            listener.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error as error:
+            raise StoreUnavailable(f"PostgreSQL LISTEN failed: {_reason(error)}") from error
+        stopping = threading.Event()
+
+        def listen() -> None:
+            while not stopping.is_set():
+                try:
+                    for _ in listener.notifies(timeout=0.5, stop_after=1):
+                        callback()
+                except psycopg.Error:
+                    if stopping.is_set():
+                        return
+                    stopping.wait(0.5)  # the poll safety net keeps the worker going meanwhile
+
+        thread = threading.Thread(target=listen, name="conveyor-listen", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            stopping.set()
+            thread.join(timeout=2)
+            listener.close()
+
+        return stop
+
+    # -- operators ------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job:
+        with self._conn() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(self._q["get_job"], {"id": job_id}).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job with id {job_id}")
+        return _job(row)
+
+    def list_jobs(self, filters: JobFilter) -> list[Job]:
+        params = {
+            "state": filters.state,
+            "task": filters.task,
+            "queue": filters.queue,
+            "key": filters.key,
+            "limit": filters.limit,
+        }
+        with self._conn() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return [_job(row) for row in cur.execute(self._q["list_jobs"], params)]
+
+    def states(self, job_ids: Sequence[int]) -> dict[int, str]:
+        with self._conn() as conn:
+            rows = conn.execute(self._q["job_states"], {"ids": list(job_ids)}).fetchall()
+        return {int(r[0]): str(r[1]) for r in rows}
+
+    def retry(self, job_ids: Sequence[int], payload: str | None = None) -> list[int]:
+        with self._tx() as cur:
+            params = {"ids": list(job_ids), "payload": payload}
+            done = [row[0] for row in cur.execute(self._q["operator_retry"], params).fetchall()]
+            if done:
+                cur.execute(self._q["notify"])
+        return done
+
+    def dead_job_ids(self, queue: str | None = None, task: str | None = None) -> list[int]:
+        with self._conn() as conn:
+            rows = conn.execute(self._q["dead_ids"], {"queue": queue, "task": task}).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def cancel(self, job_ids: Sequence[int]) -> list[int]:
+        return self._release("cancel", job_ids)
+
+    def delete(self, job_ids: Sequence[int]) -> list[int]:
+        return self._release("delete", job_ids)
+
+    def _release(self, query: str, job_ids: Sequence[int]) -> list[int]:
+        q = self._q
+        ids = list(job_ids)
+        with self._tx() as cur:
+            keys = sorted({row[1] for row in cur.execute(q["job_keys"], {"ids": ids})})
+            if keys:
+                cur.execute(q["lock_keys"], {"keys": keys})
+            done = [row[0] for row in cur.execute(q[query], {"ids": ids}).fetchall()]
+            if keys:
+                cur.execute(q["promote"], {"keys": keys})
+                cur.execute(q["notify"])
+        return done
+
+    def stats(self) -> list[tuple[str, str, int]]:
+        with self._conn() as conn:
+            return [(r[0], r[1], int(r[2])) for r in conn.execute(self._q["stats"])]
+
+    def prune(
+        self, older_than: float, idempotency_older_than: float = IDEMPOTENCY_RETENTION
+    ) -> int:
+        with self._tx() as cur:
+            cur.execute(self._q["prune_jobs"], {"older_than": older_than})
+            removed = cur.rowcount
+            cur.execute(self._q["prune_idempotency"], {"older_than": idempotency_older_than})
+        return int(removed)
+
+    def blocked_keys(self, limit: int = 100) -> list[BlockedKey]:
+        with self._conn() as conn:
+            rows = conn.execute(self._q["blocked_keys"], {"limit": limit}).fetchall()
+        return [BlockedKey(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _token() -> int:
+    return int.from_bytes(os.urandom(7), "big")
+
+
+def _insert_params(job: NewJob, state: str) -> dict[str, Any]:
+    return {
+        "task": job.task,
+        "queue": job.queue,
+        "payload": job.payload,
+        "key": job.key,
+        "leads_key": job.leads_key,
+        "idempotency_key": job.idempotency_key,
+        "priority": job.priority,
+        "state": state,
+        "max_attempts": job.max_attempts,
+        "run_at": job.run_at,
+        "delay": job.delay,
+    }
+
+
+def _bulk_params(
+    jobs: Sequence[NewJob], states: list[str], ids: list[int | None]
+) -> dict[str, Any]:
+    return {
+        "ids": ids,
+        "tasks": [j.task for j in jobs],
+        "queues": [j.queue for j in jobs],
+        "payloads": [j.payload for j in jobs],
+        "keys": [j.key for j in jobs],
+        "leads": [j.leads_key for j in jobs],
+        "ikeys": [j.idempotency_key for j in jobs],
+        "priorities": [j.priority for j in jobs],
+        "states": states,
+        "max_attempts": [j.max_attempts for j in jobs],
+        "run_ats": [j.run_at for j in jobs],
+        "delays": [j.delay for j in jobs],
+    }
+
+
+def _error_arrays(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    return {
+        "ids": [o.job_id for o in outcomes],
+        "tokens": [o.token for o in outcomes],
+        "messages": [(o.error or {}).get("message") for o in outcomes],
+        "errors": [json.dumps(o.error or {}) for o in outcomes],
+    }
+
+
+def _reason(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def _job(row: dict[str, Any]) -> Job:
+    return Job(
+        id=row["id"],
+        task=row["task"],
+        queue=row["queue"],
+        payload=row["payload"],
+        key=row["key"],
+        leads_key=row["leads_key"],
+        idempotency_key=row["idempotency_key"],
+        priority=row["priority"],
+        state=row["state"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        run_at=row["run_at"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        last_error=row["last_error"],
+        errors=list(row["errors"] or []),
+        result=decode_json(row["result"]),
+        worker_id=row["worker_id"],
+        lease_expires_at=row["lease_expires_at"],
+    )

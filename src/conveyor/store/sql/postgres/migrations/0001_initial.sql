@@ -1,0 +1,52 @@
+CREATE TABLE conveyor_jobs (
+    id BIGSERIAL PRIMARY KEY,
+    task TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    key TEXT,
+    leads_key BOOLEAN NOT NULL DEFAULT false,
+    idempotency_key TEXT,
+    priority INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL CHECK (state IN
+        ('waiting', 'queued', 'running', 'retrying', 'succeeded', 'dead', 'cancelled')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    run_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ,
+    lease_token BIGINT,
+    lease_expires_at TIMESTAMPTZ,
+    worker_id TEXT,
+    last_error TEXT,
+    errors JSONB NOT NULL DEFAULT '[]',
+    result JSONB
+);
+
+-- The claim scans this, in claim order; only runnable rows are in it.
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)
+    WHERE state IN ('queued', 'retrying');
+-- Key heads and the waiting line behind them.
+CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id) WHERE key IS NOT NULL;
+CREATE INDEX conveyor_jobs_lease ON conveyor_jobs (lease_expires_at) WHERE state = 'running';
+CREATE INDEX conveyor_jobs_state ON conveyor_jobs (state, queue);
+CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (finished_at) WHERE finished_at IS NOT NULL;
+
+-- Outlives the jobs it points to, so a pruned job's key still dedupes.
+CREATE TABLE conveyor_idempotency (
+    key TEXT PRIMARY KEY,
+    job_id BIGINT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX conveyor_idempotency_created ON conveyor_idempotency (created_at);
+
+-- Wake idle workers on any insert, including rows written by other programs (the outbox).
+-- One notification per statement; PostgreSQL folds duplicates within a transaction.
+CREATE FUNCTION conveyor_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('conveyor_jobs', '');
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER conveyor_jobs_notify AFTER INSERT ON conveyor_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION conveyor_notify();

@@ -1,0 +1,198 @@
+-- PostgreSQL dialect (psycopg 3). Parameters are %(name)s; batches travel as arrays.
+-- Times come from the database's clock, so workers on many machines agree.
+
+-- name: insert_job
+INSERT INTO conveyor_jobs (task, queue, payload, key, leads_key, idempotency_key, priority, state,
+                           max_attempts, run_at)
+VALUES (%(task)s, %(queue)s, %(payload)s::jsonb, %(key)s, %(leads_key)s, %(idempotency_key)s,
+        %(priority)s, %(state)s, %(max_attempts)s,
+        coalesce(%(run_at)s, now() + make_interval(secs => %(delay)s)))
+RETURNING id
+
+-- name: insert_jobs
+INSERT INTO conveyor_jobs (id, task, queue, payload, key, leads_key, idempotency_key, priority,
+                           state, max_attempts, run_at)
+SELECT id, task, queue, payload::jsonb, key, leads_key, ikey, priority, state, max_attempts,
+       coalesce(run_at, now() + make_interval(secs => delay))
+FROM unnest(%(ids)s::bigint[], %(tasks)s::text[], %(queues)s::text[], %(payloads)s::text[],
+            %(keys)s::text[], %(leads)s::boolean[], %(ikeys)s::text[], %(priorities)s::int[],
+            %(states)s::text[], %(max_attempts)s::int[], %(run_ats)s::timestamptz[],
+            %(delays)s::float8[])
+     AS t(id, task, queue, payload, key, leads_key, ikey, priority, state, max_attempts, run_at,
+          delay)
+
+-- name: allocate_ids
+SELECT nextval('conveyor_jobs_id_seq') FROM generate_series(1, %(n)s)
+
+-- name: lock_keys
+-- Serialises enqueue and release of the same keys; taken in a fixed order against deadlocks.
+SELECT count(pg_advisory_xact_lock(1668247126, h))
+FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(%(keys)s::text[]) AS k ORDER BY 1) AS s
+
+-- name: key_heads
+SELECT key, id, state, leads_key FROM conveyor_jobs
+WHERE key = ANY(%(keys)s::text[]) AND state IN ('queued', 'running', 'retrying', 'dead')
+
+-- name: demote
+UPDATE conveyor_jobs SET state = 'waiting' WHERE id = %(id)s AND state = 'queued'
+
+-- name: idempotency_claim
+INSERT INTO conveyor_idempotency (key, job_id)
+SELECT k, nextval('conveyor_jobs_id_seq') FROM unnest(%(keys)s::text[]) AS k
+ON CONFLICT (key) DO NOTHING
+RETURNING key, job_id
+
+-- name: idempotency_lookup
+SELECT key, job_id FROM conveyor_idempotency WHERE key = ANY(%(keys)s::text[])
+
+-- name: claim
+WITH picked AS (
+    SELECT id FROM conveyor_jobs
+    WHERE state IN ('queued', 'retrying') AND run_at <= now()
+      AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
+    ORDER BY priority DESC, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE conveyor_jobs AS j
+SET state = 'running', attempts = j.attempts + 1, lease_token = %(token)s,
+    worker_id = %(worker)s, started_at = now(),
+    lease_expires_at = now() + make_interval(secs => %(lease)s)
+FROM picked WHERE j.id = picked.id
+RETURNING j.id, j.task, j.queue, j.payload::text, j.key, j.attempts, j.max_attempts, j.priority
+
+-- name: succeed
+UPDATE conveyor_jobs AS j
+SET state = 'succeeded', finished_at = now(), result = d.result::jsonb,
+    lease_token = NULL, lease_expires_at = NULL
+FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(results)s::text[]) AS d(id, token, result)
+WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+
+-- name: fail_retry
+UPDATE conveyor_jobs AS j
+SET state = 'retrying', run_at = now() + make_interval(secs => d.delay), last_error = d.message,
+    errors = j.errors || jsonb_build_array(d.error::jsonb),
+    lease_token = NULL, lease_expires_at = NULL
+FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(delays)s::float8[],
+            %(messages)s::text[], %(errors)s::text[]) AS d(id, token, delay, message, error)
+WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+
+-- name: fail_dead
+UPDATE conveyor_jobs AS j
+SET state = 'dead', finished_at = now(), last_error = d.message,
+    errors = j.errors || jsonb_build_array(d.error::jsonb),
+    lease_token = NULL, lease_expires_at = NULL
+FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(messages)s::text[], %(errors)s::text[])
+     AS d(id, token, message, error)
+WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+
+-- name: hand_back
+UPDATE conveyor_jobs AS j
+SET state = CASE WHEN j.attempts > 1 THEN 'retrying' ELSE 'queued' END,
+    attempts = j.attempts - 1, run_at = now(), lease_token = NULL, lease_expires_at = NULL
+FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS d(id, token)
+WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+
+-- name: promote
+-- Promote the next job of each key, unless something already holds it. Idempotent.
+UPDATE conveyor_jobs SET state = 'queued'
+WHERE id IN (
+    SELECT (SELECT w.id FROM conveyor_jobs AS w
+            WHERE w.key = k.key AND w.state = 'waiting'
+            ORDER BY w.leads_key DESC, w.id LIMIT 1)
+    FROM unnest(%(keys)s::text[]) AS k(key)
+    WHERE NOT EXISTS (SELECT 1 FROM conveyor_jobs AS a
+                      WHERE a.key = k.key AND a.state IN ('queued', 'running', 'retrying', 'dead'))
+)
+
+-- name: notify
+SELECT pg_notify('conveyor_jobs', '')
+
+-- name: renew
+UPDATE conveyor_jobs AS j SET lease_expires_at = now() + make_interval(secs => %(lease)s)
+FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS d(id, token)
+WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+RETURNING j.id
+
+-- name: recover_expired
+WITH expired AS (
+    SELECT id FROM conveyor_jobs
+    WHERE state = 'running' AND lease_expires_at < now()
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE conveyor_jobs AS j
+SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'retrying' END,
+    finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
+    run_at = now(), last_error = %(message)s,
+    errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', j.attempts, 'at', extract(epoch FROM now()), 'type', 'LeaseExpired',
+        'message', %(message)s::text, 'worker_id', j.worker_id)),
+    lease_token = NULL, lease_expires_at = NULL
+FROM expired WHERE j.id = expired.id
+RETURNING j.id
+
+-- name: seconds_until_due
+SELECT extract(epoch FROM min(run_at) - now()) FROM conveyor_jobs
+WHERE state IN ('queued', 'retrying')
+  AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
+
+-- name: get_job
+SELECT * FROM conveyor_jobs WHERE id = %(id)s
+
+-- name: list_jobs
+SELECT * FROM conveyor_jobs
+WHERE (%(state)s::text IS NULL OR state = %(state)s)
+  AND (%(task)s::text IS NULL OR task = %(task)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(key)s::text IS NULL OR key = %(key)s)
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: job_states
+SELECT id, state FROM conveyor_jobs WHERE id = ANY(%(ids)s::bigint[])
+
+-- name: job_keys
+SELECT id, key FROM conveyor_jobs WHERE id = ANY(%(ids)s::bigint[]) AND key IS NOT NULL
+
+-- name: operator_retry
+UPDATE conveyor_jobs
+SET state = 'queued', attempts = 0, run_at = now(), finished_at = NULL,
+    payload = coalesce(%(payload)s::jsonb, payload)
+WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('dead', 'retrying')
+RETURNING id
+
+-- name: dead_ids
+SELECT id FROM conveyor_jobs WHERE state = 'dead'
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(task)s::text IS NULL OR task = %(task)s)
+ORDER BY id
+
+-- name: cancel
+UPDATE conveyor_jobs
+SET state = 'cancelled', finished_at = now(), lease_token = NULL, lease_expires_at = NULL
+WHERE id = ANY(%(ids)s::bigint[])
+  AND state IN ('waiting', 'queued', 'running', 'retrying', 'dead')
+RETURNING id, key
+
+-- name: delete
+DELETE FROM conveyor_jobs WHERE id = ANY(%(ids)s::bigint[]) AND state != 'running'
+RETURNING id, key
+
+-- name: stats
+SELECT queue, state, count(*) FROM conveyor_jobs GROUP BY queue, state ORDER BY queue, state
+
+-- name: prune_jobs
+DELETE FROM conveyor_jobs
+WHERE state IN ('succeeded', 'cancelled')
+  AND finished_at < now() - make_interval(secs => %(older_than)s)
+
+-- name: prune_idempotency
+DELETE FROM conveyor_idempotency WHERE created_at < now() - make_interval(secs => %(older_than)s)
+
+-- name: blocked_keys
+SELECT d.key, d.id, d.task, d.last_error,
+       (SELECT count(*) FROM conveyor_jobs AS w WHERE w.key = d.key AND w.state = 'waiting')
+FROM conveyor_jobs AS d
+WHERE d.state = 'dead' AND d.key IS NOT NULL
+ORDER BY d.id
+LIMIT %(limit)s

@@ -1,0 +1,142 @@
+-- SQLite dialect. Parameters are named (:name). `now` is passed in by the store.
+
+-- name: insert_job
+INSERT INTO conveyor_jobs (task, queue, payload, key, leads_key, idempotency_key, priority, state,
+                           max_attempts, run_at, created_at)
+VALUES (:task, :queue, :payload, :key, :leads_key, :idempotency_key, :priority, :state,
+        :max_attempts, :run_at, :now)
+
+-- name: key_head
+SELECT id, state, leads_key FROM conveyor_jobs
+WHERE key = :key AND state IN ('queued', 'running', 'retrying', 'dead')
+
+-- name: demote
+UPDATE conveyor_jobs SET state = 'waiting' WHERE id = :id AND state = 'queued'
+
+-- name: idempotency_lookup
+SELECT job_id FROM conveyor_idempotency WHERE key = :key
+
+-- name: idempotency_insert
+INSERT INTO conveyor_idempotency (key, job_id, created_at) VALUES (:key, :job_id, :now)
+
+-- name: claim
+UPDATE conveyor_jobs
+SET state = 'running', attempts = attempts + 1, lease_token = :token, worker_id = :worker,
+    lease_expires_at = :now + :lease, started_at = :now
+WHERE id IN (
+    SELECT id FROM conveyor_jobs
+    WHERE state IN ('queued', 'retrying') AND run_at <= :now
+      AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
+    ORDER BY priority DESC, id
+    LIMIT :limit
+)
+RETURNING id, task, queue, payload, key, attempts, max_attempts, priority
+
+-- name: succeed
+UPDATE conveyor_jobs
+SET state = 'succeeded', finished_at = :now, result = :result,
+    lease_token = NULL, lease_expires_at = NULL
+WHERE id = :id AND lease_token = :token AND state = 'running'
+
+-- name: fail_retry
+UPDATE conveyor_jobs
+SET state = 'retrying', run_at = :now + :delay, last_error = :message,
+    errors = json_insert(errors, '$[#]', json(:error)),
+    lease_token = NULL, lease_expires_at = NULL
+WHERE id = :id AND lease_token = :token AND state = 'running'
+
+-- name: fail_dead
+UPDATE conveyor_jobs
+SET state = 'dead', finished_at = :now, last_error = :message,
+    errors = json_insert(errors, '$[#]', json(:error)),
+    lease_token = NULL, lease_expires_at = NULL
+WHERE id = :id AND lease_token = :token AND state = 'running'
+
+-- name: hand_back
+UPDATE conveyor_jobs
+SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'queued' END,
+    attempts = attempts - 1, run_at = :now, lease_token = NULL, lease_expires_at = NULL
+WHERE id = :id AND lease_token = :token AND state = 'running'
+
+-- name: promote
+-- Promote the next job of a key, unless something already holds it. Idempotent.
+UPDATE conveyor_jobs SET state = 'queued'
+WHERE id = (SELECT id FROM conveyor_jobs WHERE key = :key AND state = 'waiting'
+            ORDER BY leads_key DESC, id LIMIT 1)
+  AND NOT EXISTS (SELECT 1 FROM conveyor_jobs
+                  WHERE key = :key AND state IN ('queued', 'running', 'retrying', 'dead'))
+
+-- name: renew
+UPDATE conveyor_jobs SET lease_expires_at = :now + :lease
+WHERE id = :id AND lease_token = :token AND state = 'running'
+
+-- name: recover_expired
+UPDATE conveyor_jobs
+SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'retrying' END,
+    finished_at = CASE WHEN attempts >= max_attempts THEN :now END,
+    run_at = :now, last_error = :message,
+    errors = json_insert(errors, '$[#]', json_object(
+        'attempt', attempts, 'at', :now, 'type', 'LeaseExpired', 'message', :message,
+        'worker_id', worker_id)),
+    lease_token = NULL, lease_expires_at = NULL
+WHERE state = 'running' AND lease_expires_at < :now
+RETURNING id, key, state
+
+-- name: next_due
+SELECT min(run_at) FROM conveyor_jobs
+WHERE state IN ('queued', 'retrying')
+  AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
+
+-- name: get_job
+SELECT * FROM conveyor_jobs WHERE id = :id
+
+-- name: list_jobs
+SELECT * FROM conveyor_jobs
+WHERE (:state IS NULL OR state = :state)
+  AND (:task IS NULL OR task = :task)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:key IS NULL OR key = :key)
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: operator_retry
+UPDATE conveyor_jobs
+SET state = 'queued', attempts = 0, run_at = :now, finished_at = NULL,
+    payload = coalesce(:payload, payload)
+WHERE id = :id AND state IN ('dead', 'retrying')
+RETURNING id
+
+-- name: dead_ids
+SELECT id FROM conveyor_jobs WHERE state = 'dead'
+  AND (:queue IS NULL OR queue = :queue) AND (:task IS NULL OR task = :task)
+ORDER BY id
+
+-- name: cancel
+UPDATE conveyor_jobs
+SET state = 'cancelled', finished_at = :now, lease_token = NULL, lease_expires_at = NULL
+WHERE id = :id AND state IN ('waiting', 'queued', 'running', 'retrying', 'dead')
+RETURNING id, key
+
+-- name: delete
+DELETE FROM conveyor_jobs WHERE id = :id AND state != 'running' RETURNING id, key
+
+-- name: job_state
+SELECT state FROM conveyor_jobs WHERE id = :id
+
+-- name: stats
+SELECT queue, state, count(*) AS n FROM conveyor_jobs GROUP BY queue, state ORDER BY queue, state
+
+-- name: prune_jobs
+DELETE FROM conveyor_jobs
+WHERE state IN ('succeeded', 'cancelled') AND finished_at < :before
+
+-- name: prune_idempotency
+DELETE FROM conveyor_idempotency WHERE created_at < :before
+
+-- name: blocked_keys
+SELECT d.key, d.id, d.task, d.last_error,
+       (SELECT count(*) FROM conveyor_jobs w WHERE w.key = d.key AND w.state = 'waiting') AS waiting
+FROM conveyor_jobs d
+WHERE d.state = 'dead' AND d.key IS NOT NULL
+ORDER BY d.id
+LIMIT :limit

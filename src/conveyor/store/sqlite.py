@@ -1,0 +1,425 @@
+"""SQLite backend: the embedded default. WAL mode, one connection per process.
+
+SQLite serialises writers, so every write is one short `BEGIN IMMEDIATE` transaction and the
+worker batches its claims and outcomes. Because writes are serialised, per-key ordering needs no
+extra locking here: the head check and the insert happen under the same write lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ..errors import ConfigurationError, JobNotFound, StoreError, StoreUnavailable
+from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome, utc
+from . import queries
+from .base import IDEMPOTENCY_RETENTION, Store, dbapi_connection, decode_json
+from .ordering import Head, plan_enqueue
+
+Cursor = sqlite3.Cursor
+
+
+def sqlite_path(url: str) -> str:
+    """`sqlite:///relative.db`, `sqlite:////absolute.db` or `sqlite:///:memory:`."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or parts.netloc not in ("", "localhost"):
+        raise ConfigurationError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise ConfigurationError(f"SQLite URL has no file path: {url!r}")
+    return path
+
+
+class SQLiteStore(Store):
+    dialect = "sqlite"
+
+    def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        options = parse_qs(urlsplit(url).query)
+        synchronous = options.get("synchronous", ["normal"])[0].upper()
+        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ConfigurationError(f"unknown SQLite synchronous mode: {synchronous!r}")
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if self.path != ":memory:" and not os.path.isdir(folder):
+            raise StoreUnavailable(f"cannot open SQLite database {self.path!r}: no folder {folder}")
+        try:
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"cannot open SQLite database {self.path!r}: {error}") from error
+        self._lock = threading.RLock()
+        self._q = queries.load("sqlite")
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise StoreError(f"SQLite: {error}") from error
+            try:
+                yield cur
+            except BaseException:
+                self._conn.rollback()
+                raise
+            else:
+                self._conn.commit()
+            finally:
+                cur.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                yield cur
+            except sqlite3.Error as error:
+                raise StoreError(f"SQLite: {error}") from error
+            finally:
+                cur.close()
+
+    def _table_exists(self, cur: Cursor, name: str) -> bool:
+        row = cur.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        applied: list[str] = []
+        with self._write() as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS conveyor_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            done = {row[0] for row in cur.execute("SELECT version FROM conveyor_migrations")}
+            for version, name, sql in queries.migrations("sqlite"):
+                if version in done:
+                    continue
+                for statement in _split_statements(sql):
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT INTO conveyor_migrations VALUES (?, ?, ?)", (version, name, time.time())
+                )
+                applied.append(f"{version:04d}_{name}")
+        return applied
+
+    def schema_version(self) -> int:
+        with self._read() as cur:
+            if not self._table_exists(cur, "conveyor_migrations"):
+                return 0
+            row = cur.execute("SELECT max(version) FROM conveyor_migrations").fetchone()
+            return int(row[0] or 0)
+
+    # -- enqueue --------------------------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[NewJob], connection: Any = None) -> list[int]:
+        if connection is not None:
+            raw = dbapi_connection(connection)
+            if not isinstance(raw, sqlite3.Connection):
+                raise ConfigurationError("connection= must be a sqlite3 connection on SQLite")
+            cur = raw.cursor()
+            try:
+                return self._enqueue_with(cur, jobs)
+            finally:
+                cur.close()
+        try:
+            with self._write() as cur:
+                return self._enqueue_with(cur, jobs)
+        except sqlite3.Error as error:
+            raise StoreError(f"SQLite: {error}") from error
+
+    def _enqueue_with(self, cur: Cursor, jobs: Sequence[NewJob]) -> list[int]:
+        q = self._q
+        now = time.time()
+        known: dict[str, int] = {}  # idempotency key -> id of the job that holds it
+        claimed_keys: set[str] = set()
+        fresh: list[int] = []
+        for index, job in enumerate(jobs):
+            ikey = job.idempotency_key
+            if ikey is not None:
+                if ikey in known or ikey in claimed_keys:
+                    continue
+                row = cur.execute(q["idempotency_lookup"], {"key": ikey}).fetchone()
+                if row is not None:
+                    known[ikey] = row[0]
+                    continue
+                claimed_keys.add(ikey)
+            fresh.append(index)
+
+        new_jobs = [jobs[i] for i in fresh]
+        heads: dict[str, Head] = {}
+        for key in {job.key for job in new_jobs if job.key is not None}:
+            row = cur.execute(q["key_head"], {"key": key}).fetchone()
+            if row is not None:
+                heads[key] = Head(row["state"], bool(row["leads_key"]), job_id=row["id"])
+        plan = plan_enqueue(new_jobs, heads)
+        for job_id, leader in plan.demote:
+            if cur.execute(q["demote"], {"id": job_id}).rowcount == 0:
+                plan.states[leader] = "waiting"
+
+        params = [_insert_params(job, state, now) for job, state in zip(new_jobs, plan.states)]
+        if len(params) == 1:
+            cur.execute(q["insert_job"], params[0])
+            new_ids = [int(cur.lastrowid or 0)]
+        elif params:
+            # One writer holds the lock, so a bulk insert gets consecutive rowids.
+            cur.executemany(q["insert_job"], params)
+            last = int(cur.execute("SELECT last_insert_rowid()").fetchone()[0])
+            new_ids = list(range(last - len(params) + 1, last + 1))
+        else:
+            new_ids = []
+        ids = [0] * len(jobs)
+        for index, job_id in zip(fresh, new_ids, strict=True):
+            ids[index] = job_id
+            ikey = jobs[index].idempotency_key
+            if ikey is not None:
+                known[ikey] = job_id
+                cur.execute(q["idempotency_insert"], {"key": ikey, "job_id": job_id, "now": now})
+        return [ids[i] or known[str(job.idempotency_key)] for i, job in enumerate(jobs)]
+
+    # -- worker side ----------------------------------------------------------------------
+
+    def claim(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[ClaimedJob]:
+        token = _token()
+        params = {
+            "token": token,
+            "worker": worker_id,
+            "now": time.time(),
+            "lease": lease_seconds,
+            "limit": limit,
+            **_queue_params(queues),
+        }
+        with self._write() as cur:
+            rows = cur.execute(self._q["claim"], params).fetchall()
+        jobs = [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], token) for r in rows]
+        jobs.sort(key=lambda j: (-j.priority, j.id))
+        return jobs
+
+    def complete(self, outcomes: Sequence[Outcome]) -> None:
+        q = self._q
+        now = time.time()
+        succeeded, retry, dead, handback = [], [], [], []
+        released: set[str] = set()
+        for o in outcomes:
+            base = {"id": o.job_id, "token": o.token, "now": now}
+            if o.kind == "succeeded":
+                succeeded.append({**base, "result": o.result})
+                if o.key is not None:
+                    released.add(o.key)
+            elif o.kind == "handback":
+                handback.append(base)
+            else:
+                error = o.error or {}
+                row = {**base, "message": error.get("message"), "error": json.dumps(error)}
+                if o.kind == "retry":
+                    retry.append({**row, "delay": o.delay})
+                else:
+                    dead.append(row)
+        with self._write() as cur:
+            for name, rows in (
+                ("succeed", succeeded),
+                ("fail_retry", retry),
+                ("fail_dead", dead),
+                ("hand_back", handback),
+            ):
+                if rows:
+                    cur.executemany(q[name], rows)
+            if released:
+                cur.executemany(q["promote"], [{"key": key} for key in sorted(released)])
+
+    def renew(self, leases: Sequence[tuple[int, int]], lease_seconds: float) -> set[int]:
+        if not leases:
+            return set()
+        now = time.time()
+        lost: set[int] = set()
+        with self._write() as cur:
+            for job_id, token in leases:
+                cur.execute(
+                    self._q["renew"],
+                    {"id": job_id, "token": token, "now": now, "lease": lease_seconds},
+                )
+                if cur.rowcount == 0:
+                    lost.add(job_id)
+        return lost
+
+    def recover_expired(self) -> int:
+        with self._write() as cur:
+            rows = cur.execute(
+                self._q["recover_expired"],
+                {"now": time.time(), "message": "lease expired: the worker running it was lost"},
+            ).fetchall()
+        return len(rows)
+
+    def seconds_until_due(self, queues: Sequence[str] | None) -> float | None:
+        with self._read() as cur:
+            row = cur.execute(self._q["next_due"], _queue_params(queues)).fetchone()
+        return None if row[0] is None else float(row[0]) - time.time()
+
+    def change_counter(self) -> int:
+        """Changes when another connection commits: a cheap "anything new?" for polling."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    # -- operators ------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job:
+        with self._read() as cur:
+            row = cur.execute(self._q["get_job"], {"id": job_id}).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job with id {job_id}")
+        return _job(row)
+
+    def list_jobs(self, filters: JobFilter) -> list[Job]:
+        params = {
+            "state": filters.state,
+            "task": filters.task,
+            "queue": filters.queue,
+            "key": filters.key,
+            "limit": filters.limit,
+        }
+        with self._read() as cur:
+            return [_job(row) for row in cur.execute(self._q["list_jobs"], params)]
+
+    def states(self, job_ids: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        with self._read() as cur:
+            for job_id in job_ids:
+                row = cur.execute(self._q["job_state"], {"id": job_id}).fetchone()
+                if row is not None:
+                    found[job_id] = row[0]
+        return found
+
+    def retry(self, job_ids: Sequence[int], payload: str | None = None) -> list[int]:
+        done: list[int] = []
+        with self._write() as cur:
+            for job_id in job_ids:
+                params = {"id": job_id, "now": time.time(), "payload": payload}
+                done += [row[0] for row in cur.execute(self._q["operator_retry"], params)]
+        return done
+
+    def dead_job_ids(self, queue: str | None = None, task: str | None = None) -> list[int]:
+        with self._read() as cur:
+            rows = cur.execute(self._q["dead_ids"], {"queue": queue, "task": task}).fetchall()
+        return [row[0] for row in rows]
+
+    def cancel(self, job_ids: Sequence[int]) -> list[int]:
+        return self._release("cancel", job_ids)
+
+    def delete(self, job_ids: Sequence[int]) -> list[int]:
+        return self._release("delete", job_ids)
+
+    def _release(self, query: str, job_ids: Sequence[int]) -> list[int]:
+        done: list[int] = []
+        keys: set[str] = set()
+        with self._write() as cur:
+            for job_id in job_ids:
+                for row in cur.execute(self._q[query], {"id": job_id, "now": time.time()}):
+                    done.append(row[0])
+                    if row[1] is not None:
+                        keys.add(row[1])
+            if keys:
+                cur.executemany(self._q["promote"], [{"key": key} for key in sorted(keys)])
+        return done
+
+    def stats(self) -> list[tuple[str, str, int]]:
+        with self._read() as cur:
+            return [(r[0], r[1], int(r[2])) for r in cur.execute(self._q["stats"])]
+
+    def prune(
+        self, older_than: float, idempotency_older_than: float = IDEMPOTENCY_RETENTION
+    ) -> int:
+        now = time.time()
+        with self._write() as cur:
+            cur.execute(self._q["prune_jobs"], {"before": now - older_than})
+            removed = cur.rowcount
+            cur.execute(self._q["prune_idempotency"], {"before": now - idempotency_older_than})
+        return int(removed)
+
+    def blocked_keys(self, limit: int = 100) -> list[BlockedKey]:
+        with self._read() as cur:
+            rows = cur.execute(self._q["blocked_keys"], {"limit": limit}).fetchall()
+        return [BlockedKey(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _split_statements(sql: str) -> list[str]:
+    statements, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
+def _queue_params(queues: Sequence[str] | None) -> dict[str, Any]:
+    return {"all_queues": not queues, "queues": json.dumps(list(queues or ()))}
+
+
+def _token() -> int:
+    return int.from_bytes(os.urandom(7), "big")
+
+
+def _insert_params(job: NewJob, state: str, now: float) -> dict[str, Any]:
+    run_at = job.run_at.timestamp() if job.run_at is not None else now + job.delay
+    return {
+        "task": job.task,
+        "queue": job.queue,
+        "payload": job.payload,
+        "key": job.key,
+        "leads_key": int(job.leads_key),
+        "idempotency_key": job.idempotency_key,
+        "priority": job.priority,
+        "state": state,
+        "max_attempts": job.max_attempts,
+        "run_at": run_at,
+        "now": now,
+    }
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        task=row["task"],
+        queue=row["queue"],
+        payload=decode_json(row["payload"]),
+        key=row["key"],
+        leads_key=bool(row["leads_key"]),
+        idempotency_key=row["idempotency_key"],
+        priority=row["priority"],
+        state=row["state"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        run_at=utc(row["run_at"]),
+        created_at=utc(row["created_at"]),
+        started_at=utc(row["started_at"]),
+        finished_at=utc(row["finished_at"]),
+        last_error=row["last_error"],
+        errors=json.loads(row["errors"] or "[]"),
+        result=decode_json(row["result"]),
+        worker_id=row["worker_id"],
+        lease_expires_at=utc(row["lease_expires_at"]),
+    )

@@ -1,0 +1,190 @@
+"""Tasks: registered functions, their options, and payload validation."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, get_type_hints
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import to_jsonable_python
+
+from .errors import ConfigurationError, PayloadError
+from .retry import Linear, RetryPolicy
+
+if TYPE_CHECKING:
+    from .app import Conveyor
+
+KeyFunction = Callable[[Any], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """The job a task is running for; `current_job()` returns it inside task code."""
+
+    id: int
+    task: str
+    key: str | None
+    attempt: int
+    max_attempts: int
+    queue: str
+
+
+_current: ContextVar[JobContext | None] = ContextVar("conveyor_current_job", default=None)
+
+
+def current_job() -> JobContext | None:
+    return _current.get()
+
+
+class Task:
+    """A registered unit of work. Call it to run the function directly; `.enqueue` to queue it."""
+
+    def __init__(
+        self,
+        app: Conveyor,
+        fn: Callable[..., Any],
+        *,
+        name: str,
+        queue: str,
+        max_attempts: int,
+        retry: RetryPolicy,
+        key: KeyFunction | None,
+        leads_key: bool,
+        timeout: float | None,
+        priority: int,
+    ) -> None:
+        if max_attempts < 1:
+            raise ConfigurationError(f"task {name}: max_attempts must be >= 1")
+        if timeout is not None and timeout <= 0:
+            raise ConfigurationError(f"task {name}: timeout must be > 0")
+        self.app = app
+        self.fn = fn
+        self.name = name
+        self.queue = queue
+        self.max_attempts = max_attempts
+        self.retry = retry.with_steps(max_attempts - 1) if isinstance(retry, Linear) else retry
+        self.key_function = key
+        self.leads_key = leads_key
+        self.timeout = timeout
+        self.priority = priority
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.takes_payload, self.payload_type = _payload_type(fn)
+        self._adapter: TypeAdapter[Any] | None = (
+            TypeAdapter(self.payload_type) if self.payload_type is not None else None
+        )
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.queue}>"
+
+    # -- payloads -------------------------------------------------------------------------
+
+    def serialize(self, payload: Any) -> tuple[str, Any]:
+        """Validate a payload for storage: (JSON text, JSON-ready value). Raises PayloadError."""
+        if self._adapter is not None:
+            try:
+                value = self._adapter.validate_python(payload)
+            except ValidationError as error:
+                raise PayloadError(
+                    f"invalid payload for task {self.name!r}: {_first(error)}"
+                ) from None
+            plain = self._adapter.dump_python(value, mode="json")
+        else:
+            if not self.takes_payload and payload not in (None, {}):
+                raise PayloadError(f"task {self.name!r} takes no payload")
+            plain = payload
+        try:
+            return json.dumps(plain, separators=(",", ":"), allow_nan=False), plain
+        except (TypeError, ValueError) as error:
+            raise PayloadError(
+                f"payload for task {self.name!r} is not JSON-serialisable: {error}"
+            ) from None
+
+    def load(self, text: str) -> Any:
+        """The argument the function receives for a stored payload."""
+        raw = json.loads(text)
+        if self._adapter is not None:
+            if isinstance(self.payload_type, type) and issubclass(self.payload_type, BaseModel):
+                return self.payload_type.model_validate(raw)
+            return self._adapter.validate_python(raw)
+        return raw
+
+    def key_for(self, plain_payload: Any) -> str | None:
+        if self.key_function is None:
+            return None
+        try:
+            key = self.key_function(plain_payload)
+        except (KeyError, TypeError, AttributeError, IndexError) as error:
+            raise PayloadError(
+                f"task {self.name!r}: cannot compute its ordering key from the payload: {error!r}"
+            ) from None
+        return None if key is None else str(key)
+
+    # -- enqueue --------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        payload: Any = None,
+        *,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        queue: str | None = None,
+        delay: float | None = None,
+        run_at: datetime | None = None,
+        priority: int | None = None,
+        connection: Any = None,
+    ) -> int:
+        return self.app.enqueue(
+            self.name,
+            payload,
+            key=key,
+            idempotency_key=idempotency_key,
+            queue=queue,
+            delay=delay,
+            run_at=run_at,
+            priority=priority,
+            connection=connection,
+        )
+
+    def enqueue_many(self, payloads: list[Any], connection: Any = None) -> list[int]:
+        return self.app.enqueue_many(self.name, payloads, connection=connection)
+
+    def result_json(self, result: Any) -> str | None:
+        if result is None:
+            return None
+        return json.dumps(to_jsonable_python(result, fallback=repr), separators=(",", ":"))
+
+
+def _payload_type(fn: Callable[..., Any]) -> tuple[bool, Any]:
+    parameters = list(inspect.signature(fn).parameters.values())
+    if not parameters:
+        return False, None
+    if len([p for p in parameters if p.default is inspect.Parameter.empty]) > 1:
+        raise ConfigurationError(
+            f"task function {fn.__name__} must take one argument (the payload), not several"
+        )
+    try:
+        hints = get_type_hints(fn)
+    except (NameError, TypeError):  # annotations that cannot be resolved: no validation
+        hints = {}
+    return True, hints.get(parameters[0].name)
+
+
+def _first(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"]) or "payload"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}: {problem['msg']}{more}"
+
+
+def bind_current(context: JobContext) -> Any:
+    return _current.set(context)

@@ -1,0 +1,391 @@
+"""The worker: claims jobs in batches, runs them on one event loop, writes outcomes in batches.
+
+One dedicated thread talks to the store, so the loop never blocks on the database; sync task
+functions run in a thread pool. Outcomes are collected for a few milliseconds and written in one
+transaction: a job that finished but was not written yet simply runs again after a crash
+(at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+
+from .errors import ConfigurationError, TaskNotFound
+from .job import ClaimedJob, Outcome
+from .logs import configure_logging
+from .middleware import Logging, Middleware
+from .retry import DEFAULT_RETRY, decide
+from .store.base import error_record
+from .task import JobContext, bind_current
+
+if TYPE_CHECKING:
+    from .app import Conveyor
+
+T = TypeVar("T")
+
+
+@dataclass
+class WorkerStats:
+    claimed: int = 0
+    succeeded: int = 0
+    retried: int = 0
+    dead: int = 0
+    handed_back: int = 0
+    lost_leases: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    """Runs jobs of `queues` (all when None), up to `concurrency` at once.
+
+    `burst`: exit once nothing is runnable. `grace`: seconds that running jobs get to finish on
+    SIGTERM/SIGINT before they are handed back. `poll_interval`: the safety-net poll when no
+    wake-up arrives.
+    """
+
+    def __init__(
+        self,
+        app: Conveyor,
+        *,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 10,
+        burst: bool = False,
+        grace: float = 30.0,
+        poll_interval: float = 1.0,
+        flush_interval: float = 0.002,
+        middleware: Sequence[Middleware] | None = None,
+        install_signal_handlers: bool = True,
+        worker_id: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        self.app = app
+        self.store = app.store
+        self.queues = list(queues) if queues else None
+        self.concurrency = concurrency
+        self.burst = burst
+        self.grace = grace
+        self.poll_interval = poll_interval
+        self.flush_interval = flush_interval
+        if not structlog.is_configured():
+            configure_logging()
+        self.middleware = list(middleware) if middleware is not None else [Logging()]
+        self.install_signal_handlers = install_signal_handlers
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.lease_seconds = app.lease_seconds
+        self.stats = WorkerStats()
+        self._running: dict[int, tuple[ClaimedJob, asyncio.Task[None]]] = {}
+        self._pending: list[Outcome] = []
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="conveyor-db")
+        self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="conveyor-task")
+        self._stopping = False
+        self._wake: asyncio.Event | None = None
+        self._flush_needed: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- public ---------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Stop claiming; running jobs get `grace` seconds. Safe from any thread."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._begin_stop)
+        else:
+            self._stopping = True
+
+    async def run(self) -> WorkerStats:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._flush_needed = asyncio.Event()
+        stop_listener = self._start_wakeups()
+        self._install_signals()
+        helpers = [
+            asyncio.create_task(self._flusher(), name="conveyor-flush"),
+            asyncio.create_task(self._renewer(), name="conveyor-renew"),
+            asyncio.create_task(self._recoverer(), name="conveyor-recover"),
+        ]
+        if stop_listener is None:
+            helpers.append(asyncio.create_task(self._change_poller(), name="conveyor-poll"))
+        self._emit(
+            "started", worker_id=self.worker_id, queues=self.queues, concurrency=self.concurrency
+        )
+        try:
+            await self._claim_loop()
+            await self._drain()
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self._flush()
+            if stop_listener is not None:
+                stop_listener()
+            self.app._wakers.discard(self._wake_soon)
+            self._remove_signals()
+            self._db.shutdown(wait=True)
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._emit(
+                "stopped",
+                worker_id=self.worker_id,
+                succeeded=self.stats.succeeded,
+                retried=self.stats.retried,
+                dead=self.stats.dead,
+            )
+        return self.stats
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        assert self._wake is not None
+        more_likely = True
+        while not self._stopping:
+            free = self.concurrency - len(self._running)
+            if free > 0 and more_likely:
+                jobs = await self._call(
+                    self.store.claim, self.worker_id, self.queues, free, self.lease_seconds
+                )
+                self.stats.claimed += len(jobs)
+                for job in jobs:
+                    self._start(job)
+                more_likely = len(jobs) == free
+                if jobs:
+                    continue
+            if self.burst and not self._running and not more_likely and await self._idle():
+                return
+            timeout = await self._wait_timeout() if not more_likely else self.poll_interval
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            if not self._stopping:
+                more_likely = True
+
+    async def _idle(self) -> bool:
+        """Burst mode: true when nothing is running, unwritten, or due now."""
+        await self._flush()
+        due = await self._call(self.store.seconds_until_due, self.queues)
+        return due is None or due > 0.05
+
+    async def _wait_timeout(self) -> float:
+        due = await self._call(self.store.seconds_until_due, self.queues)
+        if due is None:
+            return self.poll_interval
+        return min(self.poll_interval, max(due, 0.001))
+
+    def _start(self, job: ClaimedJob) -> None:
+        task = asyncio.create_task(self._attempt(job))
+        self._running[job.id] = (job, task)
+
+    async def _attempt(self, job: ClaimedJob) -> None:
+        started = time.monotonic()
+        for middleware in self.middleware:
+            middleware.before_attempt(job)
+        try:
+            outcome = await self._execute(job)
+        except asyncio.CancelledError:
+            outcome = Outcome(job.id, job.token, "handback", key=job.key)
+        seconds = time.monotonic() - started
+        for middleware in self.middleware:
+            middleware.after_attempt(job, outcome, seconds)
+        self._record(outcome)
+        self._running.pop(job.id, None)
+        if self._wake is not None and not self._stopping:
+            self._wake.set()
+
+    async def _execute(self, job: ClaimedJob) -> Outcome:
+        retry_policy = DEFAULT_RETRY
+        try:
+            task = self.app.get_task(job.task)
+            retry_policy = task.retry
+            argument = task.load(job.payload)
+            context = JobContext(
+                job.id, job.task, job.key, job.attempt, job.max_attempts, job.queue
+            )
+            bind_current(context)
+            call: Any
+            if task.is_async:
+                call = task.fn(argument) if task.takes_payload else task.fn()
+            else:
+                ctx = contextvars.copy_context()
+                target = functools.partial(task.fn, argument) if task.takes_payload else task.fn
+                call = self._loop.run_in_executor(  # type: ignore[union-attr]
+                    self._threads, ctx.run, target
+                )
+            result = await (asyncio.wait_for(call, task.timeout) if task.timeout else call)
+            return Outcome(
+                job.id, job.token, "succeeded", key=job.key, result=task.result_json(result)
+            )
+        except asyncio.CancelledError:
+            raise
+        except TaskNotFound as error:
+            return self._failure(job, error, retry_policy)
+        except Exception as error:
+            if isinstance(error, TimeoutError):
+                error = TimeoutError(f"attempt timed out after {self._timeout_of(job)} s")
+            return self._failure(job, error, retry_policy)
+
+    def _timeout_of(self, job: ClaimedJob) -> float | None:
+        task = self.app.tasks.get(job.task)
+        return task.timeout if task else None
+
+    def _failure(self, job: ClaimedJob, error: BaseException, policy: Any) -> Outcome:
+        decision = decide(error, job.attempt, job.max_attempts, policy)
+        record = error_record(error, job.attempt, time.time())
+        if decision.retry:
+            return Outcome(
+                job.id, job.token, "retry", key=job.key, error=record, delay=decision.delay
+            )
+        return Outcome(job.id, job.token, "dead", key=job.key, error=record)
+
+    def _record(self, outcome: Outcome) -> None:
+        if outcome.kind == "succeeded":
+            self.stats.succeeded += 1
+        elif outcome.kind == "retry":
+            self.stats.retried += 1
+        elif outcome.kind == "dead":
+            self.stats.dead += 1
+        else:
+            self.stats.handed_back += 1
+        self._pending.append(outcome)
+        assert self._flush_needed is not None
+        self._flush_needed.set()
+
+    # -- background helpers ---------------------------------------------------------------
+
+    async def _flusher(self) -> None:
+        assert self._flush_needed is not None
+        while True:
+            await self._flush_needed.wait()
+            if len(self._pending) < self.concurrency:
+                await asyncio.sleep(self.flush_interval)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        assert self._flush_needed is not None
+        self._flush_needed.clear()
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            await self._call(self.store.complete, batch)
+        except Exception as error:  # the database hiccuped: keep the outcomes and try again
+            self._pending[:0] = batch
+            self._emit("flush_failed", error=str(error), outcomes=len(batch))
+            await asyncio.sleep(0.5)
+            self._flush_needed.set()
+            return
+        if self._wake is not None and any(o.key for o in batch):
+            self._wake.set()  # this worker may just have promoted the next job of a key
+
+    async def _renewer(self) -> None:
+        interval = self.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            held = [(job.id, job.token) for job, _ in self._running.values()]
+            held += [(o.job_id, o.token) for o in self._pending]
+            try:
+                lost = await self._call(self.store.renew, held, self.lease_seconds)
+            except Exception as error:
+                self._emit("renew_failed", error=str(error))
+                continue
+            if lost:
+                self.stats.lost_leases += len(lost)
+                self._emit("lease_lost", job_ids=sorted(lost))
+
+    async def _recoverer(self) -> None:
+        interval = max(self.lease_seconds / 2, 0.5)
+        while True:
+            try:
+                recovered = await self._call(self.store.recover_expired)
+            except Exception as error:
+                self._emit("recover_failed", error=str(error))
+                recovered = 0
+            if recovered:
+                self._emit("recovered", jobs=recovered)
+                self._wake_soon()
+            await asyncio.sleep(interval)
+
+    async def _change_poller(self) -> None:
+        """Backends without notifications: watch a cheap change counter, a few ms apart."""
+        counter: Callable[[], int] | None = getattr(self.store, "change_counter", None)
+        if counter is None:
+            return
+        last = await self._call(counter)
+        while True:
+            await asyncio.sleep(0.002 if self._running else 0.005)
+            current = await self._call(counter)
+            if current != last:
+                last = current
+                self._wake_soon()
+
+    # -- wake-ups, signals, shutdown ------------------------------------------------------
+
+    def _wake_soon(self) -> None:
+        if self._loop is None or self._wake is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._wake.set()
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _start_wakeups(self) -> Callable[[], None] | None:
+        self.app._wakers.add(self._wake_soon)
+        return self.store.wake_listener(self._wake_soon)
+
+    def _begin_stop(self) -> None:
+        if self._stopping:  # a second signal: stop waiting for running jobs
+            self.grace = 0
+            for _, task in list(self._running.values()):
+                task.cancel()
+            return
+        self._stopping = True
+        self._emit("stopping", running=len(self._running), grace=self.grace)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _drain(self) -> None:
+        """Give running jobs `grace` seconds, then hand the rest back to the queue."""
+        if not self._running:
+            return
+        tasks = [task for _, task in self._running.values()]
+        _, unfinished = await asyncio.wait(tasks, timeout=self.grace)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            await asyncio.wait(unfinished, timeout=5)
+
+    def _install_signals(self) -> None:
+        if not self.install_signal_handlers or self._loop is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self._loop.add_signal_handler(sig, self._begin_stop)
+
+    def _remove_signals(self) -> None:
+        if not self.install_signal_handlers or self._loop is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self._loop.remove_signal_handler(sig)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._loop is not None
+        return await self._loop.run_in_executor(self._db, fn, *args)
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        for middleware in self.middleware:
+            middleware.worker_event(event, **fields)

@@ -39,8 +39,10 @@ def postgres_database() -> Iterator[str]:
     except psycopg.OperationalError as error:
         if ON_CI:
             pytest.fail(f"PostgreSQL is required on CI and unreachable: {error}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({error}); set up a server or "
-                    "CONVEYOR_TEST_POSTGRES_URL to run these tests")
+        pytest.skip(
+            f"PostgreSQL not reachable at {POSTGRES_URL} ({error}); set up a server or "
+            "CONVEYOR_TEST_POSTGRES_URL to run these tests"
+        )
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = _with_database(POSTGRES_URL, name)

@@ -27,7 +27,7 @@ from .errors import ConfigurationError, TaskNotFound
 from .job import ClaimedJob, Outcome
 from .logs import configure_logging
 from .middleware import Logging, Middleware
-from .retry import DEFAULT_RETRY, decide
+from .retry import DEFAULT_RETRY, RetryPolicy, decide
 from .store.base import error_record
 from .task import JobContext, bind_current
 
@@ -203,7 +203,7 @@ class Worker:
             self._wake.set()
 
     async def _execute(self, job: ClaimedJob) -> Outcome:
-        retry_policy = DEFAULT_RETRY
+        retry_policy: RetryPolicy = DEFAULT_RETRY
         try:
             task = self.app.get_task(job.task)
             retry_policy = task.retry

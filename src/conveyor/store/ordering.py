@@ -59,3 +59,32 @@ def plan_enqueue(jobs: Sequence[NewJob], heads: dict[str, Head]) -> EnqueuePlan:
         else:
             states.append("waiting")
     return EnqueuePlan(states, demote)
+
+
+def fresh_indexes(jobs: Sequence[NewJob], known: dict[str, int]) -> list[int]:
+    """Indexes of the jobs to insert: those without an idempotency key, and the first job of each
+    key that is not `known` (already held by a stored job)."""
+    fresh: list[int] = []
+    seen: set[str] = set()
+    for index, job in enumerate(jobs):
+        ikey = job.idempotency_key
+        if ikey is not None:
+            if ikey in known or ikey in seen:
+                continue
+            seen.add(ikey)
+        fresh.append(index)
+    return fresh
+
+
+def assemble_ids(
+    jobs: Sequence[NewJob], fresh: Sequence[int], new_ids: Sequence[int], known: dict[str, int]
+) -> list[int]:
+    """The id each enqueued job maps to: its own, or the job that holds its idempotency key."""
+    holders = dict(known)
+    ids = [0] * len(jobs)
+    for index, job_id in zip(fresh, new_ids, strict=True):
+        ids[index] = job_id
+        ikey = jobs[index].idempotency_key
+        if ikey is not None:
+            holders[ikey] = job_id
+    return [ids[i] or holders[str(job.idempotency_key)] for i, job in enumerate(jobs)]

@@ -23,7 +23,7 @@ from ..errors import ConfigurationError, JobNotFound, StoreError, StoreUnavailab
 from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome
 from . import queries
 from .base import IDEMPOTENCY_RETENTION, Store, dbapi_connection, decode_json
-from .ordering import Head, plan_enqueue
+from .ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 
 CHANNEL = "conveyor_jobs"
 
@@ -117,8 +117,10 @@ class PostgresStore(Store):
                 raise StoreError(f"PostgreSQL: {_reason(error)}") from error
         if len(jobs) == 1 and jobs[0].key is None and jobs[0].idempotency_key is None:
             with self._conn() as conn:  # the hot path: one statement, one round trip
-                row = conn.execute(self._q["insert_job"], _insert_params(jobs[0], "queued"))
-                return [int(row.fetchone()[0])]  # type: ignore[index]
+                cur = conn.execute(self._q["insert_job"], _insert_params(jobs[0], "queued"))
+                row = cur.fetchone()
+                assert row is not None
+                return [int(row[0])]
         with self._tx() as cur:
             return self._enqueue_with(cur, jobs)
 
@@ -127,8 +129,7 @@ class PostgresStore(Store):
         keys = sorted({job.key for job in jobs if job.key is not None})
         if keys:
             cur.execute(q["lock_keys"], {"keys": keys})
-
-        # Idempotency: whoever inserts the key first owns it (and the job id it reserved).
+        # Idempotency: whoever inserts the key first owns it, and the job id reserved with it.
         ikeys = list(dict.fromkeys(j.idempotency_key for j in jobs if j.idempotency_key))
         owned: dict[str, int] = {}
         known: dict[str, int] = {}
@@ -137,48 +138,44 @@ class PostgresStore(Store):
             missing = [k for k in ikeys if k not in owned]
             if missing:
                 known = dict(cur.execute(q["idempotency_lookup"], {"keys": missing}).fetchall())
-
-        fresh: list[int] = []
-        seen: set[str] = set()
-        for index, job in enumerate(jobs):
-            ikey = job.idempotency_key
-            if ikey is not None:
-                if ikey in known or ikey in seen:
-                    continue
-                seen.add(ikey)
-            fresh.append(index)
+        fresh = fresh_indexes(jobs, known)
         new_jobs = [jobs[i] for i in fresh]
+        states = self._plan(cur, new_jobs, keys)
+        reserved = [owned.get(j.idempotency_key) if j.idempotency_key else None for j in new_jobs]
+        new_ids = self._insert(cur, new_jobs, states, reserved)
+        return assemble_ids(jobs, fresh, new_ids, known)
 
+    def _plan(self, cur: psycopg.Cursor[Any], jobs: Sequence[NewJob], keys: list[str]) -> list[str]:
         heads: dict[str, Head] = {}
         if keys:
-            for key, job_id, state, leads in cur.execute(q["key_heads"], {"keys": keys}):
+            for key, job_id, state, leads in cur.execute(self._q["key_heads"], {"keys": keys}):
                 heads[key] = Head(state, bool(leads), job_id=job_id)
-        plan = plan_enqueue(new_jobs, heads)
+        plan = plan_enqueue(jobs, heads)
         for job_id, leader in plan.demote:
-            if cur.execute(q["demote"], {"id": job_id}).rowcount == 0:
+            if cur.execute(self._q["demote"], {"id": job_id}).rowcount == 0:
                 plan.states[leader] = "waiting"  # the head was claimed meanwhile
+        return plan.states
 
-        ids: list[int | None] = [
-            owned.get(job.idempotency_key) if job.idempotency_key else None for job in new_jobs
-        ]
-        if len(new_jobs) == 1 and ids[0] is None:
-            row = cur.execute(q["insert_job"], _insert_params(new_jobs[0], plan.states[0]))
-            ids = [int(row.fetchone()[0])]  # type: ignore[index]
-        elif new_jobs:
-            blanks = [i for i, v in enumerate(ids) if v is None]
-            if blanks:
-                rows = cur.execute(q["allocate_ids"], {"n": len(blanks)}).fetchall()
-                for i, (value,) in zip(blanks, rows, strict=True):
-                    ids[i] = int(value)
-            cur.execute(q["insert_jobs"], _bulk_params(new_jobs, plan.states, ids))
-        result: dict[str, int] = dict(known)
-        final: list[int] = [0] * len(jobs)
-        for index, job_id in zip(fresh, ids, strict=True):
-            assert job_id is not None
-            final[index] = job_id
-            if jobs[index].idempotency_key:
-                result[str(jobs[index].idempotency_key)] = job_id
-        return [final[i] or result[str(job.idempotency_key)] for i, job in enumerate(jobs)]
+    def _insert(
+        self,
+        cur: psycopg.Cursor[Any],
+        jobs: Sequence[NewJob],
+        states: Sequence[str],
+        ids: list[int | None],
+    ) -> list[int]:
+        if not jobs:
+            return []
+        if len(jobs) == 1 and ids[0] is None:
+            row = cur.execute(self._q["insert_job"], _insert_params(jobs[0], states[0])).fetchone()
+            assert row is not None
+            return [int(row[0])]
+        blanks = [i for i, value in enumerate(ids) if value is None]
+        if blanks:
+            rows = cur.execute(self._q["allocate_ids"], {"n": len(blanks)}).fetchall()
+            for i, (value,) in zip(blanks, rows, strict=True):
+                ids[i] = int(value)
+        cur.execute(self._q["insert_jobs"], _bulk_params(jobs, states, ids))
+        return [int(value or 0) for value in ids]
 
     # -- worker side ----------------------------------------------------------------------
 
@@ -222,7 +219,7 @@ class PostgresStore(Store):
             if retry:
                 cur.execute(
                     q["fail_retry"],
-                    {**_error_arrays(retry), "delays": [o.delay for o in retry]},
+                    {**_error_arrays(retry), "delays": [float(o.delay) for o in retry]},
                 )
             if dead:
                 cur.execute(q["fail_dead"], _error_arrays(dead))
@@ -390,7 +387,7 @@ def _insert_params(job: NewJob, state: str) -> dict[str, Any]:
 
 
 def _bulk_params(
-    jobs: Sequence[NewJob], states: list[str], ids: list[int | None]
+    jobs: Sequence[NewJob], states: Sequence[str], ids: list[int | None]
 ) -> dict[str, Any]:
     return {
         "ids": ids,
@@ -401,10 +398,10 @@ def _bulk_params(
         "leads": [j.leads_key for j in jobs],
         "ikeys": [j.idempotency_key for j in jobs],
         "priorities": [j.priority for j in jobs],
-        "states": states,
+        "states": list(states),
         "max_attempts": [j.max_attempts for j in jobs],
         "run_ats": [j.run_at for j in jobs],
-        "delays": [j.delay for j in jobs],
+        "delays": [float(j.delay) for j in jobs],
     }
 
 

@@ -21,7 +21,7 @@ from ..errors import ConfigurationError, JobNotFound, StoreError, StoreUnavailab
 from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome, utc
 from . import queries
 from .base import IDEMPOTENCY_RETENTION, Store, dbapi_connection, decode_json
-from .ordering import Head, plan_enqueue
+from .ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 
 Cursor = sqlite3.Cursor
 
@@ -149,51 +149,46 @@ class SQLiteStore(Store):
     def _enqueue_with(self, cur: Cursor, jobs: Sequence[NewJob]) -> list[int]:
         q = self._q
         now = time.time()
-        known: dict[str, int] = {}  # idempotency key -> id of the job that holds it
-        claimed_keys: set[str] = set()
-        fresh: list[int] = []
-        for index, job in enumerate(jobs):
-            ikey = job.idempotency_key
-            if ikey is not None:
-                if ikey in known or ikey in claimed_keys:
-                    continue
-                row = cur.execute(q["idempotency_lookup"], {"key": ikey}).fetchone()
-                if row is not None:
-                    known[ikey] = row[0]
-                    continue
-                claimed_keys.add(ikey)
-            fresh.append(index)
-
+        known: dict[str, int] = {}
+        for ikey in {job.idempotency_key for job in jobs if job.idempotency_key is not None}:
+            row = cur.execute(q["idempotency_lookup"], {"key": ikey}).fetchone()
+            if row is not None:
+                known[ikey] = row[0]
+        fresh = fresh_indexes(jobs, known)
         new_jobs = [jobs[i] for i in fresh]
+        states = self._plan(cur, new_jobs)
+        new_ids = self._insert(cur, new_jobs, states, now)
+        for index, job_id in zip(fresh, new_ids, strict=True):
+            held = jobs[index].idempotency_key
+            if held is not None:
+                cur.execute(q["idempotency_insert"], {"key": held, "job_id": job_id, "now": now})
+        return assemble_ids(jobs, fresh, new_ids, known)
+
+    def _plan(self, cur: Cursor, jobs: Sequence[NewJob]) -> list[str]:
         heads: dict[str, Head] = {}
-        for key in {job.key for job in new_jobs if job.key is not None}:
-            row = cur.execute(q["key_head"], {"key": key}).fetchone()
+        for key in {job.key for job in jobs if job.key is not None}:
+            row = cur.execute(self._q["key_head"], {"key": key}).fetchone()
             if row is not None:
                 heads[key] = Head(row["state"], bool(row["leads_key"]), job_id=row["id"])
-        plan = plan_enqueue(new_jobs, heads)
+        plan = plan_enqueue(jobs, heads)
         for job_id, leader in plan.demote:
-            if cur.execute(q["demote"], {"id": job_id}).rowcount == 0:
+            if cur.execute(self._q["demote"], {"id": job_id}).rowcount == 0:
                 plan.states[leader] = "waiting"
+        return plan.states
 
-        params = [_insert_params(job, state, now) for job, state in zip(new_jobs, plan.states)]
+    def _insert(
+        self, cur: Cursor, jobs: Sequence[NewJob], states: Sequence[str], now: float
+    ) -> list[int]:
+        params = [_insert_params(job, state, now) for job, state in zip(jobs, states, strict=True)]
+        if not params:
+            return []
         if len(params) == 1:
-            cur.execute(q["insert_job"], params[0])
-            new_ids = [int(cur.lastrowid or 0)]
-        elif params:
-            # One writer holds the lock, so a bulk insert gets consecutive rowids.
-            cur.executemany(q["insert_job"], params)
-            last = int(cur.execute("SELECT last_insert_rowid()").fetchone()[0])
-            new_ids = list(range(last - len(params) + 1, last + 1))
-        else:
-            new_ids = []
-        ids = [0] * len(jobs)
-        for index, job_id in zip(fresh, new_ids, strict=True):
-            ids[index] = job_id
-            ikey = jobs[index].idempotency_key
-            if ikey is not None:
-                known[ikey] = job_id
-                cur.execute(q["idempotency_insert"], {"key": ikey, "job_id": job_id, "now": now})
-        return [ids[i] or known[str(job.idempotency_key)] for i, job in enumerate(jobs)]
+            cur.execute(self._q["insert_job"], params[0])
+            return [int(cur.lastrowid or 0)]
+        # One writer holds the lock, so a bulk insert gets consecutive rowids.
+        cur.executemany(self._q["insert_job"], params)
+        last = int(cur.execute("SELECT last_insert_rowid()").fetchone()[0])
+        return list(range(last - len(params) + 1, last + 1))
 
     # -- worker side ----------------------------------------------------------------------
 

@@ -150,6 +150,7 @@ class Worker:
         assert self._wake is not None
         more_likely = True
         while not self._stopping:
+            self._wake.clear()  # before looking: a wake-up from here on is never lost
             free = self.concurrency - len(self._running)
             if free > 0 and more_likely:
                 jobs = await self._call(
@@ -164,7 +165,6 @@ class Worker:
             if self.burst and not self._running and not more_likely and await self._idle():
                 return
             timeout = await self._wait_timeout() if not more_likely else self.poll_interval
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             if not self._stopping:

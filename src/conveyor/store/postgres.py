@@ -270,7 +270,7 @@ class PostgresStore(Store):
         def listen() -> None:
             while not stopping.is_set():
                 try:
-                    for _ in listener.notifies(timeout=0.5, stop_after=1):
+                    for _ in listener.notifies(timeout=0.1, stop_after=1):
                         callback()
                 except psycopg.Error:
                     if stopping.is_set():

@@ -1,0 +1,5 @@
+"""`python -m conveyor.cli`."""
+
+from . import main
+
+main()

@@ -1,0 +1,194 @@
+"""The `conveyor` root command, its global options, and the commands that are not about jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..errors import TaskNotFound
+from ..logs import configure_logging
+from . import render
+from .jobs import jobs_app
+from .session import (
+    CliError,
+    ConveyorGroup,
+    Session,
+    duration,
+    json_argument,
+    optional_duration,
+    queue_list,
+    session,
+)
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+cli = typer.Typer(
+    name="conveyor",
+    cls=ConveyorGroup,
+    help="Durable, ordered jobs on SQLite or PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cli.add_typer(jobs_app)
+
+
+@cli.callback()
+def root(
+    ctx: typer.Context,
+    app: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            envvar="CONVEYOR_APP",
+            metavar="MODULE:ATTR",
+            help="Your Conveyor application (its tasks), imported from the working directory.",
+            show_default=False,
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="CONVEYOR_DATABASE_URL",
+            metavar="URL",
+            help="sqlite:///path.db or postgresql://...; overrides the application's URL.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Durable, ordered jobs on SQLite or PostgreSQL."""
+    state = Session(app_path=app, database_url=database_url)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+@cli.command()
+def migrate(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create or upgrade the database schema."""
+    applied = session(ctx).app.migrate()
+    if as_json:
+        render.emit_json({"applied": applied})
+    elif applied:
+        for name in applied:
+            typer.echo(f"Applied migration {name}")
+    else:
+        typer.echo("Database is up to date.")
+
+
+@cli.command()
+def enqueue(
+    ctx: typer.Context,
+    task: Annotated[str, typer.Argument(help="The task name.", show_default=False)],
+    payload: Annotated[
+        str | None, typer.Option(help="The payload as JSON ('-' reads it from stdin).")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="Ordering key (default: the task's key function).")
+    ] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Enqueue at most once per key: repeats print the same id.")
+    ] = None,
+    queue: Annotated[str | None, typer.Option(help="Queue (default: the task's).")] = None,
+    delay: Annotated[
+        str | None, typer.Option(help="Run no sooner than this from now: 30s, 5m, 2h, 1d.")
+    ] = None,
+    priority: Annotated[
+        int | None, typer.Option(help="Higher runs first (default: the task's).")
+    ] = None,
+) -> None:
+    """Queue one job and print its id (only the id, so scripts can capture it)."""
+    state = session(ctx)
+    data = json_argument(payload) if payload is not None else None
+    try:
+        job_id = state.app.enqueue(
+            task,
+            data,
+            key=key,
+            idempotency_key=idempotency_key,
+            queue=queue,
+            delay=optional_duration(delay, "--delay"),
+            priority=priority,
+        )
+    except TaskNotFound as error:
+        if state.app_path:
+            raise
+        raise CliError(f"{error}; pass --app module:attribute (or set CONVEYOR_APP)") from None
+    typer.echo(str(job_id))
+
+
+@cli.command()
+def worker(
+    ctx: typer.Context,
+    queues: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated queues to work on (default: all).", show_default=False),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at the same time.")] = 10,
+    burst: Annotated[bool, typer.Option("--burst", help="Exit once nothing is runnable.")] = False,
+    grace: Annotated[
+        str, typer.Option(help="On SIGTERM/SIGINT, seconds running jobs get to finish.")
+    ] = "30",
+    log_level: Annotated[str, typer.Option(help=f"One of {', '.join(LOG_LEVELS)}.")] = "info",
+) -> None:
+    """Run jobs until stopped (SIGTERM/SIGINT) or, with --burst, until the queue is drained.
+
+    Logs are JSON lines on stderr.
+    """
+    if log_level.lower() not in LOG_LEVELS:
+        raise CliError(f"unknown log level {log_level!r} (choose from {', '.join(LOG_LEVELS)})")
+    options = {
+        "queues": queue_list(queues),
+        "concurrency": concurrency,
+        "burst": burst,
+        "grace": duration(grace, "--grace"),
+    }
+    app = session(ctx).app
+    configure_logging(log_level.lower())
+    app.run_worker(**options)
+
+
+@cli.command()
+def stats(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help='Print {"queues": {q: {state: n}}, "totals": {state: n}}.'),
+    ] = False,
+) -> None:
+    """How many jobs each queue holds, per state."""
+    document = render.stats_document(session(ctx).app.stats())
+    if as_json:
+        render.emit_json(document)
+    elif document["queues"]:
+        render.console().print(render.stats_table(document))
+    else:
+        typer.echo("No jobs.")
+
+
+@cli.command()
+def prune(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            help="Delete succeeded and cancelled jobs that finished longer ago than this: 30d.",
+            show_default=False,
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Delete old succeeded and cancelled jobs; print how many."""
+    seconds = duration(older_than, "--older-than")
+    removed = session(ctx).app.prune(seconds)
+    if as_json:
+        render.emit_json({"pruned": removed, "older_than_seconds": seconds})
+    else:
+        noun = "job" if removed == 1 else "jobs"
+        typer.echo(
+            f"Pruned {removed} {noun} (succeeded or cancelled, finished over {older_than} ago)."
+        )

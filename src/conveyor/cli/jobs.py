@@ -1,0 +1,169 @@
+"""`conveyor jobs ...`: look at jobs and act on them.
+
+Bulk actions (retry, cancel, delete) act on every id that qualifies, print what they did on
+stdout, report each id that did not qualify (unknown, or in a state the action does not allow) on
+stderr, and exit with status 1 if there was any: the others were still acted on, so this is a
+partial failure rather than bad input (status 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from ..app import Conveyor
+from ..errors import JobNotFound
+from . import render
+from .session import PARTIAL_FAILURE, CliError, json_argument, session, state_name
+
+jobs_app = typer.Typer(
+    name="jobs", help="List, inspect, retry, cancel and delete jobs.", no_args_is_help=True
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JobIds = Annotated[list[int], typer.Argument(help="Job ids.", show_default=False)]
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    past: str
+    rule: str
+
+
+RETRY = Action("retry", "retried", "only dead or retrying jobs can be retried")
+CANCEL = Action("cancel", "cancelled", "succeeded and cancelled jobs cannot be cancelled")
+DELETE = Action("delete", "deleted", "running jobs cannot be deleted; cancel them first")
+
+
+@jobs_app.command("list")
+def list_jobs(
+    ctx: typer.Context,
+    state: Annotated[
+        str | None, typer.Option(help="Only jobs in this state, e.g. dead.", show_default=False)
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="Only jobs of this task.")] = None,
+    queue: Annotated[str | None, typer.Option(help="Only jobs of this queue.")] = None,
+    key: Annotated[str | None, typer.Option(help="Only jobs of this ordering key.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line (JSON Lines).")
+    ] = False,
+) -> None:
+    """List jobs, newest first."""
+    filters = {"state": state_name(state), "task": task, "queue": queue, "key": key}
+    jobs = session(ctx).app.list_jobs(limit=limit, **filters)
+    if as_json:
+        for job in jobs:
+            render.emit_json(render.list_record(job))
+    elif jobs:
+        render.console().print(render.jobs_table(jobs))
+    else:
+        typer.echo("No jobs.")
+
+
+@jobs_app.command("show")
+def show_job(
+    ctx: typer.Context,
+    job_id: Annotated[int, typer.Argument(metavar="ID", help="The job id.", show_default=False)],
+    as_json: JsonFlag = False,
+) -> None:
+    """Everything about one job: payload, result, and every failed attempt with its traceback."""
+    job = session(ctx).app.get_job(job_id)
+    if as_json:
+        render.emit_json(job.to_dict(), indent=2)
+    else:
+        render.console().print(render.job_detail(job))
+
+
+@jobs_app.command("retry")
+def retry_jobs(
+    ctx: typer.Context,
+    job_ids: Annotated[
+        list[int] | None, typer.Argument(metavar="[ID]...", help="Job ids.", show_default=False)
+    ] = None,
+    dead: Annotated[bool, typer.Option("--dead", help="Retry every dead job.")] = False,
+    queue: Annotated[str | None, typer.Option(help="With --dead: only this queue.")] = None,
+    task: Annotated[str | None, typer.Option(help="With --dead: only this task.")] = None,
+    payload: Annotated[
+        str | None,
+        typer.Option(help="Retry ONE job with this edited JSON payload ('-' reads stdin)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Put dead (or retrying) jobs back in the queue with their attempts reset."""
+    app = session(ctx).app
+    ids = list(dict.fromkeys(job_ids or []))
+    if dead == bool(ids):
+        raise CliError("give job ids or --dead (not both)")
+    if (queue or task) and not dead:
+        raise CliError("--queue and --task select dead jobs: use them with --dead")
+    if payload is not None and (dead or len(ids) != 1):
+        raise CliError("--payload retries exactly one job: give one id")
+    if dead:
+        done = app.retry_dead(queue=queue, task=task)
+        _report(app, RETRY, done, done, as_json)
+        return
+    edited = json_argument(payload) if payload is not None else None
+    _report(app, RETRY, ids, _retry(app, ids, edited), as_json)
+
+
+def _retry(app: Conveyor, ids: Sequence[int], payload: Any) -> list[int]:
+    if payload is None:
+        return app.retry_jobs(ids)
+    try:
+        return app.retry_jobs(ids, payload=payload)
+    except JobNotFound:
+        return []
+
+
+@jobs_app.command("cancel")
+def cancel_jobs(ctx: typer.Context, job_ids: JobIds, as_json: JsonFlag = False) -> None:
+    """Cancel jobs that have not finished (a running one is cancelled when its attempt ends)."""
+    app = session(ctx).app
+    ids = list(dict.fromkeys(job_ids))
+    _report(app, CANCEL, ids, app.cancel_jobs(ids), as_json)
+
+
+@jobs_app.command("delete")
+def delete_jobs(ctx: typer.Context, job_ids: JobIds, as_json: JsonFlag = False) -> None:
+    """Delete jobs for good (not running ones)."""
+    app = session(ctx).app
+    ids = list(dict.fromkeys(job_ids))
+    _report(app, DELETE, ids, app.delete_jobs(ids), as_json)
+
+
+def _report(
+    app: Conveyor, action: Action, requested: Sequence[int], done: Sequence[int], as_json: bool
+) -> None:
+    finished = set(done)
+    failures = [(i, _why_not(app, action, i)) for i in requested if i not in finished]
+    if as_json:
+        render.emit_json(
+            {
+                "action": action.name,
+                "done": sorted(finished),
+                "failed": [{"id": i, "reason": reason} for i, reason in failures],
+            }
+        )
+    elif finished:
+        noun = "job" if len(finished) == 1 else "jobs"
+        listed = ", ".join(str(i) for i in sorted(finished))
+        typer.echo(f"{action.past.capitalize()} {len(finished)} {noun}: {listed}")
+    else:
+        typer.echo(f"No jobs {action.past}.")
+    for _, reason in failures:
+        typer.echo(f"Error: {reason}", err=True)
+    if failures:
+        raise typer.Exit(PARTIAL_FAILURE)
+
+
+def _why_not(app: Conveyor, action: Action, job_id: int) -> str:
+    try:
+        state = app.get_job(job_id).state
+    except JobNotFound:
+        return f"job {job_id} not {action.past}: no such job"
+    return f"job {job_id} not {action.past}: it is {state} ({action.rule})"

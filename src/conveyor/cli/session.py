@@ -1,0 +1,161 @@
+"""What every command shares: the application to act on, and how failures reach the user.
+
+Exit status: 0 done; 1 a bulk action (retry/cancel/delete) that could not act on every id it
+was given; 2 bad input or configuration (unknown task, invalid payload, bad duration, bad --app,
+unreachable database, unknown job id for `jobs show`) or a database error. Failures that we
+expect print one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from ..app import Conveyor
+from ..durations import parse_duration
+from ..errors import ConveyorError
+from ..job import STATES
+
+USAGE_ERROR = 2
+PARTIAL_FAILURE = 1
+
+
+class CliError(Exception):
+    """Bad input found by the CLI itself (as opposed to one Conveyor reports)."""
+
+
+def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
+    typer.echo(f"Error: {one_line(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+class ConveyorGroup(TyperGroup):
+    """The root command group: turns expected errors of any sub-command into one line."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConveyorError, CliError) as error:
+            fail(str(error) or type(error).__name__)
+
+
+@dataclass
+class Session:
+    """The `--app` / `--database-url` choice; the application is loaded on first use."""
+
+    app_path: str | None
+    database_url: str | None
+    _app: Conveyor | None = field(default=None, repr=False)
+
+    @property
+    def app(self) -> Conveyor:
+        if self._app is None:
+            app = load_app(self.app_path) if self.app_path else Conveyor(self.database_url)
+            if self.database_url:
+                app.use_database(self.database_url)
+            self._app = app
+        return self._app
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+
+def session(ctx: typer.Context) -> Session:
+    obj = ctx.find_object(Session)
+    if obj is None:  # a sub-command invoked without the root callback (not through `conveyor`)
+        obj = Session(None, None)
+        ctx.obj = obj
+        ctx.call_on_close(obj.close)
+    return obj
+
+
+def load_app(path: str) -> Conveyor:
+    """Import `module:attribute` (dots allowed in both) from the working directory, like uvicorn.
+
+    Errors that come from inside the user's module (a failing import of *its* dependencies, an
+    exception at import time) are not ours to hide: they propagate with their traceback.
+    """
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise CliError(
+            f"--app must look like module:attribute (e.g. myproject.jobs:app), not {path!r}"
+        )
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is None or not _is_module_or_parent(error.name, module_name):
+            raise
+        raise CliError(f"--app {path}: cannot import module {module_name!r} ({error})") from None
+    target: Any = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise CliError(
+                f"--app {path}: module {module_name!r} has no attribute {attribute!r}"
+            ) from None
+    if not isinstance(target, Conveyor):
+        raise CliError(
+            f"--app {path}: {attribute!r} is a {type(target).__name__}, not a Conveyor application"
+        )
+    return target
+
+
+def _is_module_or_parent(missing: str, module_name: str) -> bool:
+    return module_name == missing or module_name.startswith(f"{missing}.")
+
+
+# -- parsing helpers shared by the commands -----------------------------------------------------
+
+
+def duration(value: str, option: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise CliError(f"{option}: {error}") from None
+
+
+def optional_duration(value: str | None, option: str) -> float | None:
+    return None if value is None else duration(value, option)
+
+
+def json_argument(text: str, what: str = "payload") -> Any:
+    if text == "-":
+        text = sys.stdin.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError(
+            f"invalid JSON {what}: {error.msg} (line {error.lineno}, column {error.colno})"
+        ) from None
+
+
+def state_name(value: str | None) -> str | None:
+    if value is not None and value not in STATES:
+        raise CliError(f"unknown state {value!r} (choose from {', '.join(STATES)})")
+    return value
+
+
+def queue_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    queues = [name.strip() for name in value.split(",") if name.strip()]
+    if not queues:
+        raise CliError("--queues needs at least one queue name (e.g. --queues default,emails)")
+    return queues

@@ -1,0 +1,250 @@
+"""The worker in this process, on both backends: retries, ordering, operator actions."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from conveyor import Conveyor, Discard, Fixed, PayloadError, Retry, current_job
+
+
+def drain(app: Conveyor, **options: Any) -> Any:
+    options.setdefault("concurrency", 4)
+    return app.run_worker(burst=True, middleware=[], install_signal_handlers=False, **options)
+
+
+def test_jobs_run_and_store_their_result(app: Conveyor) -> None:
+    @app.task
+    def add(payload: dict) -> int:
+        return int(payload["a"] + payload["b"])
+
+    @app.task
+    async def shout(payload: str) -> str:
+        await asyncio.sleep(0)
+        return payload.upper()
+
+    a = app.enqueue("add", {"a": 1, "b": 2})
+    b = shout.enqueue("hi")
+    stats = drain(app)
+    assert stats.succeeded == 2
+    assert app.get_job(a).result == 3 and app.get_job(b).result == "HI"
+    assert app.get_job(a).state == "succeeded"
+
+
+def test_failures_retry_then_go_dead_with_every_error(app: Conveyor) -> None:
+    @app.task(max_attempts=3, retry=Fixed(0))
+    def broken(payload: dict) -> None:
+        raise ValueError(f"attempt {current_job().attempt}")  # type: ignore[union-attr]
+
+    job_id = broken.enqueue({})
+    stats = drain(app)
+    job = app.get_job(job_id)
+    assert (job.state, job.attempts, stats.retried, stats.dead) == ("dead", 3, 2, 1)
+    assert [e["message"] for e in job.errors] == ["attempt 1", "attempt 2", "attempt 3"]
+    assert "Traceback" in job.errors[0]["traceback"] and job.last_error == "attempt 3"
+
+
+def test_retry_after_sets_the_next_run(app: Conveyor) -> None:
+    @app.task(retry=Fixed(1))
+    def later(payload: dict) -> None:
+        raise Retry(after=600)
+
+    job_id = later.enqueue({})
+    drain(app)
+    job = app.get_job(job_id)
+    assert job.state == "retrying" and job.run_at is not None and job.started_at is not None
+    assert 590 < (job.run_at - job.started_at).total_seconds() < 610
+
+
+def test_the_policy_delay_sets_the_next_run(app: Conveyor) -> None:
+    @app.task(retry=Fixed(300))
+    def flaky(payload: dict) -> None:
+        raise ConnectionError("remote down")
+
+    job_id = flaky.enqueue({})
+    drain(app)
+    job = app.get_job(job_id)
+    assert job.state == "retrying" and job.run_at is not None and job.started_at is not None
+    assert 290 < (job.run_at - job.started_at).total_seconds() < 310
+
+
+def test_discard_goes_dead_at_once(app: Conveyor) -> None:
+    @app.task(max_attempts=5)
+    def hopeless(payload: dict) -> None:
+        raise Discard("customer was deleted")
+
+    job_id = hopeless.enqueue({})
+    drain(app)
+    job = app.get_job(job_id)
+    assert (job.state, job.attempts, job.last_error) == ("dead", 1, "customer was deleted")
+
+
+def test_operator_retry_of_a_dead_job(app: Conveyor) -> None:
+    fixed = threading.Event()
+
+    @app.task(max_attempts=1)
+    def needs_fix(payload: dict) -> str:
+        if not fixed.is_set():
+            raise RuntimeError("config missing")
+        return "done"
+
+    job_id = needs_fix.enqueue({})
+    drain(app)
+    assert app.get_job(job_id).state == "dead"
+    fixed.set()
+    assert app.retry_dead() == [job_id]
+    drain(app)
+    job = app.get_job(job_id)
+    assert (job.state, job.attempts, job.result) == ("succeeded", 1, "done")
+
+
+def test_operator_retry_validates_an_edited_payload(app: Conveyor) -> None:
+    @app.task(max_attempts=1)
+    def strict(payload: dict[str, int]) -> int:
+        if payload["n"] < 0:
+            raise Discard("negative")
+        return payload["n"]
+
+    job_id = strict.enqueue({"n": -1})
+    drain(app)
+    with pytest.raises(PayloadError):
+        app.retry_jobs([job_id], payload={"n": "x"})
+    app.retry_jobs([job_id], payload={"n": 5})
+    drain(app)
+    assert app.get_job(job_id).result == 5
+
+
+def test_timeouts_fail_the_attempt(app: Conveyor) -> None:
+    @app.task(timeout=0.05, max_attempts=1)
+    async def slow(payload: dict) -> None:
+        await asyncio.sleep(5)
+
+    job_id = slow.enqueue({})
+    started = time.monotonic()
+    drain(app)
+    assert time.monotonic() - started < 4
+    job = app.get_job(job_id)
+    assert job.state == "dead" and "timed out after 0.05" in (job.last_error or "")
+
+
+def test_keyed_jobs_run_one_at_a_time_in_order(app: Conveyor) -> None:
+    log: list[tuple[str, int, str]] = []
+
+    @app.task(key=lambda p: f"customer:{p['c']}", retry=Fixed(0), max_attempts=3)
+    async def step(payload: dict) -> None:
+        log.append((payload["c"], payload["n"], "start"))
+        await asyncio.sleep(0.002)
+        if payload["n"] == 1 and current_job().attempt == 1:  # type: ignore[union-attr]
+            log.append((payload["c"], payload["n"], "fail"))
+            raise RuntimeError("flaky")
+        log.append((payload["c"], payload["n"], "end"))
+
+    for n in range(4):
+        for c in "abc":
+            step.enqueue({"c": c, "n": n})
+    drain(app, concurrency=8)
+    for c in "abc":
+        events = [(n, what) for key, n, what in log if key == c]
+        assert events == [
+            (0, "start"), (0, "end"),
+            (1, "start"), (1, "fail"), (1, "start"), (1, "end"),
+            (2, "start"), (2, "end"),
+            (3, "start"), (3, "end"),
+        ]  # fmt: skip
+
+
+def test_a_leading_job_runs_before_the_rest_of_its_key(app: Conveyor) -> None:
+    order: list[str] = []
+
+    @app.task(key=lambda p: f"customer:{p['id']}")
+    def update_contact(payload: dict) -> None:
+        order.append(f"update {payload['n']}")
+
+    @app.task(key=lambda p: f"customer:{p['id']}", leads_key=True)
+    def create_contact(payload: dict) -> None:
+        order.append("create")
+
+    update_contact.enqueue({"id": 1, "n": 1})
+    update_contact.enqueue({"id": 1, "n": 2})
+    create_contact.enqueue({"id": 1})
+    drain(app)
+    assert order == ["create", "update 1", "update 2"]
+
+
+def test_a_dead_job_blocks_its_key_until_cancelled(app: Conveyor) -> None:
+    ran: list[int] = []
+
+    @app.task(key=lambda p: "k", max_attempts=1)
+    def job(payload: dict) -> None:
+        if payload["n"] == 0:
+            raise RuntimeError("poison")
+        ran.append(payload["n"])
+
+    first = job.enqueue({"n": 0})
+    job.enqueue({"n": 1})
+    drain(app)
+    assert ran == [] and [b.job_id for b in app.blocked_keys()] == [first]
+    app.cancel_jobs([first])
+    drain(app)
+    assert ran == [1] and app.blocked_keys() == []
+
+
+def test_priorities_and_queues(app: Conveyor) -> None:
+    order: list[str] = []
+
+    @app.task(queue="mail")
+    def mail(payload: str) -> None:
+        order.append(payload)
+
+    mail.enqueue("low")
+    mail.enqueue("high", priority=10)
+    app.enqueue("mail", "elsewhere", queue="other")
+    drain(app, concurrency=1, queues=["mail"])
+    assert order == ["high", "low"]
+    assert app.stats()["other"] == {"queued": 1}
+
+
+def test_idempotent_enqueue(app: Conveyor) -> None:
+    @app.task
+    def charge(payload: dict) -> None: ...
+
+    first = charge.enqueue({"order": 7}, idempotency_key="charge:7")
+    assert charge.enqueue({"order": 7}, idempotency_key="charge:7") == first
+    assert app.stats()["default"] == {"queued": 1}
+
+
+def test_graceful_stop_hands_back_unfinished_jobs(app: Conveyor) -> None:
+    started = threading.Event()
+
+    @app.task
+    async def long(payload: dict) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    job_id = long.enqueue({})
+    worker = app.worker(grace=0.1, middleware=[], install_signal_handlers=False)
+
+    def stop_when_started() -> None:
+        started.wait(10)
+        worker.request_stop()
+
+    threading.Thread(target=stop_when_started).start()
+    stats = asyncio.run(worker.run())
+    job = app.get_job(job_id)
+    assert stats.handed_back == 1 and (job.state, job.attempts) == ("queued", 0)
+
+
+def test_delayed_jobs_wait_for_their_time(app: Conveyor) -> None:
+    @app.task
+    def soon(payload: dict) -> None: ...
+
+    job_id = soon.enqueue({}, delay=0.3)
+    drain(app)
+    assert app.get_job(job_id).state == "queued"
+    time.sleep(0.35)
+    drain(app)
+    assert app.get_job(job_id).state == "succeeded"

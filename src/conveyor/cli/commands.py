@@ -18,6 +18,7 @@ from .session import (
     json_argument,
     optional_duration,
     queue_list,
+    quiet_driver_logs,
     session,
 )
 
@@ -59,6 +60,7 @@ def root(
     ] = None,
 ) -> None:
     """Durable, ordered jobs on SQLite or PostgreSQL."""
+    quiet_driver_logs()
     state = Session(app_path=app, database_url=database_url)
     ctx.obj = state
     ctx.call_on_close(state.close)

@@ -7,11 +7,12 @@ User data (payloads, errors, tracebacks) is passed to Rich as `Text`, never as m
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -44,6 +45,10 @@ def when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
+def short_when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%m-%d %H:%M:%S") if value else "-"
+
+
 def state_text(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, ""))
 
@@ -65,31 +70,35 @@ def list_record(job: Job) -> dict[str, Any]:
     return record
 
 
-def jobs_table(jobs: Iterable[Job]) -> Table:
-    table = Table(title="Jobs (times in UTC)", title_justify="left")
-    table.add_column("ID", justify="right", no_wrap=True)
-    table.add_column("Task", no_wrap=True)
-    table.add_column("Queue", no_wrap=True)
-    table.add_column("Key", overflow="fold")
-    table.add_column("State", no_wrap=True)
+def jobs_table(jobs: Sequence[Job]) -> Table:
+    """Narrow enough for 80 columns (Key and Last error only when some job has one);
+    `jobs show` and `--json` have every field."""
+    with_key = any(job.key for job in jobs)
+    with_error = any(job.last_error for job in jobs)
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    id_width = max((len(str(job.id)) for job in jobs), default=2)
+    table.add_column("ID", justify="right", no_wrap=True, min_width=id_width)
+    table.add_column("Task", overflow="fold")
+    table.add_column("Queue", overflow="fold")
+    if with_key:
+        table.add_column("Key", overflow="fold")
+    table.add_column("State", no_wrap=True, min_width=9)
     table.add_column("Att.", justify="right", no_wrap=True)
-    table.add_column("Pri.", justify="right", no_wrap=True)
-    table.add_column("Run at", no_wrap=True)
-    table.add_column("Finished", no_wrap=True)
-    table.add_column("Last error", overflow="fold")
+    table.add_column("Due/done (UTC)", no_wrap=True, min_width=14)
+    if with_error:
+        table.add_column("Last error", overflow="fold")
     for job in jobs:
-        table.add_row(
-            str(job.id),
-            Text(job.task),
-            Text(job.queue),
-            Text(job.key or ""),
+        cells: list[str | Text] = [str(job.id), Text(job.task), Text(job.queue)]
+        if with_key:
+            cells.append(Text(job.key or ""))
+        cells += [
             state_text(job.state),
             f"{job.attempts}/{job.max_attempts}",
-            str(job.priority),
-            when(job.run_at),
-            when(job.finished_at),
-            Text(shorten(job.last_error)),
-        )
+            short_when(job.finished_at or job.run_at),
+        ]
+        if with_error:
+            cells.append(Text(shorten(job.last_error)))
+        table.add_row(*cells)
     return table
 
 
@@ -161,17 +170,22 @@ def _ordered(counts: Mapping[str, int]) -> dict[str, int]:
 
 
 def stats_table(document: Mapping[str, Any]) -> Table:
+    """One row per queue, one column per state that any queue has."""
     queues: Mapping[str, Mapping[str, int]] = document["queues"]
     totals: Mapping[str, int] = document["totals"]
-    states = list(STATES) + [s for s in totals if s not in STATES]
-    table = Table(title="Jobs per queue and state", title_justify="left", show_footer=True)
-    table.add_column("Queue", footer="all queues")
-    for state in states:
+    table = Table(
+        title="Jobs per queue and state",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_footer=len(queues) > 1,
+    )
+    table.add_column("Queue", footer="all queues", overflow="fold", min_width=6)
+    for state in totals:
         table.add_column(
-            state_text(state), justify="right", footer=str(totals.get(state, 0)), no_wrap=True
+            state_text(state), justify="right", footer=str(totals[state]), no_wrap=True
         )
-    table.add_column("total", justify="right", footer=str(sum(totals.values())))
+    table.add_column("total", justify="right", footer=str(sum(totals.values())), no_wrap=True)
     for queue, counts in queues.items():
-        cells = [str(counts.get(state, 0)) for state in states]
+        cells = [str(counts.get(state, 0)) for state in totals]
         table.add_row(Text(queue), *cells, str(sum(counts.values())))
     return table

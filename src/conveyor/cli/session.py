@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typer.core import TyperGroup
 
 from ..app import Conveyor
 from ..durations import parse_duration
-from ..errors import ConveyorError
+from ..errors import ConveyorError, StoreError
 from ..job import STATES
 
 USAGE_ERROR = 2
@@ -47,7 +48,23 @@ class ConveyorGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except (ConveyorError, CliError) as error:
-            fail(str(error) or type(error).__name__)
+            fail(describe(error))
+
+
+def describe(error: Exception) -> str:
+    message = str(error) or type(error).__name__
+    missing_table = "no such table" in message or "does not exist" in message
+    if isinstance(error, StoreError) and "conveyor_" in message and missing_table:
+        message += " (has `conveyor migrate` been run on this database?)"
+    return message
+
+
+def quiet_driver_logs() -> None:
+    """psycopg's pool logs each failed connection attempt (several lines, to stderr, through the
+    logging module's last-resort handler); the error we raise already says what failed."""
+    pool_logger = logging.getLogger("psycopg.pool")
+    if not any(isinstance(h, logging.NullHandler) for h in pool_logger.handlers):
+        pool_logger.addHandler(logging.NullHandler())
 
 
 @dataclass

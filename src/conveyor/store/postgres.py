@@ -228,8 +228,6 @@ class PostgresStore(Store):
                     q["hand_back"],
                     {"ids": [o.job_id for o in handback], "tokens": [o.token for o in handback]},
                 )
-            if released:
-                cur.execute(q["promote"], {"keys": released})
             if released or handback or retry:
                 cur.execute(q["notify"])
 

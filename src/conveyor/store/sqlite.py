@@ -213,14 +213,12 @@ class SQLiteStore(Store):
     def complete(self, outcomes: Sequence[Outcome]) -> None:
         q = self._q
         now = time.time()
-        succeeded, retry, dead, handback = [], [], [], []
-        released: set[str] = set()
+        unkeyed, keyed, retry, dead, handback = [], [], [], [], []
         for o in outcomes:
             base = {"id": o.job_id, "token": o.token, "now": now}
             if o.kind == "succeeded":
-                succeeded.append({**base, "result": o.result})
-                if o.key is not None:
-                    released.add(o.key)
+                row = {**base, "result": o.result, "key": o.key}
+                (keyed if o.key is not None else unkeyed).append(row)
             elif o.kind == "handback":
                 handback.append(base)
             else:
@@ -232,15 +230,19 @@ class SQLiteStore(Store):
                     dead.append(row)
         with self._write() as cur:
             for name, rows in (
-                ("succeed", succeeded),
+                ("succeed", unkeyed),
                 ("fail_retry", retry),
                 ("fail_dead", dead),
                 ("hand_back", handback),
             ):
                 if rows:
                     cur.executemany(q[name], rows)
-            if released:
-                cur.executemany(q["promote"], [{"key": key} for key in sorted(released)])
+            for row, outcome in zip(
+                keyed, (o for o in outcomes if o.kind == "succeeded" and o.key)
+            ):
+                # Promote only when the head finished under our lease: then nothing else holds it.
+                if cur.execute(q["succeed"], row).rowcount:
+                    cur.execute(q["promote_released"], {"key": outcome.key})
 
     def renew(self, leases: Sequence[tuple[int, int]], lease_seconds: float) -> set[int]:
         if not leases:

@@ -62,11 +62,24 @@ FROM picked WHERE j.id = picked.id
 RETURNING j.id, j.task, j.queue, j.payload::text, j.key, j.attempts, j.max_attempts, j.priority
 
 -- name: succeed
-UPDATE conveyor_jobs AS j
-SET state = 'succeeded', finished_at = now(), result = d.result::jsonb,
-    lease_token = NULL, lease_expires_at = NULL
-FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(results)s::text[]) AS d(id, token, result)
-WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+-- Finish jobs and promote the next job of each key they held. A key comes back from `done` only
+-- if its head was still running under our lease, so nothing else holds it: no further check.
+WITH done AS (
+    UPDATE conveyor_jobs AS j
+    SET state = 'succeeded', finished_at = now(), result = d.result::jsonb,
+        lease_token = NULL, lease_expires_at = NULL
+    FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(results)s::text[])
+         AS d(id, token, result)
+    WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+    RETURNING j.key
+)
+UPDATE conveyor_jobs SET state = 'queued'
+WHERE id = ANY(ARRAY(
+    SELECT (SELECT w.id FROM conveyor_jobs AS w
+            WHERE w.key = done.key AND w.state = 'waiting'
+            ORDER BY w.leads_key DESC, w.id LIMIT 1)
+    FROM done WHERE done.key IS NOT NULL
+))
 
 -- name: fail_retry
 UPDATE conveyor_jobs AS j
@@ -95,15 +108,16 @@ WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
 
 -- name: promote
 -- Promote the next job of each key, unless something already holds it. Idempotent.
+-- (`= ANY(ARRAY(...))` makes the planner look the ids up by primary key, never scan the table.)
 UPDATE conveyor_jobs SET state = 'queued'
-WHERE id IN (
+WHERE id = ANY(ARRAY(
     SELECT (SELECT w.id FROM conveyor_jobs AS w
             WHERE w.key = k.key AND w.state = 'waiting'
             ORDER BY w.leads_key DESC, w.id LIMIT 1)
     FROM unnest(%(keys)s::text[]) AS k(key)
     WHERE NOT EXISTS (SELECT 1 FROM conveyor_jobs AS a
                       WHERE a.key = k.key AND a.state IN ('queued', 'running', 'retrying', 'dead'))
-)
+))
 
 -- name: notify
 SELECT pg_notify('conveyor_jobs', '')

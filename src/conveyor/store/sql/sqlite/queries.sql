@@ -66,6 +66,12 @@ WHERE id = (SELECT id FROM conveyor_jobs WHERE key = :key AND state = 'waiting'
   AND NOT EXISTS (SELECT 1 FROM conveyor_jobs
                   WHERE key = :key AND state IN ('queued', 'running', 'retrying', 'dead'))
 
+-- name: promote_released
+-- The key's head just finished under our lease, so nothing else holds the key.
+UPDATE conveyor_jobs SET state = 'queued'
+WHERE id = (SELECT id FROM conveyor_jobs WHERE key = :key AND state = 'waiting'
+            ORDER BY leads_key DESC, id LIMIT 1)
+
 -- name: renew
 UPDATE conveyor_jobs SET lease_expires_at = :now + :lease
 WHERE id = :id AND lease_token = :token AND state = 'running'

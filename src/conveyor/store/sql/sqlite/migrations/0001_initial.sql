@@ -29,6 +29,8 @@ CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)
     WHERE state IN ('queued', 'retrying');
 -- Key heads and the waiting line behind them.
 CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id) WHERE key IS NOT NULL;
+-- The next job to promote: leading jobs first, then the oldest.
+CREATE INDEX conveyor_jobs_next ON conveyor_jobs (key, leads_key DESC, id) WHERE state = 'waiting';
 CREATE INDEX conveyor_jobs_lease ON conveyor_jobs (lease_expires_at) WHERE state = 'running';
 CREATE INDEX conveyor_jobs_state ON conveyor_jobs (state, queue);
 CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (finished_at) WHERE finished_at IS NOT NULL;

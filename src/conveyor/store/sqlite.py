@@ -237,12 +237,10 @@ class SQLiteStore(Store):
             ):
                 if rows:
                     cur.executemany(q[name], rows)
-            for row, outcome in zip(
-                keyed, (o for o in outcomes if o.kind == "succeeded" and o.key)
-            ):
+            for row in keyed:
                 # Promote only when the head finished under our lease: then nothing else holds it.
                 if cur.execute(q["succeed"], row).rowcount:
-                    cur.execute(q["promote_released"], {"key": outcome.key})
+                    cur.execute(q["promote_released"], row)
 
     def renew(self, leases: Sequence[tuple[int, int]], lease_seconds: float) -> set[int]:
         if not leases:

@@ -213,7 +213,11 @@ class SQLiteStore(Store):
     def complete(self, outcomes: Sequence[Outcome]) -> None:
         q = self._q
         now = time.time()
-        unkeyed, keyed, retry, dead, handback = [], [], [], [], []
+        unkeyed: list[dict[str, Any]] = []
+        keyed: list[dict[str, Any]] = []
+        retry: list[dict[str, Any]] = []
+        dead: list[dict[str, Any]] = []
+        handback: list[dict[str, Any]] = []
         for o in outcomes:
             base = {"id": o.job_id, "token": o.token, "now": now}
             if o.kind == "succeeded":

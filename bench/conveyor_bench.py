@@ -1,0 +1,161 @@
+"""Conveyor measured with the same harness and method as its peers (bench/peers/common.py).
+
+Settings: workers are `conveyor --app bench.conveyor_app:app worker --concurrency 100`, one async
+no-op task; `enqueue_single` is `app.enqueue()` per job (payload validated, one transaction each);
+`enqueue_bulk` is `app.enqueue_many()` in chunks of 5,000. The keyed variant gives every job one of
+1,000 ordering keys (`customer:<i mod 1000>`), enqueued round-robin so each key has jobs spread
+over the whole run. `raw_insert` is the floor the single enqueue is compared with: the same row
+inserted into the same table with a bare driver call and a commit per row, no Conveyor code.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.peers import common
+from conveyor import Conveyor
+
+CONCURRENCY = 100
+KEYS = 1000
+BULK_CHUNK = 5000
+DB_NAME = "bench_conveyor"
+
+
+class ConveyorHarness(common.Harness):
+    def __init__(self, backend: str, keyed: bool, folder: Path) -> None:
+        self.backend = backend
+        self.keyed = keyed
+        if backend == "sqlite":
+            self.url = f"sqlite:///{folder / 'bench.db'}"
+            self.path = folder / "bench.db"
+        else:
+            self.url = common.pg_dsn(DB_NAME)
+        self.app: Conveyor | None = None
+
+    # -- storage --------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        if self.app is not None:
+            self.app.close()
+        if self.backend == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        else:
+            common.recreate_pg_database(DB_NAME)
+        from bench.conveyor_app import app
+
+        app.close()
+        app.use_database(self.url)
+        app.migrate()
+        self.app = app
+
+    def analyze(self) -> None:
+        if self.backend == "postgres":
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                conn.execute("ANALYZE conveyor_jobs")
+
+    def remaining(self) -> int:
+        query = (
+            "SELECT count(*) FROM conveyor_jobs"
+            " WHERE state NOT IN ('succeeded', 'dead', 'cancelled')"
+        )
+        if self.backend == "sqlite":
+            with sqlite3.connect(self.path, timeout=30) as conn:
+                return int(conn.execute(query).fetchone()[0])
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            row = pg.execute(query).fetchone()
+            return int(row[0]) if row else 0
+
+    # -- enqueue --------------------------------------------------------------------------
+
+    def _options(self, i: int) -> dict[str, Any]:
+        return {"key": f"customer:{i % KEYS}"} if self.keyed else {}
+
+    def enqueue_single(self, n: int) -> None:
+        assert self.app is not None
+        for i in range(n):
+            self.app.enqueue("noop", {}, **self._options(i))
+
+    def enqueue_bulk(self, n: int) -> None:
+        assert self.app is not None
+        if not self.keyed:
+            for start in range(0, n, BULK_CHUNK):
+                self.app.enqueue_many("noop", [{}] * min(BULK_CHUNK, n - start))
+            return
+        jobs = [self.app.build_job("noop", {}, **self._options(i)) for i in range(n)]
+        for start in range(0, n, BULK_CHUNK):
+            self.app.store.enqueue(jobs[start : start + BULK_CHUNK])
+
+    def enqueue_tagged(self, tag: str) -> None:
+        assert self.app is not None
+        self.app.enqueue("noop", {"tag": tag})
+
+    def worker_commands(self, processes: int) -> list[list[str]]:
+        command = [
+            common.venv_script("conveyor"),
+            "--app",
+            "bench.conveyor_app:app",
+            "--database-url",
+            self.url,
+            "worker",
+            "--concurrency",
+            str(CONCURRENCY),
+        ]
+        return [command] * processes
+
+    # -- the floor for single enqueue -----------------------------------------------------
+
+    def raw_insert(self, n: int) -> float:
+        """Rows/s of a bare INSERT + COMMIT per row into the jobs table."""
+        self.reset()
+        row = ("noop", "default", "{}", 5, "queued", time.time(), time.time())
+        if self.backend == "sqlite":
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            sql = (
+                "INSERT INTO conveyor_jobs (task, queue, payload, max_attempts, state, run_at,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            )
+            start = time.perf_counter()
+            for _ in range(n):
+                conn.execute("BEGIN")
+                conn.execute(sql, row)
+                conn.execute("COMMIT")
+            elapsed = time.perf_counter() - start
+            conn.close()
+            return n / elapsed
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            sql = (
+                "INSERT INTO conveyor_jobs (task, queue, payload, max_attempts, state)"
+                " VALUES (%s, %s, %s::jsonb, %s, %s) RETURNING id"
+            )
+            start = time.perf_counter()
+            for _ in range(n):
+                pg.execute(sql, row[:5]).fetchone()
+            return n / (time.perf_counter() - start)
+
+
+def run(jobs: int, backend: str, keyed: bool = False) -> dict[str, Any]:
+    name = "conveyor" + (f" ({KEYS} keys)" if keyed else "")
+    label = "sqlite" if backend == "sqlite" else "postgresql (psycopg)"
+    result = common.new_result(name, label, settings=f"concurrency={CONCURRENCY}")
+    with common.temp_dir("bench-conveyor-") as folder, common.UdpCollector() as collector:
+        harness = ConveyorHarness(backend, keyed, folder)
+        env = common.worker_env({**collector.env(), "CONVEYOR_DATABASE_URL": harness.url})
+        try:
+            common.run_standard(result, harness, jobs=jobs, env=env, collector=collector)
+            if not keyed:
+                raw = common.attempt(result, "raw_insert", lambda: harness.raw_insert(2000))
+                result["raw_insert"] = common.rounded(raw)  # type: ignore[typeddict-unknown-key]
+        finally:
+            if harness.app is not None:
+                harness.app.close()
+            if backend == "postgres":
+                common.drop_pg_database(DB_NAME)
+    return dict(result)

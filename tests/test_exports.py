@@ -1,0 +1,47 @@
+"""The public API is deliberate: exactly these names, each importable from `conveyor`."""
+
+import conveyor
+
+EXPECTED = {
+    "ConfigurationError",
+    "Conveyor",
+    "ConveyorError",
+    "Discard",
+    "Exponential",
+    "Fixed",
+    "InvalidStateError",
+    "Job",
+    "JobContext",
+    "JobNotFound",
+    "Linear",
+    "Middleware",
+    "PayloadError",
+    "Retry",
+    "Schedule",
+    "StoreError",
+    "StoreUnavailable",
+    "Task",
+    "TaskNotFound",
+    "Worker",
+    "current_job",
+}
+
+
+def test_public_names() -> None:
+    assert set(conveyor.__all__) == EXPECTED
+    for name in EXPECTED:
+        assert getattr(conveyor, name) is not None
+
+
+def test_errors_share_one_root() -> None:
+    for name in (
+        "ConfigurationError",
+        "TaskNotFound",
+        "PayloadError",
+        "JobNotFound",
+        "InvalidStateError",
+        "StoreError",
+        "StoreUnavailable",
+    ):
+        assert issubclass(getattr(conveyor, name), conveyor.ConveyorError)
+    assert not issubclass(conveyor.Retry, conveyor.ConveyorError)

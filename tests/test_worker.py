@@ -248,3 +248,13 @@ def test_delayed_jobs_wait_for_their_time(app: Conveyor) -> None:
     time.sleep(0.35)
     drain(app)
     assert app.get_job(job_id).state == "succeeded"
+
+
+def test_a_timeout_error_raised_by_the_task_is_not_relabelled(app: Conveyor) -> None:
+    @app.task(timeout=30, max_attempts=1)
+    async def remote(payload: dict) -> None:
+        raise TimeoutError("the remote timed out")
+
+    job_id = remote.enqueue({})
+    drain(app)
+    assert app.get_job(job_id).last_error == "the remote timed out"

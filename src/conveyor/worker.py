@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from .errors import ConfigurationError, TaskNotFound
+from .errors import ConfigurationError
 from .job import ClaimedJob, Outcome
 from .logs import configure_logging
 from .middleware import Logging, Middleware
 from .retry import DEFAULT_RETRY, RetryPolicy, decide
 from .store.base import error_record
-from .task import JobContext, bind_current
+from .task import JobContext, Task, bind_current
 
 if TYPE_CHECKING:
     from .app import Conveyor
@@ -208,35 +208,37 @@ class Worker:
             task = self.app.get_task(job.task)
             retry_policy = task.retry
             argument = task.load(job.payload)
-            context = JobContext(
-                job.id, job.task, job.key, job.attempt, job.max_attempts, job.queue
+            bind_current(
+                JobContext(job.id, job.task, job.key, job.attempt, job.max_attempts, job.queue)
             )
-            bind_current(context)
-            call: Any
-            if task.is_async:
-                call = task.fn(argument) if task.takes_payload else task.fn()
-            else:
-                ctx = contextvars.copy_context()
-                target = functools.partial(task.fn, argument) if task.takes_payload else task.fn
-                call = self._loop.run_in_executor(  # type: ignore[union-attr]
-                    self._threads, ctx.run, target
-                )
-            result = await (asyncio.wait_for(call, task.timeout) if task.timeout else call)
+            result = await self._call_task(task, argument)
             return Outcome(
                 job.id, job.token, "succeeded", key=job.key, result=task.result_json(result)
             )
         except asyncio.CancelledError:
             raise
-        except TaskNotFound as error:
-            return self._failure(job, error, retry_policy)
         except Exception as error:
-            if isinstance(error, TimeoutError):
-                error = TimeoutError(f"attempt timed out after {self._timeout_of(job)} s")
             return self._failure(job, error, retry_policy)
 
-    def _timeout_of(self, job: ClaimedJob) -> float | None:
-        task = self.app.tasks.get(job.task)
-        return task.timeout if task else None
+    async def _call_task(self, task: Task, argument: Any) -> Any:
+        call: Any
+        if task.is_async:
+            call = task.fn(argument) if task.takes_payload else task.fn()
+        else:
+            assert self._loop is not None
+            ctx = contextvars.copy_context()
+            target = functools.partial(task.fn, argument) if task.takes_payload else task.fn
+            call = self._loop.run_in_executor(self._threads, ctx.run, target)
+        if task.timeout is None:
+            return await call
+        deadline = asyncio.timeout(task.timeout)
+        try:
+            async with deadline:
+                return await call
+        except TimeoutError:
+            if deadline.expired():  # ours, not a TimeoutError raised by the task itself
+                raise TimeoutError(f"attempt timed out after {task.timeout} s") from None
+            raise
 
     def _failure(self, job: ClaimedJob, error: BaseException, policy: Any) -> Outcome:
         decision = decide(error, job.attempt, job.max_attempts, policy)

@@ -16,6 +16,7 @@ import typer
 
 from ..app import Conveyor
 from ..errors import JobNotFound
+from ..job import STATES
 from . import render
 from .session import PARTIAL_FAILURE, CliError, json_argument, session, state_name
 
@@ -43,7 +44,8 @@ DELETE = Action("delete", "deleted", "running jobs cannot be deleted; cancel the
 def list_jobs(
     ctx: typer.Context,
     state: Annotated[
-        str | None, typer.Option(help="Only jobs in this state, e.g. dead.", show_default=False)
+        str | None,
+        typer.Option(help=f"Only jobs in this state: {', '.join(STATES)}.", show_default=False),
     ] = None,
     task: Annotated[str | None, typer.Option(help="Only jobs of this task.")] = None,
     queue: Annotated[str | None, typer.Option(help="Only jobs of this queue.")] = None,

@@ -71,24 +71,30 @@ def list_record(job: Job) -> dict[str, Any]:
 
 
 def jobs_table(jobs: Sequence[Job]) -> Table:
-    """Narrow enough for 80 columns (Key and Last error only when some job has one);
-    `jobs show` and `--json` have every field."""
+    """Narrow enough for 80 columns: Queue only when the jobs span several queues, Key and
+    Last error only when some job has one. `jobs show` and `--json` have every field."""
+    with_queue = len({job.queue for job in jobs}) > 1
     with_key = any(job.key for job in jobs)
     with_error = any(job.last_error for job in jobs)
     table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     id_width = max((len(str(job.id)) for job in jobs), default=2)
+    task_width = min(max((len(job.task) for job in jobs), default=4), 24)
+    key_width = min(max((len(job.key or "") for job in jobs), default=3), 24)
     table.add_column("ID", justify="right", no_wrap=True, min_width=id_width)
-    table.add_column("Task", overflow="fold")
-    table.add_column("Queue", overflow="fold")
+    table.add_column("Task", overflow="fold", min_width=task_width)
+    if with_queue:
+        table.add_column("Queue", overflow="fold")
     if with_key:
-        table.add_column("Key", overflow="fold")
+        table.add_column("Key", overflow="fold", min_width=key_width)
     table.add_column("State", no_wrap=True, min_width=9)
     table.add_column("Att.", justify="right", no_wrap=True)
     table.add_column("Due/done (UTC)", no_wrap=True, min_width=14)
     if with_error:
-        table.add_column("Last error", overflow="fold")
+        table.add_column("Last error", overflow="ellipsis")
     for job in jobs:
-        cells: list[str | Text] = [str(job.id), Text(job.task), Text(job.queue)]
+        cells: list[str | Text] = [str(job.id), Text(job.task)]
+        if with_queue:
+            cells.append(Text(job.queue))
         if with_key:
             cells.append(Text(job.key or ""))
         cells += [
@@ -97,7 +103,7 @@ def jobs_table(jobs: Sequence[Job]) -> Table:
             short_when(job.finished_at or job.run_at),
         ]
         if with_error:
-            cells.append(Text(shorten(job.last_error)))
+            cells.append(Text(shorten(job.last_error, 48)))
         table.add_row(*cells)
     return table
 

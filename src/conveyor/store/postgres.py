@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,12 +37,21 @@ class PostgresStore(Store):
             raise ConfigurationError(f"not a PostgreSQL URL: {url!r}")
         self.url = url
         self._q = queries.load("postgres")
+        timeout = max(1, int(connect_timeout))
+        try:  # one direct connection first: the pool would only report "incomplete" after 5 s
+            psycopg.connect(url, connect_timeout=timeout).close()
+        except psycopg.ProgrammingError as error:  # malformed URL or unknown option
+            raise ConfigurationError(f"bad PostgreSQL URL {_safe(url)}: {_reason(error)}") from None
+        except psycopg.Error as error:
+            raise StoreUnavailable(
+                f"cannot connect to PostgreSQL at {_safe(url)}: {_reason(error)}"
+            ) from error
         try:
             self._pool = ConnectionPool(
                 url,
                 min_size=1,
                 max_size=pool_size,
-                kwargs={"autocommit": True, "connect_timeout": max(1, int(connect_timeout))},
+                kwargs={"autocommit": True, "connect_timeout": timeout},
                 open=False,
                 name="conveyor",
             )
@@ -51,8 +61,6 @@ class PostgresStore(Store):
             raise StoreUnavailable(
                 f"cannot connect to PostgreSQL at {_safe(url)}: {_reason(error)}"
             ) from error
-        except psycopg.ProgrammingError as error:  # malformed conninfo
-            raise ConfigurationError(f"bad PostgreSQL URL {_safe(url)}: {error}") from error
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -420,7 +428,10 @@ def _safe(url: str) -> str:
     """The URL without its password, for messages."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not even a URL: hide anything that looks like a password
+        return re.sub(r":[^:@/]*@", ":***@", url)
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return parts._replace(netloc=netloc).geturl()

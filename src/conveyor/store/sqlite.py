@@ -75,6 +75,9 @@ class SQLiteStore(Store):
                 raise StoreError(f"SQLite: {error}") from error
             try:
                 yield cur
+            except sqlite3.Error as error:
+                self._conn.rollback()
+                raise StoreError(f"SQLite: {error}") from error
             except BaseException:
                 self._conn.rollback()
                 raise

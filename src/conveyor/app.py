@@ -198,7 +198,7 @@ class Conveyor:
     ) -> NewJob:
         """Validate and serialise a job without storing it. Raises PayloadError, TaskNotFound."""
         spec = self.get_task(task if isinstance(task, str) else task.name)
-        text, plain = spec.serialize(payload)
+        text, value = spec.serialize(payload)
         if delay is not None and run_at is not None:
             raise ConfigurationError("give delay or run_at, not both")
         if delay is not None and delay < 0:
@@ -210,7 +210,7 @@ class Conveyor:
             queue=queue or spec.queue,
             payload=text,
             max_attempts=spec.max_attempts,
-            key=key if key is not None else spec.key_for(plain),
+            key=key if key is not None else spec.key_for(value),
             leads_key=spec.leads_key,
             idempotency_key=idempotency_key,
             priority=spec.priority if priority is None else priority,

@@ -17,7 +17,7 @@ def utc(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen __init__ costs microseconds on the enqueue path
 class NewJob:
     """A job about to be stored. `payload` is already-serialised JSON text."""
 

@@ -89,7 +89,7 @@ class Task:
     # -- payloads -------------------------------------------------------------------------
 
     def serialize(self, payload: Any) -> tuple[str, Any]:
-        """Validate a payload for storage: (JSON text, JSON-ready value). Raises PayloadError."""
+        """Validate a payload for storage: (JSON text, validated value). Raises PayloadError."""
         if self._adapter is not None:
             try:
                 value = self._adapter.validate_python(payload)
@@ -97,13 +97,11 @@ class Task:
                 raise PayloadError(
                     f"invalid payload for task {self.name!r}: {_first(error)}"
                 ) from None
-            plain = self._adapter.dump_python(value, mode="json")
-        else:
-            if not self.takes_payload and payload not in (None, {}):
-                raise PayloadError(f"task {self.name!r} takes no payload")
-            plain = payload
+            return self._adapter.dump_json(value).decode(), value
+        if not self.takes_payload and payload not in (None, {}):
+            raise PayloadError(f"task {self.name!r} takes no payload")
         try:
-            return json.dumps(plain, separators=(",", ":"), allow_nan=False), plain
+            return json.dumps(payload, separators=(",", ":"), allow_nan=False), payload
         except (TypeError, ValueError) as error:
             raise PayloadError(
                 f"payload for task {self.name!r} is not JSON-serialisable: {error}"
@@ -118,11 +116,13 @@ class Task:
             return self._adapter.validate_python(raw)
         return raw
 
-    def key_for(self, plain_payload: Any) -> str | None:
+    def key_for(self, value: Any) -> str | None:
+        """The ordering key of a validated payload; the key function sees plain JSON data."""
         if self.key_function is None:
             return None
+        plain = self._adapter.dump_python(value, mode="json") if self._adapter else value
         try:
-            key = self.key_function(plain_payload)
+            key = self.key_function(plain)
         except (KeyError, TypeError, AttributeError, IndexError) as error:
             raise PayloadError(
                 f"task {self.name!r}: cannot compute its ordering key from the payload: {error!r}"

@@ -143,6 +143,12 @@ class SQLiteStore(Store):
                 return self._enqueue_with(cur, jobs)
             finally:
                 cur.close()
+        if len(jobs) == 1 and jobs[0].key is None and jobs[0].idempotency_key is None:
+            # The hot path: one autocommit INSERT is its own transaction.
+            params = _insert_params(jobs[0], "queued", time.time())
+            with self._read() as cur:
+                cur.execute(self._q["insert_job"], params)
+                return [int(cur.lastrowid or 0)]
         try:
             with self._write() as cur:
                 return self._enqueue_with(cur, jobs)

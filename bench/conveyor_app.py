@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from conveyor import Conveyor
-
 from bench.peers.common import report_start
+from conveyor import Conveyor
 
 app = Conveyor()  # the URL comes from CONVEYOR_DATABASE_URL
 

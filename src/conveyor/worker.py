@@ -280,6 +280,12 @@ class Worker:
         batch, self._pending = self._pending, []
         try:
             await self._call(self.store.complete, batch)
+        except asyncio.CancelledError:
+            # Cancelled at shutdown, maybe before the database thread even started the write
+            # (a queued executor call is dropped). Keep the batch for the final flush: writing
+            # it twice is harmless, every write is fenced by its lease token.
+            self._pending[:0] = batch
+            raise
         except Exception as error:  # the database hiccuped: keep the outcomes and try again
             self._pending[:0] = batch
             self._emit("flush_failed", error=str(error), outcomes=len(batch))
@@ -360,15 +366,28 @@ class Worker:
             self._wake.set()
 
     async def _drain(self) -> None:
-        """Give running jobs `grace` seconds, then hand the rest back to the queue."""
+        """Give running jobs `grace` seconds, then hand the async ones back to the queue.
+
+        A sync job runs in a thread, which cannot be interrupted: it is waited for (its lease
+        still renewed), since handing it back would let another worker run it meanwhile.
+        """
         if not self._running:
             return
         tasks = [task for _, task in self._running.values()]
         _, unfinished = await asyncio.wait(tasks, timeout=self.grace)
-        for task in unfinished:
+        threads = {task for job, task in self._running.values() if self._in_thread(job)}
+        cancelled = unfinished - threads
+        for task in cancelled:
             task.cancel()
-        if unfinished:
-            await asyncio.wait(unfinished, timeout=5)
+        if cancelled:
+            await asyncio.wait(cancelled, timeout=5)
+        if unfinished & threads:
+            self._emit("waiting_for_threads", jobs=len(unfinished & threads))
+            await asyncio.wait(unfinished & threads)
+
+    def _in_thread(self, job: ClaimedJob) -> bool:
+        task = self.app.tasks.get(job.task)
+        return task is not None and not task.is_async
 
     def _install_signals(self) -> None:
         if not self.install_signal_handlers or self._loop is None:

@@ -137,20 +137,31 @@ class PostgresStore(Store):
         keys = sorted({job.key for job in jobs if job.key is not None})
         if keys:
             cur.execute(q["lock_keys"], {"keys": keys})
-        # Idempotency: whoever inserts the key first owns it, and the job id reserved with it.
-        ikeys = list(dict.fromkeys(j.idempotency_key for j in jobs if j.idempotency_key))
-        owned: dict[str, int] = {}
+        # Idempotency: whoever inserts the key first owns it, with the job id reserved for it.
+        # Ids are reserved for every candidate job in enqueue order (a key's waiting line runs
+        # in id order), then the keys are claimed in sorted order (no deadlock between batches).
+        first = fresh_indexes(jobs, {})
+        reserved: list[int | None] = [None] * len(first)
         known: dict[str, int] = {}
-        if ikeys:
-            owned = dict(cur.execute(q["idempotency_claim"], {"keys": ikeys}).fetchall())
-            missing = [k for k in ikeys if k not in owned]
+        if any(jobs[i].idempotency_key for i in first):
+            rows = cur.execute(q["allocate_ids"], {"n": len(first)}).fetchall()
+            reserved = [int(row[0]) for row in rows]
+            by_key = {
+                str(jobs[i].idempotency_key): job_id
+                for i, job_id in zip(first, reserved, strict=True)
+                if jobs[i].idempotency_key
+            }
+            claim = sorted(by_key)
+            params = {"keys": claim, "ids": [by_key[k] for k in claim]}
+            owned = {row[0] for row in cur.execute(q["idempotency_claim"], params)}
+            missing = [k for k in claim if k not in owned]
             if missing:
                 known = dict(cur.execute(q["idempotency_lookup"], {"keys": missing}).fetchall())
-        fresh = fresh_indexes(jobs, known)
+        keep = [n for n, i in enumerate(first) if jobs[i].idempotency_key not in known]
+        fresh = [first[n] for n in keep]
         new_jobs = [jobs[i] for i in fresh]
         states = self._plan(cur, new_jobs, keys)
-        reserved = [owned.get(j.idempotency_key) if j.idempotency_key else None for j in new_jobs]
-        new_ids = self._insert(cur, new_jobs, states, reserved)
+        new_ids = self._insert(cur, new_jobs, states, [reserved[n] for n in keep])
         return assemble_ids(jobs, fresh, new_ids, known)
 
     def _plan(self, cur: psycopg.Cursor[Any], jobs: Sequence[NewJob], keys: list[str]) -> list[str]:

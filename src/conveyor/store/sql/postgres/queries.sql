@@ -37,8 +37,10 @@ WHERE key = ANY(%(keys)s::text[]) AND state IN ('queued', 'running', 'retrying',
 UPDATE conveyor_jobs SET state = 'waiting' WHERE id = %(id)s AND state = 'queued'
 
 -- name: idempotency_claim
+-- Keys in sorted order, so that two transactions never wait for each other's keys (deadlock);
+-- the job ids were allocated beforehand, in enqueue order.
 INSERT INTO conveyor_idempotency (key, job_id)
-SELECT k, nextval('conveyor_jobs_id_seq') FROM unnest(%(keys)s::text[]) AS k
+SELECT k, id FROM unnest(%(keys)s::text[], %(ids)s::bigint[]) AS t(k, id) ORDER BY k
 ON CONFLICT (key) DO NOTHING
 RETURNING key, job_id
 

@@ -258,3 +258,22 @@ def test_a_timeout_error_raised_by_the_task_is_not_relabelled(app: Conveyor) -> 
     job_id = remote.enqueue({})
     drain(app)
     assert app.get_job(job_id).last_error == "the remote timed out"
+
+
+def test_enqueue_many_gives_each_job_its_own_idempotency_key(app: Conveyor) -> None:
+    from conveyor import ConfigurationError
+
+    @app.task
+    def charge(payload: dict) -> None: ...
+
+    first = charge.enqueue({"order": 1}, idempotency_key="charge:1")
+    ids = app.enqueue_many(
+        "charge",
+        [{"order": 1}, {"order": 2}, {"order": 2}],
+        idempotency_keys=["charge:1", "charge:2", "charge:2"],
+    )
+    assert ids[0] == first and ids[1] == ids[2] != first
+    with pytest.raises(ConfigurationError):
+        app.enqueue_many("charge", [{}], idempotency_key="one-for-all")
+    with pytest.raises(ConfigurationError):
+        app.enqueue_many("charge", [{}, {}], idempotency_keys=["only-one"])

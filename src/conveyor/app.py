@@ -173,10 +173,27 @@ class Conveyor:
         return job_id
 
     def enqueue_many(
-        self, task: str | Task, payloads: Sequence[Any], *, connection: Any = None, **options: Any
+        self,
+        task: str | Task,
+        payloads: Sequence[Any],
+        *,
+        idempotency_keys: Sequence[str | None] | None = None,
+        connection: Any = None,
+        **options: Any,
     ) -> list[int]:
-        """Store many jobs of one task in one transaction (all or none)."""
-        jobs = [self.build_job(task, payload, **options) for payload in payloads]
+        """Store many jobs of one task in one transaction (all or none).
+
+        `options` apply to every job; `idempotency_keys` gives each job its own key.
+        """
+        if "idempotency_key" in options:
+            raise ConfigurationError("enqueue_many takes idempotency_keys=[...], one per payload")
+        if idempotency_keys is not None and len(idempotency_keys) != len(payloads):
+            raise ConfigurationError("idempotency_keys needs exactly one entry per payload")
+        ikeys = idempotency_keys or [None] * len(payloads)
+        jobs = [
+            self.build_job(task, payload, idempotency_key=ikey, **options)
+            for payload, ikey in zip(payloads, ikeys, strict=True)
+        ]
         ids = self.store.enqueue(jobs, connection=connection) if jobs else []
         self._wake_local_workers()
         return ids

@@ -155,8 +155,8 @@ class Task:
             connection=connection,
         )
 
-    def enqueue_many(self, payloads: list[Any], connection: Any = None) -> list[int]:
-        return self.app.enqueue_many(self.name, payloads, connection=connection)
+    def enqueue_many(self, payloads: list[Any], **options: Any) -> list[int]:
+        return self.app.enqueue_many(self.name, payloads, **options)
 
     def result_json(self, result: Any) -> str | None:
         if result is None:

@@ -71,6 +71,8 @@ class PostgresStore(Store):
                 yield conn
         except PoolTimeout as error:
             raise StoreUnavailable(f"PostgreSQL pool exhausted or unreachable: {error}") from error
+        except psycopg.errors.TransactionRollback as error:  # deadlock, serialisation: retry
+            raise StoreError(f"PostgreSQL (transient, safe to retry): {_reason(error)}") from error
         except psycopg.OperationalError as error:
             raise StoreUnavailable(f"PostgreSQL: {_reason(error)}") from error
         except psycopg.Error as error:

@@ -1,0 +1,232 @@
+"""`make bench`: Conveyor and its peers, measured side by side in one run.
+
+    python -m bench.run [--jobs N] [--repeat R] [--only NAME ...] [--out docs/benchmarks.md]
+
+Every subject runs the same method (bench/peers/common.py). With --repeat R the subjects run R
+times, interleaved, and each figure is the median, so a noisy spell on this shared machine does
+not hit one subject only. Results go to bench/results/latest.json and docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import conveyor_bench
+from bench.peers import common
+from bench.peers.run import PEERS, combine, format_table, run_peer
+
+Subject = Callable[[int], dict[str, Any]]
+
+SUBJECTS: dict[str, Subject] = {
+    "conveyor-sqlite": lambda jobs: conveyor_bench.run(jobs, "sqlite"),
+    "conveyor-postgres": lambda jobs: conveyor_bench.run(jobs, "postgres"),
+    "conveyor-sqlite-keyed": lambda jobs: conveyor_bench.run(jobs, "sqlite", keyed=True),
+    "conveyor-postgres-keyed": lambda jobs: conveyor_bench.run(jobs, "postgres", keyed=True),
+    **{name: (lambda jobs, name=name: run_peer(name, jobs, variants=False)) for name in PEERS},
+}
+EXTRA = ("raw_insert",)
+
+
+def run_subject(name: str, jobs: int) -> dict[str, Any]:
+    start = time.monotonic()
+    try:
+        result = SUBJECTS[name](jobs)
+    except Exception as exc:  # one subject failing must not stop the others
+        result = dict(common.new_result(name, "?"))
+        result["notes"] = f"failed: {type(exc).__name__}: {exc}"
+    result.setdefault("seconds", round(time.monotonic() - start, 1))
+    result["subject"] = name
+    return result
+
+
+def combine_all(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    combined = combine(list(runs))
+    for key in EXTRA:
+        values = sorted(r[key] for r in runs if r.get(key) is not None)
+        if values:
+            combined[key] = values[len(values) // 2]
+    return combined
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if not a or not b else a / b
+
+
+def targets(by: dict[str, dict[str, Any]]) -> list[tuple[str, str, float | None, str]]:
+    """(target, measured as, value, verdict) for each target of the core issue."""
+
+    def get(subject: str, key: str) -> float | None:
+        value = by.get(subject, {}).get(key)
+        return float(value) if value is not None else None
+
+    rows: list[tuple[str, str, float | None, str]] = []
+
+    def at_least(name: str, how: str, value: float | None, floor: float) -> None:
+        verdict = "n/a" if value is None else ("met" if value >= floor else "NOT met")
+        rows.append((name, how, value, verdict))
+
+    for n in (1, 2):
+        at_least(
+            f"PostgreSQL, {n} worker(s): >= 1.2x pgqueuer",
+            f"conveyor-postgres process_{n} / pgqueuer process_{n}",
+            ratio(get("conveyor-postgres", f"process_{n}"), get("pgqueuer", f"process_{n}")),
+            1.2,
+        )
+    at_least(
+        "SQLite, 1 worker: >= 2.5x SqliteHuey",
+        "conveyor-sqlite process_1 / huey process_1",
+        ratio(get("conveyor-sqlite", "process_1"), get("huey", "process_1")),
+        2.5,
+    )
+    for backend in ("sqlite", "postgres"):
+        for n in (1, 2):
+            at_least(
+                f"{backend}, {n} worker(s): keyed >= 0.8x unkeyed",
+                f"conveyor-{backend}-keyed process_{n} / conveyor-{backend} process_{n}",
+                ratio(
+                    get(f"conveyor-{backend}-keyed", f"process_{n}"),
+                    get(f"conveyor-{backend}", f"process_{n}"),
+                ),
+                0.8,
+            )
+        at_least(
+            f"{backend}: single enqueue >= 0.9x raw INSERT+COMMIT",
+            f"conveyor-{backend} enqueue_single / raw_insert",
+            ratio(
+                get(f"conveyor-{backend}", "enqueue_single"),
+                get(f"conveyor-{backend}", "raw_insert"),
+            ),
+            0.9,
+        )
+        at_least(
+            f"{backend}: bulk enqueue >= 20,000 jobs/s",
+            f"conveyor-{backend} enqueue_bulk / 20,000",
+            ratio(get(f"conveyor-{backend}", "enqueue_bulk"), 20_000),
+            1.0,
+        )
+    p50 = get("conveyor-postgres", "latency_p50_ms")
+    rows.append(
+        (
+            "PostgreSQL enqueue->start p50 < 10 ms",
+            "conveyor-postgres latency_p50_ms (ms, not a ratio)",
+            p50,
+            "n/a" if p50 is None else ("met" if p50 < 10 else "NOT met"),
+        )
+    )
+    return rows
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    pg = (
+        subprocess.run(["psql", "-V"], capture_output=True, text=True, check=False).stdout.strip()
+        or "?"
+    )
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"SQLite {__import__('sqlite3').sqlite_version}, {pg}"
+    )
+
+
+def fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def markdown(results: list[dict[str, Any]], args: argparse.Namespace, seconds: float) -> str:
+    by = {r["subject"]: r for r in results}
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` (`python -m bench.run --jobs {args.jobs} --repeat {args.repeat}`)"
+        f" on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds / 60:.0f} min.",
+        f"Machine: {machine()}. The machine is shared and noisy: compare figures within this page"
+        " (one run, subjects interleaved), not across runs.",
+        "",
+        "Method (bench/peers/common.py): no-op jobs. *enqueue single*: one job per call, each its"
+        " own commit. *enqueue bulk*: the batch API. *process N*: N worker processes drain a"
+        " pre-filled queue; the rate is measured between 90% and 10% remaining, so start-up and"
+        " tail are excluded. *latency*: one idle worker, 200 jobs enqueued 20 ms apart, time from"
+        " the enqueue call to the job's first line. *raw insert*: the same job row inserted with a"
+        " bare driver call and a commit per row (the floor for single enqueue).",
+        "",
+        "| subject | backend | enqueue single /s | enqueue bulk /s | process 1 /s | process 2 /s"
+        " | latency p50 ms | latency p99 ms | raw insert /s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['subject']} | {r.get('backend', '')} | {fmt(r.get('enqueue_single'))}"
+            f" | {fmt(r.get('enqueue_bulk'))} | {fmt(r.get('process_1'))}"
+            f" | {fmt(r.get('process_2'))} | {fmt(r.get('latency_p50_ms'), 2)}"
+            f" | {fmt(r.get('latency_p99_ms'), 2)} | {fmt(r.get('raw_insert'))} |"
+        )
+    lines += [
+        "",
+        "## Targets (core engine issue)",
+        "",
+        "| target | measured as | value | verdict |",
+        "| --- | --- | ---: | --- |",
+    ]
+    for name, how, value, verdict in targets(by):
+        lines.append(f"| {name} | {how} | {fmt(value, 2)} | {verdict} |")
+    lines += ["", "## Settings and notes", ""]
+    for r in results:
+        settings = r.get("settings") or ""
+        notes = (r.get("notes") or "").replace("\n", " ")
+        lines.append(f"- **{r['subject']}**: {settings}" + (f" Notes: {notes}" if notes else ""))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--only", nargs="+", choices=sorted(SUBJECTS), metavar="NAME")
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
+    parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
+    args = parser.parse_args(argv)
+    names = args.only or list(SUBJECTS)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    started = time.monotonic()
+    for round_no in range(1, args.repeat + 1):
+        for name in names:
+            print(f"[bench] {name} (run {round_no}/{args.repeat}) ...", file=sys.stderr, flush=True)
+            runs[name].append(run_subject(name, args.jobs))
+    results = [combine_all(runs[name]) for name in names]
+    for r in results:
+        r["peer"] = r["subject"]
+    print(format_table(results), file=sys.stderr)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    if args.only is None:
+        args.out.write_text(markdown(results, args, time.monotonic() - started))
+        print(f"[bench] wrote {args.out} and {args.json}", file=sys.stderr)
+    else:
+        print(
+            f"[bench] wrote {args.json} (a partial run does not rewrite {args.out})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -58,7 +58,10 @@ def postgres_database() -> Iterator[str]:
 
 def _empty_postgres(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE conveyor_jobs, conveyor_idempotency RESTART IDENTITY")
+        conn.execute(
+            "TRUNCATE conveyor_jobs, conveyor_idempotency, conveyor_rate_limits,"
+            " conveyor_breakers RESTART IDENTITY"
+        )
 
 
 @pytest.fixture(params=BACKENDS)

@@ -138,7 +138,8 @@ def test_parse_duration_rejects(text: str, message: str) -> None:
 
 def test_migrate_fresh_then_up_to_date(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    assert ok(invoke(url, "migrate", app=None)).splitlines() == ["Applied migration 0001_initial"]
+    applied = ok(invoke(url, "migrate", app=None)).splitlines()
+    assert applied[0] == "Applied migration 0001_initial" and len(applied) >= 2
     assert ok(invoke(url, "migrate", app=None)).strip() == "Database is up to date."
     assert json.loads(ok(invoke(url, "migrate", "--json", app=None))) == {"applied": []}
 

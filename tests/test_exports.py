@@ -16,6 +16,7 @@ EXPECTED = {
     "Linear",
     "Middleware",
     "PayloadError",
+    "Postpone",
     "Retry",
     "Schedule",
     "StoreError",

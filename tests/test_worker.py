@@ -277,3 +277,16 @@ def test_enqueue_many_gives_each_job_its_own_idempotency_key(app: Conveyor) -> N
         app.enqueue_many("charge", [{}], idempotency_key="one-for-all")
     with pytest.raises(ConfigurationError):
         app.enqueue_many("charge", [{}, {}], idempotency_keys=["only-one"])
+
+
+def test_postpone_does_not_use_an_attempt(app: Conveyor) -> None:
+    from conveyor import Postpone
+
+    @app.task(max_attempts=1)
+    def polite(payload: dict) -> None:
+        raise Postpone(after=300, reason="no token")
+
+    job_id = polite.enqueue({})
+    stats = drain(app)
+    job = app.get_job(job_id)
+    assert (stats.postponed, job.state, job.attempts, job.errors) == (1, "queued", 0, [])

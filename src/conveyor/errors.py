@@ -12,6 +12,7 @@ ConveyorError
 Control flow raised by task code (not errors, and not subclasses of ConveyorError):
     Retry(after=...)        try again later, counting the attempt
     Discard(reason)         give up now: the job goes dead
+    Postpone(after=...)     not now, and it does not count as an attempt (rate limit, open breaker)
 """
 
 from __future__ import annotations
@@ -63,4 +64,15 @@ class Discard(Exception):
 
     def __init__(self, reason: str = "discarded") -> None:
         super().__init__(reason)
+        self.reason = reason
+
+
+class Postpone(Exception):
+    """Raised when a job cannot run yet through no fault of its own (a rate limit has no token,
+    a circuit breaker is open): it goes back to the queue for `after` seconds, its attempt not
+    counted."""
+
+    def __init__(self, after: float, reason: str = "postponed") -> None:
+        super().__init__(reason)
+        self.after = max(0.0, float(after))
         self.reason = reason

@@ -48,14 +48,15 @@ class ClaimedJob:
     token: int
 
 
-OutcomeKind = Literal["succeeded", "retry", "dead", "handback"]
+OutcomeKind = Literal["succeeded", "retry", "dead", "handback", "postpone"]
 
 
 @dataclass(slots=True)
 class Outcome:
     """The end of one attempt, written back in batches.
 
-    `retry` waits `delay` seconds; `handback` returns an unfinished job (shutdown) without
+    `retry` waits `delay` seconds; `handback` returns an unfinished job (shutdown) and `postpone`
+    returns a job that could not run yet (rate limit, open breaker) for `delay` seconds, neither
     counting the attempt.
     """
 

@@ -52,6 +52,8 @@ class Logging(Middleware):
             )
         elif outcome.kind == "dead":
             self.log.error("job.dead", error=(outcome.error or {}).get("message"), **fields)
+        elif outcome.kind == "postpone":
+            self.log.debug("job.postponed", retry_in=round(outcome.delay, 3), **fields)
         else:
             self.log.info("job.handed_back", **fields)
 
@@ -63,7 +65,13 @@ class Counters(Middleware):
     """In-process counts of outcomes, for the CLI's progress display and for tests."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, int] = {"succeeded": 0, "retry": 0, "dead": 0, "handback": 0}
+        self.counts: dict[str, int] = {
+            "succeeded": 0,
+            "retry": 0,
+            "dead": 0,
+            "handback": 0,
+            "postpone": 0,
+        }
         self.started = time.monotonic()
 
     def after_attempt(self, job: ClaimedJob, outcome: Outcome, seconds: float) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, Postpone
 from .job import ClaimedJob, Outcome
 from .logs import configure_logging
 from .middleware import Logging, Middleware
@@ -44,6 +44,7 @@ class WorkerStats:
     retried: int = 0
     dead: int = 0
     handed_back: int = 0
+    postponed: int = 0
     lost_leases: int = 0
     started_at: float = field(default_factory=time.monotonic)
 
@@ -217,6 +218,8 @@ class Worker:
             )
         except asyncio.CancelledError:
             raise
+        except Postpone as postpone:
+            return Outcome(job.id, job.token, "postpone", key=job.key, delay=postpone.after)
         except Exception as error:
             return self._failure(job, error, retry_policy)
 
@@ -256,6 +259,8 @@ class Worker:
             self.stats.retried += 1
         elif outcome.kind == "dead":
             self.stats.dead += 1
+        elif outcome.kind == "postpone":
+            self.stats.postponed += 1
         else:
             self.stats.handed_back += 1
         self._pending.append(outcome)

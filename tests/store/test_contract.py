@@ -314,3 +314,50 @@ def test_enqueue_inside_the_callers_transaction(
         conn.close()
     assert (job_id in found) is commit
     assert orders == (1 if commit else 0)
+
+
+def test_postpone_returns_the_job_without_using_the_attempt(store: Store) -> None:
+    [job_id] = store.enqueue([new()])
+    [job] = claim(store)
+    store.complete([Outcome(job.id, job.token, "postpone", delay=60)])
+    stored = store.get(job_id)
+    assert (stored.state, stored.attempts) == ("queued", 0)
+    assert claim(store) == []
+    due = store.seconds_until_due(None)
+    assert due is not None and 50 < due <= 60
+
+
+def test_rate_limit_tokens_are_shared_and_refill(store: Store) -> None:
+    from conveyor.ratelimit import RateLimit
+
+    limit = RateLimit(rate=10, burst=3)  # one token every 0.1 s, 3 back to back
+    assert [store.take_token("shop", limit) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = store.take_token("shop", limit)
+    assert 0.05 < wait <= 0.1
+    assert store.take_token("other", limit) == 0.0  # buckets are per name
+    time.sleep(wait + 0.01)
+    assert store.take_token("shop", limit) == 0.0
+    assert store.take_token("shop", limit) > 0
+
+
+def test_breaker_changes_are_stored_under_a_lock(store: Store) -> None:
+    from conveyor.breaker import Breaker, on_failure, on_success
+
+    settings = Breaker(failures=2, cool_off=30)
+    assert store.breaker("shop") is None
+    before, after = store.change_breaker(
+        "shop", lambda r, now: on_failure(r, "shop", now, settings, "500")
+    )
+    assert before is None and after is not None and after.state == "closed"
+    _, after = store.change_breaker(
+        "shop", lambda r, now: on_failure(r, "shop", now, settings, "503")
+    )
+    assert after is not None and after.state == "open" and after.last_error == "503"
+    stored = store.breaker("shop")
+    assert stored is not None and stored.open_until is not None
+    assert 25 < stored.open_until - store.clock() <= 30
+    before, after = store.change_breaker("shop", lambda r, now: on_success(r, now, settings))
+    assert before is not None and before.state == "open" and after is not None
+    assert [(b.name, b.state, b.failures) for b in store.breakers()] == [("shop", "closed", 0)]
+    _, unchanged = store.change_breaker("shop", lambda r, now: on_success(r, now, settings))
+    assert unchanged is None

@@ -13,9 +13,26 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..breaker import BreakerRecord
 from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome
+from ..ratelimit import RateLimit
 
 IDEMPOTENCY_RETENTION = 30 * 24 * 3600.0
+BreakerChange = Callable[[BreakerRecord | None, float], BreakerRecord | None]
+BREAKER_FIELDS = (
+    "name",
+    "state",
+    "failures",
+    "cool_off",
+    "open_until",
+    "probe_until",
+    "updated_at",
+    "last_error",
+)
+
+
+def breaker_record(row: Any) -> BreakerRecord:
+    return BreakerRecord(**{field: row[field] for field in BREAKER_FIELDS})
 
 
 class Store(ABC):
@@ -93,6 +110,31 @@ class Store(ABC):
 
     @abstractmethod
     def states(self, job_ids: Sequence[int]) -> dict[int, str]: ...
+
+    # -- connections: rate limits and circuit breakers, shared by every worker ------------
+
+    @abstractmethod
+    def clock(self) -> float:
+        """Now, in epoch seconds, by the store's clock (the database's, on PostgreSQL)."""
+
+    @abstractmethod
+    def take_token(self, name: str, limit: RateLimit) -> float:
+        """Take one token from the bucket `name`: 0.0 when taken, else seconds until one is due."""
+
+    @abstractmethod
+    def breaker(self, name: str) -> BreakerRecord | None: ...
+
+    @abstractmethod
+    def change_breaker(
+        self, name: str, change: BreakerChange
+    ) -> tuple[BreakerRecord | None, BreakerRecord | None]:
+        """Apply `change(current, now)` under a lock and store its result unless it is None.
+
+        Returns (the record before, the record written or None when nothing changed).
+        """
+
+    @abstractmethod
+    def breakers(self) -> list[BreakerRecord]: ...
 
     def wake_listener(self, callback: Callable[[], None]) -> Callable[[], None] | None:
         """Call `callback` (from any thread) when jobs may be runnable; return a stop function.

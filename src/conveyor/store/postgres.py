@@ -14,16 +14,26 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ..breaker import BreakerRecord
 from ..errors import ConfigurationError, JobNotFound, StoreError, StoreUnavailable
 from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome
+from ..ratelimit import RateLimit, wait_after_denial
 from . import queries
-from .base import IDEMPOTENCY_RETENTION, Store, dbapi_connection, decode_json
+from .base import (
+    IDEMPOTENCY_RETENTION,
+    BreakerChange,
+    Store,
+    breaker_record,
+    dbapi_connection,
+    decode_json,
+)
 from .ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 
 CHANNEL = "conveyor_jobs"
@@ -223,7 +233,7 @@ class PostgresStore(Store):
         succeeded = [o for o in outcomes if o.kind == "succeeded"]
         retry = [o for o in outcomes if o.kind == "retry"]
         dead = [o for o in outcomes if o.kind == "dead"]
-        handback = [o for o in outcomes if o.kind == "handback"]
+        handback = [o for o in outcomes if o.kind in ("handback", "postpone")]
         released = sorted({o.key for o in succeeded if o.key is not None})
         with self._conn() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
             if released:
@@ -247,7 +257,11 @@ class PostgresStore(Store):
             if handback:
                 cur.execute(
                     q["hand_back"],
-                    {"ids": [o.job_id for o in handback], "tokens": [o.token for o in handback]},
+                    {
+                        "ids": [o.job_id for o in handback],
+                        "tokens": [o.token for o in handback],
+                        "delays": [float(o.delay) for o in handback],
+                    },
                 )
             if released or handback or retry:
                 cur.execute(q["notify"])
@@ -380,6 +394,47 @@ class PostgresStore(Store):
         with self._conn() as conn:
             rows = conn.execute(self._q["blocked_keys"], {"limit": limit}).fetchall()
         return [BlockedKey(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+    # -- connections ----------------------------------------------------------------------
+
+    def clock(self) -> float:
+        with self._conn() as conn:
+            row = conn.execute(self._q["clock"]).fetchone()
+        return float(row[0]) if row else 0.0
+
+    def take_token(self, name: str, limit: RateLimit) -> float:
+        params = {"name": name, "interval": limit.interval, "burst": limit.burst}
+        with self._conn() as conn:
+            if conn.execute(self._q["rate_take"], params).fetchone() is not None:
+                return 0.0
+            row = conn.execute(self._q["rate_peek"], params).fetchone()
+        if row is None:  # removed meanwhile: the next try will create it
+            return 0.001
+        return wait_after_denial(float(row[0]), float(row[1]), limit)
+
+    def breaker(self, name: str) -> BreakerRecord | None:
+        with self._conn() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(self._q["breaker_get"], {"name": name}).fetchone()
+        return None if row is None else breaker_record(row)
+
+    def change_breaker(
+        self, name: str, change: BreakerChange
+    ) -> tuple[BreakerRecord | None, BreakerRecord | None]:
+        with self._conn() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            # Lock the row, or (first use) the name, so two workers cannot both change it.
+            cur.execute("SELECT pg_advisory_xact_lock(1668247127, hashtext(%s))", (name,))
+            row = cur.execute(self._q["breaker_lock"], {"name": name}).fetchone()
+            before = None if row is None else breaker_record(row)
+            now_row = cur.execute(self._q["clock"]).fetchone()
+            assert now_row is not None
+            after = change(before, float(next(iter(now_row.values()))))
+            if after is not None:
+                cur.execute(self._q["breaker_put"], asdict(after))
+        return before, after
+
+    def breakers(self) -> list[BreakerRecord]:
+        with self._conn() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return [breaker_record(row) for row in cur.execute(self._q["breaker_list"])]
 
     def close(self) -> None:
         self._pool.close()

@@ -14,13 +14,23 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ..breaker import BreakerRecord
 from ..errors import ConfigurationError, JobNotFound, StoreError, StoreUnavailable
 from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome, utc
+from ..ratelimit import RateLimit, wait_after_denial
 from . import queries
-from .base import IDEMPOTENCY_RETENTION, Store, dbapi_connection, decode_json
+from .base import (
+    IDEMPOTENCY_RETENTION,
+    BreakerChange,
+    Store,
+    breaker_record,
+    dbapi_connection,
+    decode_json,
+)
 from .ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 
 Cursor = sqlite3.Cursor
@@ -232,8 +242,8 @@ class SQLiteStore(Store):
             if o.kind == "succeeded":
                 row = {**base, "result": o.result, "key": o.key}
                 (keyed if o.key is not None else unkeyed).append(row)
-            elif o.kind == "handback":
-                handback.append(base)
+            elif o.kind in ("handback", "postpone"):
+                handback.append({**base, "delay": o.delay})
             else:
                 error = o.error or {}
                 row = {**base, "message": error.get("message"), "error": json.dumps(error)}
@@ -367,6 +377,40 @@ class SQLiteStore(Store):
         with self._read() as cur:
             rows = cur.execute(self._q["blocked_keys"], {"limit": limit}).fetchall()
         return [BlockedKey(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+    # -- connections ----------------------------------------------------------------------
+
+    def clock(self) -> float:
+        return time.time()
+
+    def take_token(self, name: str, limit: RateLimit) -> float:
+        now = time.time()
+        params = {"name": name, "now": now, "interval": limit.interval, "burst": limit.burst}
+        with self._write() as cur:
+            if cur.execute(self._q["rate_take"], params).fetchone() is not None:
+                return 0.0
+            row = cur.execute(self._q["rate_peek"], params).fetchone()
+        return wait_after_denial(float(row[0]), now, limit)
+
+    def breaker(self, name: str) -> BreakerRecord | None:
+        with self._read() as cur:
+            row = cur.execute(self._q["breaker_get"], {"name": name}).fetchone()
+        return None if row is None else breaker_record(row)
+
+    def change_breaker(
+        self, name: str, change: BreakerChange
+    ) -> tuple[BreakerRecord | None, BreakerRecord | None]:
+        with self._write() as cur:
+            row = cur.execute(self._q["breaker_get"], {"name": name}).fetchone()
+            before = None if row is None else breaker_record(row)
+            after = change(before, time.time())
+            if after is not None:
+                cur.execute(self._q["breaker_put"], asdict(after))
+        return before, after
+
+    def breakers(self) -> list[BreakerRecord]:
+        with self._read() as cur:
+            return [breaker_record(row) for row in cur.execute(self._q["breaker_list"])]
 
     def close(self) -> None:
         with self._lock:

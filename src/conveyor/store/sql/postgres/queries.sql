@@ -102,10 +102,12 @@ FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(messages)s::text[], %(err
 WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
 
 -- name: hand_back
+-- Shutdown (delay 0) or postponement: back to the queue, the attempt not counted.
 UPDATE conveyor_jobs AS j
 SET state = CASE WHEN j.attempts > 1 THEN 'retrying' ELSE 'queued' END,
-    attempts = j.attempts - 1, run_at = now(), lease_token = NULL, lease_expires_at = NULL
-FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS d(id, token)
+    attempts = j.attempts - 1, run_at = now() + make_interval(secs => d.delay),
+    lease_token = NULL, lease_expires_at = NULL
+FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(delays)s::float8[]) AS d(id, token, delay)
 WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
 
 -- name: promote
@@ -212,3 +214,39 @@ FROM conveyor_jobs AS d
 WHERE d.state = 'dead' AND d.key IS NOT NULL
 ORDER BY d.id
 LIMIT %(limit)s
+
+-- name: clock
+SELECT extract(epoch FROM now())::float8
+
+-- name: rate_take
+-- Take a token if the request conforms (GCRA); no row back means "not yet". Run in autocommit,
+-- so now() is this statement's own time.
+INSERT INTO conveyor_rate_limits AS r (name, tat)
+VALUES (%(name)s, extract(epoch FROM now())::float8 + %(interval)s)
+ON CONFLICT (name) DO UPDATE
+SET tat = greatest(r.tat, extract(epoch FROM now())::float8) + %(interval)s
+WHERE greatest(r.tat, extract(epoch FROM now())::float8) + %(interval)s
+      - extract(epoch FROM now())::float8 <= %(burst)s * %(interval)s
+RETURNING tat
+
+-- name: rate_peek
+SELECT tat, extract(epoch FROM now())::float8 FROM conveyor_rate_limits WHERE name = %(name)s
+
+-- name: breaker_get
+SELECT * FROM conveyor_breakers WHERE name = %(name)s
+
+-- name: breaker_lock
+SELECT * FROM conveyor_breakers WHERE name = %(name)s FOR UPDATE
+
+-- name: breaker_put
+INSERT INTO conveyor_breakers (name, state, failures, cool_off, open_until, probe_until,
+                               updated_at, last_error)
+VALUES (%(name)s, %(state)s, %(failures)s, %(cool_off)s, %(open_until)s, %(probe_until)s,
+        %(updated_at)s, %(last_error)s)
+ON CONFLICT (name) DO UPDATE SET
+    state = excluded.state, failures = excluded.failures, cool_off = excluded.cool_off,
+    open_until = excluded.open_until, probe_until = excluded.probe_until,
+    updated_at = excluded.updated_at, last_error = excluded.last_error
+
+-- name: breaker_list
+SELECT * FROM conveyor_breakers ORDER BY name

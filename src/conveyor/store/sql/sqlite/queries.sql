@@ -53,9 +53,10 @@ SET state = 'dead', finished_at = :now, last_error = :message,
 WHERE id = :id AND lease_token = :token AND state = 'running'
 
 -- name: hand_back
+-- Shutdown (delay 0) or postponement: back to the queue, the attempt not counted.
 UPDATE conveyor_jobs
 SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'queued' END,
-    attempts = attempts - 1, run_at = :now, lease_token = NULL, lease_expires_at = NULL
+    attempts = attempts - 1, run_at = :now + :delay, lease_token = NULL, lease_expires_at = NULL
 WHERE id = :id AND lease_token = :token AND state = 'running'
 
 -- name: promote
@@ -146,3 +147,28 @@ FROM conveyor_jobs d
 WHERE d.state = 'dead' AND d.key IS NOT NULL
 ORDER BY d.id
 LIMIT :limit
+
+-- name: rate_take
+-- Take a token if the request conforms (GCRA); no row back means "not yet".
+INSERT INTO conveyor_rate_limits (name, tat) VALUES (:name, :now + :interval)
+ON CONFLICT (name) DO UPDATE SET tat = max(tat, :now) + :interval
+WHERE max(tat, :now) + :interval - :now <= :burst * :interval
+RETURNING tat
+
+-- name: rate_peek
+SELECT tat FROM conveyor_rate_limits WHERE name = :name
+
+-- name: breaker_get
+SELECT * FROM conveyor_breakers WHERE name = :name
+
+-- name: breaker_put
+INSERT INTO conveyor_breakers (name, state, failures, cool_off, open_until, probe_until,
+                               updated_at, last_error)
+VALUES (:name, :state, :failures, :cool_off, :open_until, :probe_until, :updated_at, :last_error)
+ON CONFLICT (name) DO UPDATE SET
+    state = excluded.state, failures = excluded.failures, cool_off = excluded.cool_off,
+    open_until = excluded.open_until, probe_until = excluded.probe_until,
+    updated_at = excluded.updated_at, last_error = excluded.last_error
+
+-- name: breaker_list
+SELECT * FROM conveyor_breakers ORDER BY name

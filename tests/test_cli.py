@@ -349,7 +349,7 @@ def test_prune(database_url: str) -> None:
 
 
 def test_unknown_task(sqlite_url: str) -> None:
-    assert "unknown task 'nope' (known: always_fails, ping, record_order)" in error_line(
+    assert "unknown task 'nope' (known: always_fails, conveyor.deliver, ping, record_order)" in error_line(
         invoke(sqlite_url, "enqueue", "nope")
     )
     without_app = error_line(invoke(sqlite_url, "enqueue", "nope", app=None))

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
+import time
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, overload
 
-from .errors import ConfigurationError, TaskNotFound
+import structlog
+
+from .breaker import BreakerRecord
+from .connections import deliver
+from .connections.auth import Auth
+from .connections.connection import Connection, RemoteClient, make_connection
+from .connections.tester import ConnectionCheck, check_connection
+from .errors import ConfigurationError, Discard, Postpone, Retry, TaskNotFound
 from .job import BlockedKey, Job, JobFilter, NewJob
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .store import Store, open_store
-from .task import KeyFunction, Task
+from .store.base import error_record
+from .task import JobContext, KeyFunction, Task, bind_current
 
 DEFAULT_URL = "sqlite:///conveyor.db"
+log = structlog.get_logger("conveyor")
+BreakerListener = Callable[[str, BreakerRecord | None, BreakerRecord], None]
 DEFAULT_LEASE_SECONDS = 30.0
 
 
@@ -45,9 +58,15 @@ class Conveyor:
             raise ConfigurationError("the lease must be longer than 0 seconds")
         self.default_queue = default_queue
         self.tasks: dict[str, Task] = {}
+        self.connections: dict[str, Connection] = {}
+        self.breaker_listeners: list[BreakerListener] = []
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._wakers: set[Callable[[], None]] = set()
+        self._remotes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RemoteClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        deliver.register(self)
 
     # -- configuration --------------------------------------------------------------------
 
@@ -294,3 +313,145 @@ class Conveyor:
 
     def blocked_keys(self, limit: int = 100) -> list[BlockedKey]:
         return self.store.blocked_keys(limit)
+
+    # -- connections ----------------------------------------------------------------------
+
+    def connection(
+        self, name: str, base_url: str, *, auth: Auth | None = None, **options: Any
+    ) -> Connection:
+        """Declare an external system: base URL, auth, timeouts, headers, signing, rate limit,
+        breaker. See `conveyor.connections.make_connection` for every option."""
+        if name in self.connections:
+            raise ConfigurationError(f"a connection named {name!r} is already declared")
+        conn = make_connection(name, base_url, auth=auth, **options)
+        self.connections[name] = conn
+        return conn
+
+    def get_connection(self, name: str) -> Connection:
+        try:
+            return self.connections[name]
+        except KeyError:
+            known = ", ".join(sorted(self.connections)) or "none declared"
+            raise ConfigurationError(f"unknown connection {name!r} (known: {known})") from None
+
+    def remote(self) -> RemoteClient:
+        """The connection client of the running event loop (one pooled HTTP client per loop)."""
+        loop = asyncio.get_running_loop()
+        client = self._remotes.get(loop)
+        if client is None:
+            client = self._remotes[loop] = RemoteClient(self)
+        return client
+
+    async def close_remote(self) -> None:
+        client = self._remotes.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
+
+    def breaker_changed(
+        self, name: str, before: BreakerRecord | None, after: BreakerRecord
+    ) -> None:
+        """Log breaker openings and closings and tell the listeners (alerting hooks in here)."""
+        was = before.state if before else "closed"
+        if after.state == "open" and was != "open":
+            log.warning(
+                "breaker.opened",
+                connection=name,
+                failures=after.failures,
+                cool_off=after.cool_off,
+                error=after.last_error,
+            )
+        elif after.state == "closed" and was != "closed":
+            log.warning("breaker.closed", connection=name)
+        else:
+            return
+        for listener in list(self.breaker_listeners):
+            listener(name, before, after)
+
+    def deliver(
+        self,
+        connection: str,
+        path: str,
+        payload: Any = None,
+        *,
+        method: str = "POST",
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        queue: str | None = None,
+        delay: float | None = None,
+        run_at: datetime | None = None,
+        priority: int | None = None,
+        db_connection: Any = None,
+    ) -> int:
+        """Enqueue a delivery of `payload` (JSON) to a connection; returns the job id."""
+        self.get_connection(connection)
+        delivery = {
+            "connection": connection,
+            "path": path,
+            "method": method,
+            "body": payload,
+            "headers": headers or {},
+            "idempotency_key": idempotency_key,
+        }
+        return self.enqueue(
+            deliver.DELIVER_TASK,
+            delivery,
+            key=key,
+            idempotency_key=idempotency_key,
+            queue=queue,
+            delay=delay,
+            run_at=run_at,
+            priority=priority,
+            connection=db_connection,
+        )
+
+    def run_now(self, task: str | Task, payload: Any = None, *, persist: bool = False) -> Any:
+        """Run a task at once in the caller, with the same connections, rate limits and breakers.
+        Stores nothing unless `persist=True`; returns the result or raises. Use
+        `run_now_async` from async code."""
+        return asyncio.run(self._run_now_and_close(task, payload, persist))
+
+    async def _run_now_and_close(self, task: str | Task, payload: Any, persist: bool) -> Any:
+        try:
+            return await self.run_now_async(task, payload, persist=persist)
+        finally:
+            await self.close_remote()
+
+    async def run_now_async(
+        self, task: str | Task, payload: Any = None, *, persist: bool = False
+    ) -> Any:
+        job = self.build_job(task, payload)
+        spec = self.get_task(job.task)
+        argument = spec.load(job.payload)
+        bind_current(JobContext(0, spec.name, job.key, 1, 1, job.queue))
+        started = time.time()
+        try:
+            if spec.is_async:
+                result = await (spec.fn(argument) if spec.takes_payload else spec.fn())
+            else:
+                call = functools.partial(spec.fn, argument) if spec.takes_payload else spec.fn
+                result = await asyncio.to_thread(call)
+        except (Retry, Discard, Postpone, Exception) as error:
+            if persist:
+                record = error_record(error, 1, time.time())
+                await asyncio.to_thread(
+                    self.store.record_finished, job, "dead", started, None, record
+                )
+            raise
+        if persist:
+            await asyncio.to_thread(
+                self.store.record_finished, job, "succeeded", started, spec.result_json(result)
+            )
+        return result
+
+    def test_connection(self, name: str) -> ConnectionCheck:
+        """Call the connection's check request; never raises for a remote failure."""
+        conn = self.get_connection(name)
+
+        async def run() -> ConnectionCheck:
+            try:
+                return await check_connection(self.remote(), conn)
+            finally:
+                await self.close_remote()
+
+        return asyncio.run(run())

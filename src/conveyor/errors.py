@@ -6,8 +6,12 @@ ConveyorError
 ├── PayloadError            a payload that fails its task's schema (nothing is stored)
 ├── JobNotFound             an id the store does not hold
 ├── InvalidStateError       an operator action that the job's state does not allow
-└── StoreError              the database failed or could not be reached
-    └── StoreUnavailable    the database could not be reached at all
+├── StoreError              the database failed or could not be reached
+│   └── StoreUnavailable    the database could not be reached at all
+└── DeliveryError           a call to a connection failed; `.details` has status, latency, excerpt
+    ├── RemoteUnavailable   network error or timeout: retried (also a Retry)
+    ├── RetryableStatus     408, 425, 429 or 5xx: retried after Retry-After if given (also a Retry)
+    └── PermanentStatus     any other 4xx: dead at once (also a Discard)
 
 Control flow raised by task code (not errors, and not subclasses of ConveyorError):
     Retry(after=...)        try again later, counting the attempt
@@ -16,6 +20,8 @@ Control flow raised by task code (not errors, and not subclasses of ConveyorErro
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class ConveyorError(Exception):
@@ -76,3 +82,38 @@ class Postpone(Exception):
         super().__init__(reason)
         self.after = max(0.0, float(after))
         self.reason = reason
+
+
+class DeliveryError(ConveyorError):
+    """A call to an external system failed. `details` is what the job's attempt record keeps."""
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details: dict[str, Any] = details or {}
+
+    @property
+    def status(self) -> int | None:
+        value = self.details.get("status")
+        return int(value) if value is not None else None
+
+
+class RemoteUnavailable(DeliveryError, Retry):
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        DeliveryError.__init__(self, message, details)
+        self.after = None
+        self.reason = message
+
+
+class RetryableStatus(DeliveryError, Retry):
+    def __init__(
+        self, message: str, details: dict[str, Any] | None = None, after: float | None = None
+    ) -> None:
+        DeliveryError.__init__(self, message, details)
+        self.after = after
+        self.reason = message
+
+
+class PermanentStatus(DeliveryError, Discard):
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        DeliveryError.__init__(self, message, details)
+        self.reason = message

@@ -56,6 +56,17 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def record_finished(
+        self,
+        job: NewJob,
+        state: str,
+        started: float,
+        result: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> int:
+        """Store a job that already ran in the caller (run_now with persist=True)."""
+
+    @abstractmethod
     def claim(
         self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
     ) -> list[ClaimedJob]: ...
@@ -149,13 +160,17 @@ class Store(ABC):
 
 def error_record(error: BaseException, attempt: int, at: float) -> dict[str, Any]:
     """What is kept of a failed attempt."""
-    return {
+    record: dict[str, Any] = {
         "attempt": attempt,
         "at": at,
         "type": type(error).__name__,
         "message": str(error) or type(error).__name__,
         "traceback": "".join(traceback.format_exception(error))[-8000:],
     }
+    details = getattr(error, "details", None)  # a DeliveryError's status, latency, excerpt
+    if isinstance(details, dict):
+        record.update({k: v for k, v in details.items() if k not in record})
+    return record
 
 
 def decode_json(value: Any) -> Any:
@@ -173,3 +188,21 @@ def dbapi_connection(connection: Any) -> Any:
     if inner is not None and hasattr(inner, "dbapi_connection"):
         return inner.dbapi_connection
     return connection
+
+
+def finished_params(
+    job: NewJob, state: str, started: float, result: str | None, error: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "task": job.task,
+        "queue": job.queue,
+        "payload": job.payload,
+        "key": job.key,
+        "priority": job.priority,
+        "state": state,
+        "max_attempts": job.max_attempts,
+        "started": started,
+        "result": result,
+        "errors": json.dumps([error] if error else []),
+        "last_error": (error or {}).get("message"),
+    }

@@ -33,6 +33,7 @@ from .base import (
     breaker_record,
     dbapi_connection,
     decode_json,
+    finished_params,
 )
 from .ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 
@@ -207,6 +208,20 @@ class PostgresStore(Store):
                 ids[i] = int(value)
         cur.execute(self._q["insert_jobs"], _bulk_params(jobs, states, ids))
         return [int(value or 0) for value in ids]
+
+    def record_finished(
+        self,
+        job: NewJob,
+        state: str,
+        started: float,
+        result: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> int:
+        params = finished_params(job, state, started, result, error)
+        with self._conn() as conn:
+            row = conn.execute(self._q["insert_finished"], params).fetchone()
+        assert row is not None
+        return int(row[0])
 
     # -- worker side ----------------------------------------------------------------------
 

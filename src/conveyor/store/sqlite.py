@@ -30,6 +30,7 @@ from .base import (
     breaker_record,
     dbapi_connection,
     decode_json,
+    finished_params,
 )
 from .ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 
@@ -208,6 +209,19 @@ class SQLiteStore(Store):
         cur.executemany(self._q["insert_job"], params)
         last = int(cur.execute("SELECT last_insert_rowid()").fetchone()[0])
         return list(range(last - len(params) + 1, last + 1))
+
+    def record_finished(
+        self,
+        job: NewJob,
+        state: str,
+        started: float,
+        result: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> int:
+        params = {**finished_params(job, state, started, result, error), "now": time.time()}
+        with self._write() as cur:
+            cur.execute(self._q["insert_finished"], params)
+            return int(cur.lastrowid or 0)
 
     # -- worker side ----------------------------------------------------------------------
 

@@ -172,3 +172,10 @@ ON CONFLICT (name) DO UPDATE SET
 
 -- name: breaker_list
 SELECT * FROM conveyor_breakers ORDER BY name
+
+-- name: insert_finished
+-- A job run at once in the caller (`run_now(..., persist=True)`), recorded as it ended.
+INSERT INTO conveyor_jobs (task, queue, payload, key, priority, state, attempts, max_attempts,
+                           run_at, created_at, started_at, finished_at, result, errors, last_error)
+VALUES (:task, :queue, :payload, :key, :priority, :state, 1, :max_attempts, :started, :started,
+        :started, :now, :result, :errors, :last_error)

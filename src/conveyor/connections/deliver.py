@@ -1,0 +1,52 @@
+"""The built-in delivery task: send one JSON payload to a connection, reliably.
+
+The `Idempotency-Key` header is the job's idempotency key, or `conveyor-job-<id>`: the same on every
+attempt of the job. Each attempt's status, latency and response excerpt are kept on the job (the
+result for a success, the error record for a failure).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from ..task import current_job
+
+if TYPE_CHECKING:
+    from ..app import Conveyor
+
+DELIVER_TASK = "conveyor.deliver"
+METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class Delivery(BaseModel):
+    connection: str
+    path: str
+    method: str = "POST"
+    body: Any = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        if value.upper() not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}")
+        return value.upper()
+
+
+def register(app: Conveyor) -> None:
+    @app.task(name=DELIVER_TASK, max_attempts=10)
+    async def deliver(payload: Delivery) -> dict[str, Any]:
+        job = current_job()
+        key = payload.idempotency_key or (f"conveyor-job-{job.id}" if job else None)
+        response = await app.remote().request(
+            payload.connection,
+            payload.method,
+            payload.path,
+            json_body=payload.body,
+            headers=payload.headers,
+            idempotency_key=key,
+        )
+        return response.details()

@@ -18,18 +18,26 @@ Conveyor's own bench) plugs in callables:
   SIGKILL of the whole group and checking that no process of the group survives.
 * :func:`measure_processing`, :func:`measure_latency`, :func:`measure_enqueue` -- the
   shared methods for the ``process_N``, ``latency_*`` and ``enqueue_*`` metrics.
+* :class:`Harness` + :func:`run_standard` -- a queue implements the harness (reset,
+  remaining, enqueue single/bulk/tagged, worker command lines) and ``run_standard`` fills
+  every metric of a :class:`PeerResult`; :func:`measure_variant` adds an extra
+  ``process_N`` figure (e.g. with out-of-the-box settings) to the notes.
 * :func:`new_result` / :func:`write_results` -- the JSON result format.
 
 Method notes that every bench must follow to stay comparable:
 
+* ``enqueue_single``: 2,000 jobs, one enqueue call each (its own commit / round trip).
+  ``enqueue_bulk``: N jobs through the queue's batch API (null when it has none).
 * ``process_N``: reset storage, bulk-enqueue N no-op jobs with no worker running, run
   ``analyze()`` if the backend has planner statistics (PostgreSQL: ``ANALYZE`` the queue
   tables, so the workers see the steady-state plan instead of the one for an empty table),
-  check ``remaining() == N``, start the worker processes, measure the drain, stop them.
+  check ``remaining() == N``, start N worker processes, measure the drain, stop them
+  (graceful signal, SIGKILL of the process group after 15 s; unclean stops end up in the
+  notes).  ``remaining()`` counts queued and running jobs.
 * ``latency``: one idle worker process; warm it up with a few tagged jobs until one is
   seen, let it idle for 0.5 s, then enqueue 200 tagged jobs one at a time on a fixed 20 ms
   schedule.  latency = start time reported by the job - ``time.time()`` taken just before
-  the enqueue call.
+  the enqueue call.  p50 and p99 use linear interpolation (:func:`percentile`).
 """
 
 from __future__ import annotations
@@ -101,7 +109,11 @@ def new_result(peer: str, backend: str, settings: str = "") -> PeerResult:
 
 
 def add_note(result: PeerResult, note: str) -> None:
-    result["notes"] = f"{result['notes']} {note}".strip() if result["notes"] else note
+    """Append a sentence to ``result["notes"]``."""
+    note = note.strip()
+    if note and note[-1] not in ".!?":
+        note += "."
+    result["notes"] = f"{result['notes']} {note}" if result["notes"] else note
 
 
 def write_results(path: Path, results: Sequence[Mapping[str, Any]]) -> None:
@@ -280,7 +292,9 @@ class WorkerGroup:
 
     ``stop_signal`` is the signal the peer documents for a graceful shutdown; it is sent to
     each command's leader process.  After ``stop_timeout`` the whole process group is
-    SIGKILLed, and in any case every group is checked to be empty afterwards.
+    SIGKILLed, and in any case every group is checked to be empty afterwards.  Anything
+    unclean (a leader that needed SIGKILL or exited non-zero, a surviving child) is
+    appended to ``problems`` so the caller can report it.
     """
 
     commands: Sequence[Sequence[str]]
@@ -288,9 +302,9 @@ class WorkerGroup:
     stop_signal: signal.Signals = signal.SIGTERM
     stop_timeout: float = 15.0
     cwd: Path = REPO_ROOT
+    problems: list[str] = field(default_factory=list)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list, init=False)
     log_paths: list[Path] = field(default_factory=list, init=False)
-    stray_killed: int = field(default=0, init=False)
     _log_dir: Path | None = field(default=None, init=False)
 
     def start(self) -> None:
@@ -311,7 +325,11 @@ class WorkerGroup:
             self.procs.append(proc)
 
     def __enter__(self) -> WorkerGroup:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(
@@ -341,26 +359,34 @@ class WorkerGroup:
 
     def stop(self) -> None:
         """Graceful stop, then SIGKILL of any process group member that is left."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(self.stop_signal)
+        running = [proc for proc in self.procs if proc.poll() is None]
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(self.stop_signal)
         deadline = time.monotonic() + self.stop_timeout
-        for proc in self.procs:
+        for proc in running:
             try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                self.problems.append(
+                    f"{_short(proc.args)} ignored {self.stop_signal.name} for "
+                    f"{self.stop_timeout:.0f}s and was killed"
+                )
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                self.stray_killed += 1
                 proc.wait(timeout=5)
-        # The leader is gone; make sure none of its children (forked workers) survives.
+                continue
+            if code not in (0, -self.stop_signal):
+                self.problems.append(
+                    f"{_short(proc.args)} exited with code {code} after {self.stop_signal.name}"
+                )
+        # Leaders are gone; make sure none of their children (forked workers) survives.
         for proc in self.procs:
             group_deadline = time.monotonic() + 5
             while _group_alive(proc.pid) and time.monotonic() < group_deadline:
                 time.sleep(0.05)
             if _group_alive(proc.pid):
-                self.stray_killed += 1
+                self.problems.append(f"{_short(proc.args)} left processes behind; killed")
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 time.sleep(0.2)
@@ -371,6 +397,12 @@ class WorkerGroup:
             shutil.rmtree(self._log_dir, ignore_errors=True)
             self._log_dir = None
             self.log_paths.clear()
+
+
+def _short(args: object) -> str:
+    if isinstance(args, list | tuple):
+        return " ".join(Path(str(a)).name if i == 0 else str(a) for i, a in enumerate(args))
+    return str(args)
 
 
 # --------------------------------------------------------------------------- measurements
@@ -471,8 +503,12 @@ def measure_processing(
     analyze: Callable[[], None] | None = None,
     stop_signal: signal.Signals = signal.SIGTERM,
     timeout: float = 300.0,
+    problems: list[str] | None = None,
 ) -> DrainMeasurement:
-    """The ``process_N`` method: fill with no worker running, start workers, measure drain."""
+    """The ``process_N`` method: fill with no worker running, start workers, measure drain.
+
+    Unclean worker shutdowns are appended to ``problems`` (see :class:`WorkerGroup`).
+    """
     reset()
     fill(jobs)
     if analyze is not None:
@@ -480,7 +516,10 @@ def measure_processing(
     found = remaining()
     if found != jobs:
         raise WorkerError(f"expected {jobs} queued jobs before starting workers, found {found}")
-    with WorkerGroup(worker_commands, env, stop_signal=stop_signal) as group:
+    group = WorkerGroup(
+        worker_commands, env, stop_signal=stop_signal, problems=[] if problems is None else problems
+    )
+    with group:
         return measure_drain(remaining, jobs, check=group.check, timeout=timeout)
 
 
@@ -505,6 +544,7 @@ def measure_latency(
     stop_signal: signal.Signals = signal.SIGTERM,
     startup_timeout: float = 30.0,
     idle_before: float = 0.5,
+    problems: list[str] | None = None,
 ) -> LatencyMeasurement:
     """Enqueue→start latency with one idle worker process already running.
 
@@ -514,7 +554,10 @@ def measure_latency(
     if reset is not None:
         reset()
     run_id = f"{os.getpid()}-{time.monotonic_ns()}"
-    with WorkerGroup(worker_commands, env, stop_signal=stop_signal) as group:
+    group = WorkerGroup(
+        worker_commands, env, stop_signal=stop_signal, problems=[] if problems is None else problems
+    )
+    with group:
         # Warm-up: the worker is started (imports, connects) and has run a job.
         deadline = time.monotonic() + startup_timeout
         seen = False
@@ -661,6 +704,7 @@ def run_standard(
     process_counts: Sequence[int] = (1, 2),
 ) -> None:
     """Measure every metric of ``result`` with ``harness``; a failing metric stays None."""
+    problems: list[str] = []
     harness.reset()
     single = attempt(
         result, "enqueue_single", lambda: measure_enqueue(single_jobs, harness.enqueue_single)
@@ -684,6 +728,7 @@ def run_standard(
             worker_commands=harness.worker_commands(processes),
             env=env,
             stop_signal=harness.stop_signal,
+            problems=problems,
         ).rate
 
     if 1 in process_counts:
@@ -701,10 +746,52 @@ def run_standard(
             env=env,
             reset=harness.reset,
             stop_signal=harness.stop_signal,
+            problems=problems,
         ),
     )
+    for problem in dict.fromkeys(problems):
+        add_note(result, f"unclean worker stop: {problem}")
     if latency is not None:
         result["latency_p50_ms"] = rounded(latency.p50_ms, 2)
         result["latency_p99_ms"] = rounded(latency.p99_ms, 2)
         if latency.received < latency.sent:
             add_note(result, f"latency: {latency.sent - latency.received} jobs never reported")
+
+
+def measure_variant(
+    result: PeerResult,
+    label: str,
+    *,
+    harness: Harness,
+    jobs: int,
+    worker_commands: Sequence[Sequence[str]],
+    env: Mapping[str, str],
+    processes: int = 1,
+) -> None:
+    """Measure one extra ``process_N`` configuration and record it in ``result["notes"]``.
+
+    Used to show what a peer does with its out-of-the-box settings next to the tuned ones.
+    """
+    problems: list[str] = []
+    drain = attempt(
+        result,
+        f"variant ({label})",
+        lambda: measure_processing(
+            jobs=jobs,
+            reset=harness.reset,
+            fill=harness.fill,
+            analyze=harness.analyze,
+            remaining=harness.remaining,
+            worker_commands=worker_commands,
+            env=env,
+            stop_signal=harness.stop_signal,
+            problems=problems,
+        ),
+    )
+    for problem in dict.fromkeys(problems):
+        add_note(result, f"unclean worker stop: {problem}")
+    if drain is not None:
+        add_note(
+            result,
+            f"process_{processes} with {label}: {drain.rate:.0f} jobs/s",
+        )

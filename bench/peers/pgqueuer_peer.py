@@ -1,25 +1,31 @@
 """pgqueuer (PostgreSQL, asyncpg) peer benchmark.
 
-Settings (chosen from pgqueuer's "Performance Tuning" guide):
+Settings (from pgqueuer's "Performance Tuning" guide):
 
 * Schema installed with ``pgq install`` (default ``durable`` durability: every table logged,
   the same crash guarantees as Conveyor) followed by ``pgq autovac`` (the recommended
   autovacuum settings for the high-churn queue table).
 * Workers: ``python -m bench.peers.pgqueuer_peer worker``, which runs
-  ``uvloop.run(pgqueuer.run(create_pgqueuer, batch_size=50))`` -- exactly what
-  ``pgq run bench.peers.pgqueuer_peer:create_pgqueuer --batch-size 50`` does (the CLI of
-  pgqueuer 1.6.0 crashes at start-up with typer 0.29: its ``--log-level`` default is not
-  converted to the enum, so the documented programmatic entry point ``pgqueuer.run`` is
-  used).  One ``PgQueuer`` per process on a dedicated ``asyncpg`` connection (the guide's
-  advice: a direct connection, not a pool, for the ``QueueManager``), async no-op
-  entrypoint, no per-process concurrency cap, LISTEN/NOTIFY wake-ups.  The guide says to
-  raise ``batch_size`` (default 10) for short jobs; 50 was the best of 10/25/50/100 on this
-  machine.
+  ``uvloop.run(pgqueuer.run(create_pgqueuer, batch_size=100))`` -- exactly what
+  ``pgq run bench.peers.pgqueuer_peer:create_pgqueuer --batch-size 100`` does.  (The CLI of
+  pgqueuer 1.6.0 crashes at start-up with typer 0.29 -- its ``--log-level`` default is not
+  converted to the enum -- so the documented programmatic entry point ``pgqueuer.run`` is
+  used.)  One ``PgQueuer`` per process on a dedicated ``asyncpg`` connection (the guide: a
+  direct connection, not a pool, for the ``QueueManager``), async no-op entrypoint, no
+  per-process concurrency cap, LISTEN/NOTIFY wake-ups.
+* ``batch_size``: the guide says to raise it (default 10) for short-lived jobs.  On this
+  machine process_1 was ~5.5k jobs/s at 10, ~9.5k at 25, ~11.5k at 50, ~16k at 100 and
+  ~17k at 200 (process_2 ~6.7k/11.5k/16k/21.5k/23k): the gain flattens past 100, which we
+  use.  The run also measures process_1 with the default batch size (see notes).
 * Producer: ``Queries(AsyncpgDriver(asyncpg connection)).enqueue`` -- scalar arguments for
-  one job per call (one INSERT statement, autocommit), list arguments for the batch API.
+  one job per call (one INSERT statement, autocommit), list arguments (1,000 per call) for
+  the batch API.
 * remaining = ``count(*)`` of table ``pgqueuer`` (queued + picked jobs; a finished job is
   moved to ``pgqueuer_log`` by the worker's status-log buffer, flushed at ``batch_size``
   entries or every 0.1 s).
+* The job count is ``--jobs`` as for Conveyor.  At ~15k jobs/s the 90 %->10 % window of a
+  20,000-job queue lasts only ~1 s (~20 polls, so +-5 % quantisation); pass a larger
+  ``--jobs`` for a tighter figure (50,000 jobs gave the same rates within the noise).
 """
 
 from __future__ import annotations
@@ -43,16 +49,18 @@ PEER = "pgqueuer"
 BACKEND = "postgresql (asyncpg)"
 DB_NAME = "bench_pgqueuer"
 DSN_ENV = "BENCH_PGQUEUER_DSN"
+BATCH_SIZE_ENV = "BENCH_PGQUEUER_BATCH_SIZE"
+DEFAULT_BATCH_SIZE = 100
+PGQUEUER_DEFAULT_BATCH_SIZE = 10
 ENTRYPOINT = "noop"
-BATCH_SIZE = 50
 BULK_CHUNK = 1000
 SINGLE_JOBS = 2000
 
 SETTINGS = (
-    f"pgqueuer, durability=durable + `pgq autovac`; workers: pgqueuer.run(factory, "
-    f"batch_size={BATCH_SIZE}) under uvloop (= `pgq run --batch-size {BATCH_SIZE}`), "
-    "one dedicated asyncpg connection per process, async no-op entrypoint, unlimited "
-    "in-process concurrency; producer: asyncpg "
+    f"pgqueuer {common.package_version('pgqueuer')}, durability=durable + `pgq autovac`; "
+    f"workers: pgqueuer.run(factory, batch_size={DEFAULT_BATCH_SIZE}) under uvloop "
+    f"(= `pgq run --batch-size {DEFAULT_BATCH_SIZE}`), one dedicated asyncpg connection per "
+    "process, async no-op entrypoint, unlimited in-process concurrency; producer: asyncpg "
     f"Queries.enqueue (bulk: lists of {BULK_CHUNK})"
 )
 
@@ -61,9 +69,13 @@ def dsn() -> str:
     return os.environ.get(DSN_ENV, common.pg_dsn(DB_NAME))
 
 
+def batch_size() -> int:
+    return int(os.environ.get(BATCH_SIZE_ENV, DEFAULT_BATCH_SIZE))
+
+
 @contextlib.asynccontextmanager
 async def create_pgqueuer() -> AsyncIterator[PgQueuer]:
-    """Worker factory for ``pgq run bench.peers.pgqueuer_peer:create_pgqueuer``."""
+    """Worker factory (also usable as ``pgq run bench.peers.pgqueuer_peer:create_pgqueuer``)."""
     import asyncpg
     from pgqueuer import AsyncpgDriver, Job, PgQueuer
 
@@ -81,16 +93,15 @@ async def create_pgqueuer() -> AsyncIterator[PgQueuer]:
         await conn.close()
 
 
-def worker_command() -> list[str]:
-    return [sys.executable, "-m", "bench.peers.pgqueuer_peer", "worker"]
-
-
 def worker_main() -> None:
     """One worker process: what ``pgq run ... --batch-size N`` does, minus the CLI."""
     import pgqueuer
     import uvloop
 
-    uvloop.run(pgqueuer.run(create_pgqueuer, batch_size=int(os.environ.get("X_BATCH", BATCH_SIZE))))
+    uvloop.run(pgqueuer.run(create_pgqueuer, batch_size=batch_size()))
+
+
+WORKER_COMMAND = [sys.executable, "-m", "bench.peers.pgqueuer_peer", "worker"]
 
 
 class PgqueuerHarness(common.Harness):
@@ -146,7 +157,7 @@ class PgqueuerHarness(common.Harness):
         self.runner.run(self.queries.enqueue(ENTRYPOINT, tag.encode(), 0))
 
     def worker_commands(self, processes: int) -> list[list[str]]:
-        return [worker_command() for _ in range(processes)]
+        return [list(WORKER_COMMAND) for _ in range(processes)]
 
 
 def setup_database() -> None:
@@ -161,7 +172,7 @@ def setup_database() -> None:
         )
 
 
-def run(jobs: int) -> common.PeerResult:
+def run(jobs: int, *, variants: bool = True) -> common.PeerResult:
     import psycopg
 
     result = common.new_result(PEER, BACKEND, SETTINGS)
@@ -173,15 +184,25 @@ def run(jobs: int) -> common.PeerResult:
             psycopg.connect(dsn(), autocommit=True) as sync_conn,
         ):
             harness = PgqueuerHarness(runner, sync_conn)
+            env = common.worker_env({DSN_ENV: dsn(), **collector.env()})
             try:
                 common.run_standard(
                     result,
                     harness,
                     jobs=jobs,
-                    env=common.worker_env({DSN_ENV: dsn(), **collector.env()}),
+                    env=env,
                     collector=collector,
                     single_jobs=SINGLE_JOBS,
                 )
+                if variants:
+                    common.measure_variant(
+                        result,
+                        f"pgqueuer's default batch_size={PGQUEUER_DEFAULT_BATCH_SIZE}",
+                        harness=harness,
+                        jobs=jobs,
+                        worker_commands=harness.worker_commands(1),
+                        env={**env, BATCH_SIZE_ENV: str(PGQUEUER_DEFAULT_BATCH_SIZE)},
+                    )
             finally:
                 harness.close()
     finally:

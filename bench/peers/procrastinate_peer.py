@@ -4,13 +4,16 @@ Settings:
 
 * Schema applied with ``procrastinate schema --apply`` in a fresh database.
 * Workers: ``procrastinate --app=bench.peers.procrastinate_peer.app --log-level=warning
-  worker --concurrency=C`` (C = ``CONCURRENCY``), i.e. one asyncio worker per process with
-  C jobs in flight, LISTEN/NOTIFY wake-ups (the default), finished jobs kept (the default
+  worker --concurrency=10``, i.e. one asyncio worker per process with up to C = 10 jobs
+  in flight, LISTEN/NOTIFY wake-ups (the default), finished jobs kept (the default
   ``--delete-jobs=never``).  The connector is ``PsycopgConnector`` with a psycopg pool of
   ``C + 2`` connections so every in-flight job and the listener get a connection.  The
   worker fetches jobs one at a time (procrastinate has no batch fetch), so concurrency
-  only overlaps a job's fetch with the previous jobs' completions; 10 was the best of
-  1/4/10/20 on this machine.  Per-job INFO logging is turned off (``--log-level=warning``).
+  only overlaps a job's fetch with the previous jobs' completions.  On this machine
+  process_1/process_2 were ~390-490/590 jobs/s at concurrency 1 (procrastinate's default),
+  ~520/730 at 4, ~560/700 at 10 and ~575/750 at 20 (differences past 4 are within the
+  noise); we use 10.  The run also measures process_1 at concurrency 1 (see notes).
+  Per-job INFO logging is turned off (``--log-level=warning``).
 * Producer: ``task.defer_async()`` for one job per call (one INSERT, autocommit) and
   ``task.batch_defer_async(*kwargs)`` (procrastinate's batch API, one multi-row INSERT)
   with 1,000 jobs per call.
@@ -78,6 +81,10 @@ def procrastinate_command(*args: str) -> list[str]:
     return [common.venv_script("procrastinate"), f"--app={APP_PATH}", "--log-level=warning", *args]
 
 
+def worker_command(worker_concurrency: int) -> list[str]:
+    return procrastinate_command("worker", f"--concurrency={worker_concurrency}")
+
+
 class ProcrastinateHarness(common.Harness):
     def __init__(self, runner: asyncio.Runner, sync_conn: psycopg.Connection[tuple[int]]) -> None:
         self.runner = runner
@@ -126,8 +133,7 @@ class ProcrastinateHarness(common.Harness):
         self.runner.run(noop.defer_async(tag=tag))
 
     def worker_commands(self, processes: int) -> list[list[str]]:
-        cmd = procrastinate_command("worker", f"--concurrency={concurrency()}")
-        return [cmd for _ in range(processes)]
+        return [worker_command(concurrency()) for _ in range(processes)]
 
 
 def setup_database() -> None:
@@ -141,7 +147,7 @@ def setup_database() -> None:
     )
 
 
-def run(jobs: int) -> common.PeerResult:
+def run(jobs: int, *, variants: bool = True) -> common.PeerResult:
     import psycopg
 
     result = common.new_result(PEER, BACKEND, SETTINGS)
@@ -155,15 +161,25 @@ def run(jobs: int) -> common.PeerResult:
             psycopg.connect(dsn(), autocommit=True) as sync_conn,
         ):
             harness = ProcrastinateHarness(runner, sync_conn)
+            env = common.worker_env({DSN_ENV: dsn(), **collector.env()})
             try:
                 common.run_standard(
                     result,
                     harness,
                     jobs=scaled,
-                    env=common.worker_env({DSN_ENV: dsn(), **collector.env()}),
+                    env=env,
                     collector=collector,
                     single_jobs=SINGLE_JOBS,
                 )
+                if variants:
+                    common.measure_variant(
+                        result,
+                        "procrastinate's default --concurrency=1",
+                        harness=harness,
+                        jobs=scaled,
+                        worker_commands=[worker_command(1)],
+                        env={**env, CONCURRENCY_ENV: "1"},
+                    )
             finally:
                 harness.close()
     finally:

@@ -3,6 +3,21 @@
 import conveyor
 
 EXPECTED = {
+    "ApiKey",
+    "Basic",
+    "Batch",
+    "Bearer",
+    "Breaker",
+    "Connection",
+    "ConnectionCheck",
+    "DeliveryError",
+    "OAuth2ClientCredentials",
+    "PermanentStatus",
+    "RateLimit",
+    "RemoteUnavailable",
+    "RetryableStatus",
+    "Secret",
+    "Timeouts",
     "ConfigurationError",
     "Conveyor",
     "ConveyorError",

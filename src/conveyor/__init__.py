@@ -1,29 +1,54 @@
 """Conveyor: keep an application's data in sync with external APIs, durably and in order."""
 
 from .app import Conveyor
+from .breaker import Breaker
+from .connections import (
+    ApiKey,
+    Basic,
+    Batch,
+    Bearer,
+    Connection,
+    ConnectionCheck,
+    OAuth2ClientCredentials,
+    Secret,
+    Timeouts,
+)
 from .errors import (
     ConfigurationError,
     ConveyorError,
+    DeliveryError,
     Discard,
     InvalidStateError,
     JobNotFound,
     PayloadError,
+    PermanentStatus,
     Postpone,
+    RemoteUnavailable,
     Retry,
+    RetryableStatus,
     StoreError,
     StoreUnavailable,
     TaskNotFound,
 )
 from .job import Job
 from .middleware import Middleware
+from .ratelimit import RateLimit
 from .retry import Exponential, Fixed, Linear, Schedule
 from .task import JobContext, Task, current_job
 from .worker import Worker
 
 __all__ = [
+    "ApiKey",
+    "Basic",
+    "Batch",
+    "Bearer",
+    "Breaker",
     "ConfigurationError",
+    "Connection",
+    "ConnectionCheck",
     "Conveyor",
     "ConveyorError",
+    "DeliveryError",
     "Discard",
     "Exponential",
     "Fixed",
@@ -33,14 +58,21 @@ __all__ = [
     "JobNotFound",
     "Linear",
     "Middleware",
+    "OAuth2ClientCredentials",
     "PayloadError",
+    "PermanentStatus",
     "Postpone",
+    "RateLimit",
+    "RemoteUnavailable",
     "Retry",
+    "RetryableStatus",
     "Schedule",
+    "Secret",
     "StoreError",
     "StoreUnavailable",
     "Task",
     "TaskNotFound",
+    "Timeouts",
     "Worker",
     "current_job",
 ]

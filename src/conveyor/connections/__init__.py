@@ -1,6 +1,7 @@
 """Connections to external systems: auth, signing, timeouts, rate limits, circuit breakers."""
 
 from .auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
+from .batching import Batch
 from .connection import Connection, RemoteClient, make_connection
 from .http import HttpResponse, Timeouts
 from .secrets import Secret
@@ -10,6 +11,7 @@ __all__ = [
     "ApiKey",
     "Auth",
     "Basic",
+    "Batch",
     "Bearer",
     "Connection",
     "ConnectionCheck",

@@ -22,6 +22,7 @@ from ..breaker import Breaker, BreakerRecord, admit, on_failure, on_success, tak
 from ..errors import ConfigurationError, DeliveryError, PermanentStatus, Postpone
 from ..ratelimit import RateLimit
 from .auth import Auth
+from .batching import Batch, Batcher
 from .classify import classify
 from .http import HttpClient, HttpResponse, Timeouts
 from .secrets import Secret, secret
@@ -50,6 +51,7 @@ class Connection:
     max_retry_after: float = 3600.0
     check: str = "GET /"
     identity: str | None = None
+    batch: Batch | None = None
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -88,6 +90,7 @@ def make_connection(
     max_retry_after: float = 3600.0,
     check: str = "GET /",
     identity: str | None = None,
+    batch: Batch | None = None,
 ) -> Connection:
     """The keyword form `app.connection(...)` and the config file use."""
     if timeouts is None:
@@ -104,6 +107,7 @@ def make_connection(
         max_retry_after=max_retry_after,
         check=check,
         identity=identity,
+        batch=batch,
     )
 
 
@@ -115,6 +119,7 @@ class RemoteClient:
         self.app = app
         self.http = HttpClient()
         self._breakers: dict[str, tuple[float, BreakerRecord | None]] = {}
+        self._batchers: dict[tuple[str, str, str], Batcher] = {}
 
     async def close(self) -> None:
         await self.http.close()
@@ -151,6 +156,33 @@ class RemoteClient:
         if verdict is not None:
             raise verdict
         return response
+
+    async def deliver(
+        self,
+        connection: str,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str,
+    ) -> HttpResponse:
+        """One delivery: alone, or in a batch when the connection accepts batches."""
+        conn = self.app.get_connection(connection)
+        if conn.batch is None or headers:
+            return await self.request(
+                connection,
+                method,
+                path,
+                json_body=body,
+                headers=headers,
+                idempotency_key=idempotency_key,
+            )
+        slot = (connection, method.upper(), path)
+        batcher = self._batchers.get(slot)
+        if batcher is None:
+            batcher = self._batchers[slot] = Batcher(self, connection, slot[1], path, conn.batch)
+        return await batcher.submit(body, idempotency_key)
 
     async def _send(
         self,

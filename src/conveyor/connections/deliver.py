@@ -40,12 +40,12 @@ def register(app: Conveyor) -> None:
     @app.task(name=DELIVER_TASK, max_attempts=10)
     async def deliver(payload: Delivery) -> dict[str, Any]:
         job = current_job()
-        key = payload.idempotency_key or (f"conveyor-job-{job.id}" if job else None)
-        response = await app.remote().request(
+        key = payload.idempotency_key or f"conveyor-job-{job.id if job else 0}"
+        response = await app.remote().deliver(
             payload.connection,
             payload.method,
             payload.path,
-            json_body=payload.body,
+            payload.body,
             headers=payload.headers,
             idempotency_key=key,
         )

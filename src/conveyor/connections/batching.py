@@ -1,0 +1,88 @@
+"""Batching: many deliveries to one connection and path sent as one JSON-array request.
+
+A connection that says it accepts batches (`batch=Batch(max_size=50, max_wait=0.05)`) gets up to
+`max_size` payloads in one request, or fewer after `max_wait` seconds. Each payload keeps its own
+job: the batch's response (or failure, or postponement) becomes every member's outcome. The
+request's `Idempotency-Key` is derived from the members' keys, so a retried batch with the same
+members carries the same key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError
+from .http import HttpResponse
+
+if TYPE_CHECKING:
+    from .connection import RemoteClient
+
+
+@dataclass(frozen=True)
+class Batch:
+    max_size: int = 50
+    max_wait: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.max_size < 1 or self.max_wait < 0:
+            raise ConfigurationError("Batch needs max_size >= 1 and max_wait >= 0 seconds")
+
+
+class Batcher:
+    """Collects the deliveries of one (connection, method, path) on one event loop."""
+
+    def __init__(
+        self, client: RemoteClient, connection: str, method: str, path: str, batch: Batch
+    ) -> None:
+        self.client = client
+        self.connection = connection
+        self.method = method
+        self.path = path
+        self.batch = batch
+        self._items: list[tuple[Any, str, asyncio.Future[HttpResponse]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def submit(self, body: Any, idempotency_key: str) -> HttpResponse:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[HttpResponse] = loop.create_future()
+        self._items.append((body, idempotency_key, future))
+        if len(self._items) >= self.batch.max_size:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.batch.max_wait, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        items, self._items = self._items, []
+        if items:
+            task = asyncio.get_running_loop().create_task(self._send(items))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, items: list[tuple[Any, str, asyncio.Future[HttpResponse]]]) -> None:
+        keys = sorted(key for _, key, _ in items)
+        batch_key = "batch-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+        try:
+            response = await self.client.request(
+                self.connection,
+                self.method,
+                self.path,
+                json_body=[body for body, _, _ in items],
+                idempotency_key=batch_key,
+                headers={"Conveyor-Batch-Size": str(len(items))},
+            )
+        except Exception as error:
+            for _, _, future in items:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for _, _, future in items:
+            if not future.done():
+                future.set_result(response)

@@ -1,6 +1,7 @@
 """The HTTP layer: one pooled client per event loop, explicit timeouts, errors translated.
 
-aiohttp is used because it measured faster than httpx here (docs/benchmarks.md); nothing outside
+aiohttp is used because it measured faster than httpx here (`python -m bench.http_clients`,
+figures in docs/benchmarks.md); nothing outside
 this module touches it, so the choice can change without touching the rest.
 """
 

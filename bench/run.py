@@ -151,6 +151,43 @@ def fmt(value: Any, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def extra_sections(args: argparse.Namespace) -> list[str]:
+    """The connections issue's figures: HTTP client choice and rate-limit accuracy."""
+    from bench import http_clients, rate_accuracy
+
+    lines: list[str] = []
+    print("[bench] http clients ...", file=sys.stderr, flush=True)
+    report = http_clients.run(requests=3000, repeat=3)
+    lines += [
+        "## HTTP client: aiohttp or httpx",
+        "",
+        "`python -m bench.http_clients`: the same POST to a local sink (its own process), one",
+        "shared keep-alive client each, runs interleaved. Conveyor uses the faster one, aiohttp.",
+        "",
+        http_clients.format_table(report),
+        "",
+    ]
+    lines += [
+        "## Rate-limit accuracy",
+        "",
+        f"`python -m bench.rate_accuracy`: {rate_accuracy.RATE:g}/s with burst"
+        f" {rate_accuracy.BURST}, 4 worker processes sharing the bucket through the store, work"
+        " waiting the whole time; the sink records each request's arrival.",
+        "",
+        "| backend | seconds | requests | most in any 1 s (allowed) | achieved rate /s"
+        " | share of allowed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for backend in ("sqlite", "postgres"):
+        print(f"[bench] rate accuracy {backend} ...", file=sys.stderr, flush=True)
+        r = rate_accuracy.run(backend, seconds=args.rate_seconds)
+        lines.append(
+            f"| {backend} | {r['seconds']:g} | {r['requests']} | {r['max_in_1s']}"
+            f" ({r['allowed_in_1s']:g}) | {r['achieved_rate']} | {r['share_of_allowed']:.0%} |"
+        )
+    return [*lines, ""]
+
+
 def markdown(results: list[dict[str, Any]], args: argparse.Namespace, seconds: float) -> str:
     by = {r["subject"]: r for r in results}
     lines = [
@@ -193,6 +230,8 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace, seconds: f
         settings = r.get("settings") or ""
         notes = (r.get("notes") or "").replace("\n", " ")
         lines.append(f"- **{r['subject']}**: {settings}" + (f" Notes: {notes}" if notes else ""))
+    if not args.core_only:
+        lines += ["", *extra_sections(args)]
     return "\n".join(lines) + "\n"
 
 
@@ -203,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(SUBJECTS), metavar="NAME")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
+    parser.add_argument("--rate-seconds", type=float, default=30.0)
+    parser.add_argument("--core-only", action="store_true", help="skip the connections figures")
     args = parser.parse_args(argv)
     names = args.only or list(SUBJECTS)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}

@@ -188,7 +188,9 @@ def extra_sections(args: argparse.Namespace) -> list[str]:
     return [*lines, ""]
 
 
-def markdown(results: list[dict[str, Any]], args: argparse.Namespace, seconds: float) -> str:
+def markdown(
+    results: list[dict[str, Any]], extras: list[str], args: argparse.Namespace, seconds: float
+) -> str:
     by = {r["subject"]: r for r in results}
     lines = [
         "# Benchmarks",
@@ -230,9 +232,7 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace, seconds: f
         settings = r.get("settings") or ""
         notes = (r.get("notes") or "").replace("\n", " ")
         lines.append(f"- **{r['subject']}**: {settings}" + (f" Notes: {notes}" if notes else ""))
-    if not args.core_only:
-        lines += ["", *extra_sections(args)]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", *extras]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -259,7 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     if args.only is None:
-        args.out.write_text(markdown(results, args, time.monotonic() - started))
+        extras = [] if args.core_only else extra_sections(args)
+        args.out.write_text(markdown(results, extras, args, time.monotonic() - started))
         print(f"[bench] wrote {args.out} and {args.json}", file=sys.stderr)
     else:
         print(

@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
+from ..connections.config import CONFIG_ENV
 from ..errors import TaskNotFound
 from ..logs import configure_logging
 from . import render
+from .connections import connections_app
 from .jobs import jobs_app
 from .session import (
     CliError,
@@ -33,6 +35,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cli.add_typer(jobs_app)
+cli.add_typer(connections_app)
 
 
 @cli.callback()
@@ -58,10 +61,20 @@ def root(
             show_default=False,
         ),
     ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            envvar=CONFIG_ENV,
+            metavar="PATH",
+            help="A conveyor.toml whose [connections.NAME] tables are declared on the application.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Durable, ordered jobs on SQLite or PostgreSQL."""
     quiet_driver_logs()
-    state = Session(app_path=app, database_url=database_url)
+    state = Session(app_path=app, database_url=database_url, config_path=config or None)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -159,17 +172,29 @@ def stats(
     ctx: typer.Context,
     as_json: Annotated[
         bool,
-        typer.Option("--json", help='Print {"queues": {q: {state: n}}, "totals": {state: n}}.'),
+        typer.Option(
+            "--json",
+            help='Print {"queues": {q: {state: n}}, "totals": {state: n}}, and "breakers": '
+            "[{name, state, failures, open_until, last_error}] when any breaker has a state.",
+        ),
     ] = False,
 ) -> None:
-    """How many jobs each queue holds, per state."""
-    document = render.stats_document(session(ctx).app.stats())
+    """How many jobs each queue holds, per state; and the circuit breakers' states."""
+    app = session(ctx).app
+    document = render.stats_document(app.stats())
+    breakers = app.store.breakers()
+    if breakers:
+        redact = render.Redactor(app.connections.values())
+        document["breakers"] = [render.breaker_state(record, redact) for record in breakers]
     if as_json:
         render.emit_json(document)
-    elif document["queues"]:
+        return
+    if document["queues"]:
         render.console().print(render.stats_table(document))
     else:
         typer.echo("No jobs.")
+    if breakers:
+        render.console().print(render.breakers_table(document["breakers"]))
 
 
 @cli.command()

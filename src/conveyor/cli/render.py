@@ -6,10 +6,13 @@ User data (payloads, errors, tracebacks) is passed to Rich as `Text`, never as m
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich import box
@@ -18,7 +21,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..breaker import BreakerRecord
+from ..connections.auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
+from ..connections.connection import Connection
+from ..connections.secrets import Secret
+from ..connections.tester import ConnectionCheck
+from ..errors import ConveyorError
 from ..job import STATES, Job, utc
+from ..ratelimit import RateLimit
 
 STATE_STYLES = {
     "waiting": "dim",
@@ -195,3 +205,300 @@ def stats_table(document: Mapping[str, Any]) -> Table:
         cells = [str(counts.get(state, 0)) for state in totals]
         table.add_row(Text(queue), *cells, str(sum(counts.values())))
     return table
+
+
+# -- connections and breakers -------------------------------------------------------------------
+# Secrets are shown as their `env:NAME` reference or `***`, never resolved. Texts that came back
+# from a remote or a failure (check messages, breaker errors) are also scrubbed of every secret
+# value the declared connections resolve to, in case something echoed one.
+
+REDACTED = "***"
+MIN_REDACTED_LENGTH = 3  # shorter "secrets" would garble every message they appear in
+BREAKER_STYLES = {"closed": "green", "half_open": "yellow", "open": "bold red"}
+
+
+def secret_text(value: Secret | None) -> str | None:
+    if value is None:
+        return None
+    reference = value.reference
+    return f"env:{reference}" if reference else REDACTED
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password in it and its query string masked."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        netloc = f"{user}:{REDACTED}@{host}" if ":" in userinfo else f"{REDACTED}@{host}"
+    query = REDACTED if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def connection_secrets(connection: Connection) -> list[Secret]:
+    auth = connection.auth
+    found = [connection.signing_secret]
+    if isinstance(auth, Bearer):
+        found.append(auth.token)
+    elif isinstance(auth, Basic):
+        found.append(auth.password)
+    elif isinstance(auth, ApiKey):
+        found.append(auth.key)
+    elif isinstance(auth, OAuth2ClientCredentials):
+        found.append(auth.client_secret)
+    return [value for value in found if value is not None]
+
+
+def missing_env(connection: Connection) -> list[str]:
+    """The environment variables this connection's secrets need that are not set."""
+    names = (value.reference for value in connection_secrets(connection))
+    return sorted({name for name in names if name and not os.environ.get(name)})
+
+
+class Redactor:
+    """Replaces every resolved secret value of some connections (and the forms they take in
+    headers) by `***` in a text."""
+
+    def __init__(self, connections: Iterable[Connection]) -> None:
+        values: set[str] = set()
+        for connection in connections:
+            values.update(_secret_values(connection))
+        self.values = sorted(
+            (v for v in values if len(v) >= MIN_REDACTED_LENGTH), key=len, reverse=True
+        )
+
+    def __call__(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        for value in self.values:
+            text = text.replace(value, REDACTED)
+        return text
+
+
+def _secret_values(connection: Connection) -> list[str]:
+    values = []
+    for value in connection_secrets(connection):
+        try:
+            values.append(value.reveal())
+        except ConveyorError:  # an unset environment variable: nothing to leak
+            continue
+    auth = connection.auth
+    if isinstance(auth, Basic) and values:
+        try:
+            raw = f"{auth.username}:{auth.password.reveal()}".encode()
+            values.append(base64.b64encode(raw).decode())
+        except ConveyorError:
+            pass
+    if isinstance(auth, OAuth2ClientCredentials):
+        token = auth.current_token()
+        if token:
+            values.append(token)
+    password = urlsplit(connection.base_url).password
+    if password:
+        values.append(password)
+    return values
+
+
+def auth_record(auth: Auth | None) -> dict[str, Any] | None:
+    if auth is None:
+        return None
+    if isinstance(auth, Bearer):
+        return {"type": "bearer", "token": secret_text(auth.token)}
+    if isinstance(auth, Basic):
+        return {"type": "basic", "username": auth.username, "password": secret_text(auth.password)}
+    if isinstance(auth, ApiKey):
+        return {"type": "api_key", "header": auth.header, "key": secret_text(auth.key)}
+    if isinstance(auth, OAuth2ClientCredentials):
+        return {
+            "type": "oauth2",
+            "token_url": safe_url(auth.token_url),
+            "client_id": auth.client_id,
+            "client_secret": secret_text(auth.client_secret),
+            "scope": auth.scope,
+            "audience": auth.audience,
+        }
+    return {"type": type(auth).__name__}  # a custom kind: its attributes may be secrets
+
+
+def rate_text(limit: RateLimit) -> str:
+    """'5/s', '300/min' or '1000/h': the first unit that gives a whole count."""
+    for unit, seconds in (("s", 1.0), ("min", 60.0), ("h", 3600.0)):
+        count = limit.rate * seconds
+        if count >= 1 and abs(count - round(count)) < 1e-6 * count:
+            return f"{round(count)}/{unit}"
+    return f"{limit.rate:.3g}/s"
+
+
+def seconds_text(value: float) -> str:
+    for unit, size in (("h", 3600.0), ("m", 60.0)):
+        if value >= size and value % size == 0:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}s"
+
+
+def iso_time(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def breaker_state(record: BreakerRecord, redact: Redactor | None = None) -> dict[str, Any]:
+    error = redact(record.last_error) if redact else record.last_error
+    return {
+        "name": record.name,
+        "state": record.state,
+        "failures": record.failures,
+        "open_until": iso_time(record.open_until),
+        "last_error": error,
+    }
+
+
+def connection_record(
+    connection: Connection, record: BreakerRecord | None, redact: Redactor
+) -> dict[str, Any]:
+    """What `connections list` shows of one connection: no secret values, only references."""
+    limit = connection.rate_limit
+    settings = connection.breaker
+    state: dict[str, Any] | None = None
+    if record is not None:
+        state = breaker_state(record, redact)
+        del state["name"]
+    elif settings is not None:
+        state = {"state": "closed", "failures": 0, "open_until": None, "last_error": None}
+    return {
+        "name": connection.name,
+        "base_url": safe_url(connection.base_url),
+        "auth": auth_record(connection.auth),
+        "rate_limit": None
+        if limit is None
+        else {"spec": rate_text(limit), "per_second": limit.rate, "burst": limit.burst},
+        "breaker": None
+        if settings is None
+        else {
+            "failures": settings.failures,
+            "cool_off": settings.cool_off,
+            "max_cool_off": settings.max_cool_off,
+        },
+        "breaker_state": state,
+        "timeouts": {"connect": connection.timeouts.connect, "read": connection.timeouts.read},
+        "headers": sorted(connection.headers),
+        "signing_secret": secret_text(connection.signing_secret),
+        "check": connection.check,
+        "identity": connection.identity,
+        "missing_env": missing_env(connection),
+    }
+
+
+def auth_text(auth: Mapping[str, Any] | None, missing: Sequence[str]) -> Text:
+    if auth is None:
+        return Text("none", style="dim")
+    kind = auth["type"]
+    parts: list[str] = [kind]
+    if kind == "bearer":
+        parts.append(auth["token"])
+    elif kind == "basic":
+        parts.append(f"{auth['username']} / {auth['password']}")
+    elif kind == "api_key":
+        parts.append(f"{auth['header']}: {auth['key']}")
+    elif kind == "oauth2":
+        parts.append(f"{auth['client_id']} / {auth['client_secret']}")
+    text = Text(" ".join(parts))
+    if missing:
+        text.append(f" (unset: {', '.join(missing)})", style="yellow")
+    return text
+
+
+def state_cell(state: Mapping[str, Any] | None) -> Text:
+    if state is None:
+        return Text("-", style="dim")
+    name = state["state"]
+    text = Text(name, style=BREAKER_STYLES.get(name, ""))
+    if name == "open" and state["open_until"]:
+        until = datetime.fromisoformat(state["open_until"])
+        text.append(f" until {until.strftime('%H:%M:%S')}")
+    if state["failures"]:
+        noun = "failure" if state["failures"] == 1 else "failures"
+        text.append(f" ({state['failures']} {noun})")
+    return text
+
+
+def connections_table(records: Sequence[Mapping[str, Any]]) -> Table:
+    with_error = any((r["breaker_state"] or {}).get("last_error") for r in records)
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    table.add_column("Name", overflow="fold")
+    table.add_column("Base URL", overflow="fold")
+    table.add_column("Auth", overflow="fold")
+    table.add_column("Rate limit", no_wrap=True)
+    table.add_column("Breaker", no_wrap=True)
+    table.add_column("State", overflow="fold")
+    if with_error:
+        table.add_column("Last error", overflow="ellipsis")
+    for record in records:
+        limit = record["rate_limit"]
+        rate = "-" if limit is None else f"{limit['spec']}, burst {limit['burst']}"
+        settings = record["breaker"]
+        breaker = (
+            "off"
+            if settings is None
+            else f"{settings['failures']} failures, "
+            f"{seconds_text(settings['cool_off'])}→{seconds_text(settings['max_cool_off'])}"
+        )
+        cells: list[str | Text] = [
+            Text(record["name"]),
+            Text(record["base_url"]),
+            auth_text(record["auth"], record["missing_env"]),
+            rate,
+            breaker,
+            state_cell(record["breaker_state"]),
+        ]
+        if with_error:
+            cells.append(Text(shorten((record["breaker_state"] or {}).get("last_error"), 48)))
+        table.add_row(*cells)
+    return table
+
+
+def breakers_table(states: Sequence[Mapping[str, Any]]) -> Table:
+    table = Table(title="Circuit breakers", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("Connection", overflow="fold")
+    table.add_column("State", no_wrap=True)
+    table.add_column("Failures", justify="right", no_wrap=True)
+    table.add_column("Open until (UTC)", no_wrap=True)
+    table.add_column("Last error", overflow="ellipsis")
+    for state in states:
+        until = state["open_until"]
+        table.add_row(
+            Text(state["name"]),
+            Text(state["state"], style=BREAKER_STYLES.get(state["state"], "")),
+            str(state["failures"]),
+            when(datetime.fromisoformat(until)) if until else "-",
+            Text(shorten(state["last_error"], 60)),
+        )
+    return table
+
+
+def check_record(check: ConnectionCheck, redact: Redactor) -> dict[str, Any]:
+    record = check.to_dict()
+    record["message"] = redact(check.message)
+    record["identity"] = redact(check.identity)
+    return record
+
+
+def check_text(record: Mapping[str, Any]) -> Text:
+    """One line: `shop: ok, HTTP 200 in 12.3 ms, identity ACME` or `shop: failed, <why>`."""
+    text = Text(f"{record['name']}: ")
+    latency = record["latency_ms"]
+    took = f"{latency:g} ms" if latency is not None else None
+    if record["ok"]:
+        text.append("ok", style="bold green")
+        text.append(f", HTTP {record['status']}" + (f" in {took}" if took else ""))
+        if record["identity"] is not None:
+            text.append(f", identity {record['identity']}")
+        return text
+    text.append("failed", style="bold red")
+    text.append(f", {record['message']}")
+    if record["status"] is not None:
+        text.append(f" (HTTP {record['status']}" + (f" in {took})" if took else ")"))
+    elif took:
+        text.append(f" (after {took})")
+    return text

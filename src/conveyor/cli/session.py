@@ -1,9 +1,10 @@
 """What every command shares: the application to act on, and how failures reach the user.
 
 Exit status: 0 done; 1 a bulk action (retry/cancel/delete) that could not act on every id it
-was given; 2 bad input or configuration (unknown task, invalid payload, bad duration, bad --app,
-unreachable database, unknown job id for `jobs show`) or a database error. Failures that we
-expect print one line on stderr, never a traceback.
+was given, or a connection check that failed; 2 bad input or configuration (unknown task, invalid
+payload, bad duration, bad --app or --config, unknown connection, unreachable database, unknown job
+id for `jobs show`) or a database error. Failures that we expect print one line on stderr, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..app import Conveyor
+from ..connections.config import apply_config
 from ..durations import parse_duration
 from ..errors import ConveyorError, StoreError
 from ..job import STATES
@@ -69,10 +71,12 @@ def quiet_driver_logs() -> None:
 
 @dataclass
 class Session:
-    """The `--app` / `--database-url` choice; the application is loaded on first use."""
+    """The `--app` / `--database-url` / `--config` choice; the application is loaded on first
+    use, then the config file's connections are declared on it."""
 
     app_path: str | None
     database_url: str | None
+    config_path: str | None = None
     _app: Conveyor | None = field(default=None, repr=False)
 
     @property
@@ -81,6 +85,8 @@ class Session:
             app = load_app(self.app_path) if self.app_path else Conveyor(self.database_url)
             if self.database_url:
                 app.use_database(self.database_url)
+            if self.config_path:
+                apply_config(app, self.config_path)
             self._app = app
         return self._app
 

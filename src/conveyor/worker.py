@@ -130,6 +130,7 @@ class Worker:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._flush()
+            await self.app.close_remote()
             if stop_listener is not None:
                 stop_listener()
             self.app._wakers.discard(self._wake_soon)

@@ -349,9 +349,8 @@ def test_prune(database_url: str) -> None:
 
 
 def test_unknown_task(sqlite_url: str) -> None:
-    assert (
-        "unknown task 'nope' (known: always_fails, conveyor.deliver, ping, record_order)"
-        in error_line(invoke(sqlite_url, "enqueue", "nope"))
+    assert "unknown task 'nope' (known: always_fails, ping, record_order)" in error_line(
+        invoke(sqlite_url, "enqueue", "nope")
     )
     without_app = error_line(invoke(sqlite_url, "enqueue", "nope", app=None))
     assert "unknown task 'nope'" in without_app and "--app" in without_app

@@ -67,9 +67,7 @@ def test_a_task_without_arguments_takes_no_payload(registry: Conveyor) -> None:
 
 
 def test_an_unknown_task_is_refused(registry: Conveyor) -> None:
-    with pytest.raises(
-        TaskNotFound, match=r"unknown task 'nope' \(known: anything, conveyor.deliver, count"
-    ):
+    with pytest.raises(TaskNotFound, match=r"unknown task 'nope' \(known: anything, count"):
         registry.build_job("nope", {})
 
 

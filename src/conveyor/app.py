@@ -15,7 +15,7 @@ from typing import Any, overload
 import structlog
 
 from .breaker import BreakerRecord
-from .connections import deliver
+from .connections import deliver, rpc
 from .connections.auth import Auth
 from .connections.connection import Connection, RemoteClient, make_connection
 from .connections.tester import ConnectionCheck, check_connection
@@ -67,6 +67,7 @@ class Conveyor:
             weakref.WeakKeyDictionary()
         )
         deliver.register(self)
+        rpc.register(self)
 
     # -- configuration --------------------------------------------------------------------
 
@@ -154,7 +155,8 @@ class Conveyor:
         try:
             return self.tasks[name]
         except KeyError:
-            known = ", ".join(sorted(self.tasks)) or "none registered"
+            mine = sorted(n for n in self.tasks if not n.startswith("conveyor."))  # not built-ins
+            known = ", ".join(mine) or "none registered"
             raise TaskNotFound(f"unknown task {name!r} (known: {known})") from None
 
     # -- enqueue --------------------------------------------------------------------------
@@ -404,6 +406,11 @@ class Conveyor:
             priority=priority,
             connection=db_connection,
         )
+
+    def rpc(self, connection: str, method: str, params: Any = None, **options: Any) -> int:
+        """Enqueue a JSON-RPC (or `protocol="xmlrpc"`) call to a connection; returns the job id.
+        See `conveyor.connections.rpc.enqueue_rpc` for the options."""
+        return rpc.enqueue_rpc(self, connection, method, params, **options)
 
     def run_now(self, task: str | Task, payload: Any = None, *, persist: bool = False) -> Any:
         """Run a task at once in the caller, with the same connections, rate limits and breakers.

@@ -4,6 +4,17 @@ from .auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
 from .batching import Batch
 from .connection import Connection, RemoteClient, make_connection
 from .http import HttpResponse, Timeouts
+from .rpc import (
+    PermanentRpcError,
+    RetryableRpcError,
+    RpcError,
+    RpcProtocolError,
+    call_jsonrpc,
+    call_xmlrpc,
+    enqueue_odoo,
+    enqueue_rpc,
+    odoo_execute_kw,
+)
 from .secrets import Secret
 from .tester import ConnectionCheck
 
@@ -17,8 +28,17 @@ __all__ = [
     "ConnectionCheck",
     "HttpResponse",
     "OAuth2ClientCredentials",
+    "PermanentRpcError",
     "RemoteClient",
+    "RetryableRpcError",
+    "RpcError",
+    "RpcProtocolError",
     "Secret",
     "Timeouts",
+    "call_jsonrpc",
+    "call_xmlrpc",
+    "enqueue_odoo",
+    "enqueue_rpc",
     "make_connection",
+    "odoo_execute_kw",
 ]

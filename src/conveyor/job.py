@@ -128,7 +128,16 @@ class JobFilter:
     queue: str | None = None
     key: str | None = None
     limit: int = 50
-    ids: tuple[int, ...] = ()
+
+    def params(self) -> dict[str, Any]:
+        """The named parameters of the `list_jobs` query (both dialects)."""
+        return {
+            "state": self.state,
+            "task": self.task,
+            "queue": self.queue,
+            "key": self.key,
+            "limit": self.limit,
+        }
 
 
 @dataclass(frozen=True, slots=True)

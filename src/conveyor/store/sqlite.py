@@ -322,15 +322,8 @@ class SQLiteStore(Store):
         return _job(row)
 
     def list_jobs(self, filters: JobFilter) -> list[Job]:
-        params = {
-            "state": filters.state,
-            "task": filters.task,
-            "queue": filters.queue,
-            "key": filters.key,
-            "limit": filters.limit,
-        }
         with self._read() as cur:
-            return [_job(row) for row in cur.execute(self._q["list_jobs"], params)]
+            return [_job(row) for row in cur.execute(self._q["list_jobs"], filters.params())]
 
     def states(self, job_ids: Sequence[int]) -> dict[int, str]:
         found: dict[int, str] = {}

@@ -88,7 +88,9 @@ class DeliveryError(ConveyorError):
     """A call to an external system failed. `details` is what the job's attempt record keeps."""
 
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
+        # Not super(): in RemoteUnavailable and RetryableStatus the MRO continues to
+        # Retry.__init__, whose first parameter is `after`.
+        Exception.__init__(self, message)
         self.details: dict[str, Any] = details or {}
 
     @property

@@ -67,7 +67,7 @@ def root(
             "--config",
             envvar=CONFIG_ENV,
             metavar="PATH",
-            help="A conveyor.toml whose [connections.NAME] tables are declared on the application.",
+            help="A TOML file (conveyor.toml) whose connections are declared on the application.",
             show_default=False,
         ),
     ] = None,

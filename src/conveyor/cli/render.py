@@ -390,7 +390,7 @@ def connection_record(
     }
 
 
-def auth_text(auth: Mapping[str, Any] | None, missing: Sequence[str]) -> Text:
+def auth_text(auth: Mapping[str, Any] | None) -> Text:
     if auth is None:
         return Text("none", style="dim")
     kind = auth["type"]
@@ -403,10 +403,15 @@ def auth_text(auth: Mapping[str, Any] | None, missing: Sequence[str]) -> Text:
         parts.append(f"{auth['header']}: {auth['key']}")
     elif kind == "oauth2":
         parts.append(f"{auth['client_id']} / {auth['client_secret']}")
-    text = Text(" ".join(parts))
-    if missing:
-        text.append(f" (unset: {', '.join(missing)})", style="yellow")
-    return text
+    return Text(" ".join(parts))
+
+
+def missing_env_text(records: Sequence[Mapping[str, Any]]) -> Text | None:
+    """`Not set here: SHOP_TOKEN (shop), ...`: the secrets a check or a job would fail on."""
+    missing = [f"{name} ({r['name']})" for r in records for name in r["missing_env"]]
+    if not missing:
+        return None
+    return Text(f"Not set in this environment: {', '.join(missing)}", style="yellow")
 
 
 def state_cell(state: Mapping[str, Any] | None) -> Text:
@@ -416,7 +421,7 @@ def state_cell(state: Mapping[str, Any] | None) -> Text:
     text = Text(name, style=BREAKER_STYLES.get(name, ""))
     if name == "open" and state["open_until"]:
         until = datetime.fromisoformat(state["open_until"])
-        text.append(f" until {until.strftime('%H:%M:%S')}")
+        text.append(f" until {until.strftime('%H:%M:%S')} UTC")
     if state["failures"]:
         noun = "failure" if state["failures"] == 1 else "failures"
         text.append(f" ({state['failures']} {noun})")
@@ -447,7 +452,7 @@ def connections_table(records: Sequence[Mapping[str, Any]]) -> Table:
         cells: list[str | Text] = [
             Text(record["name"]),
             Text(record["base_url"]),
-            auth_text(record["auth"], record["missing_env"]),
+            auth_text(record["auth"]),
             rate,
             breaker,
             state_cell(record["breaker_state"]),

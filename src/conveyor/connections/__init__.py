@@ -2,6 +2,7 @@
 
 from .auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
 from .batching import Batch
+from .config import apply_config, load_config
 from .connection import Connection, RemoteClient, make_connection
 from .http import HttpResponse, Timeouts
 from .rpc import (
@@ -35,10 +36,12 @@ __all__ = [
     "RpcProtocolError",
     "Secret",
     "Timeouts",
+    "apply_config",
     "call_jsonrpc",
     "call_xmlrpc",
     "enqueue_odoo",
     "enqueue_rpc",
+    "load_config",
     "make_connection",
     "odoo_execute_kw",
 ]

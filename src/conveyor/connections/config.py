@@ -1,0 +1,452 @@
+"""Connections declared in a TOML file (`conveyor.toml`), one table per connection.
+
+    [connections.shop]
+    base_url = "https://api.example.com"
+    auth = { type = "bearer", token = "env:SHOP_TOKEN" }
+    rate_limit = "5/s"
+
+Every key maps to the keyword of the same name of `make_connection` (see examples/conveyor.toml
+for all of them). Secrets (`token`, `password`, `key`, `client_secret`, `signing_secret`) are
+best written as `env:NAME` references, resolved from the environment each time they are used, so
+the file holds no credential; a literal value works too, but then the file is a secret itself.
+
+The whole file is checked before anything is registered: an unknown key, a value of the wrong
+type, a bad rate limit, an unknown auth type or a missing required key raises one
+`ConfigurationError` whose one-line message names the file and the key, like
+`conveyor.toml: connections.shop.auth.type: unknown auth type 'magic' (bearer, basic, ...)`.
+
+A connection may be declared in Python (`app.connection(...)`) or in the file, not both:
+`apply_config` refuses a name the application already has, and registers nothing then.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import tomllib
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..breaker import Breaker
+from ..durations import parse_duration
+from ..errors import ConfigurationError
+from ..ratelimit import RateLimit
+from .auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
+from .connection import Connection, make_connection
+from .secrets import Secret
+
+if TYPE_CHECKING:
+    from ..app import Conveyor
+
+CONFIG_ENV = "CONVEYOR_CONFIG"
+AUTH_TYPES = ("bearer", "basic", "api_key", "oauth2")
+CHECK_METHODS = ("GET", "HEAD", "POST")
+CONNECTION_KEYS = (
+    "base_url",
+    "auth",
+    "rate_limit",
+    "burst",
+    "signing_secret",
+    "connect_timeout",
+    "read_timeout",
+    "headers",
+    "breaker",
+    "check",
+    "identity",
+    "max_retry_after",
+)
+BREAKER_KEYS = ("failures", "cool_off", "max_cool_off", "probe_timeout")
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SHELL_VARIABLE = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+# Where each connection of an application was declared from (a file name), for error messages.
+_SOURCES: weakref.WeakKeyDictionary[Conveyor, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """One `[connections.NAME]` table, checked: the arguments of `app.connection(...)`."""
+
+    name: str
+    base_url: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Connection:
+        return make_connection(self.name, self.base_url, **self.options)
+
+
+def load_config(path: str | os.PathLike[str]) -> list[Connection]:
+    """The connections a config file declares, in file order. Raises ConfigurationError."""
+    return [spec.build() for spec in read_config(path)]
+
+
+def apply_config(app: Conveyor, path: str | os.PathLike[str]) -> list[Connection]:
+    """Declare a config file's connections on `app` (all of them, or none on any error).
+
+    A name the application already declares (in Python, or from another file) is an error:
+    each connection is declared in exactly one place.
+    """
+    source = os.fspath(path)
+    specs = read_config(path)
+    sources = _SOURCES.setdefault(app, {})
+    for spec in specs:
+        if spec.name in app.connections:
+            where = sources.get(spec.name)
+            origin = f"by {where}" if where else "in Python (app.connection)"
+            raise ConfigurationError(
+                f"{source}: {_key_path('connections', spec.name)}: a connection named "
+                f"{spec.name!r} is already declared {origin}; declare it in one place only"
+            )
+    declared = []
+    for spec in specs:
+        declared.append(app.connection(spec.name, spec.base_url, **spec.options))
+        sources[spec.name] = source
+    return declared
+
+
+def read_config(path: str | os.PathLike[str]) -> list[ConnectionSpec]:
+    """Read and check a config file: every connection's `app.connection(...)` arguments."""
+    source = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(f"{source}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ConfigurationError(f"{source}: cannot read the config file ({reason})") from None
+    return parse_config(text, source)
+
+
+def parse_config(text: str, source: str = "conveyor.toml") -> list[ConnectionSpec]:
+    """Check the text of a config file; `source` names it in error messages."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"{source}: invalid TOML: {error}") from None
+    root = _Table(source, (), document)
+    tables = root.table("connections", expected="a table of [connections.NAME] tables")
+    root.finish("top-level keys", ("connections",))
+    if tables is None:
+        return []
+    specs = []
+    for name in list(tables.data):
+        if not name.strip():
+            raise tables.error(name, "a connection name cannot be empty")
+        table = tables.table(name, required=True, expected="a [connections.NAME] table")
+        assert table is not None
+        specs.append(_connection(name, table))
+    return specs
+
+
+# -- one connection -----------------------------------------------------------------------------
+
+
+def _connection(name: str, table: _Table) -> ConnectionSpec:
+    base_url = table.url("base_url", required=True)
+    assert base_url is not None
+    auth = table.table("auth", expected="a table like { type = 'bearer', token = 'env:NAME' }")
+    headers = table.table("headers", expected="a table of header names and values")
+    check = table.string("check")
+    found: dict[str, Any] = {
+        "auth": None if auth is None else _auth(auth),
+        **_rate_limit(table),
+        "signing_secret": table.secret("signing_secret"),
+        "connect_timeout": table.seconds("connect_timeout", positive=True),
+        "read_timeout": table.seconds("read_timeout", positive=True),
+        "headers": None if headers is None else _headers(headers),
+        "breaker": _breaker(table),
+        "check": None if check is None else _check(table, check),
+        "identity": table.string("identity", plain=True),
+        "max_retry_after": table.seconds("max_retry_after", positive=False),
+    }
+    table.finish("connection settings", CONNECTION_KEYS)
+    options = {key: value for key, value in found.items() if value is not None}
+    spec = ConnectionSpec(name, base_url, options)
+    table.convert(None, spec.build)  # anything make_connection still refuses, with the file name
+    return spec
+
+
+def _rate_limit(table: _Table) -> dict[str, Any]:
+    spec = table.string("rate_limit", plain=True)
+    burst = table.integer("burst", minimum=1)
+    if spec is None:
+        if burst is not None:
+            raise table.error("burst", "a burst needs a rate_limit (like rate_limit = '5/s')")
+        return {}
+    return {
+        "rate_limit": table.convert("rate_limit", lambda: RateLimit.parse(spec)),
+        "burst": burst,
+    }
+
+
+def _auth(table: _Table) -> Auth:
+    kind = table.string("type", required=True, plain=True)
+    if kind == "bearer":
+        token = table.secret("token", required=True)
+        table.finish("bearer auth settings", ("type", "token"))
+        return Bearer(_present(token))
+    if kind == "basic":
+        username = table.string("username", required=True, plain=True)
+        password = table.secret("password", required=True)
+        table.finish("basic auth settings", ("type", "username", "password"))
+        return Basic(_present(username), _present(password))
+    if kind == "api_key":
+        key = table.secret("key", required=True)
+        header = table.header_name("header")
+        table.finish("api_key auth settings", ("type", "key", "header"))
+        return ApiKey(_present(key), header or "X-API-Key")
+    if kind == "oauth2":
+        return _oauth2(table)
+    raise table.error("type", f"unknown auth type {kind!r} ({', '.join(AUTH_TYPES)})")
+
+
+def _oauth2(table: _Table) -> Auth:
+    known = (
+        "type",
+        "token_url",
+        "client_id",
+        "client_secret",
+        "scope",
+        "audience",
+        "in_body",
+        "refresh_margin",
+    )
+    token_url = table.url("token_url", required=True)
+    client_id = table.string("client_id", required=True, plain=True)
+    client_secret = table.secret("client_secret", required=True)
+    scope = table.string("scope", plain=True)
+    audience = table.string("audience", plain=True)
+    in_body = table.boolean("in_body")
+    margin = table.seconds("refresh_margin", positive=False)
+    table.finish("oauth2 auth settings", known)
+    return OAuth2ClientCredentials(
+        _present(token_url),
+        _present(client_id),
+        _present(client_secret),
+        scope=scope,
+        audience=audience,
+        in_body=bool(in_body),
+        refresh_margin=30.0 if margin is None else margin,
+    )
+
+
+def _headers(table: _Table) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name in list(table.data):
+        if not _HEADER_NAME.match(name):
+            raise table.error(name, "not a valid HTTP header name")
+        value = table.string(name, required=True, plain=True)
+        assert value is not None
+        if "\r" in value or "\n" in value:
+            raise table.error(name, "a header value cannot contain a line break")
+        headers[name] = value
+    return headers
+
+
+def _breaker(table: _Table) -> Breaker | bool | None:
+    value = table.data.get("breaker")
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        table.take("breaker")
+        return value
+    settings = table.table("breaker", expected="a table like { failures = 5 } or false")
+    assert settings is not None
+    default = Breaker()
+    failures = settings.integer("failures", minimum=1)
+    cool_off = settings.seconds("cool_off", positive=True)
+    max_cool_off = settings.seconds("max_cool_off", positive=True)
+    probe_timeout = settings.seconds("probe_timeout", positive=True)
+    settings.finish("breaker settings", BREAKER_KEYS)
+    cool = default.cool_off if cool_off is None else cool_off
+    if max_cool_off is None:
+        max_cool_off = max(default.max_cool_off, cool)
+    elif max_cool_off < cool:
+        raise settings.error("max_cool_off", f"must be at least cool_off ({cool:g} s)")
+    return Breaker(
+        failures=default.failures if failures is None else failures,
+        cool_off=cool,
+        max_cool_off=max_cool_off,
+        probe_timeout=default.probe_timeout if probe_timeout is None else probe_timeout,
+    )
+
+
+def _check(table: _Table, check: str) -> str:
+    method, _, path = check.strip().partition(" ")
+    if method.upper() not in CHECK_METHODS or not path.strip().startswith("/"):
+        raise table.error(
+            "check", f"must be a method ({', '.join(CHECK_METHODS)}) and a path, like 'GET /me'"
+        )
+    return f"{method.upper()} {path.strip()}"
+
+
+def _present(value: str | None) -> str:
+    assert value is not None  # required keys are checked by the reader
+    return value
+
+
+# -- reading tables, with the key path in every error -------------------------------------------
+
+
+def _key_path(*parts: str) -> str:
+    return ".".join(part if _BARE_KEY.match(part) else f'"{part}"' for part in parts)
+
+
+def _kind(value: Any) -> str:
+    """A TOML value's type, for messages (values themselves are never shown: they may be
+    secrets)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, datetime | date | time):
+        return "a date-time"
+    return type(value).__name__
+
+
+class _Table:
+    """A TOML table being read: each key is taken once; `finish` refuses whatever is left."""
+
+    def __init__(self, source: str, path: tuple[str, ...], data: Mapping[str, Any]) -> None:
+        self.source = source
+        self.path = path
+        self.data = dict(data)
+        self.taken: set[str] = set()
+
+    def error(self, key: str | None, message: str) -> ConfigurationError:
+        parts = (*self.path, key) if key is not None else self.path
+        where = f"{_key_path(*parts)}: " if parts else ""
+        return ConfigurationError(f"{self.source}: {where}{' '.join(message.split())}")
+
+    def take(self, key: str) -> Any:
+        self.taken.add(key)
+        return self.data.get(key)
+
+    def finish(self, what: str, known: tuple[str, ...]) -> None:
+        for key in self.data:
+            if key in self.taken:
+                continue
+            hint = difflib.get_close_matches(key, known, n=1)
+            suggestion = f", did you mean {hint[0]!r}?" if hint else ""
+            listed = ", ".join(known)
+            raise self.error(key, f"unknown key {key!r}{suggestion} (known {what}: {listed})")
+
+    def convert(self, key: str | None, build: Callable[[], Any]) -> Any:
+        """`build()`, its ConfigurationError re-raised with this file and key in front."""
+        try:
+            return build()
+        except ConfigurationError as error:
+            raise self.error(key, str(error)) from None
+
+    def _typed(self, key: str, expected: str, required: bool, accept: Callable[[Any], bool]) -> Any:
+        value = self.take(key)
+        if value is None:
+            if required:
+                raise self.error(key, f"required key is missing ({expected})")
+            return None
+        if not accept(value):
+            raise self.error(key, f"expected {expected}, got {_kind(value)}")
+        return value
+
+    def string(self, key: str, *, required: bool = False, plain: bool = False) -> str | None:
+        """A non-empty string. `plain`: a setting that is not a secret, so an `env:` reference
+        there would be sent as written, which is refused."""
+        value: str | None = self._typed(key, "a string", required, lambda v: isinstance(v, str))
+        if value is None:
+            return None
+        if not value.strip():
+            raise self.error(key, "cannot be empty")
+        if plain and value.startswith("env:"):
+            raise self.error(
+                key, "env: references are for secrets; write this setting's value itself"
+            )
+        return value
+
+    def url(self, key: str, *, required: bool = False) -> str | None:
+        value = self.string(key, required=required, plain=True)
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise self.error(key, "must be an http:// or https:// URL with a host")
+        return value
+
+    def secret(self, key: str, *, required: bool = False) -> str | None:
+        """`env:NAME` (recommended) or the literal secret; never echoed in messages."""
+        value: str | None = self._typed(key, "a string", required, lambda v: isinstance(v, str))
+        if value is None:
+            return None
+        if not value.strip():
+            raise self.error(key, "cannot be empty")
+        reference = Secret(value).reference
+        if reference is not None and not _ENV_NAME.match(reference):
+            raise self.error(
+                key, "env: must be followed by an environment variable name, like env:SHOP_TOKEN"
+            )
+        if _SHELL_VARIABLE.match(value):
+            raise self.error(
+                key, "$NAME is not expanded here: write env:NAME to read an environment variable"
+            )
+        return value
+
+    def integer(self, key: str, *, minimum: int) -> int | None:
+        value: int | None = self._typed(
+            key,
+            "an integer",
+            False,
+            lambda v: isinstance(v, int) and not isinstance(v, bool),
+        )
+        if value is not None and value < minimum:
+            raise self.error(key, f"must be at least {minimum}")
+        return value
+
+    def boolean(self, key: str) -> bool | None:
+        value: bool | None = self._typed(key, "true or false", False, lambda v: isinstance(v, bool))
+        return value
+
+    def seconds(self, key: str, *, positive: bool) -> float | None:
+        """A number of seconds, or a duration string ("30s", "10m", "1h")."""
+        value = self._typed(
+            key,
+            "a number of seconds or a duration like '30s'",
+            False,
+            lambda v: isinstance(v, int | float | str) and not isinstance(v, bool),
+        )
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                seconds = parse_duration(value)
+            except ValueError as error:
+                raise self.error(key, str(error)) from None
+        else:
+            seconds = float(value)
+        if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
+            raise self.error(key, "must be more than 0 seconds" if positive else "must be >= 0")
+        return seconds
+
+    def header_name(self, key: str) -> str | None:
+        value = self.string(key, plain=True)
+        if value is not None and not _HEADER_NAME.match(value):
+            raise self.error(key, "not a valid HTTP header name")
+        return value
+
+    def table(
+        self, key: str, *, required: bool = False, expected: str = "a table"
+    ) -> _Table | None:
+        value = self._typed(key, expected, required, lambda v: isinstance(v, dict))
+        return None if value is None else _Table(self.source, (*self.path, key), value)

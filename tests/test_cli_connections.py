@@ -25,7 +25,7 @@ from conveyor import Conveyor
 from conveyor.breaker import Breaker, on_failure
 from conveyor.cli import cli
 from conveyor.connections.config import apply_config
-from conveyor.errors import RemoteUnavailable, RetryableStatus
+from conveyor.errors import RetryableStatus
 
 runner = CliRunner(
     env={
@@ -42,15 +42,6 @@ CLIENT_SECRET = "cs-77ab02-BILLING-do-not-print"
 LITERAL_KEY = "key-literal-CRM-do-not-print"
 SIGNING = "whsec_" + base64.b64encode(b"signing-key-SHOP-do-not-print").decode()
 SLOW_SECONDS = 5.0
-
-# DeliveryError.__init__ calls super().__init__(message), which for RemoteUnavailable and
-# RetryableStatus reaches Retry.__init__ and replaces the message by "retry requested": the
-# tester's "connection failed"/"timeout" texts and breakers' last_error depend on the fix.
-needs_delivery_messages = pytest.mark.xfail(
-    str(RemoteUnavailable("probe")) != "probe",
-    reason="errors.py: str(RemoteUnavailable(...)) is 'retry requested' (fix: Exception.__init__)",
-    strict=True,
-)
 
 
 class Remote(ThreadingHTTPServer):
@@ -313,7 +304,6 @@ def test_a_refused_check_exits_1(sqlite_url: str, tmp_path: Path, remote: Remote
     assert record["ok"] is False and record["status"] == 401 and record["identity"] is None
 
 
-@needs_delivery_messages
 def test_unreachable_and_slow_remotes(
     sqlite_url: str, tmp_path: Path, remote: Remote, closed_port: int
 ) -> None:
@@ -424,7 +414,6 @@ def fail_through_the_client(url: str, config: Path, connection: str) -> None:
         app.close()
 
 
-@needs_delivery_messages
 def test_stats_after_a_real_failure(database_url: str, tmp_path: Path, remote: Remote) -> None:
     config = config_file(tmp_path, remote)
     fail_through_the_client(database_url, config, "crm")  # 1 of 5 failures: still closed

@@ -61,3 +61,10 @@ def test_errors_share_one_root() -> None:
     ):
         assert issubclass(getattr(conveyor, name), conveyor.ConveyorError)
     assert not issubclass(conveyor.Retry, conveyor.ConveyorError)
+
+
+def test_delivery_errors_keep_their_message() -> None:
+    # DeliveryError subclasses also inherit Retry/Discard, whose __init__ takes other arguments.
+    assert str(conveyor.RemoteUnavailable("cannot connect")) == "cannot connect"
+    assert str(conveyor.RetryableStatus("HTTP 503", after=3)) == "HTTP 503"
+    assert str(conveyor.PermanentStatus("HTTP 400")) == "HTTP 400"

@@ -103,7 +103,7 @@ class OAuth2ClientCredentials(Auth):
         self.in_body = in_body
         self.refresh_margin = refresh_margin
         self._token: str | None = None
-        self._expires_at = 0.0
+        self._refresh_at = 0.0
         self._inflight: dict[asyncio.AbstractEventLoop, asyncio.Future[str]] = {}
         self.fetches = 0  # how many tokens this process fetched
 
@@ -111,7 +111,7 @@ class OAuth2ClientCredentials(Auth):
         self, http: HttpClient, timeouts: Timeouts, *, stale: str | None = None
     ) -> dict[str, str]:
         token = self._token
-        fresh = token is not None and time.time() < self._expires_at - self.refresh_margin
+        fresh = token is not None and time.time() < self._refresh_at
         if not fresh or (stale is not None and token == stale):
             token = await self._refresh(http, timeouts)
         return {"Authorization": f"Bearer {token}"}
@@ -170,8 +170,10 @@ class OAuth2ClientCredentials(Auth):
             token = str(data["access_token"])
         except (ValueError, KeyError, TypeError):
             raise PermanentStatus("OAuth2 token response has no access_token", details) from None
+        lifetime = float(data.get("expires_in") or 3600)
         self._token = token
-        self._expires_at = time.time() + float(data.get("expires_in") or 3600)
+        # Refresh `refresh_margin` before expiry, or halfway through a shorter-lived token.
+        self._refresh_at = time.time() + lifetime - min(self.refresh_margin, lifetime / 2)
         self.fetches += 1
         return token
 

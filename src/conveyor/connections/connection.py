@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import structlog
 
@@ -65,13 +65,22 @@ class Connection:
             raise ConfigurationError(f"connection {self.name!r}: check must look like 'GET /me'")
 
     def url(self, path: str) -> str:
-        if path.startswith(("http://", "https://")):
-            raise ConfigurationError("give a path relative to the connection's base_url")
-        return urljoin(self.base_url, path.lstrip("/"))
+        check_relative(path)
+        return urljoin(self.base_url, path.strip().lstrip("/"))
 
     @property
     def bucket(self) -> str:
         return f"connection:{self.name}"
+
+
+def check_relative(path: str) -> None:
+    """Refuse anything that would leave the connection's host (and take its credentials along)."""
+    parts = urlsplit(path.strip())
+    if parts.scheme or parts.netloc or path.strip().startswith("//"):
+        raise ConfigurationError(
+            f"give a path relative to the connection's base_url, not {parts.scheme or ''}"
+            f"{'://' if parts.scheme else ''}{parts.netloc}…"
+        )
 
 
 def make_connection(
@@ -218,25 +227,26 @@ class RemoteClient:
 
     async def _admit(self, conn: Connection) -> None:
         store = self.app.store
+        probe = False
         if conn.breaker is not None:
-            record = await self._breaker_state(conn.name)
-            wait = admit(record, time.time())
+            wait = admit(await self._breaker_state(conn.name), time.time())
             if wait > 0:
                 raise Postpone(wait, f"circuit breaker of {conn.name!r} is open")
-            if wait < 0:  # cooled off: this call may be the one probe
-                settings = conn.breaker
-                _, taken = await asyncio.to_thread(
-                    store.change_breaker,
-                    conn.name,
-                    lambda current, now: take_probe(current, now, settings),
-                )
-                if taken is None:
-                    raise Postpone(1.0, f"circuit breaker of {conn.name!r} is probing")
-                self._breakers[conn.name] = (time.monotonic(), taken)
-        if conn.rate_limit is not None:
+            probe = wait < 0  # cooled off: this call may be the one probe
+        if conn.rate_limit is not None:  # before the probe slot, so a postponed call keeps none
             wait = await asyncio.to_thread(store.take_token, conn.bucket, conn.rate_limit)
             if wait > 0:
                 raise Postpone(wait, f"rate limit of {conn.name!r}")
+        if probe and conn.breaker is not None:
+            settings = conn.breaker
+            _, taken = await asyncio.to_thread(
+                store.change_breaker,
+                conn.name,
+                lambda current, now: take_probe(current, now, settings),
+            )
+            if taken is None:
+                raise Postpone(1.0, f"circuit breaker of {conn.name!r} is probing")
+            self._breakers[conn.name] = (time.monotonic(), taken)
 
     async def _breaker_state(self, name: str) -> BreakerRecord | None:
         cached = self._breakers.get(name)

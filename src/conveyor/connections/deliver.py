@@ -7,11 +7,14 @@ result for a success, the error record for a failure).
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from ..errors import ConfigurationError
 from ..task import current_job
+from .connection import check_relative
 
 if TYPE_CHECKING:
     from ..app import Conveyor
@@ -28,6 +31,15 @@ class Delivery(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     idempotency_key: str | None = None
 
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        try:
+            check_relative(value)
+        except ConfigurationError as error:
+            raise ValueError(str(error)) from None
+        return value
+
     @field_validator("method")
     @classmethod
     def _method(cls, value: str) -> str:
@@ -40,7 +52,9 @@ def register(app: Conveyor) -> None:
     @app.task(name=DELIVER_TASK, max_attempts=10)
     async def deliver(payload: Delivery) -> dict[str, Any]:
         job = current_job()
-        key = payload.idempotency_key or f"conveyor-job-{job.id if job else 0}"
+        key = payload.idempotency_key or (
+            f"conveyor-job-{job.id}" if job and job.id else f"conveyor-now-{uuid.uuid4().hex}"
+        )
         response = await app.remote().deliver(
             payload.connection,
             payload.method,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import uuid
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -491,7 +492,9 @@ def register(app: Conveyor) -> None:
     @app.task(name=RPC_TASK, max_attempts=10)
     async def rpc(payload: RpcCall) -> Any:
         job = current_job()
-        key = payload.idempotency_key or (f"conveyor-job-{job.id}" if job else None)
+        key = payload.idempotency_key or (
+            f"conveyor-job-{job.id}" if job and job.id else f"conveyor-now-{uuid.uuid4().hex}"
+        )
         return await run_call(app.remote(), payload, idempotency_key=key)
 
 

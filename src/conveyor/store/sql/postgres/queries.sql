@@ -226,7 +226,8 @@ VALUES (%(name)s, extract(epoch FROM now())::float8 + %(interval)s)
 ON CONFLICT (name) DO UPDATE
 SET tat = greatest(r.tat, extract(epoch FROM now())::float8) + %(interval)s
 WHERE greatest(r.tat, extract(epoch FROM now())::float8) + %(interval)s
-      - extract(epoch FROM now())::float8 <= %(burst)s * %(interval)s
+      - extract(epoch FROM now())::float8 <= %(burst)s * %(interval)s + 0.000001
+-- (+ 1 µs: at today's epoch a float sum can round a conforming request just over the line)
 RETURNING tat
 
 -- name: rate_peek

@@ -152,7 +152,8 @@ LIMIT :limit
 -- Take a token if the request conforms (GCRA); no row back means "not yet".
 INSERT INTO conveyor_rate_limits (name, tat) VALUES (:name, :now + :interval)
 ON CONFLICT (name) DO UPDATE SET tat = max(tat, :now) + :interval
-WHERE max(tat, :now) + :interval - :now <= :burst * :interval
+-- (+ 1 µs: at today's epoch a float sum can round a conforming request just over the line)
+WHERE max(tat, :now) + :interval - :now <= :burst * :interval + 0.000001
 RETURNING tat
 
 -- name: rate_peek

@@ -438,7 +438,9 @@ class Conveyor:
             else:
                 call = functools.partial(spec.fn, argument) if spec.takes_payload else spec.fn
                 result = await asyncio.to_thread(call)
-        except (Retry, Discard, Postpone, Exception) as error:
+        except Postpone:
+            raise  # nothing was attempted: nothing to record
+        except (Retry, Discard, Exception) as error:
             if persist:
                 record = error_record(error, 1, time.time())
                 await asyncio.to_thread(

@@ -51,7 +51,7 @@ def admit(record: BreakerRecord | None, now: float) -> float:
         until = record.open_until or now
         return -1.0 if until <= now else until - now
     probe_until = record.probe_until or now
-    return -1.0 if probe_until <= now else min(probe_until - now, 5.0)
+    return -1.0 if probe_until <= now else min(probe_until - now, 1.0)  # the probe ends soon
 
 
 def take_probe(record: BreakerRecord | None, now: float, settings: Breaker) -> BreakerRecord | None:

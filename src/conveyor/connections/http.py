@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -106,7 +107,12 @@ class HttpClient:
                     method=method,
                 )
         except TimeoutError as error:
-            raise _unavailable(f"timed out after {limits.read} s", method, url, started) from error
+            raise _unavailable(
+                f"timed out (connect {limits.connect:g} s, read {limits.read:g} s)",
+                method,
+                url,
+                started,
+            ) from error
         except aiohttp.ClientConnectorError as error:
             raise _unavailable(f"cannot connect: {error.os_error}", method, url, started) from error
         except aiohttp.ClientError as error:
@@ -119,8 +125,11 @@ class HttpClient:
 
 
 def _display(url: str) -> str:
-    """The URL without its query string (which may carry credentials)."""
-    return url.split("?", 1)[0]
+    """The URL without user info and query string (either may carry credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _unavailable(reason: str, method: str, url: str, started: float) -> RemoteUnavailable:

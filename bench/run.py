@@ -153,7 +153,7 @@ def fmt(value: Any, digits: int = 0) -> str:
 
 def extra_sections(args: argparse.Namespace) -> list[str]:
     """The connections issue's figures: HTTP client choice and rate-limit accuracy."""
-    from bench import http_clients, rate_accuracy
+    from bench import deliveries, http_clients, rate_accuracy
 
     lines: list[str] = []
     print("[bench] http clients ...", file=sys.stderr, flush=True)
@@ -185,6 +185,10 @@ def extra_sections(args: argparse.Namespace) -> list[str]:
             f"| {backend} | {r['seconds']:g} | {r['requests']} | {r['max_in_1s']}"
             f" ({r['allowed_in_1s']:g}) | {r['achieved_rate']} | {r['share_of_allowed']:.0%} |"
         )
+    print("[bench] deliveries ...", file=sys.stderr, flush=True)
+    delivery_rows = deliveries.run(args.delivery_jobs, repeat=args.repeat)
+    common.write_results(args.json.with_name("deliveries.json"), delivery_rows)
+    lines += ["", *deliveries.markdown(delivery_rows, args.delivery_jobs).splitlines()]
     return [*lines, ""]
 
 
@@ -243,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
     parser.add_argument("--rate-seconds", type=float, default=30.0)
+    parser.add_argument("--delivery-jobs", type=int, default=10_000)
     parser.add_argument("--core-only", action="store_true", help="skip the connections figures")
     args = parser.parse_args(argv)
     names = args.only or list(SUBJECTS)

@@ -90,7 +90,10 @@ class Worker:
         self.stats = WorkerStats()
         self._running: dict[int, tuple[ClaimedJob, asyncio.Task[None]]] = {}
         self._pending: list[Outcome] = []
+        # Claims and outcome writes each get a database thread, so a claim never waits for a
+        # write (on PostgreSQL each thread holds its own pooled connection).
         self._db = ThreadPoolExecutor(1, thread_name_prefix="conveyor-db")
+        self._db_writes = ThreadPoolExecutor(1, thread_name_prefix="conveyor-db-writes")
         self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="conveyor-task")
         self._stopping = False
         self._wake: asyncio.Event | None = None
@@ -136,6 +139,7 @@ class Worker:
             self.app._wakers.discard(self._wake_soon)
             self._remove_signals()
             self._db.shutdown(wait=True)
+            self._db_writes.shutdown(wait=True)
             self._threads.shutdown(wait=False, cancel_futures=True)
             self._emit(
                 "stopped",
@@ -285,7 +289,7 @@ class Worker:
             return
         batch, self._pending = self._pending, []
         try:
-            await self._call(self.store.complete, batch)
+            await self._call(self.store.complete, batch, executor=self._db_writes)
         except asyncio.CancelledError:
             # Cancelled at shutdown, maybe before the database thread even started the write
             # (a queued executor call is dropped). Keep the batch for the final flush: writing
@@ -409,9 +413,11 @@ class Worker:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 self._loop.remove_signal_handler(sig)
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _call(
+        self, fn: Callable[..., T], *args: Any, executor: ThreadPoolExecutor | None = None
+    ) -> T:
         assert self._loop is not None
-        return await self._loop.run_in_executor(self._db, fn, *args)
+        return await self._loop.run_in_executor(executor or self._db, fn, *args)
 
     def _emit(self, event: str, **fields: Any) -> None:
         for middleware in self.middleware:

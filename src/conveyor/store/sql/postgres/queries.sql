@@ -1,4 +1,8 @@
 -- PostgreSQL dialect (psycopg 3). Parameters are %(name)s; batches travel as arrays.
+-- Writes fenced by a lease token match `lease_token = d.token` only: a token is set by the claim
+-- and cleared by every transition out of `running`, so it implies the state. (Also testing
+-- `state = 'running'` invites the planner, with fresh statistics showing almost no running rows,
+-- to drive the join from the lease index and compare every pair: quadratic in the batch size.)
 -- Times come from the database's clock, so workers on many machines agree.
 
 -- name: insert_job
@@ -72,7 +76,7 @@ WITH done AS (
         lease_token = NULL, lease_expires_at = NULL
     FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(results)s::text[])
          AS d(id, token, result)
-    WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+    WHERE j.id = d.id AND j.lease_token = d.token
     RETURNING j.key
 )
 UPDATE conveyor_jobs SET state = 'queued'
@@ -90,7 +94,7 @@ SET state = 'retrying', run_at = now() + make_interval(secs => d.delay), last_er
     lease_token = NULL, lease_expires_at = NULL
 FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(delays)s::float8[],
             %(messages)s::text[], %(errors)s::text[]) AS d(id, token, delay, message, error)
-WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+WHERE j.id = d.id AND j.lease_token = d.token
 
 -- name: fail_dead
 UPDATE conveyor_jobs AS j
@@ -99,7 +103,7 @@ SET state = 'dead', finished_at = now(), last_error = d.message,
     lease_token = NULL, lease_expires_at = NULL
 FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(messages)s::text[], %(errors)s::text[])
      AS d(id, token, message, error)
-WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+WHERE j.id = d.id AND j.lease_token = d.token
 
 -- name: hand_back
 -- Shutdown (delay 0) or postponement: back to the queue, the attempt not counted.
@@ -108,7 +112,7 @@ SET state = CASE WHEN j.attempts > 1 THEN 'retrying' ELSE 'queued' END,
     attempts = j.attempts - 1, run_at = now() + make_interval(secs => d.delay),
     lease_token = NULL, lease_expires_at = NULL
 FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(delays)s::float8[]) AS d(id, token, delay)
-WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+WHERE j.id = d.id AND j.lease_token = d.token
 
 -- name: promote
 -- Promote the next job of each key, unless something already holds it. Idempotent.
@@ -129,7 +133,7 @@ SELECT pg_notify('conveyor_jobs', '')
 -- name: renew
 UPDATE conveyor_jobs AS j SET lease_expires_at = now() + make_interval(secs => %(lease)s)
 FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS d(id, token)
-WHERE j.id = d.id AND j.lease_token = d.token AND j.state = 'running'
+WHERE j.id = d.id AND j.lease_token = d.token
 RETURNING j.id
 
 -- name: recover_expired

@@ -98,6 +98,7 @@ class Worker:
         self._stopping = False
         self._wake: asyncio.Event | None = None
         self._flush_needed: asyncio.Event | None = None
+        self._flush_lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- public ---------------------------------------------------------------------------
@@ -113,6 +114,7 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._flush_needed = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
         stop_listener = self._start_wakeups()
         self._install_signals()
         helpers = [
@@ -283,25 +285,28 @@ class Worker:
             await self._flush()
 
     async def _flush(self) -> None:
-        assert self._flush_needed is not None
-        self._flush_needed.clear()
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        try:
-            await self._call(self.store.complete, batch, executor=self._db_writes)
-        except asyncio.CancelledError:
-            # Cancelled at shutdown, maybe before the database thread even started the write
-            # (a queued executor call is dropped). Keep the batch for the final flush: writing
-            # it twice is harmless, every write is fenced by its lease token.
-            self._pending[:0] = batch
-            raise
-        except Exception as error:  # the database hiccuped: keep the outcomes and try again
-            self._pending[:0] = batch
-            self._emit("flush_failed", error=str(error), outcomes=len(batch))
-            await asyncio.sleep(0.5)
-            self._flush_needed.set()
-            return
+        """Write the pending outcomes. Holding the lock, a caller also waits for a write already
+        in flight on the writes thread: after `await self._flush()` every outcome is stored."""
+        assert self._flush_needed is not None and self._flush_lock is not None
+        async with self._flush_lock:
+            self._flush_needed.clear()
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, []
+            try:
+                await self._call(self.store.complete, batch, executor=self._db_writes)
+            except asyncio.CancelledError:
+                # Cancelled at shutdown, maybe before the database thread even started the
+                # write (a queued executor call is dropped). Keep the batch for the final flush:
+                # writing it twice is harmless, every write is fenced by its lease token.
+                self._pending[:0] = batch
+                raise
+            except Exception as error:  # the database hiccuped: keep the outcomes, try again
+                self._pending[:0] = batch
+                self._emit("flush_failed", error=str(error), outcomes=len(batch))
+                await asyncio.sleep(0.5)
+                self._flush_needed.set()
+                return
         if self._wake is not None and any(o.key for o in batch):
             self._wake.set()  # this worker may just have promoted the next job of a key
 

@@ -36,25 +36,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from bench.delivery_peers.sink import EVENT
+
 CLIENTS = ("httpx", "aiohttp")
 POOL_SIZE = 100
 WARMUP = 200
 RESPONSE_BODY = b'{"ok":true,"id":"evt_0001"}'
-PAYLOAD = json.dumps(
-    {
-        "type": "order.created",
-        "id": "evt_01J9Z3Q6W3V1K8M2N4P5R7S9T0",
-        "timestamp": "2024-10-07T12:34:56.789Z",
-        "data": {
-            "order_id": "ord_8f14e45fceea167a5a36dedd4bea2543",
-            "customer_id": "cus_c9f0f895fb98ab9159f51fd0297e236d",
-            "amount": 129900,
-            "currency": "EUR",
-            "items": [{"sku": "SKU-123456", "qty": 2}, {"sku": "SKU-654321", "qty": 1}],
-        },
-    },
-    separators=(",", ":"),
-).encode()
+PAYLOAD = json.dumps(EVENT, separators=(",", ":")).encode()  # the delivery bench's event
 HEADERS = {"content-type": "application/json", "user-agent": "conveyor-bench"}
 
 Send = Callable[[], Awaitable[None]]

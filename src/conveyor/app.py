@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import threading
 import time
@@ -19,7 +18,7 @@ from .connections import deliver, rpc
 from .connections.auth import Auth
 from .connections.connection import Connection, RemoteClient, make_connection
 from .connections.tester import ConnectionCheck, check_connection
-from .errors import ConfigurationError, Discard, Postpone, Retry, TaskNotFound
+from .errors import ConfigurationError, Postpone, TaskNotFound
 from .job import BlockedKey, Job, JobFilter, NewJob
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .store import Store, open_store
@@ -434,13 +433,12 @@ class Conveyor:
         started = time.time()
         try:
             if spec.is_async:
-                result = await (spec.fn(argument) if spec.takes_payload else spec.fn())
+                result = await spec.call(argument)
             else:
-                call = functools.partial(spec.fn, argument) if spec.takes_payload else spec.fn
-                result = await asyncio.to_thread(call)
+                result = await asyncio.to_thread(spec.call, argument)
         except Postpone:
             raise  # nothing was attempted: nothing to record
-        except (Retry, Discard, Exception) as error:
+        except Exception as error:
             if persist:
                 record = error_record(error, 1, time.time())
                 await asyncio.to_thread(

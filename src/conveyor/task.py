@@ -116,6 +116,10 @@ class Task:
             return self._adapter.validate_python(raw)
         return raw
 
+    def call(self, argument: Any) -> Any:
+        """The function applied to a loaded payload (or to nothing, if it takes none)."""
+        return self.fn(argument) if self.takes_payload else self.fn()
+
     def key_for(self, value: Any) -> str | None:
         """The ordering key of a validated payload; the key function sees plain JSON data."""
         if self.key_function is None:

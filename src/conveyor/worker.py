@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import functools
 import os
 import signal
 import socket
@@ -233,12 +232,11 @@ class Worker:
     async def _call_task(self, task: Task, argument: Any) -> Any:
         call: Any
         if task.is_async:
-            call = task.fn(argument) if task.takes_payload else task.fn()
+            call = task.call(argument)
         else:
             assert self._loop is not None
             ctx = contextvars.copy_context()
-            target = functools.partial(task.fn, argument) if task.takes_payload else task.fn
-            call = self._loop.run_in_executor(self._threads, ctx.run, target)
+            call = self._loop.run_in_executor(self._threads, ctx.run, task.call, argument)
         if task.timeout is None:
             return await call
         deadline = asyncio.timeout(task.timeout)

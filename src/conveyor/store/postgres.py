@@ -431,7 +431,7 @@ class PostgresStore(Store):
         with self._conn() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             # Lock the row, or (first use) the name, so two workers cannot both change it.
             cur.execute("SELECT pg_advisory_xact_lock(1668247127, hashtext(%s))", (name,))
-            row = cur.execute(self._q["breaker_lock"], {"name": name}).fetchone()
+            row = cur.execute(self._q["breaker_get"], {"name": name}).fetchone()
             before = None if row is None else breaker_record(row)
             now_row = cur.execute(self._q["clock"]).fetchone()
             assert now_row is not None

@@ -240,9 +240,6 @@ SELECT tat, extract(epoch FROM now())::float8 FROM conveyor_rate_limits WHERE na
 -- name: breaker_get
 SELECT * FROM conveyor_breakers WHERE name = %(name)s
 
--- name: breaker_lock
-SELECT * FROM conveyor_breakers WHERE name = %(name)s FOR UPDATE
-
 -- name: breaker_put
 INSERT INTO conveyor_breakers (name, state, failures, cool_off, open_until, probe_until,
                                updated_at, last_error)

@@ -528,3 +528,26 @@ def test_executable_worker_stops_on_sigterm(sqlite_url: str) -> None:
         remaining = process.stderr.read()
         assert process.wait(timeout=30) == 0
     assert json.loads(remaining.splitlines()[-1])["event"] == "worker.stopped"
+
+
+def test_jobs_show_says_why_a_postponed_job_waits(database_url: str) -> None:
+    from conveyor import Conveyor
+    from conveyor.job import Outcome
+
+    job_id = order(database_url, 7)
+    app = Conveyor(database_url)
+    [job] = app.store.claim("w", None, 1, 30)
+    app.store.complete(
+        [Outcome(job.id, job.token, "postpone", delay=60, reason="rate limit of 'erp'")]
+    )
+    app.close()
+    text = ok(invoke(database_url, "jobs", "show", str(job_id)))
+    assert "Postponed" in text and "rate limit of 'erp'" in text
+    document = json.loads(ok(invoke(database_url, "jobs", "show", str(job_id), "--json")))
+    assert document["postponed_reason"] == "rate limit of 'erp'"
+
+
+def test_worker_burst_wait_takes_a_duration(database_url: str) -> None:
+    assert "--burst-wait" in error_line(
+        invoke(database_url, "worker", "--burst", "--burst-wait", "soon")
+    )

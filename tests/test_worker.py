@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from conveyor import Conveyor, Discard, Fixed, PayloadError, Retry, current_job
+from conveyor import Conveyor, Discard, Fixed, PayloadError, Postpone, Retry, current_job
+from tests.connections.conftest import run_until
 
 
 def drain(app: Conveyor, **options: Any) -> Any:
@@ -287,6 +288,67 @@ def test_postpone_does_not_use_an_attempt(app: Conveyor) -> None:
         raise Postpone(after=300, reason="no token")
 
     job_id = polite.enqueue({})
-    stats = drain(app)
+    stats = run_until(app, lambda: app.get_job(job_id).postponed_reason is not None)
     job = app.get_job(job_id)
     assert (stats.postponed, job.state, job.attempts, job.errors) == (1, "queued", 0, [])
+    assert job.postponed_reason == "no token"
+
+
+def test_burst_waits_for_a_postponed_job(app: Conveyor) -> None:
+    tries: list[int] = []
+
+    @app.task
+    def throttled(payload: dict) -> str:
+        tries.append(1)
+        if len(tries) == 1:
+            raise Postpone(1.5, "the remote asked for a pause")
+        return "done"
+
+    job_id = throttled.enqueue({})
+    stats = drain(app, burst_wait=0)
+    job = app.get_job(job_id)
+    assert (job.state, job.attempts, stats.postponed) == ("succeeded", 1, 1)
+    assert job.postponed_reason is None
+
+
+def test_burst_wait_sets_the_horizon_for_retry_delays(app: Conveyor) -> None:
+    @app.task(retry=Fixed(0.4), max_attempts=2)
+    def flaky(payload: dict) -> None:
+        if current_job().attempt == 1:  # type: ignore[union-attr]
+            raise ConnectionError("once")
+
+    soon = flaky.enqueue({})
+    drain(app, burst_wait=0)
+    assert app.get_job(soon).state == "retrying"
+    drain(app, burst_wait=5)
+    assert app.get_job(soon).state == "succeeded"
+
+
+def test_a_negative_burst_wait_is_refused(app: Conveyor) -> None:
+    from conveyor import ConfigurationError
+
+    @app.task
+    def noop() -> None: ...
+
+    with pytest.raises(ConfigurationError, match="burst_wait"):
+        app.worker(burst=True, burst_wait=-1)
+
+
+def test_a_sync_job_past_its_timeout_is_not_retried_while_its_thread_runs(app: Conveyor) -> None:
+    spans: list[tuple[int, float, float]] = []
+
+    @app.task(timeout=0.1, max_attempts=2, retry=Fixed(0))
+    def stubborn(payload: dict) -> None:
+        attempt = current_job().attempt  # type: ignore[union-attr]
+        started = time.monotonic()
+        time.sleep(0.6 if attempt == 1 else 0.01)
+        spans.append((attempt, started, time.monotonic()))
+
+    job_id = stubborn.enqueue({})
+    drain(app)
+    job = app.get_job(job_id)
+    assert [attempt for attempt, _, _ in sorted(spans, key=lambda s: s[1])] == [1, 2]
+    (_, _, first_end), (_, second_start, _) = sorted(spans, key=lambda s: s[1])
+    assert second_start >= first_end, "the retry started while the first thread still ran"
+    assert "timed out after 0.1 s" in job.errors[0]["message"]
+    assert job.state == "succeeded"

@@ -57,7 +57,7 @@ class Outcome:
 
     `retry` waits `delay` seconds; `handback` returns an unfinished job (shutdown) and `postpone`
     returns a job that could not run yet (rate limit, open breaker) for `delay` seconds, neither
-    counting the attempt.
+    counting the attempt. A postponement keeps its `reason`, shown to operators while it waits.
     """
 
     job_id: int
@@ -67,6 +67,7 @@ class Outcome:
     result: str | None = None
     error: dict[str, Any] | None = None
     delay: float = 0.0
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ class Job:
     result: Any = None
     worker_id: str | None = None
     lease_expires_at: datetime | None = None
+    postponed_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def iso(value: datetime | None) -> str | None:
@@ -118,6 +120,7 @@ class Job:
             "result": self.result,
             "errors": self.errors,
             "worker_id": self.worker_id,
+            "postponed_reason": self.postponed_reason,
         }
 
 

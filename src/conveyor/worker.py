@@ -14,6 +14,7 @@ import contextvars
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,15 +46,21 @@ class WorkerStats:
     handed_back: int = 0
     postponed: int = 0
     lost_leases: int = 0
+    abandoned: int = 0
     started_at: float = field(default_factory=time.monotonic)
 
 
 class Worker:
     """Runs jobs of `queues` (all when None), up to `concurrency` at once.
 
-    `burst`: exit once nothing is runnable. `grace`: seconds that running jobs get to finish on
-    SIGTERM/SIGINT before they are handed back. `poll_interval`: the safety-net poll when no
-    wake-up arrives.
+    `burst`: exit once nothing is runnable: nothing running, no job due within `burst_wait`
+    seconds, and no job merely postponed by a rate limit or breaker (those are runnable, only
+    throttled; jobs waiting for a retry delay or a later `run_at` do not hold a burst worker).
+    `grace`: seconds that running jobs get to finish on SIGTERM/SIGINT before async ones are
+    handed back; a second signal ends the grace at once; a third leaves jobs whose threads still
+    run to their lease's expiry and exits the process (a thread cannot be stopped, and a job whose
+    code still runs is never handed back). `poll_interval`: the safety-net poll when no wake-up
+    arrives.
     """
 
     def __init__(
@@ -63,6 +70,7 @@ class Worker:
         queues: Sequence[str] | None = None,
         concurrency: int = 10,
         burst: bool = False,
+        burst_wait: float = 0.1,
         grace: float = 30.0,
         poll_interval: float = 1.0,
         flush_interval: float = 0.002,
@@ -72,11 +80,14 @@ class Worker:
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
+        if burst_wait < 0:
+            raise ConfigurationError("burst_wait must be >= 0 seconds")
         self.app = app
         self.store = app.store
         self.queues = list(queues) if queues else None
         self.concurrency = concurrency
         self.burst = burst
+        self.burst_wait = burst_wait
         self.grace = grace
         self.poll_interval = poll_interval
         self.flush_interval = flush_interval
@@ -95,6 +106,9 @@ class Worker:
         self._db_writes = ThreadPoolExecutor(1, thread_name_prefix="conveyor-db-writes")
         self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="conveyor-task")
         self._stopping = False
+        self._signals = 0
+        self._grace_over: asyncio.Event | None = None
+        self._abandon: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self._flush_needed: asyncio.Event | None = None
         self._flush_lock: asyncio.Lock | None = None
@@ -114,6 +128,8 @@ class Worker:
         self._wake = asyncio.Event()
         self._flush_needed = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self._grace_over = asyncio.Event()
+        self._abandon = asyncio.Event()
         stop_listener = self._start_wakeups()
         self._install_signals()
         helpers = [
@@ -149,6 +165,12 @@ class Worker:
                 retried=self.stats.retried,
                 dead=self.stats.dead,
             )
+        if self.stats.abandoned and self.install_signal_handlers:
+            # Three signals: the process must end now, and the abandoned threads would keep it
+            # alive (and their jobs running) past their lease. Everything else is written.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return self.stats
 
     # -- the loop -------------------------------------------------------------------------
@@ -178,10 +200,13 @@ class Worker:
                 more_likely = True
 
     async def _idle(self) -> bool:
-        """Burst mode: true when nothing is running, unwritten, or due now."""
+        """Burst mode: true when nothing is running or unwritten, no job is due within
+        `burst_wait`, and no job is merely postponed (throttled jobs are runnable)."""
         await self._flush()
         due = await self._call(self.store.seconds_until_due, self.queues)
-        return due is None or due > 0.05
+        if due is not None and due <= self.burst_wait:
+            return False
+        return not await self._call(self.store.any_postponed, self.queues)
 
     async def _wait_timeout(self) -> float:
         due = await self._call(self.store.seconds_until_due, self.queues)
@@ -225,28 +250,53 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Postpone as postpone:
-            return Outcome(job.id, job.token, "postpone", key=job.key, delay=postpone.after)
+            return Outcome(
+                job.id,
+                job.token,
+                "postpone",
+                key=job.key,
+                delay=postpone.after,
+                reason=postpone.reason,
+            )
         except Exception as error:
             return self._failure(job, error, retry_policy)
 
     async def _call_task(self, task: Task, argument: Any) -> Any:
-        call: Any
-        if task.is_async:
-            call = task.call(argument)
-        else:
-            assert self._loop is not None
-            ctx = contextvars.copy_context()
-            call = self._loop.run_in_executor(self._threads, ctx.run, task.call, argument)
+        if not task.is_async:
+            return await self._call_in_thread(task, argument)
         if task.timeout is None:
-            return await call
+            return await task.call(argument)
         deadline = asyncio.timeout(task.timeout)
         try:
             async with deadline:
-                return await call
+                return await task.call(argument)
         except TimeoutError:
             if deadline.expired():  # ours, not a TimeoutError raised by the task itself
                 raise TimeoutError(f"attempt timed out after {task.timeout} s") from None
             raise
+
+    async def _call_in_thread(self, task: Task, argument: Any) -> Any:
+        """A sync task's attempt ends when its thread does, never before: a thread cannot be
+        stopped, and a job reported finished or handed back while its code still runs could run
+        twice at once. Past its timeout it is waited for, then failed as timed out; a cancel
+        (a second Ctrl-C) waits likewise and reports what the thread really did."""
+        assert self._loop is not None
+        ctx = contextvars.copy_context()
+        future = self._loop.run_in_executor(self._threads, ctx.run, task.call, argument)
+        overran = False
+        while not future.done():
+            try:
+                await asyncio.wait([future], timeout=None if overran else task.timeout)
+            except asyncio.CancelledError:
+                continue
+            if not future.done():
+                overran = True
+                self._emit("thread_overran", task=task.name, timeout=task.timeout)
+        if overran:
+            raise TimeoutError(
+                f"attempt timed out after {task.timeout} s (its thread ran on until it returned)"
+            )
+        return future.result()
 
     def _failure(self, job: ClaimedJob, error: BaseException, policy: Any) -> Outcome:
         decision = decide(error, job.attempt, job.max_attempts, policy)
@@ -368,35 +418,67 @@ class Worker:
         return self.store.wake_listener(self._wake_soon)
 
     def _begin_stop(self) -> None:
-        if self._stopping:  # a second signal: stop waiting for running jobs
+        """First signal: stop claiming, give running jobs the grace period. Second: end the grace
+        now (async jobs are handed back, threads still waited for). Third: leave the jobs whose
+        threads still run to their lease's expiry and exit."""
+        assert self._grace_over is not None and self._abandon is not None
+        self._signals += 1
+        if self._signals == 1 or not self._stopping:
+            self._stopping = True
+            self._emit("stopping", running=len(self._running), grace=self.grace)
+            if self._wake is not None:
+                self._wake.set()
+        elif not self._grace_over.is_set():
             self.grace = 0
-            for _, task in list(self._running.values()):
-                task.cancel()
-            return
-        self._stopping = True
-        self._emit("stopping", running=len(self._running), grace=self.grace)
-        if self._wake is not None:
-            self._wake.set()
+            self._grace_over.set()
+            threads = self._thread_job_ids()
+            self._emit(
+                "stopping_now",
+                handing_back=sorted(set(self._running) - set(threads)),
+                waiting_for_threads=threads,
+            )
+        else:
+            self._abandon.set()
 
     async def _drain(self) -> None:
         """Give running jobs `grace` seconds, then hand the async ones back to the queue.
 
         A sync job runs in a thread, which cannot be interrupted: it is waited for (its lease
-        still renewed), since handing it back would let another worker run it meanwhile.
+        still renewed), since handing it back would let another worker run it meanwhile. Only a
+        third signal stops the wait; those jobs then run again once their lease expires.
         """
+        assert self._grace_over is not None and self._abandon is not None
         if not self._running:
             return
-        tasks = [task for _, task in self._running.values()]
-        _, unfinished = await asyncio.wait(tasks, timeout=self.grace)
+        tasks = {task for _, task in self._running.values()}
+        await _wait_unless(tasks, self._grace_over, self.grace)
         threads = {task for job, task in self._running.values() if self._in_thread(job)}
-        cancelled = unfinished - threads
+        cancelled = {task for task in tasks - threads if not task.done()}
         for task in cancelled:
             task.cancel()
         if cancelled:
             await asyncio.wait(cancelled, timeout=5)
-        if unfinished & threads:
-            self._emit("waiting_for_threads", jobs=len(unfinished & threads))
-            await asyncio.wait(unfinished & threads)
+        if any(not task.done() for task in threads):
+            self._emit(
+                "waiting_for_threads",
+                job_ids=self._thread_job_ids(),
+                hint="a second signal ends the grace period; a third exits, leaving these jobs"
+                " to run again after their lease expires",
+            )
+            await _wait_unless(threads, self._abandon, None)
+        abandoned = self._thread_job_ids()
+        if abandoned:
+            self.stats.abandoned = len(abandoned)
+            for job_id in abandoned:
+                self._running.pop(job_id, None)  # no outcome, no renewal: the lease will expire
+            self._emit("abandoned", job_ids=abandoned, lease_seconds=self.lease_seconds)
+
+    def _thread_job_ids(self) -> list[int]:
+        return sorted(
+            job.id
+            for job, task in self._running.values()
+            if self._in_thread(job) and not task.done()
+        )
 
     def _in_thread(self, job: ClaimedJob) -> bool:
         task = self.app.tasks.get(job.task)
@@ -425,3 +507,20 @@ class Worker:
     def _emit(self, event: str, **fields: Any) -> None:
         for middleware in self.middleware:
             middleware.worker_event(event, **fields)
+
+
+async def _wait_unless(
+    tasks: set[asyncio.Task[None]], stop: asyncio.Event, timeout: float | None
+) -> None:
+    """Wait for every task, at most `timeout` seconds, and no longer once `stop` is set."""
+    if stop.is_set():
+        return
+    everything = asyncio.ensure_future(asyncio.wait(tasks))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait(
+            [everything, stopped], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        everything.cancel()  # cancels the wait only, never the tasks
+        stopped.cancel()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from conveyor import Conveyor, Fixed
+from conveyor.job import JobFilter
 from conveyor.worker import WorkerStats
 from tests.http_sink import sink_fixture  # noqa: F401  (the fixture is named "sink")
 
@@ -34,8 +35,8 @@ def run_until(
 ) -> WorkerStats:
     """Run a (non-burst) in-process worker in a thread until `done()` holds, then stop it.
 
-    Burst mode exits as soon as nothing is due within 50 ms, which a rate-limited or
-    breaker-postponed queue often is; this keeps the worker until the outcome is reached.
+    For outcomes a burst worker would not wait for (a retry delay past its burst_wait), or to
+    stop a worker that would otherwise wait out a long postponement.
     """
     options.setdefault("middleware", [])
     options.setdefault("concurrency", 4)
@@ -68,9 +69,26 @@ def run_until(
     return result[0]
 
 
+def run_until_throttled(app: Conveyor, concurrency: int = 4, **options: Any) -> WorkerStats:
+    """Run until nothing is runnable right now, postponed jobs included: where a breaker or rate
+    limit test looks at the jobs it postponed (a burst worker would wait for them to run)."""
+    calm: list[bool] = []
+
+    def nothing_runnable_now() -> bool:
+        store = app.store
+        running = store.list_jobs(JobFilter(state="running", limit=1))
+        due = store.seconds_until_due(None)
+        quiet = not running and (due is None or due > 0.05)
+        quiet = quiet and not store.list_jobs(JobFilter(state="running", limit=1))
+        calm.append(quiet)
+        return calm[-3:] == [True, True, True]  # three reads in a row, 20 ms apart
+
+    return run_until(app, nothing_runnable_now, concurrency=concurrency, **options)
+
+
 @pytest.fixture
 def drain() -> Drain:
-    return run_burst
+    return run_until_throttled
 
 
 @pytest.fixture

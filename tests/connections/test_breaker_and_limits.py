@@ -18,7 +18,7 @@ import pytest
 from conveyor import Conveyor, Fixed, Postpone, RateLimit
 from conveyor.breaker import Breaker, BreakerRecord
 from conveyor.job import Job
-from tests.connections.conftest import DELIVER, Drain, closed_port, run_until
+from tests.connections.conftest import DELIVER, Drain, closed_port, run_burst, run_until
 from tests.http_sink import Request, Response, Sink
 
 RetryIn = Callable[[float], None]
@@ -372,3 +372,23 @@ def logs(folder: Path) -> str:
         f"--- {path.name}:\n{path.read_text(errors='replace')[-2000:]}"
         for path in sorted(folder.glob("worker*.err"))
     )
+
+
+def test_burst_drains_a_rate_limited_connection(app: Conveyor, sink: Sink) -> None:
+    app.connection("shop", sink.url, rate_limit="10/s", burst=1)
+    ids = [app.deliver("shop", "/x", {"n": n}) for n in range(8)]
+    stats = run_burst(app, concurrency=4)
+    assert {app.get_job(i).state for i in ids} == {"succeeded"}
+    assert len(sink.requests_to("/x")) == 8
+    assert stats.postponed > 0
+
+
+def test_a_postponed_job_shows_why_it_waits(app: Conveyor, sink: Sink) -> None:
+    app.connection("shop", sink.url, rate_limit="1/min", burst=1)
+    first, second = (app.deliver("shop", "/x", {"n": n}) for n in range(2))
+    run_until(app, lambda: app.get_job(second).postponed_reason is not None, concurrency=1)
+    assert app.get_job(first).state == "succeeded"
+    job = app.get_job(second)
+    assert (job.state, job.attempts) == ("queued", 0)
+    assert job.postponed_reason == "rate limit of 'shop'"
+    assert job.to_dict()["postponed_reason"] == "rate limit of 'shop'"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from itertools import pairwise
 
 import pytest
 
-from .conftest import Harness
+from .conftest import Harness, Process
 
 pytestmark = pytest.mark.slow
 
@@ -76,3 +77,48 @@ def test_a_sync_job_past_the_grace_period_never_runs_twice_at_once(harness: Harn
     runs = sorted(harness.log.runs(), key=lambda r: r.started)
     for before, after in pairwise(runs):
         assert before.finished is not None and after.started >= before.finished, (before, after)
+
+
+def interrupt(process: Process) -> None:
+    process.popen.send_signal(signal.SIGINT)
+
+
+def test_a_second_ctrl_c_never_hands_back_a_sync_job_whose_thread_runs(harness: Harness) -> None:
+    job_id = harness.app.enqueue("slow", {"key": "customer:4", "first": 3, "then": 0.05})
+    worker = harness.worker("worker", concurrency=2, grace=30)
+    harness.wait_runs("the first attempt", lambda runs: runs, 15)
+    interrupt(worker)
+    time.sleep(0.3)
+    interrupt(worker)  # ends the grace: the thread is still running
+    time.sleep(0.5)
+    assert harness.job(job_id).state == "running", "handed back while its thread still ran"
+    other = harness.worker("other", burst=True, ready=False)
+    assert worker.wait(20) == 0, worker.tail()
+    assert other.wait(20) == 0, other.tail()
+
+    assert '"job.handed_back"' not in worker.stderr(), worker.tail()
+    job = harness.job(job_id)
+    assert (job.state, job.attempts) == ("succeeded", 1), job
+    [run] = harness.log.runs()
+    assert (run.pid, run.outcome) == (worker.pid, "ok")
+
+
+def test_a_third_ctrl_c_exits_at_once_and_leaves_the_job_to_its_lease(harness: Harness) -> None:
+    job_id = harness.app.enqueue("slow", {"key": "customer:5", "first": 30, "then": 0.05})
+    worker = harness.worker("worker", concurrency=2, grace=30, lease=2)
+    harness.wait_runs("the first attempt", lambda runs: runs, 15)
+    for _ in range(3):
+        interrupt(worker)
+        time.sleep(0.3)
+    assert worker.wait(10) == 130, worker.tail()
+    assert "Traceback" not in worker.stderr(), worker.tail()
+    assert '"worker.abandoned"' in worker.stderr(), worker.tail()
+    job = harness.job(job_id)
+    assert (job.state, job.worker_id is not None) == ("running", True), job
+
+    time.sleep(2.5)  # the abandoned job's lease runs out; a burst worker then recovers it
+    after = harness.worker("after", burst=True, ready=False, lease=2)
+    assert after.wait(30) == 0, after.tail()
+    job = harness.job(job_id)
+    assert (job.state, job.attempts) == ("succeeded", 2), job
+    assert job.errors[0]["type"] == "LeaseExpired"

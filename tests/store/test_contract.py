@@ -361,3 +361,17 @@ def test_breaker_changes_are_stored_under_a_lock(store: Store) -> None:
     assert [(b.name, b.state, b.failures) for b in store.breakers()] == [("shop", "closed", 0)]
     _, unchanged = store.change_breaker("shop", lambda r, now: on_success(r, now, settings))
     assert unchanged is None
+
+
+def test_a_postponement_keeps_its_reason_until_the_next_claim(store: Store) -> None:
+    [job_id] = store.enqueue([new()])
+    assert store.any_postponed(None) is False
+    [job] = claim(store)
+    store.complete([Outcome(job.id, job.token, "postpone", delay=0, reason="rate limit of 'x'")])
+    assert store.get(job_id).postponed_reason == "rate limit of 'x'"
+    assert (store.any_postponed(None), store.any_postponed(["default"])) == (True, True)
+    assert store.any_postponed(["elsewhere"]) is False
+    [again] = claim(store)
+    assert store.get(job_id).postponed_reason is None
+    store.complete([Outcome(again.id, again.token, "handback")])
+    assert store.get(job_id).postponed_reason is None and store.any_postponed(None) is False

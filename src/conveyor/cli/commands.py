@@ -144,15 +144,33 @@ def worker(
         typer.Option(help="Comma-separated queues to work on (default: all).", show_default=False),
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at the same time.")] = 10,
-    burst: Annotated[bool, typer.Option("--burst", help="Exit once nothing is runnable.")] = False,
+    burst: Annotated[
+        bool,
+        typer.Option(
+            "--burst",
+            help="Exit once nothing is runnable: nothing running, nothing due within"
+            " --burst-wait, and no job merely postponed by a rate limit or breaker.",
+        ),
+    ] = False,
+    burst_wait: Annotated[
+        str,
+        typer.Option(
+            help="With --burst: jobs due within this long (retry delays, run_at) keep the"
+            " worker running; later ones do not."
+        ),
+    ] = "0.1s",
     grace: Annotated[
         str, typer.Option(help="On SIGTERM/SIGINT, seconds running jobs get to finish.")
     ] = "30",
     log_level: Annotated[str, typer.Option(help=f"One of {', '.join(LOG_LEVELS)}.")] = "info",
 ) -> None:
-    """Run jobs until stopped (SIGTERM/SIGINT) or, with --burst, until the queue is drained.
+    """Run jobs until stopped (SIGTERM/SIGINT) or, with --burst, until nothing is runnable.
 
-    Logs are JSON lines on stderr.
+    On the first SIGTERM/SIGINT the worker stops claiming and running jobs get --grace to finish;
+    async jobs still running then are handed back. A second signal ends the grace at once. Sync
+    jobs run in threads that cannot be stopped: they are waited for, never handed back while
+    running; a third signal exits at once and leaves them to run again after their lease
+    expires. Logs are JSON lines on stderr.
     """
     if log_level.lower() not in LOG_LEVELS:
         raise CliError(f"unknown log level {log_level!r} (choose from {', '.join(LOG_LEVELS)})")
@@ -160,6 +178,7 @@ def worker(
         "queues": queue_list(queues),
         "concurrency": concurrency,
         "burst": burst,
+        "burst_wait": duration(burst_wait, "--burst-wait"),
         "grace": duration(grace, "--grace"),
     }
     app = session(ctx).app

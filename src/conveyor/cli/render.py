@@ -133,6 +133,7 @@ def job_detail(job: Job) -> RenderableType:
         ("Attempts", f"{job.attempts} of {job.max_attempts}"),
         ("Created", when(job.created_at)),
         ("Run at", when(job.run_at)),
+        *((("Postponed", Text(job.postponed_reason)),) if job.postponed_reason else ()),
         ("Started", when(job.started_at)),
         ("Finished", when(job.finished_at)),
         ("Worker", Text(job.worker_id or "-")),

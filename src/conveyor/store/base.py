@@ -88,6 +88,11 @@ class Store(ABC):
         """Seconds until the earliest queued/retrying job is due (<= 0: now), None if none."""
 
     @abstractmethod
+    def any_postponed(self, queues: Sequence[str] | None) -> bool:
+        """Whether a queued/retrying job waits only because it was postponed (rate limit,
+        breaker): for burst workers, such a job is still runnable."""
+
+    @abstractmethod
     def get(self, job_id: int) -> Job: ...
 
     @abstractmethod

@@ -276,6 +276,7 @@ class PostgresStore(Store):
                         "ids": [o.job_id for o in handback],
                         "tokens": [o.token for o in handback],
                         "delays": [float(o.delay) for o in handback],
+                        "reasons": [o.reason for o in handback],
                     },
                 )
             if released or handback or retry:
@@ -306,6 +307,12 @@ class PostgresStore(Store):
         with self._conn() as conn:
             row = conn.execute(self._q["seconds_until_due"], params).fetchone()
         return None if row is None or row[0] is None else float(row[0])
+
+    def any_postponed(self, queues: Sequence[str] | None) -> bool:
+        params = {"all_queues": not queues, "queues": list(queues or ())}
+        with self._conn() as conn:
+            row = conn.execute(self._q["any_postponed"], params).fetchone()
+        return bool(row and row[0])
 
     def wake_listener(self, callback: Callable[[], None]) -> Callable[[], None] | None:
         try:
@@ -536,4 +543,5 @@ def _job(row: dict[str, Any]) -> Job:
         result=decode_json(row["result"]),
         worker_id=row["worker_id"],
         lease_expires_at=row["lease_expires_at"],
+        postponed_reason=row["postponed_reason"],
     )

@@ -257,7 +257,7 @@ class SQLiteStore(Store):
                 row = {**base, "result": o.result, "key": o.key}
                 (keyed if o.key is not None else unkeyed).append(row)
             elif o.kind in ("handback", "postpone"):
-                handback.append({**base, "delay": o.delay})
+                handback.append({**base, "delay": o.delay, "reason": o.reason})
             else:
                 error = o.error or {}
                 row = {**base, "message": error.get("message"), "error": json.dumps(error)}
@@ -306,6 +306,11 @@ class SQLiteStore(Store):
         with self._read() as cur:
             row = cur.execute(self._q["next_due"], _queue_params(queues)).fetchone()
         return None if row[0] is None else float(row[0]) - time.time()
+
+    def any_postponed(self, queues: Sequence[str] | None) -> bool:
+        with self._read() as cur:
+            row = cur.execute(self._q["any_postponed"], _queue_params(queues)).fetchone()
+        return bool(row[0])
 
     def change_counter(self) -> int:
         """Changes when another connection commits: a cheap "anything new?" for polling."""
@@ -481,4 +486,5 @@ def _job(row: sqlite3.Row) -> Job:
         result=decode_json(row["result"]),
         worker_id=row["worker_id"],
         lease_expires_at=utc(row["lease_expires_at"]),
+        postponed_reason=row["postponed_reason"],
     )

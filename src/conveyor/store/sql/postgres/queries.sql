@@ -63,7 +63,7 @@ WITH picked AS (
 UPDATE conveyor_jobs AS j
 SET state = 'running', attempts = j.attempts + 1, lease_token = %(token)s,
     worker_id = %(worker)s, started_at = now(),
-    lease_expires_at = now() + make_interval(secs => %(lease)s)
+    lease_expires_at = now() + make_interval(secs => %(lease)s), postponed_reason = NULL
 FROM picked WHERE j.id = picked.id
 RETURNING j.id, j.task, j.queue, j.payload::text, j.key, j.attempts, j.max_attempts, j.priority
 
@@ -106,12 +106,14 @@ FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(messages)s::text[], %(err
 WHERE j.id = d.id AND j.lease_token = d.token
 
 -- name: hand_back
--- Shutdown (delay 0) or postponement: back to the queue, the attempt not counted.
+-- Shutdown (delay 0, no reason) or postponement (with its reason): back to the queue, the attempt
+-- not counted.
 UPDATE conveyor_jobs AS j
 SET state = CASE WHEN j.attempts > 1 THEN 'retrying' ELSE 'queued' END,
     attempts = j.attempts - 1, run_at = now() + make_interval(secs => d.delay),
-    lease_token = NULL, lease_expires_at = NULL
-FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(delays)s::float8[]) AS d(id, token, delay)
+    lease_token = NULL, lease_expires_at = NULL, postponed_reason = d.reason
+FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(delays)s::float8[], %(reasons)s::text[])
+    AS d(id, token, delay, reason)
 WHERE j.id = d.id AND j.lease_token = d.token
 
 -- name: promote
@@ -157,6 +159,12 @@ RETURNING j.id
 SELECT extract(epoch FROM min(run_at) - now()) FROM conveyor_jobs
 WHERE state IN ('queued', 'retrying')
   AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
+
+-- name: any_postponed
+-- Burst workers: a postponed job is runnable, only throttled.
+SELECT EXISTS (SELECT 1 FROM conveyor_jobs
+               WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
+                 AND (%(all_queues)s OR queue = ANY(%(queues)s::text[])))
 
 -- name: get_job
 SELECT * FROM conveyor_jobs WHERE id = %(id)s

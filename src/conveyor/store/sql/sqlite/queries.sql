@@ -22,7 +22,7 @@ INSERT INTO conveyor_idempotency (key, job_id, created_at) VALUES (:key, :job_id
 -- name: claim
 UPDATE conveyor_jobs
 SET state = 'running', attempts = attempts + 1, lease_token = :token, worker_id = :worker,
-    lease_expires_at = :now + :lease, started_at = :now
+    lease_expires_at = :now + :lease, started_at = :now, postponed_reason = NULL
 WHERE id IN (
     SELECT id FROM conveyor_jobs
     WHERE state IN ('queued', 'retrying') AND run_at <= :now
@@ -53,10 +53,12 @@ SET state = 'dead', finished_at = :now, last_error = :message,
 WHERE id = :id AND lease_token = :token AND state = 'running'
 
 -- name: hand_back
--- Shutdown (delay 0) or postponement: back to the queue, the attempt not counted.
+-- Shutdown (delay 0, no reason) or postponement (with its reason): back to the queue, the attempt
+-- not counted.
 UPDATE conveyor_jobs
 SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'queued' END,
-    attempts = attempts - 1, run_at = :now + :delay, lease_token = NULL, lease_expires_at = NULL
+    attempts = attempts - 1, run_at = :now + :delay, lease_token = NULL, lease_expires_at = NULL,
+    postponed_reason = :reason
 WHERE id = :id AND lease_token = :token AND state = 'running'
 
 -- name: promote
@@ -93,6 +95,12 @@ RETURNING id, key, state
 SELECT min(run_at) FROM conveyor_jobs
 WHERE state IN ('queued', 'retrying')
   AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
+
+-- name: any_postponed
+-- Burst workers: a postponed job is runnable, only throttled.
+SELECT EXISTS (SELECT 1 FROM conveyor_jobs
+               WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
+                 AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues))))
 
 -- name: get_job
 SELECT * FROM conveyor_jobs WHERE id = :id

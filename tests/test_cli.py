@@ -307,6 +307,29 @@ def test_cancel_releases_the_key(database_url: str) -> None:
     assert show_json(database_url, behind)["state"] == "succeeded"
 
 
+def test_cancelling_a_running_job_is_reported_as_requested(database_url: str) -> None:
+    from conveyor.store import open_store
+
+    head, queued = order(database_url, 5, 100), order(database_url, 6, 100, "--delay", "1h")
+    behind = order(database_url, 5, 200)
+    store = open_store(database_url)
+    try:
+        assert [job.id for job in store.claim("elsewhere", None, 1, 60)] == [head]
+    finally:
+        store.close()
+    result = invoke(database_url, "jobs", "cancel", str(head), str(queued))
+    assert ok(result).splitlines() == [
+        f"Cancelled 1 job: {queued}",
+        f"Cancellation requested for 1 job: {head} (running: cancelled when the attempt ends)",
+    ]
+    shown = show_json(database_url, head)
+    assert shown["state"] == "running" and shown["cancel_requested_at"]
+    assert "cancel requested" in ok(invoke(database_url, "jobs", "show", str(head)))
+    assert show_json(database_url, behind)["state"] == "waiting"
+    again = json.loads(ok(invoke(database_url, "jobs", "cancel", str(head), "--json")))
+    assert again == {"action": "cancel", "done": [head], "failed": [], "requested": [head]}
+
+
 def test_delete(database_url: str) -> None:
     first, second = order(database_url, 1), order(database_url, 2)
     result = invoke(database_url, "jobs", "delete", str(first), str(second), str(first))

@@ -352,3 +352,108 @@ def test_a_sync_job_past_its_timeout_is_not_retried_while_its_thread_runs(app: C
     assert second_start >= first_end, "the retry started while the first thread still ran"
     assert "timed out after 0.1 s" in job.errors[0]["message"]
     assert job.state == "succeeded"
+
+
+def _cancel_when(started: threading.Event, app: Conveyor, job_id: int) -> threading.Thread:
+    """Cancel `job_id` from another thread once its task has started, as an operator would."""
+    answers: list[list[int]] = []
+
+    def cancel() -> None:
+        assert started.wait(10)
+        answers.append(app.cancel_jobs([job_id]))
+
+    thread = threading.Thread(target=cancel)
+    thread.answers = answers  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
+def test_cancelling_a_running_async_job_cancels_it_before_its_key_moves_on(
+    app: Conveyor,
+) -> None:
+    log: list[str] = []
+    started = threading.Event()
+
+    @app.task(key=lambda p: "customer:1")
+    async def sync_customer(payload: dict) -> None:
+        log.append(f"start {payload['n']}")
+        if payload["n"] == 0:
+            started.set()
+            try:
+                for _ in range(100):  # at most 5 s, so that the test ends without the fix too
+                    await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                log.append(f"CancelledError, cancelled={current_job().cancelled}")  # type: ignore[union-attr]
+                raise
+        log.append(f"end {payload['n']}")
+
+    first = sync_customer.enqueue({"n": 0})
+    second = sync_customer.enqueue({"n": 1})
+    canceller = _cancel_when(started, app, first)
+    stats = drain(app)
+    canceller.join()
+    assert canceller.answers == [[first]]  # type: ignore[attr-defined]
+    assert log == ["start 0", "CancelledError, cancelled=True", "start 1", "end 1"]
+    job = app.get_job(first)
+    assert (job.state, job.attempts, job.errors) == ("cancelled", 1, [])
+    assert job.cancel_requested_at is not None
+    assert app.get_job(second).state == "succeeded"
+    assert (stats.cancelled, stats.handed_back, stats.retried) == (1, 0, 0)
+
+
+def test_a_running_sync_job_sees_its_cancellation_and_is_not_interrupted(app: Conveyor) -> None:
+    log: list[str] = []
+    started = threading.Event()
+
+    @app.task(key=lambda p: "customer:1")
+    def export(payload: dict) -> str:
+        log.append(f"start {payload['n']}")
+        if payload["n"] == 0:
+            started.set()
+            for _ in range(250):  # at most 5 s, so that the test ends without the fix too
+                if current_job().cancelled:  # type: ignore[union-attr]
+                    log.append("saw the cancel")
+                    return "stopped early"
+                time.sleep(0.02)
+        log.append(f"end {payload['n']}")
+        return "done"
+
+    first = export.enqueue({"n": 0})
+    second = export.enqueue({"n": 1})
+    canceller = _cancel_when(started, app, first)
+    stats = drain(app)
+    canceller.join()
+    assert log == ["start 0", "saw the cancel", "start 1", "end 1"]
+    job = app.get_job(first)
+    assert (job.state, job.result) == ("cancelled", "stopped early")
+    assert app.get_job(second).state == "succeeded"
+    assert (stats.cancelled, stats.handed_back) == (1, 0)
+
+
+def test_a_cancel_requested_job_handed_back_at_shutdown_is_cancelled(app: Conveyor) -> None:
+    # The worker stops before it learns of the cancel: the hand-back cancels the job all the same.
+    started = threading.Event()
+
+    @app.task(key=lambda p: "k")
+    async def long(payload: dict) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    first = long.enqueue({"n": 0})
+    second = long.enqueue({"n": 1})
+    worker = app.worker(grace=0, middleware=[], install_signal_handlers=False)
+    worker.cancel_poll_interval = 3600
+    meanwhile: list[str] = []
+
+    def cancel_then_stop() -> None:
+        started.wait(10)
+        app.cancel_jobs([first])
+        meanwhile.append(app.get_job(second).state)
+        worker.request_stop()
+
+    threading.Thread(target=cancel_then_stop).start()
+    stats = asyncio.run(worker.run())
+    assert meanwhile == ["waiting"]
+    assert stats.handed_back == 1
+    assert app.get_job(first).state == "cancelled"
+    assert app.get_job(second).state == "queued"

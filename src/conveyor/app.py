@@ -295,6 +295,13 @@ class Conveyor:
         return self.retry_jobs(self.store.dead_job_ids(queue=queue, task=task))
 
     def cancel_jobs(self, job_ids: Sequence[int]) -> list[int]:
+        """Cancel unfinished jobs; return the ids acted on.
+
+        A running job is only marked ("cancellation requested": it stays `running`, with
+        `cancel_requested_at` set): its worker cancels an async task and sets
+        `current_job().cancelled` for a sync one, and the job ends `cancelled` (its key released)
+        when the attempt ends, whatever the attempt did, or when its lease expires.
+        """
         done = self.store.cancel(job_ids)
         self._wake_local_workers()
         return done

@@ -48,7 +48,7 @@ class ClaimedJob:
     token: int
 
 
-OutcomeKind = Literal["succeeded", "retry", "dead", "handback", "postpone"]
+OutcomeKind = Literal["succeeded", "retry", "dead", "handback", "postpone", "cancelled"]
 
 
 @dataclass(slots=True)
@@ -57,7 +57,10 @@ class Outcome:
 
     `retry` waits `delay` seconds; `handback` returns an unfinished job (shutdown) and `postpone`
     returns a job that could not run yet (rate limit, open breaker) for `delay` seconds, neither
-    counting the attempt. A postponement keeps its `reason`, shown to operators while it waits.
+    counting the attempt; a postponement keeps its `reason`, shown to operators while it waits.
+    `cancelled` ends an attempt stopped by a cancel request (keeping its
+    `result` or `error`, if any). The store makes any outcome of a job whose cancel was requested
+    `cancelled`, even when the worker had not learnt of the request yet.
     """
 
     job_id: int
@@ -95,6 +98,8 @@ class Job:
     worker_id: str | None = None
     lease_expires_at: datetime | None = None
     postponed_reason: str | None = None
+    # Set by a cancel of the running job; it stays `running` until the attempt ends.
+    cancel_requested_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def iso(value: datetime | None) -> str | None:
@@ -121,6 +126,7 @@ class Job:
             "errors": self.errors,
             "worker_id": self.worker_id,
             "postponed_reason": self.postponed_reason,
+            "cancel_requested_at": iso(self.cancel_requested_at),
         }
 
 

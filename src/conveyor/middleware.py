@@ -22,7 +22,7 @@ class Middleware:
         """Called with the outcome of an attempt, before it is written."""
 
     def worker_event(self, event: str, **fields: Any) -> None:
-        """Worker lifecycle: started, stopping, stopped, lease_lost, recovered."""
+        """Worker lifecycle: started, stopping, stopped, lease_lost, recovered, cancelling."""
 
 
 class Logging(Middleware):
@@ -54,6 +54,8 @@ class Logging(Middleware):
             self.log.error("job.dead", error=(outcome.error or {}).get("message"), **fields)
         elif outcome.kind == "postpone":
             self.log.debug("job.postponed", retry_in=round(outcome.delay, 3), **fields)
+        elif outcome.kind == "cancelled":
+            self.log.info("job.cancelled", **fields)
         else:
             self.log.info("job.handed_back", **fields)
 
@@ -71,6 +73,7 @@ class Counters(Middleware):
             "dead": 0,
             "handback": 0,
             "postpone": 0,
+            "cancelled": 0,
         }
         self.started = time.monotonic()
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, get_type_hints
 
@@ -24,7 +25,12 @@ KeyFunction = Callable[[Any], str | None]
 
 @dataclass(frozen=True, slots=True)
 class JobContext:
-    """The job a task is running for; `current_job()` returns it inside task code."""
+    """The job a task is running for; `current_job()` returns it inside task code.
+
+    `cancelled` turns true when an operator cancels the running job. An async task also gets
+    `asyncio.CancelledError`; a sync task cannot be interrupted, so a long one should check it
+    now and then and return early. Either way the job ends `cancelled`.
+    """
 
     id: int
     task: str
@@ -32,6 +38,15 @@ class JobContext:
     attempt: int
     max_attempts: int
     queue: str
+    # Set from the worker's event loop, read from the task's thread.
+    cancel_signal: threading.Event = field(
+        default_factory=threading.Event, repr=False, compare=False
+    )
+
+    @property
+    def cancelled(self) -> bool:
+        """True once a cancel of this job was requested."""
+        return self.cancel_signal.is_set()
 
 
 _current: ContextVar[JobContext | None] = ContextVar("conveyor_current_job", default=None)

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,7 @@ class WorkerStats:
     retried: int = 0
     dead: int = 0
     handed_back: int = 0
+    cancelled: int = 0
     postponed: int = 0
     lost_leases: int = 0
     abandoned: int = 0
@@ -100,6 +102,9 @@ class Worker:
         self.stats = WorkerStats()
         self._running: dict[int, tuple[ClaimedJob, asyncio.Task[None]]] = {}
         self._pending: list[Outcome] = []
+        # One per attempt under way; set when an operator cancels the job (`current_job()`).
+        self._cancel_signals: dict[int, threading.Event] = {}
+        self.cancel_poll_interval = 0.5
         # Claims and outcome writes each get a database thread, so a claim never waits for a
         # write (on PostgreSQL each thread holds its own pooled connection).
         self._db = ThreadPoolExecutor(1, thread_name_prefix="conveyor-db")
@@ -136,6 +141,7 @@ class Worker:
             asyncio.create_task(self._flusher(), name="conveyor-flush"),
             asyncio.create_task(self._renewer(), name="conveyor-renew"),
             asyncio.create_task(self._recoverer(), name="conveyor-recover"),
+            asyncio.create_task(self._cancel_watcher(), name="conveyor-cancel"),
         ]
         if stop_listener is None:
             helpers.append(asyncio.create_task(self._change_poller(), name="conveyor-poll"))
@@ -223,7 +229,7 @@ class Worker:
         for middleware in self.middleware:
             middleware.before_attempt(job)
         try:
-            outcome = await self._execute(job)
+            outcome = await self._execute_cancellable(job)
         except asyncio.CancelledError:
             outcome = Outcome(job.id, job.token, "handback", key=job.key)
         seconds = time.monotonic() - started
@@ -234,14 +240,47 @@ class Worker:
         if self._wake is not None and not self._stopping:
             self._wake.set()
 
+    async def _execute_cancellable(self, job: ClaimedJob) -> Outcome:
+        """`_execute`, ending `cancelled` if the job was cancelled while it ran.
+
+        Whatever the attempt did after the request (got `CancelledError`, returned early, raised),
+        the job is not retried: the cancel wins. The store applies the same rule to a request this
+        worker had not learnt of yet.
+        """
+        cancel = self._cancel_signals.setdefault(job.id, threading.Event())
+        try:
+            outcome = await self._execute(job)
+        except asyncio.CancelledError:
+            if not cancel.is_set():
+                raise  # a shutdown: `_attempt` hands the job back
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()  # ours, and handled: the attempt task carries on
+            outcome = Outcome(job.id, job.token, "cancelled", key=job.key)
+        finally:
+            self._cancel_signals.pop(job.id, None)
+        if cancel.is_set() and outcome.kind != "cancelled":
+            outcome = Outcome(
+                job.id,
+                job.token,
+                "cancelled",
+                key=job.key,
+                result=outcome.result,
+                error=outcome.error,
+            )
+        return outcome
+
     async def _execute(self, job: ClaimedJob) -> Outcome:
         retry_policy: RetryPolicy = DEFAULT_RETRY
         try:
             task = self.app.get_task(job.task)
             retry_policy = task.retry
             argument = task.load(job.payload)
+            cancel = self._cancel_signals.setdefault(job.id, threading.Event())
             bind_current(
-                JobContext(job.id, job.task, job.key, job.attempt, job.max_attempts, job.queue)
+                JobContext(
+                    job.id, job.task, job.key, job.attempt, job.max_attempts, job.queue, cancel
+                )
             )
             result = await self._call_task(task, argument)
             return Outcome(
@@ -316,6 +355,8 @@ class Worker:
             self.stats.dead += 1
         elif outcome.kind == "postpone":
             self.stats.postponed += 1
+        elif outcome.kind == "cancelled":
+            self.stats.cancelled += 1
         else:
             self.stats.handed_back += 1
         self._pending.append(outcome)
@@ -385,6 +426,39 @@ class Worker:
                 self._emit("recovered", jobs=recovered)
                 self._wake_soon()
             await asyncio.sleep(interval)
+
+    async def _cancel_watcher(self) -> None:
+        """Learn within about `cancel_poll_interval` that a running job was cancelled.
+
+        The store is asked only while jobs run. An async task gets `CancelledError`; a sync
+        task's thread cannot be interrupted, so it only sees `current_job().cancelled` turn true
+        (and the worker waits for it as for any running job: it is never handed back).
+        """
+        while True:
+            await asyncio.sleep(self.cancel_poll_interval)
+            watched = [i for i, flag in self._cancel_signals.items() if not flag.is_set()]
+            if not watched:
+                continue
+            try:
+                requested = await self._call(self.store.cancel_requested, watched)
+            except Exception as error:
+                self._emit("cancel_check_failed", error=str(error))
+                continue
+            cancelling = [job_id for job_id in sorted(requested) if self._cancel_running(job_id)]
+            if cancelling:
+                self._emit("cancelling", job_ids=cancelling)
+
+    def _cancel_running(self, job_id: int) -> bool:
+        flag = self._cancel_signals.get(job_id)
+        entry = self._running.get(job_id)
+        if flag is None or entry is None or flag.is_set():
+            return False  # ended meanwhile
+        flag.set()
+        job, attempt = entry
+        task = self.app.tasks.get(job.task)
+        if task is not None and task.is_async:
+            attempt.cancel()
+        return True
 
     async def _change_poller(self) -> None:
         """Backends without notifications: watch a cheap change counter, a few ms apart."""

@@ -375,3 +375,61 @@ def test_a_postponement_keeps_its_reason_until_the_next_claim(store: Store) -> N
     assert store.get(job_id).postponed_reason is None
     store.complete([Outcome(again.id, again.token, "handback")])
     assert store.get(job_id).postponed_reason is None and store.any_postponed(None) is False
+
+
+def test_cancelling_a_running_keyed_job_keeps_its_key_until_the_attempt_ends(
+    store: Store,
+) -> None:
+    one, two = store.enqueue([new(key="k"), new(key="k")])
+    [job] = claim(store)
+    assert store.cancel([one]) == [one]
+    assert store.cancel([one]) == [one]  # asking again changes nothing
+    running = store.get(one)
+    assert running.state == "running" and running.cancel_requested_at is not None
+    assert running.to_dict()["cancel_requested_at"] is not None
+    assert store.get(two).state == "waiting" and claim(store) == []
+    assert store.cancel_requested([one, two, 424242]) == {one}
+    store.complete([Outcome(job.id, job.token, "cancelled", key="k")])
+    cancelled = store.get(one)
+    assert (cancelled.state, cancelled.attempts) == ("cancelled", 1)
+    assert cancelled.finished_at is not None and cancelled.lease_expires_at is None
+    assert store.cancel_requested([one]) == set()
+    assert [j.id for j in claim(store)] == [two]
+
+
+@pytest.mark.parametrize("kind", ["succeeded", "retry", "dead", "handback", "postpone"])
+def test_any_end_of_a_cancel_requested_attempt_cancels_the_job(store: Store, kind: str) -> None:
+    # The worker may write its usual outcome before it learns of the request: the store decides.
+    one, two = store.enqueue([new(key="k"), new(key="k")])
+    [job] = claim(store)
+    store.cancel([one])
+    assert store.get(two).state == "waiting"
+    error = {"attempt": 1, "message": "boom"} if kind in ("retry", "dead") else None
+    result = '"done"' if kind == "succeeded" else None
+    outcome = Outcome(job.id, job.token, kind, key="k", error=error, result=result)  # type: ignore[arg-type]
+    store.complete([outcome])
+    stored = store.get(one)
+    assert (stored.state, stored.attempts) == ("cancelled", 1)
+    assert stored.result == ("done" if result else None)  # a result is kept all the same
+    assert [e["message"] for e in stored.errors] == (["boom"] if error else [])
+    assert [j.id for j in claim(store)] == [two]
+
+
+def test_a_cancelled_outcome_is_fenced_by_the_lease_token(store: Store) -> None:
+    one, two = store.enqueue([new(key="k"), new(key="k")])
+    [job] = claim(store)
+    store.cancel([one])
+    store.complete([Outcome(job.id, job.token + 1, "cancelled", key="k")])
+    assert store.states([one, two]) == {one: "running", two: "waiting"}
+
+
+def test_a_cancel_requested_job_whose_lease_expires_is_cancelled(store: Store) -> None:
+    one, two, other = store.enqueue([new(key="k"), new(key="k"), new()])
+    claimed = claim(store, lease=0.2)
+    assert {j.id for j in claimed} == {one, other}
+    store.cancel([one])
+    time.sleep(0.5)
+    assert store.recover_expired() == 2
+    assert store.states([one, two, other]) == {one: "cancelled", two: "queued", other: "retrying"}
+    assert store.get(one).errors[-1]["type"] == "LeaseExpired"
+    assert {j.id for j in claim(store)} == {two, other}

@@ -124,10 +124,17 @@ def _retry(app: Conveyor, ids: Sequence[int], payload: Any) -> list[int]:
 
 @jobs_app.command("cancel")
 def cancel_jobs(ctx: typer.Context, job_ids: JobIds, as_json: JsonFlag = False) -> None:
-    """Cancel jobs that have not finished (a running one is cancelled when its attempt ends)."""
+    """Cancel jobs that have not finished.
+
+    A running job is only asked to stop (an async task gets CancelledError, a sync one sees
+    current_job().cancelled) and reported as "cancellation requested": it is cancelled, and the
+    next job of its key may start, when its attempt ends.
+    """
     app = session(ctx).app
     ids = list(dict.fromkeys(job_ids))
-    _report(app, CANCEL, ids, app.cancel_jobs(ids), as_json)
+    done = app.cancel_jobs(ids)
+    running = [i for i, state in app.store.states(done).items() if state == "running"]
+    _report(app, CANCEL, ids, done, as_json, marked=running)
 
 
 @jobs_app.command("delete")
@@ -139,28 +146,45 @@ def delete_jobs(ctx: typer.Context, job_ids: JobIds, as_json: JsonFlag = False) 
 
 
 def _report(
-    app: Conveyor, action: Action, requested: Sequence[int], done: Sequence[int], as_json: bool
+    app: Conveyor,
+    action: Action,
+    requested: Sequence[int],
+    done: Sequence[int],
+    as_json: bool,
+    *,
+    marked: Sequence[int] | None = None,
 ) -> None:
+    """`marked`: running jobs whose cancellation was requested (a subset of `done`)."""
     finished = set(done)
     failures = [(i, _why_not(app, action, i)) for i in requested if i not in finished]
+    pending = set(marked or ())
     if as_json:
-        render.emit_json(
-            {
-                "action": action.name,
-                "done": sorted(finished),
-                "failed": [{"id": i, "reason": reason} for i, reason in failures],
-            }
-        )
-    elif finished:
-        noun = "job" if len(finished) == 1 else "jobs"
-        listed = ", ".join(str(i) for i in sorted(finished))
-        typer.echo(f"{action.past.capitalize()} {len(finished)} {noun}: {listed}")
+        record: dict[str, Any] = {
+            "action": action.name,
+            "done": sorted(finished),
+            "failed": [{"id": i, "reason": reason} for i, reason in failures],
+        }
+        if marked is not None:
+            record["requested"] = sorted(pending)
+        render.emit_json(record)
     else:
-        typer.echo(f"No jobs {action.past}.")
+        acted = finished - pending
+        if acted or not pending:
+            typer.echo(_done_line(action.past.capitalize(), acted, f"No jobs {action.past}."))
+        if pending:
+            line = _done_line("Cancellation requested for", pending, "")
+            typer.echo(f"{line} (running: cancelled when the attempt ends)")
     for _, reason in failures:
         typer.echo(f"Error: {reason}", err=True)
     if failures:
         raise typer.Exit(PARTIAL_FAILURE)
+
+
+def _done_line(what: str, ids: set[int], nothing: str) -> str:
+    if not ids:
+        return nothing
+    noun = "job" if len(ids) == 1 else "jobs"
+    return f"{what} {len(ids)} {noun}: {', '.join(str(i) for i in sorted(ids))}"
 
 
 def _why_not(app: Conveyor, action: Action, job_id: int) -> str:

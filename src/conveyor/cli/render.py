@@ -126,7 +126,7 @@ def job_detail(job: Job) -> RenderableType:
         ("ID", str(job.id)),
         ("Task", Text(job.task)),
         ("Queue", Text(job.queue)),
-        ("State", state_text(job.state)),
+        ("State", _state_detail(job)),
         ("Key", Text(job.key or "-") + (Text(" (leads its key)") if job.leads_key else Text())),
         ("Idempotency key", Text(job.idempotency_key or "-")),
         ("Priority", str(job.priority)),
@@ -150,6 +150,15 @@ def job_detail(job: Job) -> RenderableType:
     if not job.errors:
         parts.append(Text("No failed attempts.", style="dim"))
     return Group(*parts)
+
+
+def _state_detail(job: Job) -> Text:
+    if job.cancel_requested_at is None:
+        return state_text(job.state)
+    note = f" (cancel requested {when(job.cancel_requested_at)}"
+    if job.state == "running":
+        note += "; cancelled when its attempt ends"
+    return state_text(job.state) + Text(note + ")")
 
 
 def _attempt_panel(error: Mapping[str, Any]) -> Panel:

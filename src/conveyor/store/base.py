@@ -81,7 +81,14 @@ class Store(ABC):
 
     @abstractmethod
     def recover_expired(self) -> int:
-        """Put back running jobs whose lease expired (their worker died); return how many."""
+        """Put back running jobs whose lease expired (their worker died); return how many.
+
+        One whose cancel was requested is cancelled instead, and its key released.
+        """
+
+    @abstractmethod
+    def cancel_requested(self, job_ids: Sequence[int]) -> set[int]:
+        """Those of these running jobs whose cancel was requested (the worker polls this)."""
 
     @abstractmethod
     def seconds_until_due(self, queues: Sequence[str] | None) -> float | None:
@@ -106,7 +113,12 @@ class Store(ABC):
     def dead_job_ids(self, queue: str | None = None, task: str | None = None) -> list[int]: ...
 
     @abstractmethod
-    def cancel(self, job_ids: Sequence[int]) -> list[int]: ...
+    def cancel(self, job_ids: Sequence[int]) -> list[int]:
+        """Cancel unfinished jobs; return the ids acted on.
+
+        A running job is only marked (`cancel_requested_at`): its code may still run, so it keeps
+        its key until the attempt ends, then ends `cancelled` whatever the attempt did.
+        """
 
     @abstractmethod
     def delete(self, job_ids: Sequence[int]) -> list[int]: ...

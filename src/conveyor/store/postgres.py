@@ -249,7 +249,10 @@ class PostgresStore(Store):
         retry = [o for o in outcomes if o.kind == "retry"]
         dead = [o for o in outcomes if o.kind == "dead"]
         handback = [o for o in outcomes if o.kind in ("handback", "postpone")]
-        released = sorted({o.key for o in succeeded if o.key is not None})
+        # Any other end of a job whose cancel was requested makes it cancelled (below), which
+        # releases its key: so every key of the batch is locked, not only those of successes.
+        ended = [o for o in outcomes if o.kind != "succeeded"]
+        released = sorted({o.key for o in outcomes if o.key is not None})
         with self._conn() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
             if released:
                 cur.execute(q["lock_keys"], {"keys": released})
@@ -279,6 +282,8 @@ class PostgresStore(Store):
                         "reasons": [o.reason for o in handback],
                     },
                 )
+            if ended:
+                cur.execute(q["finish_cancelled"], _cancel_arrays(ended))
             if released or handback or retry:
                 cur.execute(q["notify"])
 
@@ -295,12 +300,31 @@ class PostgresStore(Store):
         return {job_id for job_id, _ in leases} - kept
 
     def recover_expired(self) -> int:
+        q = self._q
         message = "lease expired: the worker running it was lost"
         with self._tx() as cur:
-            rows = cur.execute(self._q["recover_expired"], {"message": message}).fetchall()
+            expired = cur.execute(q["expired_leases"]).fetchall()
+            if not expired:
+                return 0
+            # A cancel-requested job is cancelled here and releases its key: lock the keys first.
+            keys = sorted({key for _, key in expired if key is not None})
+            if keys:
+                cur.execute(q["lock_keys"], {"keys": keys})
+            params = {"ids": [job_id for job_id, _ in expired], "message": message}
+            rows = cur.execute(q["recover_expired"], params).fetchall()
+            cancelled = sorted({key for _, key, state in rows if state == "cancelled" and key})
+            if cancelled:
+                cur.execute(q["promote"], {"keys": cancelled})
             if rows:
-                cur.execute(self._q["notify"])
+                cur.execute(q["notify"])
         return len(rows)
+
+    def cancel_requested(self, job_ids: Sequence[int]) -> set[int]:
+        if not job_ids:
+            return set()
+        with self._conn() as conn:
+            rows = conn.execute(self._q["cancel_requested"], {"ids": list(job_ids)}).fetchall()
+        return {int(row[0]) for row in rows}
 
     def seconds_until_due(self, queues: Sequence[str] | None) -> float | None:
         params = {"all_queues": not queues, "queues": list(queues or ())}
@@ -503,6 +527,17 @@ def _error_arrays(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     }
 
 
+def _cancel_arrays(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    return {
+        "ids": [o.job_id for o in outcomes],
+        "tokens": [o.token for o in outcomes],
+        "forced": [o.kind == "cancelled" for o in outcomes],
+        "results": [o.result for o in outcomes],
+        "messages": [o.error.get("message") if o.error else None for o in outcomes],
+        "errors": [json.dumps(o.error) if o.error else None for o in outcomes],
+    }
+
+
 def _reason(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
@@ -544,4 +579,5 @@ def _job(row: dict[str, Any]) -> Job:
         worker_id=row["worker_id"],
         lease_expires_at=row["lease_expires_at"],
         postponed_reason=row["postponed_reason"],
+        cancel_requested_at=row["cancel_requested_at"],
     )

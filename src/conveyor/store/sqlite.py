@@ -251,14 +251,18 @@ class SQLiteStore(Store):
         retry: list[dict[str, Any]] = []
         dead: list[dict[str, Any]] = []
         handback: list[dict[str, Any]] = []
+        cancelled: list[dict[str, Any]] = []
         for o in outcomes:
             base = {"id": o.job_id, "token": o.token, "now": now}
             if o.kind == "succeeded":
                 row = {**base, "result": o.result, "key": o.key}
                 (keyed if o.key is not None else unkeyed).append(row)
-            elif o.kind in ("handback", "postpone"):
+                continue
+            # Any other end of a job whose cancel was requested makes it cancelled (below).
+            cancelled.append(_cancel_params(o, now))
+            if o.kind in ("handback", "postpone"):
                 handback.append({**base, "delay": o.delay, "reason": o.reason})
-            else:
+            elif o.kind != "cancelled":
                 error = o.error or {}
                 row = {**base, "message": error.get("message"), "error": json.dumps(error)}
                 if o.kind == "retry":
@@ -278,6 +282,14 @@ class SQLiteStore(Store):
                 # Promote only when the head finished under our lease: then nothing else holds it.
                 if cur.execute(q["succeed"], row).rowcount:
                     cur.execute(q["promote_released"], row)
+            self._finish_cancelled(cur, cancelled)
+
+    def _finish_cancelled(self, cur: Cursor, rows: Sequence[dict[str, Any]]) -> None:
+        """Cancel the jobs of these outcomes whose cancel was requested, releasing their keys."""
+        for row in rows:
+            for (key,) in cur.execute(self._q["finish_cancelled"], row).fetchall():
+                if key is not None:
+                    cur.execute(self._q["promote_released"], {"key": key})
 
     def renew(self, leases: Sequence[tuple[int, int]], lease_seconds: float) -> set[int]:
         if not leases:
@@ -300,7 +312,17 @@ class SQLiteStore(Store):
                 self._q["recover_expired"],
                 {"now": time.time(), "message": "lease expired: the worker running it was lost"},
             ).fetchall()
+            for _, key, state in rows:
+                if state == "cancelled" and key is not None:
+                    cur.execute(self._q["promote"], {"key": key})
         return len(rows)
+
+    def cancel_requested(self, job_ids: Sequence[int]) -> set[int]:
+        if not job_ids:
+            return set()
+        with self._read() as cur:
+            rows = cur.execute(self._q["cancel_requested"], {"ids": json.dumps(list(job_ids))})
+            return {int(row[0]) for row in rows}
 
     def seconds_until_due(self, queues: Sequence[str] | None) -> float | None:
         with self._read() as cur:
@@ -464,6 +486,19 @@ def _insert_params(job: NewJob, state: str, now: float) -> dict[str, Any]:
     }
 
 
+def _cancel_params(outcome: Outcome, now: float) -> dict[str, Any]:
+    error = outcome.error
+    return {
+        "id": outcome.job_id,
+        "token": outcome.token,
+        "now": now,
+        "forced": outcome.kind == "cancelled",
+        "result": outcome.result,
+        "message": error.get("message") if error else None,
+        "error": json.dumps(error) if error else None,
+    }
+
+
 def _job(row: sqlite3.Row) -> Job:
     return Job(
         id=row["id"],
@@ -487,4 +522,5 @@ def _job(row: sqlite3.Row) -> Job:
         worker_id=row["worker_id"],
         lease_expires_at=utc(row["lease_expires_at"]),
         postponed_reason=row["postponed_reason"],
+        cancel_requested_at=utc(row["cancel_requested_at"]),
     )

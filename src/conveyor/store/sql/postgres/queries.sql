@@ -70,9 +70,11 @@ RETURNING j.id, j.task, j.queue, j.payload::text, j.key, j.attempts, j.max_attem
 -- name: succeed
 -- Finish jobs and promote the next job of each key they held. A key comes back from `done` only
 -- if its head was still running under our lease, so nothing else holds it: no further check.
+-- A cancel requested while the attempt ran wins: the job ends `cancelled`, its result kept.
 WITH done AS (
     UPDATE conveyor_jobs AS j
-    SET state = 'succeeded', finished_at = now(), result = d.result::jsonb,
+    SET state = CASE WHEN j.cancel_requested_at IS NULL THEN 'succeeded' ELSE 'cancelled' END,
+        finished_at = now(), result = d.result::jsonb,
         lease_token = NULL, lease_expires_at = NULL
     FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(results)s::text[])
          AS d(id, token, result)
@@ -94,7 +96,7 @@ SET state = 'retrying', run_at = now() + make_interval(secs => d.delay), last_er
     lease_token = NULL, lease_expires_at = NULL
 FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(delays)s::float8[],
             %(messages)s::text[], %(errors)s::text[]) AS d(id, token, delay, message, error)
-WHERE j.id = d.id AND j.lease_token = d.token
+WHERE j.id = d.id AND j.lease_token = d.token AND j.cancel_requested_at IS NULL
 
 -- name: fail_dead
 UPDATE conveyor_jobs AS j
@@ -103,7 +105,7 @@ SET state = 'dead', finished_at = now(), last_error = d.message,
     lease_token = NULL, lease_expires_at = NULL
 FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(messages)s::text[], %(errors)s::text[])
      AS d(id, token, message, error)
-WHERE j.id = d.id AND j.lease_token = d.token
+WHERE j.id = d.id AND j.lease_token = d.token AND j.cancel_requested_at IS NULL
 
 -- name: hand_back
 -- Shutdown (delay 0, no reason) or postponement (with its reason): back to the queue, the attempt
@@ -114,7 +116,38 @@ SET state = CASE WHEN j.attempts > 1 THEN 'retrying' ELSE 'queued' END,
     lease_token = NULL, lease_expires_at = NULL, postponed_reason = d.reason
 FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(delays)s::float8[], %(reasons)s::text[])
     AS d(id, token, delay, reason)
-WHERE j.id = d.id AND j.lease_token = d.token
+WHERE j.id = d.id AND j.lease_token = d.token AND j.cancel_requested_at IS NULL
+
+-- name: finish_cancelled
+-- Every outcome but success of a job whose cancel was requested (`forced`: the worker says so)
+-- ends it `cancelled`, never retried, dead or handed back, and promotes the next job of its key
+-- (the keys are locked by the caller). An error it raised is kept.
+WITH done AS (
+    UPDATE conveyor_jobs AS j
+    SET state = 'cancelled', finished_at = now(), result = coalesce(d.result::jsonb, j.result),
+        last_error = coalesce(d.message, j.last_error),
+        errors = CASE WHEN d.error IS NULL THEN j.errors
+                      ELSE j.errors || jsonb_build_array(d.error::jsonb) END,
+        lease_token = NULL, lease_expires_at = NULL
+    FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(forced)s::boolean[],
+                %(results)s::text[], %(messages)s::text[], %(errors)s::text[])
+         AS d(id, token, forced, result, message, error)
+    WHERE j.id = d.id AND j.lease_token = d.token
+      AND (d.forced OR j.cancel_requested_at IS NOT NULL)
+    RETURNING j.key
+)
+UPDATE conveyor_jobs SET state = 'queued'
+WHERE id = ANY(ARRAY(
+    SELECT (SELECT w.id FROM conveyor_jobs AS w
+            WHERE w.key = done.key AND w.state = 'waiting'
+            ORDER BY w.leads_key DESC, w.id LIMIT 1)
+    FROM done WHERE done.key IS NOT NULL
+))
+
+-- name: cancel_requested
+-- The worker's quick look, every half second, at the jobs it runs.
+SELECT id FROM conveyor_jobs
+WHERE id = ANY(%(ids)s::bigint[]) AND state = 'running' AND cancel_requested_at IS NOT NULL
 
 -- name: promote
 -- Promote the next job of each key, unless something already holds it. Idempotent.
@@ -138,22 +171,30 @@ FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS d(id, token)
 WHERE j.id = d.id AND j.lease_token = d.token
 RETURNING j.id
 
+-- name: expired_leases
+-- Looked at (not locked) first, so that their keys can be locked before the rows: a cancel
+-- takes the key's lock, then the row's.
+SELECT id, key FROM conveyor_jobs WHERE state = 'running' AND lease_expires_at < now()
+
 -- name: recover_expired
+-- A job whose cancel was requested is cancelled, not retried: its code is no longer running.
 WITH expired AS (
     SELECT id FROM conveyor_jobs
-    WHERE state = 'running' AND lease_expires_at < now()
+    WHERE id = ANY(%(ids)s::bigint[]) AND state = 'running' AND lease_expires_at < now()
     FOR UPDATE SKIP LOCKED
 )
 UPDATE conveyor_jobs AS j
-SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'retrying' END,
-    finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
+SET state = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
+                 WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'retrying' END,
+    finished_at = CASE WHEN j.cancel_requested_at IS NOT NULL OR j.attempts >= j.max_attempts
+                       THEN now() END,
     run_at = now(), last_error = %(message)s,
     errors = j.errors || jsonb_build_array(jsonb_build_object(
         'attempt', j.attempts, 'at', extract(epoch FROM now()), 'type', 'LeaseExpired',
         'message', %(message)s::text, 'worker_id', j.worker_id)),
     lease_token = NULL, lease_expires_at = NULL
 FROM expired WHERE j.id = expired.id
-RETURNING j.id
+RETURNING j.id, j.key, j.state
 
 -- name: seconds_until_due
 SELECT extract(epoch FROM min(run_at) - now()) FROM conveyor_jobs
@@ -198,8 +239,13 @@ SELECT id FROM conveyor_jobs WHERE state = 'dead'
 ORDER BY id
 
 -- name: cancel
+-- A job whose code runs is only marked: it keeps its key until its attempt ends (cooperative).
+-- One statement for both, so that a job leaving `running` meanwhile is still cancelled.
 UPDATE conveyor_jobs
-SET state = 'cancelled', finished_at = now(), lease_token = NULL, lease_expires_at = NULL
+SET state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END,
+    finished_at = CASE WHEN state = 'running' THEN finished_at ELSE now() END,
+    cancel_requested_at = CASE WHEN state = 'running' THEN coalesce(cancel_requested_at, now())
+                               ELSE cancel_requested_at END
 WHERE id = ANY(%(ids)s::bigint[])
   AND state IN ('waiting', 'queued', 'running', 'retrying', 'dead')
 RETURNING id, key

@@ -33,8 +33,10 @@ WHERE id IN (
 RETURNING id, task, queue, payload, key, attempts, max_attempts, priority
 
 -- name: succeed
+-- A cancel requested while the attempt ran wins: the job ends `cancelled`, its result kept.
 UPDATE conveyor_jobs
-SET state = 'succeeded', finished_at = :now, result = :result,
+SET state = CASE WHEN cancel_requested_at IS NULL THEN 'succeeded' ELSE 'cancelled' END,
+    finished_at = :now, result = :result,
     lease_token = NULL, lease_expires_at = NULL
 WHERE id = :id AND lease_token = :token AND state = 'running'
 
@@ -43,14 +45,14 @@ UPDATE conveyor_jobs
 SET state = 'retrying', run_at = :now + :delay, last_error = :message,
     errors = json_insert(errors, '$[#]', json(:error)),
     lease_token = NULL, lease_expires_at = NULL
-WHERE id = :id AND lease_token = :token AND state = 'running'
+WHERE id = :id AND lease_token = :token AND state = 'running' AND cancel_requested_at IS NULL
 
 -- name: fail_dead
 UPDATE conveyor_jobs
 SET state = 'dead', finished_at = :now, last_error = :message,
     errors = json_insert(errors, '$[#]', json(:error)),
     lease_token = NULL, lease_expires_at = NULL
-WHERE id = :id AND lease_token = :token AND state = 'running'
+WHERE id = :id AND lease_token = :token AND state = 'running' AND cancel_requested_at IS NULL
 
 -- name: hand_back
 -- Shutdown (delay 0, no reason) or postponement (with its reason): back to the queue, the attempt
@@ -59,7 +61,26 @@ UPDATE conveyor_jobs
 SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'queued' END,
     attempts = attempts - 1, run_at = :now + :delay, lease_token = NULL, lease_expires_at = NULL,
     postponed_reason = :reason
+WHERE id = :id AND lease_token = :token AND state = 'running' AND cancel_requested_at IS NULL
+
+-- name: finish_cancelled
+-- Every outcome but success of a job whose cancel was requested (`forced`: the worker says so)
+-- ends it `cancelled`: never retried, dead or handed back. An error it raised is kept.
+UPDATE conveyor_jobs
+SET state = 'cancelled', finished_at = :now, result = coalesce(:result, result),
+    last_error = coalesce(:message, last_error),
+    errors = CASE WHEN :error IS NULL THEN errors
+                  ELSE json_insert(errors, '$[#]', json(:error)) END,
+    lease_token = NULL, lease_expires_at = NULL
 WHERE id = :id AND lease_token = :token AND state = 'running'
+  AND (:forced OR cancel_requested_at IS NOT NULL)
+RETURNING key
+
+-- name: cancel_requested
+-- The worker's quick look, every half second, at the jobs it runs.
+SELECT id FROM conveyor_jobs
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'running'
+  AND cancel_requested_at IS NOT NULL
 
 -- name: promote
 -- Promote the next job of a key, unless something already holds it. Idempotent.
@@ -80,9 +101,12 @@ UPDATE conveyor_jobs SET lease_expires_at = :now + :lease
 WHERE id = :id AND lease_token = :token AND state = 'running'
 
 -- name: recover_expired
+-- A job whose cancel was requested is cancelled, not retried: its code is no longer running.
 UPDATE conveyor_jobs
-SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'retrying' END,
-    finished_at = CASE WHEN attempts >= max_attempts THEN :now END,
+SET state = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+                 WHEN attempts >= max_attempts THEN 'dead' ELSE 'retrying' END,
+    finished_at = CASE WHEN cancel_requested_at IS NOT NULL OR attempts >= max_attempts
+                       THEN :now END,
     run_at = :now, last_error = :message,
     errors = json_insert(errors, '$[#]', json_object(
         'attempt', attempts, 'at', :now, 'type', 'LeaseExpired', 'message', :message,
@@ -127,8 +151,12 @@ SELECT id FROM conveyor_jobs WHERE state = 'dead'
 ORDER BY id
 
 -- name: cancel
+-- A job whose code runs is only marked: it keeps its key until its attempt ends (cooperative).
 UPDATE conveyor_jobs
-SET state = 'cancelled', finished_at = :now, lease_token = NULL, lease_expires_at = NULL
+SET state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END,
+    finished_at = CASE WHEN state = 'running' THEN finished_at ELSE :now END,
+    cancel_requested_at = CASE WHEN state = 'running' THEN coalesce(cancel_requested_at, :now)
+                               ELSE cancel_requested_at END
 WHERE id = :id AND state IN ('waiting', 'queued', 'running', 'retrying', 'dead')
 RETURNING id, key
 

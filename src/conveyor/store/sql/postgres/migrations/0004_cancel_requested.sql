@@ -1,0 +1,3 @@
+-- Cancelling a running job only marks it; the job ends `cancelled`, and its key is released, when
+-- its attempt ends or its lease expires.
+ALTER TABLE conveyor_jobs ADD COLUMN cancel_requested_at TIMESTAMPTZ;

@@ -48,6 +48,17 @@ def sqlite_path(url: str) -> str:
     return path
 
 
+def _main_file(conn: sqlite3.Connection, query: str) -> str:
+    """The file of a connection's `main` database ('' in memory)."""
+    try:
+        for _, name, file in conn.execute(query).fetchall():
+            if name == "main":
+                return str(file or "")
+    except sqlite3.Error as error:
+        raise StoreError(f"SQLite: {error}") from error
+    return ""
+
+
 class SQLiteStore(Store):
     dialect = "sqlite"
 
@@ -149,6 +160,8 @@ class SQLiteStore(Store):
             raw = dbapi_connection(connection)
             if not isinstance(raw, sqlite3.Connection):
                 raise ConfigurationError("connection= must be a sqlite3 connection on SQLite")
+            if raw is not self._conn:
+                self._check_same_database(raw)
             cur = raw.cursor()
             try:
                 return self._enqueue_with(cur, jobs)
@@ -165,6 +178,19 @@ class SQLiteStore(Store):
                 return self._enqueue_with(cur, jobs)
         except sqlite3.Error as error:
             raise StoreError(f"SQLite: {error}") from error
+
+    def _check_same_database(self, raw: sqlite3.Connection) -> None:
+        """A connection to another file would write the job where no worker looks. One PRAGMA
+        on each side: the file each connection's main database is."""
+        theirs = _main_file(raw, self._q["database_identity"])
+        with self._lock:
+            mine = _main_file(self._conn, self._q["database_identity"])
+        if not mine or not theirs or os.path.realpath(theirs) != os.path.realpath(mine):
+            raise ConfigurationError(
+                f"connection= is a connection to {theirs or 'an in-memory database'!r}, not to "
+                f"this app's database {mine or ':memory:'!r}: the job would be stored where no "
+                "worker looks; pass a connection to the app's own database file"
+            )
 
     def _enqueue_with(self, cur: Cursor, jobs: Sequence[NewJob]) -> list[int]:
         q = self._q

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from conveyor import (
     PayloadError,
     Postpone,
     Postponed,
+    StoreError,
     UnknownConnection,
 )
 from conveyor.errors import Discard
@@ -229,3 +231,31 @@ def test_a_delivery_whose_connection_disappeared_goes_dead_at_once(database_url:
     assert job.last_error == "unknown connection 'shop' (known: none declared)"
     assert issubclass(UnknownConnection, Discard)
     worker_app.close()
+
+
+# -- a database that was never migrated ---------------------------------------------------------
+
+
+def test_an_unmigrated_sqlite_file_says_to_migrate(tmp_path: Path) -> None:
+    app = Conveyor(f"sqlite:///{tmp_path / 'new.db'}")
+    app.connection("shop", "https://api.example.com")
+    with pytest.raises(StoreError, match=r"run app.migrate\(\) or `conveyor migrate`"):
+        app.deliver("shop", "/contacts", {"id": 1})
+    with pytest.raises(StoreError, match=r"no Conveyor schema here"):
+        app.list_jobs()
+    app.close()
+
+
+def test_an_unmigrated_postgres_database_says_to_migrate(postgres_database: str) -> None:
+    name = f"conveyor_unmigrated_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.connect(POSTGRES_URL, autocommit=True)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    app = Conveyor(postgres_database.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        with pytest.raises(StoreError, match=r"run app.migrate\(\) or `conveyor migrate`"):
+            app.list_jobs()
+    finally:
+        app.close()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -100,7 +100,8 @@ def usage_line(error: ClickException) -> str:
 def describe(error: Exception) -> str:
     message = str(error) or type(error).__name__
     missing_table = "no such table" in message or "does not exist" in message
-    if isinstance(error, StoreError) and "conveyor_" in message and missing_table:
+    hinted = "migrate" in message
+    if isinstance(error, StoreError) and "conveyor_" in message and missing_table and not hinted:
         message += " (has `conveyor migrate` been run on this database?)"
     return message
 

@@ -35,6 +35,7 @@ from .base import (
     dbapi_connection,
     decode_json,
     finished_params,
+    with_schema_hint,
 )
 from .ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 
@@ -92,7 +93,7 @@ class PostgresStore(Store):
         except psycopg.OperationalError as error:
             raise StoreUnavailable(f"PostgreSQL: {_reason(error)}") from error
         except psycopg.Error as error:
-            raise StoreError(f"PostgreSQL: {_reason(error)}") from error
+            raise StoreError(with_schema_hint(f"PostgreSQL: {_reason(error)}")) from error
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:

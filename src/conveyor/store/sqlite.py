@@ -31,6 +31,7 @@ from .base import (
     dbapi_connection,
     decode_json,
     finished_params,
+    with_schema_hint,
 )
 from .ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 
@@ -99,7 +100,7 @@ class SQLiteStore(Store):
                 yield cur
             except sqlite3.Error as error:
                 self._conn.rollback()
-                raise StoreError(f"SQLite: {error}") from error
+                raise StoreError(with_schema_hint(f"SQLite: {error}")) from error
             except BaseException:
                 self._conn.rollback()
                 raise
@@ -115,7 +116,7 @@ class SQLiteStore(Store):
             try:
                 yield cur
             except sqlite3.Error as error:
-                raise StoreError(f"SQLite: {error}") from error
+                raise StoreError(with_schema_hint(f"SQLite: {error}")) from error
             finally:
                 cur.close()
 

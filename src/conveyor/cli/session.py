@@ -3,8 +3,8 @@
 Exit status: 0 done; 1 a bulk action (retry/cancel/delete) that could not act on every id it
 was given, or a connection check that failed; 2 bad input or configuration (unknown task, invalid
 payload, bad duration, bad --app or --config, unknown connection, unreachable database, unknown job
-id for `jobs show`) or a database error. Failures that we expect print one line on stderr, never a
-traceback.
+id for `jobs show`, an unknown option or a bad option value, an --app module that fails to import)
+or a database error. Failures that we expect print one line on stderr, never a traceback or a box.
 """
 
 from __future__ import annotations

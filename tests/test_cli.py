@@ -457,6 +457,62 @@ def test_typer_usage_errors_exit_2(sqlite_url: str) -> None:
     assert invoke(sqlite_url, "prune").exit_code == 2  # --older-than is required
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["worker", "--concurrency", "abc"], "Invalid value for '--concurrency'"),
+        (["worker", "--concurrency", "0"], "Invalid value for '--concurrency'"),
+        (["jobs", "list", "--no-such-option"], "No such option: --no-such-option"),
+        (["--no-such-option", "stats"], "No such option: --no-such-option"),
+        (["jobs", "cancel", "not-a-number"], "Invalid value for 'job_ids'"),
+        (["prune"], "Missing option '--older-than'"),
+        (["enqueue"], "Missing argument 'task'"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+    ],
+)
+def test_usage_errors_are_one_line(sqlite_url: str, args: list[str], message: str) -> None:
+    """Typer's errors used to be a box of several lines on stderr."""
+    line = error_line(invoke(sqlite_url, *args))
+    assert message in line and "--help" in line
+    assert not any(ch in line for ch in "╭│╰")
+
+
+def test_no_arguments_still_prints_the_help() -> None:
+    result = runner.invoke(cli, ["jobs"])
+    assert result.exit_code == 2
+    assert "Usage: conveyor jobs" in result.output and "retry" in result.output
+
+
+def test_version() -> None:
+    from importlib import metadata
+
+    result = runner.invoke(cli, ["--version"])
+    assert ok(result).strip() == f"conveyor {metadata.version('conveyor')}"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def broken(:\n", "SyntaxError: "),
+        ("import no_such_dependency_xyz\n", "No module named 'no_such_dependency_xyz'"),
+        ("x = 1\nraise RuntimeError('no settings here')\n", "RuntimeError: no settings here"),
+        ("import conveyor\napp = conveyor.Conveyor(lease_seconds=-1)\n", "ConfigurationError"),
+    ],
+)
+def test_an_app_that_fails_to_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, message: str
+) -> None:
+    """A bad --app module is one line naming it and the error, exit 2 (was a traceback, 1)."""
+    name = f"bad_app_{abs(hash(source))}"
+    (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    line = error_line(invoke(f"sqlite:///{tmp_path / 'x.db'}", "stats", app=f"{name}:app"))
+    assert f"--app {name}:app: cannot import module {name!r}" in line
+    assert message in line
+    if "raise" in source:
+        assert f"(at {name}.py:2)" in line
+
+
 # -- the installed executable -------------------------------------------------------------------
 
 
@@ -504,6 +560,36 @@ def test_executable_errors_are_one_line() -> None:
     assert bad_app.stderr.strip().splitlines() == [
         "Error: --app cli_app:nothing_here: module 'cli_app' has no attribute 'nothing_here'"
     ]
+
+
+def test_executable_bad_app_and_bad_option_are_one_line(tmp_path: Path) -> None:
+    """As a real process (`python -m conveyor.cli`, this checkout's sources first on the path)."""
+    (tmp_path / "needs_dep.py").write_text("import requests_nonexistent_pkg\n", encoding="utf-8")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+    environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "conveyor.cli", *args],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    broken = run(
+        "--database-url", f"sqlite:///{tmp_path / 'x.db'}", "--app", "needs_dep:app", "stats"
+    )
+    assert broken.returncode == 2, broken.stderr
+    assert broken.stderr.strip().splitlines() == [
+        "Error: --app needs_dep:app: cannot import module 'needs_dep': ModuleNotFoundError: "
+        "No module named 'requests_nonexistent_pkg' (at needs_dep.py:1)"
+    ]
+    bad_option = run("worker", "--concurrency", "abc")
+    assert bad_option.returncode == 2
+    assert len(bad_option.stderr.strip().splitlines()) == 1, bad_option.stderr
+    assert bad_option.stderr.startswith("Error: Invalid value for '--concurrency'")
 
 
 def test_python_dash_m() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import textwrap
 from pathlib import Path
@@ -10,8 +11,9 @@ import pytest
 
 from conveyor import ConfigurationError, Conveyor
 from conveyor.breaker import Breaker
-from conveyor.connections import ApiKey, Basic, Bearer, OAuth2ClientCredentials, Secret
-from conveyor.connections.config import apply_config, load_config, parse_config
+from conveyor.connections import ApiKey, Basic, Batch, Bearer, OAuth2ClientCredentials, Secret
+from conveyor.connections.config import CONNECTION_KEYS, apply_config, load_config, parse_config
+from conveyor.connections.connection import make_connection
 from conveyor.ratelimit import RateLimit
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "conveyor.toml"
@@ -197,7 +199,81 @@ def test_example_file_parses() -> None:
     assert {Bearer, Basic, ApiKey, OAuth2ClientCredentials} <= kinds
 
 
+@pytest.mark.parametrize(
+    ("line", "batch"),
+    [
+        ('batch = { max_size = 10, max_wait = "20ms" }\n', Batch(max_size=10, max_wait=0.02)),
+        ("batch = { max_size = 7 }\n", Batch(max_size=7)),
+        ("batch = { max_wait = 0 }\n", Batch(max_wait=0.0)),
+        ("batch = true\n", Batch()),
+        ("batch = false\n", None),
+    ],
+)
+def test_batch_forms(line: str, batch: Batch | None) -> None:
+    """docs/connections.md documents batch; the loader used to refuse it as an unknown key."""
+    [spec] = parse_config(BASE + line)
+    assert spec.build().batch == batch
+
+
+def test_a_number_as_rate_limit_is_per_second() -> None:
+    [spec] = parse_config(BASE + "rate_limit = 5\nburst = 2\n")
+    assert spec.build().rate_limit == RateLimit(5.0, 2)
+
+
+def test_every_option_of_the_python_api_is_accepted() -> None:
+    """What `app.connection(...)` takes, the file takes (`timeouts` is connect/read_timeout)."""
+    keywords = set(inspect.signature(make_connection).parameters) - {"name", "timeouts"}
+    assert keywords == set(CONNECTION_KEYS)
+
+
 # -- errors -------------------------------------------------------------------------------------
+
+
+def test_every_mistake_is_reported_at_once() -> None:
+    text = """
+        [connections.shop]
+        base_url = "ftp://api.example.com"
+        rate_limt = "5/s"
+        read_timeout = 0
+        auth = { type = "basic" }
+        batch = { max_size = 0, size = 3 }
+
+        [connections.fine]
+        base_url = "https://fine.example.com"
+
+        [connections.crm]
+        breaker = { failures = 0, cooloff = 5 }
+        headers = { "Bad Header" = "x", X-Ok = 1 }
+
+        [extra]
+        """
+    mistakes = error_of(text).split("; ")
+    assert mistakes == [
+        "conveyor.toml: extra: unknown key 'extra' (known top-level keys: connections)",
+        "conveyor.toml: connections.shop.base_url: must be an http:// or https:// URL with a host",
+        "conveyor.toml: connections.shop.auth.username: required key is missing (a string)",
+        "conveyor.toml: connections.shop.auth.password: required key is missing (a string)",
+        "conveyor.toml: connections.shop.read_timeout: must be more than 0 seconds",
+        "conveyor.toml: connections.shop.batch.max_size: must be at least 1",
+        "conveyor.toml: connections.shop.batch.size: unknown key 'size', did you mean "
+        "'max_size'? (known batch settings: max_size, max_wait)",
+        "conveyor.toml: connections.shop.rate_limt: unknown key 'rate_limt', did you mean "
+        "'rate_limit'? (known connection settings: " + ", ".join(CONNECTION_KEYS) + ")",
+        "conveyor.toml: connections.crm.base_url: required key is missing (a string)",
+        'conveyor.toml: connections.crm.headers."Bad Header": not a valid HTTP header name',
+        "conveyor.toml: connections.crm.headers.X-Ok: expected a string, got an integer",
+        "conveyor.toml: connections.crm.breaker.failures: must be at least 1",
+        "conveyor.toml: connections.crm.breaker.cooloff: unknown key 'cooloff', did you mean "
+        "'cool_off'? (known breaker settings: failures, cool_off, max_cool_off, probe_timeout)",
+    ]
+
+
+def test_a_file_with_mistakes_declares_nothing_even_its_good_connections(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + '[connections.crm]\nbase_url = "ftp://x"\n')
+    app = Conveyor("sqlite:///:memory:")
+    with pytest.raises(ConfigurationError, match=r"connections\.crm\.base_url"):
+        apply_config(app, path)
+    assert app.connections == {}
 
 
 def test_the_unknown_auth_type_message() -> None:
@@ -260,7 +336,7 @@ def test_the_unknown_auth_type_message() -> None:
             BASE + "auth = { type = 'bearer', token = 123 }\n",
             "connections.shop.auth.token: expected a string, got an integer",
         ),
-        (BASE + "rate_limit = 5\n", "connections.shop.rate_limit: expected a string"),
+        (BASE + "rate_limit = true\n", "connections.shop.rate_limit: expected a string"),
         (BASE + "rate_limit = '5/s'\nburst = 2.5\n", "connections.shop.burst: expected an integer"),
         (BASE + "rate_limit = '5/s'\nburst = true\n", "connections.shop.burst: expected an int"),
         (BASE + "read_timeout = true\n", "connections.shop.read_timeout: expected a number"),

@@ -23,12 +23,14 @@ from .errors import (
     PayloadError,
     PermanentStatus,
     Postpone,
+    Postponed,
     RemoteUnavailable,
     Retry,
     RetryableStatus,
     StoreError,
     StoreUnavailable,
     TaskNotFound,
+    UnknownConnection,
 )
 from .job import Job
 from .middleware import Middleware
@@ -62,6 +64,7 @@ __all__ = [
     "PayloadError",
     "PermanentStatus",
     "Postpone",
+    "Postponed",
     "RateLimit",
     "RemoteUnavailable",
     "Retry",
@@ -73,6 +76,7 @@ __all__ = [
     "Task",
     "TaskNotFound",
     "Timeouts",
+    "UnknownConnection",
     "Worker",
     "current_job",
 ]

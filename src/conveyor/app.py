@@ -18,8 +18,8 @@ from .connections import deliver, rpc
 from .connections.auth import Auth
 from .connections.connection import Connection, RemoteClient, make_connection
 from .connections.tester import ConnectionCheck, check_connection
-from .errors import ConfigurationError, Postpone, TaskNotFound
-from .job import BlockedKey, Job, JobFilter, NewJob
+from .errors import ConfigurationError, Postpone, Postponed, TaskNotFound, UnknownConnection
+from .job import STATES, BlockedKey, Job, JobFilter, NewJob
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .store import Store, open_store
 from .store.base import error_record
@@ -268,7 +268,9 @@ class Conveyor:
         return Worker(self, **options)
 
     def run_worker(self, **options: Any) -> Any:
-        """Run a worker in this thread until it stops (SIGTERM/SIGINT, or drained with burst)."""
+        """Run a worker in this thread until it stops (SIGTERM/SIGINT, or drained with burst).
+        From async code, `await app.worker(...).run()`."""
+        refuse_in_event_loop("run_worker()", "await app.worker(...).run()")
         return asyncio.run(self.worker(**options).run())
 
     # -- operators ------------------------------------------------------------------------
@@ -277,6 +279,14 @@ class Conveyor:
         return self.store.get(job_id)
 
     def list_jobs(self, **filters: Any) -> list[Job]:
+        """Jobs, newest first; filters: state, task, queue, key, limit (50)."""
+        unknown = sorted(set(filters) - set(JobFilter.__dataclass_fields__))
+        if unknown:
+            known = ", ".join(JobFilter.__dataclass_fields__)
+            raise ConfigurationError(f"unknown job filter {unknown[0]!r} (known: {known})")
+        state = filters.get("state")
+        if state is not None and state not in STATES:
+            raise ConfigurationError(f"unknown state {state!r} (choose from {', '.join(STATES)})")
         return self.store.list_jobs(JobFilter(**filters))
 
     def retry_jobs(self, job_ids: Sequence[int], payload: Any = None) -> list[int]:
@@ -340,7 +350,7 @@ class Conveyor:
             return self.connections[name]
         except KeyError:
             known = ", ".join(sorted(self.connections)) or "none declared"
-            raise ConfigurationError(f"unknown connection {name!r} (known: {known})") from None
+            raise UnknownConnection(f"unknown connection {name!r} (known: {known})") from None
 
     def remote(self) -> RemoteClient:
         """The connection client of the running event loop (one pooled HTTP client per loop)."""
@@ -420,8 +430,9 @@ class Conveyor:
 
     def run_now(self, task: str | Task, payload: Any = None, *, persist: bool = False) -> Any:
         """Run a task at once in the caller, with the same connections, rate limits and breakers.
-        Stores nothing unless `persist=True`; returns the result or raises. Use
-        `run_now_async` from async code."""
+        Stores nothing unless `persist=True`; returns the result or raises (`Postponed` when the
+        rate limit or the breaker lets nothing through yet). Use `run_now_async` from async code."""
+        refuse_in_event_loop("run_now()", "await app.run_now_async(...)")
         return asyncio.run(self._run_now_and_close(task, payload, persist))
 
     async def _run_now_and_close(self, task: str | Task, payload: Any, persist: bool) -> Any:
@@ -443,8 +454,10 @@ class Conveyor:
                 result = await spec.call(argument)
             else:
                 result = await asyncio.to_thread(spec.call, argument)
-        except Postpone:
-            raise  # nothing was attempted: nothing to record
+        except Postponed:
+            raise
+        except Postpone as postpone:  # nothing was attempted: nothing to record
+            raise Postponed(postpone.after, postpone.reason) from None
         except Exception as error:
             if persist:
                 record = error_record(error, 1, time.time())
@@ -459,8 +472,10 @@ class Conveyor:
         return result
 
     def test_connection(self, name: str) -> ConnectionCheck:
-        """Call the connection's check request; never raises for a remote failure."""
+        """Call the connection's check request; never raises for a remote failure. Use
+        `test_connection_async` from async code."""
         conn = self.get_connection(name)
+        refuse_in_event_loop("test_connection()", "await app.test_connection_async(...)")
 
         async def run() -> ConnectionCheck:
             try:
@@ -469,3 +484,18 @@ class Conveyor:
                 await self.close_remote()
 
         return asyncio.run(run())
+
+    async def test_connection_async(self, name: str) -> ConnectionCheck:
+        return await check_connection(self.remote(), self.get_connection(name))
+
+
+def refuse_in_event_loop(call: str, instead: str) -> None:
+    """The sync facades start their own event loop: inside a running one they could only fail
+    (asyncio.run refuses) or block it, so say which coroutine to await instead."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise ConfigurationError(
+        f"{call} cannot be called inside a running event loop: use {instead} there"
+    )

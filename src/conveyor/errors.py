@@ -1,13 +1,18 @@
 """Conveyor's exception tree. Users catch these, never a driver's exception.
 
 ConveyorError
-├── ConfigurationError      bad settings: URL, app path, option values
+├── ConfigurationError      bad settings or usage: URL, app path, option values, a sync call
+│   │                       (run_worker, run_now, test_connection) inside a running event loop
+│   └── UnknownConnection   a connection name nobody declared; a job that meets it goes dead
+│                           at once (also a Discard): retrying cannot declare it
 ├── TaskNotFound            a task name nobody registered
 ├── PayloadError            a payload that fails its task's schema (nothing is stored)
 ├── JobNotFound             an id the store does not hold
 ├── InvalidStateError       an operator action that the job's state does not allow
 ├── StoreError              the database failed or could not be reached
 │   └── StoreUnavailable    the database could not be reached at all
+├── Postponed               run_now could not run the task yet (rate limit, open breaker);
+│                           `.after` says in how many seconds it may (also a Postpone)
 └── DeliveryError           a call to a connection failed; `.details` has status, latency, excerpt
     ├── RemoteUnavailable   network error or timeout: retried (also a Retry)
     ├── RetryableStatus     408, 425, 429 or 5xx: retried after Retry-After if given (also a Retry)
@@ -82,6 +87,24 @@ class Postpone(Exception):
         super().__init__(reason)
         self.after = max(0.0, float(after))
         self.reason = reason
+
+
+class UnknownConnection(ConfigurationError, Discard):
+    """Refused at enqueue; in a worker (the connection was removed since) the job goes dead at
+    once, since no retry can declare the connection."""
+
+    def __init__(self, message: str) -> None:
+        Discard.__init__(self, message)
+
+
+class Postponed(ConveyorError, Postpone):
+    """`run_now` found the connection's rate limit empty or its breaker open: nothing ran.
+    `after` is the seconds until it may run. Also a `Postpone`, so a task that calls
+    `run_now_async` is itself postponed (its attempt not counted) when it lets this through."""
+
+    def __init__(self, after: float, reason: str = "postponed") -> None:
+        Postpone.__init__(self, after, reason)
+        self.args = (f"{reason}: not run, it may run in {self.after:.3g} s",)
 
 
 class DeliveryError(ConveyorError):

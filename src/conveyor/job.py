@@ -102,6 +102,9 @@ class Job:
     cancel_requested_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data; every time an ISO-8601 string in UTC (the stored attempt records
+        keep `at` in epoch seconds: converted here, on the way out)."""
+
         def iso(value: datetime | None) -> str | None:
             return value.isoformat() if value else None
 
@@ -123,11 +126,19 @@ class Job:
             "idempotency_key": self.idempotency_key,
             "payload": self.payload,
             "result": self.result,
-            "errors": self.errors,
+            "errors": [_iso_attempt(error) for error in self.errors],
             "worker_id": self.worker_id,
             "postponed_reason": self.postponed_reason,
             "cancel_requested_at": iso(self.cancel_requested_at),
+            "lease_expires_at": iso(self.lease_expires_at),
         }
+
+
+def _iso_attempt(error: dict[str, Any]) -> dict[str, Any]:
+    at = error.get("at")
+    if isinstance(at, int | float) and not isinstance(at, bool):
+        return {**error, "at": datetime.fromtimestamp(at, UTC).isoformat()}
+    return error
 
 
 @dataclass(frozen=True, slots=True)

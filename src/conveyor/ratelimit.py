@@ -3,6 +3,7 @@ worker process on every machine) as a GCRA "theoretical arrival time": one numbe
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -37,10 +38,22 @@ class RateLimit:
         return 1.0 / self.rate
 
     @classmethod
-    def parse(cls, spec: str | RateLimit, burst: int | None = None) -> RateLimit:
-        """'5/s', '300/min', '1000/h', '10/2s'; burst defaults to 1."""
+    def parse(cls, spec: str | float | RateLimit, burst: int | None = None) -> RateLimit:
+        """'5/s', '300/min', '1000/h', '10/2s', or a number of requests per second; burst
+        defaults to 1."""
         if isinstance(spec, RateLimit):
             return spec if burst is None else cls(spec.rate, burst)
+        if isinstance(spec, int | float) and not isinstance(spec, bool):
+            if not math.isfinite(spec):
+                raise ConfigurationError(
+                    f"bad rate limit {spec!r}: give a finite number per second"
+                )
+            return cls(float(spec), burst if burst is not None else 1)
+        if not isinstance(spec, str):
+            raise ConfigurationError(
+                f"bad rate limit of type {type(spec).__name__}: use a string like '5/s', "
+                "'300/min', '1000/h', or a number of requests per second"
+            )
         match = _SPEC.match(spec.lower())
         if not match or match.group(3) not in _UNITS:
             raise ConfigurationError(

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, get_type_hints
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import to_jsonable_python
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from .errors import ConfigurationError, PayloadError
 from .retry import Linear, RetryPolicy
@@ -92,6 +92,9 @@ class Task:
         self._adapter: TypeAdapter[Any] | None = (
             TypeAdapter(self.payload_type) if self.payload_type is not None else None
         )
+        # Checks a validated payload against the app (a built-in delivery's connection name):
+        # what the payload's type alone cannot know. Raises a ConveyorError to refuse it.
+        self.check: Callable[[Any], object] | None = None
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", name)
 
@@ -112,7 +115,14 @@ class Task:
                 raise PayloadError(
                     f"invalid payload for task {self.name!r}: {_first(error)}"
                 ) from None
-            return self._adapter.dump_json(value).decode(), value
+            if self.check is not None:
+                self.check(value)
+            try:
+                return self._adapter.dump_json(value).decode(), value
+            except PydanticSerializationError as error:  # an `Any` field holding an object
+                raise PayloadError(
+                    f"payload for task {self.name!r} is not JSON-serialisable: {error}"
+                ) from None
         if not self.takes_payload and payload not in (None, {}):
             raise PayloadError(f"task {self.name!r} takes no payload")
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Annotated
 
 import typer
@@ -38,9 +39,31 @@ cli.add_typer(jobs_app)
 cli.add_typer(connections_app)
 
 
+def version_text() -> str:
+    try:
+        return f"conveyor {metadata.version('conveyor')}"
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "conveyor (version unknown: not installed)"
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
 @cli.callback()
 def root(
     ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=show_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
     app: Annotated[
         str | None,
         typer.Option(

@@ -56,7 +56,7 @@ def list_connections(
     out.print(render.connections_table(records))
     missing = render.missing_env_text(records)
     if missing is not None:
-        out.print(missing, soft_wrap=True)
+        out.print(missing)
 
 
 @connections_app.command("test")

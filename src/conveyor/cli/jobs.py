@@ -72,13 +72,23 @@ def show_job(
     ctx: typer.Context,
     job_id: Annotated[int, typer.Argument(metavar="ID", help="The job id.", show_default=False)],
     as_json: JsonFlag = False,
+    traceback: Annotated[
+        bool,
+        typer.Option(
+            "--traceback", help="Also show the tracebacks of failed calls to connections."
+        ),
+    ] = False,
 ) -> None:
-    """Everything about one job: payload, result, and every failed attempt with its traceback."""
+    """Everything about one job: payload, result, and every failed attempt.
+
+    A failed call to a connection shows the remote's status, latency and response excerpt
+    (its traceback with --traceback); a task's own error shows its traceback.
+    """
     job = session(ctx).app.get_job(job_id)
     if as_json:
         render.emit_json(job.to_dict(), indent=2)
     else:
-        render.console().print(render.job_detail(job))
+        render.console().print(render.job_detail(job, tracebacks=traceback))
 
 
 @jobs_app.command("retry")

@@ -10,13 +10,16 @@ import base64
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, Group, JustifyMethod, RenderableType
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -56,7 +59,7 @@ def when(value: datetime | None) -> str:
 
 
 def short_when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%m-%d %H:%M:%S") if value else "-"
+    return value.astimezone(UTC).strftime("%m-%d %H:%M") if value else "-"
 
 
 def state_text(state: str) -> Text:
@@ -70,6 +73,88 @@ def shorten(text: str | None, width: int = 60) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+# -- tables that fit the terminal ---------------------------------------------------------------
+# Rich fits a table that is too wide by wrapping its cells over several lines, which makes a list
+# of jobs unreadable at 80 columns. Here every cell is one line: the columns that may shrink give
+# up width in proportion to their slack (cells end in "…"), and when even their narrowest widths
+# do not fit, the least useful columns are left out (`jobs show` and `--json` have everything).
+
+
+@dataclass
+class Column:
+    """One column of a fitted table. `shrink_to`: the narrowest it may get (None: never
+    narrower than its content); `drop`: > 0 may be left out, highest first."""
+
+    header: str | Text
+    cells: Sequence[str | Text]
+    justify: JustifyMethod = "left"
+    shrink_to: int | None = None
+    drop: int = 0
+
+    @property
+    def natural(self) -> int:
+        return max((cell_len(str(cell)) for cell in [self.header, *self.cells]), default=1)
+
+    @property
+    def narrowest(self) -> int:
+        return self.natural if self.shrink_to is None else min(self.natural, self.shrink_to)
+
+
+def fitted_table(columns: Sequence[Column], width: int, **options: Any) -> Table:
+    """A table of one-line rows, at most `width` cells wide (when its fixed columns allow)."""
+    kept = list(columns)
+    while True:
+        available = width - _overhead(len(kept), options)
+        widths = _shrink([c.natural for c in kept], [c.narrowest for c in kept], available)
+        droppable = [c for c in kept if c.drop > 0]
+        if widths is not None or not droppable:
+            break
+        kept.remove(max(droppable, key=lambda c: c.drop))
+    if widths is None:
+        widths = [c.narrowest for c in kept]
+    table = Table(**options)
+    for column, size in zip(kept, widths, strict=True):
+        table.add_column(
+            column.header,
+            justify=column.justify,
+            width=size,
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+    for row in range(len(kept[0].cells) if kept else 0):  # every column has one cell per row
+        table.add_row(*(column.cells[row] for column in kept))
+    return table
+
+
+def _overhead(count: int, options: Mapping[str, Any]) -> int:
+    """What borders and padding add to the cells' widths: measured on a table of 1-wide
+    columns with the same options."""
+    probe = Table(**options)
+    for _ in range(count):
+        probe.add_column(width=1)
+    out = console()
+    return Measurement.get(out, out.options, probe).maximum - count
+
+
+def _shrink(natural: list[int], narrowest: list[int], available: int) -> list[int] | None:
+    """Widths summing to at most `available`, each column giving up width in proportion to
+    its slack; None when even the narrowest widths do not fit."""
+    excess = sum(natural) - available
+    if excess <= 0:
+        return natural
+    slack = [n - m for n, m in zip(natural, narrowest, strict=True)]
+    if sum(slack) < excess:
+        return None
+    cuts = [excess * s // sum(slack) for s in slack]
+    widths = [n - c for n, c in zip(natural, cuts, strict=True)]
+    for i in sorted(range(len(widths)), key=lambda i: -(widths[i] - narrowest[i])):
+        if sum(widths) <= available:
+            break
+        if widths[i] > narrowest[i]:
+            widths[i] -= 1
+    return widths
+
+
 # -- jobs ---------------------------------------------------------------------------------------
 
 
@@ -80,45 +165,43 @@ def list_record(job: Job) -> dict[str, Any]:
     return record
 
 
-def jobs_table(jobs: Sequence[Job]) -> Table:
-    """Narrow enough for 80 columns: Queue only when the jobs span several queues, Key and
-    Last error only when some job has one. `jobs show` and `--json` have every field."""
-    with_queue = len({job.queue for job in jobs}) > 1
-    with_key = any(job.key for job in jobs)
-    with_error = any(job.last_error for job in jobs)
-    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    id_width = max((len(str(job.id)) for job in jobs), default=2)
-    task_width = min(max((len(job.task) for job in jobs), default=4), 24)
-    key_width = min(max((len(job.key or "") for job in jobs), default=3), 24)
-    table.add_column("ID", justify="right", no_wrap=True, min_width=id_width)
-    table.add_column("Task", overflow="fold", min_width=task_width)
-    if with_queue:
-        table.add_column("Queue", overflow="fold")
-    if with_key:
-        table.add_column("Key", overflow="fold", min_width=key_width)
-    table.add_column("State", no_wrap=True, min_width=9)
-    table.add_column("Att.", justify="right", no_wrap=True)
-    table.add_column("Due/done (UTC)", no_wrap=True, min_width=14)
-    if with_error:
-        table.add_column("Last error", overflow="ellipsis")
-    for job in jobs:
-        cells: list[str | Text] = [str(job.id), Text(job.task)]
-        if with_queue:
-            cells.append(Text(job.queue))
-        if with_key:
-            cells.append(Text(job.key or ""))
-        cells += [
-            state_text(job.state),
-            f"{job.attempts}/{job.max_attempts}",
-            short_when(job.finished_at or job.run_at),
-        ]
-        if with_error:
-            cells.append(Text(shorten(job.last_error, 48)))
-        table.add_row(*cells)
-    return table
+def jobs_table(jobs: Sequence[Job], width: int | None = None) -> Table:
+    """One line per job, within the terminal's width: Queue only when the jobs span several
+    queues, Key and Last error only when some job has one; long values end in "…", and at
+    narrow widths Queue, then Key, then Last error are left out. `jobs show` and `--json`
+    have every field."""
+    columns = [
+        Column("ID", [str(job.id) for job in jobs], justify="right"),
+        Column("Task", [Text(job.task) for job in jobs], shrink_to=12),
+    ]
+    if len({job.queue for job in jobs}) > 1:
+        columns.append(Column("Queue", [Text(job.queue) for job in jobs], shrink_to=8, drop=3))
+    if any(job.key for job in jobs):
+        columns.append(Column("Key", [Text(job.key or "") for job in jobs], shrink_to=10, drop=2))
+    columns += [
+        Column("State", [state_text(job.state) for job in jobs]),
+        Column("Att.", [f"{job.attempts}/{job.max_attempts}" for job in jobs], justify="right"),
+        Column("Due/done", [short_when(job.finished_at or job.run_at) for job in jobs]),
+    ]
+    if any(job.last_error for job in jobs):
+        errors = [Text(shorten(job.last_error, 60)) for job in jobs]
+        columns.append(Column("Last error", errors, shrink_to=12, drop=1))
+    return fitted_table(
+        columns,
+        width or console().width,
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+        caption="times in UTC",
+        caption_justify="right",
+    )
 
 
-def job_detail(job: Job) -> RenderableType:
+def job_detail(job: Job, tracebacks: bool = False) -> RenderableType:
+    """Every field, then each failed attempt. A failed call to a connection shows what the
+    remote answered (status, latency, the response excerpt); its traceback, which only goes
+    through Conveyor's own client, only with `tracebacks`. A task's own error keeps its
+    traceback, after the summary."""
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold", no_wrap=True)
     fields.add_column(overflow="fold")
@@ -146,7 +229,7 @@ def job_detail(job: Job) -> RenderableType:
         fields.add_row(name, value)
     parts: list[RenderableType] = [Panel(fields, title=f"Job {job.id} (times in UTC)")]
     for error in job.errors:
-        parts.append(_attempt_panel(error))
+        parts.append(_attempt_panel(error, tracebacks))
     if not job.errors:
         parts.append(Text("No failed attempts.", style="dim"))
     return Group(*parts)
@@ -161,14 +244,45 @@ def _state_detail(job: Job) -> Text:
     return state_text(job.state) + Text(note + ")")
 
 
-def _attempt_panel(error: Mapping[str, Any]) -> Panel:
+HTTP_DETAIL_KEYS = ("status", "latency_ms", "method", "url", "response")
+
+
+def _attempt_panel(error: Mapping[str, Any], tracebacks: bool = False) -> Panel:
     at = error.get("at")
     stamp = when(utc(float(at))) if isinstance(at, int | float) else "-"
     heading = f"Attempt {error.get('attempt', '?')} failed at {stamp}"
-    summary = Text(f"{error.get('type', 'Error')}: {error.get('message', '')}", style="red")
+    lines: list[RenderableType] = [
+        Text(f"{error.get('type', 'Error')}: {error.get('message', '')}", style="red")
+    ]
+    remote = any(key in error for key in HTTP_DETAIL_KEYS)
+    if remote:
+        lines.extend(_http_lines(error))
     trace = str(error.get("traceback") or "").rstrip()
-    body: RenderableType = Group(summary, Text(""), Text(trace)) if trace else summary
-    return Panel(body, title=heading, title_align="left", border_style="red")
+    if trace and (tracebacks or not remote):
+        lines += [Text(""), Text(trace)]
+    elif trace:
+        lines.append(Text("(traceback hidden: add --traceback to see it)", style="dim"))
+    return Panel(Group(*lines), title=heading, title_align="left", border_style="red")
+
+
+def _http_lines(error: Mapping[str, Any]) -> list[RenderableType]:
+    """`HTTP 422 in 12.3 ms: POST https://api.example.com/contacts` and the response excerpt."""
+    status = error.get("status")
+    latency = error.get("latency_ms")
+    request = " ".join(str(error[k]) for k in ("method", "url") if error.get(k))
+    text = Text("HTTP ", style="bold")
+    text.append(str(status) if status is not None else "no response")
+    if isinstance(latency, int | float):
+        text.append(f" after {latency:g} ms")
+    if request:
+        text.append(f": {request}")
+    lines: list[RenderableType] = [text]
+    response = error.get("response")
+    if response:
+        lines.append(Text("Response: ", style="bold") + Text(str(response)))
+    elif status is not None:
+        lines.append(Text("Response: (empty body)", style="dim"))
+    return lines
 
 
 def _pretty(value: Any) -> str:
@@ -195,25 +309,32 @@ def _ordered(counts: Mapping[str, int]) -> dict[str, int]:
     return {s: counts[s] for s in sorted(counts, key=lambda s: (rank.get(s, len(rank)), s))}
 
 
-def stats_table(document: Mapping[str, Any]) -> Table:
-    """One row per queue, one column per state that any queue has."""
+def stats_table(document: Mapping[str, Any], width: int | None = None) -> Table:
+    """One row per queue, one column per state that any queue has, and a last row of totals
+    when there are several queues. Long queue names end in "…" to fit the terminal."""
     queues: Mapping[str, Mapping[str, int]] = document["queues"]
     totals: Mapping[str, int] = document["totals"]
-    table = Table(
+    rows: list[tuple[Text, Mapping[str, int]]] = [(Text(q), c) for q, c in queues.items()]
+    if len(queues) > 1:
+        rows.append((Text("all queues", style="bold"), totals))
+    columns = [Column("Queue", [name for name, _ in rows], shrink_to=6)]
+    for state in totals:
+        cells = [str(counts.get(state, 0)) for _, counts in rows]
+        columns.append(Column(state_text(state), cells, justify="right"))
+    columns.append(
+        Column("total", [str(sum(counts.values())) for _, counts in rows], justify="right")
+    )
+    table = fitted_table(
+        columns,
+        width or console().width,
         title="Jobs per queue and state",
         title_justify="left",
         box=box.SIMPLE_HEAD,
-        show_footer=len(queues) > 1,
+        collapse_padding=True,
+        pad_edge=False,
     )
-    table.add_column("Queue", footer="all queues", overflow="fold", min_width=6)
-    for state in totals:
-        table.add_column(
-            state_text(state), justify="right", footer=str(totals[state]), no_wrap=True
-        )
-    table.add_column("total", justify="right", footer=str(sum(totals.values())), no_wrap=True)
-    for queue, counts in queues.items():
-        cells = [str(counts.get(state, 0)) for state in totals]
-        table.add_row(Text(queue), *cells, str(sum(counts.values())))
+    if len(queues) > 1:
+        table.rows[-2].end_section = True  # a rule above the totals
     return table
 
 
@@ -431,65 +552,73 @@ def state_cell(state: Mapping[str, Any] | None) -> Text:
     text = Text(name, style=BREAKER_STYLES.get(name, ""))
     if name == "open" and state["open_until"]:
         until = datetime.fromisoformat(state["open_until"])
-        text.append(f" until {until.strftime('%H:%M:%S')} UTC")
+        text.append(f" until {until.astimezone(UTC).strftime('%H:%M:%S')}")
     if state["failures"]:
         noun = "failure" if state["failures"] == 1 else "failures"
         text.append(f" ({state['failures']} {noun})")
     return text
 
 
-def connections_table(records: Sequence[Mapping[str, Any]]) -> Table:
-    with_error = any((r["breaker_state"] or {}).get("last_error") for r in records)
-    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    table.add_column("Name", overflow="fold")
-    table.add_column("Base URL", overflow="fold")
-    table.add_column("Auth", overflow="fold")
-    table.add_column("Rate limit", no_wrap=True)
-    table.add_column("Breaker", no_wrap=True)
-    table.add_column("State", overflow="fold")
-    if with_error:
-        table.add_column("Last error", overflow="ellipsis")
-    for record in records:
-        limit = record["rate_limit"]
-        rate = "-" if limit is None else f"{limit['spec']}, burst {limit['burst']}"
-        settings = record["breaker"]
-        breaker = (
-            "off"
-            if settings is None
-            else f"{settings['failures']} failures, "
-            f"{seconds_text(settings['cool_off'])}→{seconds_text(settings['max_cool_off'])}"
-        )
-        cells: list[str | Text] = [
-            Text(record["name"]),
-            Text(record["base_url"]),
-            auth_text(record["auth"]),
-            rate,
-            breaker,
-            state_cell(record["breaker_state"]),
-        ]
-        if with_error:
-            cells.append(Text(shorten((record["breaker_state"] or {}).get("last_error"), 48)))
-        table.add_row(*cells)
-    return table
+def connections_table(records: Sequence[Mapping[str, Any]], width: int | None = None) -> Table:
+    """One line per connection, within the terminal's width: long values end in "…", and at
+    narrow widths the breaker's settings, then Last error, then Auth are left out (`--json`
+    has them all). Times in UTC."""
+    columns = [
+        Column("Name", [Text(r["name"]) for r in records], shrink_to=8),
+        Column("Base URL", [Text(r["base_url"]) for r in records], shrink_to=16),
+        Column("Auth", [auth_text(r["auth"]) for r in records], shrink_to=10, drop=1),
+        Column("Rate limit", [_rate_cell(r["rate_limit"]) for r in records]),
+        Column("Breaker", [_breaker_cell(r["breaker"]) for r in records], drop=3),
+        Column("State", [state_cell(r["breaker_state"]) for r in records], shrink_to=20),
+    ]
+    errors = [(r["breaker_state"] or {}).get("last_error") for r in records]
+    if any(errors):
+        cells = [Text(shorten(error, 60)) for error in errors]
+        columns.append(Column("Last error", cells, shrink_to=12, drop=2))
+    return fitted_table(
+        columns,
+        width or console().width,
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
 
 
-def breakers_table(states: Sequence[Mapping[str, Any]]) -> Table:
-    table = Table(title="Circuit breakers", title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("Connection", overflow="fold")
-    table.add_column("State", no_wrap=True)
-    table.add_column("Failures", justify="right", no_wrap=True)
-    table.add_column("Open until (UTC)", no_wrap=True)
-    table.add_column("Last error", overflow="ellipsis")
-    for state in states:
-        until = state["open_until"]
-        table.add_row(
-            Text(state["name"]),
-            Text(state["state"], style=BREAKER_STYLES.get(state["state"], "")),
-            str(state["failures"]),
-            when(datetime.fromisoformat(until)) if until else "-",
-            Text(shorten(state["last_error"], 60)),
-        )
-    return table
+def _rate_cell(limit: Mapping[str, Any] | None) -> str:
+    return "-" if limit is None else f"{limit['spec']}, burst {limit['burst']}"
+
+
+def _breaker_cell(settings: Mapping[str, Any] | None) -> str:
+    if settings is None:
+        return "off"
+    cool_off = f"{seconds_text(settings['cool_off'])}→{seconds_text(settings['max_cool_off'])}"
+    return f"{settings['failures']} failures, {cool_off}"
+
+
+def breakers_table(states: Sequence[Mapping[str, Any]], width: int | None = None) -> Table:
+    def until(state: Mapping[str, Any]) -> str:
+        value = state["open_until"]
+        return short_when(datetime.fromisoformat(value)) if value else "-"
+
+    columns = [
+        Column("Connection", [Text(s["name"]) for s in states], shrink_to=10),
+        Column(
+            "State",
+            [Text(s["state"], style=BREAKER_STYLES.get(s["state"], "")) for s in states],
+        ),
+        Column("Failures", [str(s["failures"]) for s in states], justify="right"),
+        Column("Until (UTC)", [until(s) for s in states]),
+        Column("Last error", [Text(shorten(s["last_error"], 60)) for s in states], shrink_to=12),
+    ]
+    return fitted_table(
+        columns,
+        width or console().width,
+        title="Circuit breakers",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
 
 
 def check_record(check: ConnectionCheck, redact: Redactor) -> dict[str, Any]:

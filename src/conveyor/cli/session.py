@@ -3,8 +3,8 @@
 Exit status: 0 done; 1 a bulk action (retry/cancel/delete) that could not act on every id it
 was given, or a connection check that failed; 2 bad input or configuration (unknown task, invalid
 payload, bad duration, bad --app or --config, unknown connection, unreachable database, unknown job
-id for `jobs show`) or a database error. Failures that we expect print one line on stderr, never a
-traceback.
+id for `jobs show`, an unknown option or a bad option value, an --app module that fails to import)
+or a database error. Failures that we expect print one line on stderr, never a traceback or a box.
 """
 
 from __future__ import annotations
@@ -14,11 +14,18 @@ import json
 import logging
 import os
 import sys
+import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
+
+try:
+    from typer._click.exceptions import ClickException  # recent Typer vendors Click
+except ImportError:  # pragma: no cover - older Typer, on top of Click
+    from click.exceptions import ClickException  # type: ignore[no-redef,import-not-found]
 
 from ..app import Conveyor
 from ..connections.config import apply_config
@@ -52,11 +59,49 @@ class ConveyorGroup(TyperGroup):
         except (ConveyorError, CliError) as error:
             fail(describe(error))
 
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click's usage errors (a bad option value, an unknown option, a missing argument) as
+        one `Error: ...` line and exit 2, like every other bad input: Typer would draw a box
+        of several lines."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except ClickException as error:
+            if type(error).__name__ == "NoArgsIsHelpError":  # the help is the message
+                if error.format_message().strip():
+                    error.show()
+            else:
+                typer.echo(f"Error: {usage_line(error)}", err=True)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_line(error: ClickException) -> str:
+    """`Invalid value for '--concurrency': ... (see 'conveyor worker --help')`."""
+    message = one_line(error.format_message())
+    ctx = getattr(error, "ctx", None)
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        message += f" (see '{ctx.command_path} {ctx.help_option_names[0]}')"
+    return message
+
 
 def describe(error: Exception) -> str:
     message = str(error) or type(error).__name__
     missing_table = "no such table" in message or "does not exist" in message
-    if isinstance(error, StoreError) and "conveyor_" in message and missing_table:
+    hinted = "migrate" in message
+    if isinstance(error, StoreError) and "conveyor_" in message and missing_table and not hinted:
         message += " (has `conveyor migrate` been run on this database?)"
     return message
 
@@ -108,8 +153,9 @@ def session(ctx: typer.Context) -> Session:
 def load_app(path: str) -> Conveyor:
     """Import `module:attribute` (dots allowed in both) from the working directory, like uvicorn.
 
-    Errors that come from inside the user's module (a failing import of *its* dependencies, an
-    exception at import time) are not ours to hide: they propagate with their traceback.
+    A module that fails to import (a syntax error, a missing dependency, an exception raised at
+    import time) is one line naming the module, the error and where it happened: the operator
+    needs to know which file to fix, and a traceback through importlib tells them no more.
     """
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
@@ -121,10 +167,14 @@ def load_app(path: str) -> Conveyor:
         sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name is None or not _is_module_or_parent(error.name, module_name):
-            raise
-        raise CliError(f"--app {path}: cannot import module {module_name!r} ({error})") from None
+    except Exception as error:
+        if isinstance(error, ModuleNotFoundError) and _is_module_or_parent(error.name, module_name):
+            raise CliError(
+                f"--app {path}: cannot import module {module_name!r} ({error})"
+            ) from None
+        raise CliError(
+            f"--app {path}: cannot import module {module_name!r}: {_import_failure(error)}"
+        ) from None
     target: Any = module
     for part in attribute.split("."):
         try:
@@ -140,7 +190,22 @@ def load_app(path: str) -> Conveyor:
     return target
 
 
-def _is_module_or_parent(missing: str, module_name: str) -> bool:
+def _import_failure(error: Exception) -> str:
+    """`ZeroDivisionError: division by zero (at myapp/jobs.py:12)`: the error, and the innermost
+    frame it was raised from (a SyntaxError's message already names its file and line)."""
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, SyntaxError):
+        return text
+    frames = traceback.extract_tb(error.__traceback__)
+    user = [f for f in frames if "importlib" not in f.filename and "<frozen" not in f.filename]
+    if user:
+        text += f" (at {os.path.relpath(user[-1].filename)}:{user[-1].lineno})"
+    return text
+
+
+def _is_module_or_parent(missing: str | None, module_name: str) -> bool:
+    if missing is None:
+        return False
     return module_name == missing or module_name.startswith(f"{missing}.")
 
 

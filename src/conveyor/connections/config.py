@@ -10,10 +10,12 @@ for all of them). Secrets (`token`, `password`, `key`, `client_secret`, `signing
 best written as `env:NAME` references, resolved from the environment each time they are used, so
 the file holds no credential; a literal value works too, but then the file is a secret itself.
 
-The whole file is checked before anything is registered: an unknown key, a value of the wrong
-type, a bad rate limit, an unknown auth type or a missing required key raises one
-`ConfigurationError` whose one-line message names the file and the key, like
-`conveyor.toml: connections.shop.auth.type: unknown auth type 'magic' (bearer, basic, ...)`.
+The whole file is checked before anything is registered, and every mistake in it is reported at
+once: an unknown key, a value of the wrong type, a bad rate limit, an unknown auth type or a
+missing required key each give one line naming the file and the key, like
+`conveyor.toml: connections.shop.auth.type: unknown auth type 'magic' (bearer, basic, ...)`,
+and all of them are raised as one `ConfigurationError`, joined by "; " (one line, as the CLI
+prints errors).
 
 A connection may be declared in Python (`app.connection(...)`) or in the file, not both:
 `apply_config` refuses a name the application already has, and registers nothing then.
@@ -30,20 +32,23 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..breaker import Breaker
 from ..durations import parse_duration
 from ..errors import ConfigurationError
 from ..ratelimit import RateLimit
 from .auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
+from .batching import Batch
 from .connection import Connection, make_connection
 from .secrets import Secret
 
 if TYPE_CHECKING:
     from ..app import Conveyor
 
+T = TypeVar("T")
 CONFIG_ENV = "CONVEYOR_CONFIG"
 AUTH_TYPES = ("bearer", "basic", "api_key", "oauth2")
 CHECK_METHODS = ("GET", "HEAD", "POST")
@@ -60,8 +65,10 @@ CONNECTION_KEYS = (
     "check",
     "identity",
     "max_retry_after",
+    "batch",
 )
 BREAKER_KEYS = ("failures", "cool_off", "max_cool_off", "probe_timeout")
+BATCH_KEYS = ("max_size", "max_wait")
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -98,14 +105,17 @@ def apply_config(app: Conveyor, path: str | os.PathLike[str]) -> list[Connection
     source = os.fspath(path)
     specs = read_config(path)
     sources = _SOURCES.setdefault(app, {})
+    clashes = []
     for spec in specs:
         if spec.name in app.connections:
             where = sources.get(spec.name)
             origin = f"by {where}" if where else "in Python (app.connection)"
-            raise ConfigurationError(
+            clashes.append(
                 f"{source}: {_key_path('connections', spec.name)}: a connection named "
                 f"{spec.name!r} is already declared {origin}; declare it in one place only"
             )
+    if clashes:
+        raise ConfigurationError("; ".join(clashes))
     declared = []
     for spec in specs:
         declared.append(app.connection(spec.name, spec.base_url, **spec.options))
@@ -132,51 +142,75 @@ def parse_config(text: str, source: str = "conveyor.toml") -> list[ConnectionSpe
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigurationError(f"{source}: invalid TOML: {error}") from None
-    root = _Table(source, (), document)
-    tables = root.table("connections", expected="a table of [connections.NAME] tables")
+    root = _Table(source, (), document, [])
+    tables = root.guard(
+        lambda: root.table("connections", expected="a table of [connections.NAME] tables")
+    )
     root.finish("top-level keys", ("connections",))
-    if tables is None:
-        return []
+    specs = [] if tables is None else _connections(tables)
+    if root.mistakes:
+        raise ConfigurationError("; ".join(root.mistakes))
+    return specs
+
+
+def _connections(tables: _Table) -> list[ConnectionSpec]:
     specs = []
     for name in list(tables.data):
         if not name.strip():
-            raise tables.error(name, "a connection name cannot be empty")
-        table = tables.table(name, required=True, expected="a [connections.NAME] table")
-        assert table is not None
-        specs.append(_connection(name, table))
+            tables.mistakes.append(str(tables.error(name, "a connection name cannot be empty")))
+            continue
+        table = tables.guard(
+            partial(tables.table, name, required=True, expected="a [connections.NAME] table")
+        )
+        spec = None if table is None else _connection(name, table)
+        if spec is not None:
+            specs.append(spec)
     return specs
 
 
 # -- one connection -----------------------------------------------------------------------------
 
 
-def _connection(name: str, table: _Table) -> ConnectionSpec:
-    base_url = table.url("base_url", required=True)
-    assert base_url is not None
-    auth = table.table("auth", expected="a table like { type = 'bearer', token = 'env:NAME' }")
-    headers = table.table("headers", expected="a table of header names and values")
-    check = table.string("check")
+def _connection(name: str, table: _Table) -> ConnectionSpec | None:
+    """The connection's arguments, or None when it has mistakes (recorded on the table)."""
+    before = len(table.mistakes)
+    guard = table.guard
+    base_url = guard(lambda: table.url("base_url", required=True))
+    auth = guard(
+        lambda: table.table("auth", expected="a table like { type = 'bearer', token = 'env:NAME' }")
+    )
+    headers = guard(lambda: table.table("headers", expected="a table of header names and values"))
+    check = guard(lambda: table.string("check"))
     found: dict[str, Any] = {
-        "auth": None if auth is None else _auth(auth),
-        **_rate_limit(table),
-        "signing_secret": table.secret("signing_secret"),
-        "connect_timeout": table.seconds("connect_timeout", positive=True),
-        "read_timeout": table.seconds("read_timeout", positive=True),
-        "headers": None if headers is None else _headers(headers),
-        "breaker": _breaker(table),
-        "check": None if check is None else _check(table, check),
-        "identity": table.string("identity", plain=True),
-        "max_retry_after": table.seconds("max_retry_after", positive=False),
+        "auth": None if auth is None else guard(lambda: _auth(auth)),
+        **(guard(lambda: _rate_limit(table)) or {}),
+        "signing_secret": guard(lambda: table.secret("signing_secret")),
+        "connect_timeout": guard(lambda: table.seconds("connect_timeout", positive=True)),
+        "read_timeout": guard(lambda: table.seconds("read_timeout", positive=True)),
+        "headers": None if headers is None else guard(lambda: _headers(headers)),
+        "breaker": guard(lambda: _breaker(table)),
+        "check": None if check is None else guard(lambda: _check(table, check)),
+        "identity": guard(lambda: table.string("identity", plain=True)),
+        "max_retry_after": guard(lambda: table.seconds("max_retry_after", positive=False)),
+        "batch": guard(lambda: _batch(table)),
     }
     table.finish("connection settings", CONNECTION_KEYS)
+    if base_url is None or len(table.mistakes) > before:
+        return None
     options = {key: value for key, value in found.items() if value is not None}
     spec = ConnectionSpec(name, base_url, options)
-    table.convert(None, spec.build)  # anything make_connection still refuses, with the file name
-    return spec
+    # Anything make_connection still refuses, with the file name.
+    return spec if guard(lambda: table.convert(None, spec.build)) is not None else None
 
 
 def _rate_limit(table: _Table) -> dict[str, Any]:
-    spec = table.string("rate_limit", plain=True)
+    spec: str | float | None
+    if isinstance(table.data.get("rate_limit"), int | float) and not isinstance(
+        table.data.get("rate_limit"), bool
+    ):
+        spec = table.take("rate_limit")  # requests per second, as in Python
+    else:
+        spec = table.string("rate_limit", plain=True)
     burst = table.integer("burst", minimum=1)
     if spec is None:
         if burst is not None:
@@ -188,28 +222,30 @@ def _rate_limit(table: _Table) -> dict[str, Any]:
     }
 
 
-def _auth(table: _Table) -> Auth:
+def _auth(table: _Table) -> Auth | None:
+    """The auth object; None when a mistake was recorded (each key is checked)."""
     kind = table.string("type", required=True, plain=True)
+    guard = table.guard
     if kind == "bearer":
-        token = table.secret("token", required=True)
+        token = guard(lambda: table.secret("token", required=True))
         table.finish("bearer auth settings", ("type", "token"))
-        return Bearer(_present(token))
+        return None if token is None else Bearer(token)
     if kind == "basic":
-        username = table.string("username", required=True, plain=True)
-        password = table.secret("password", required=True)
+        username = guard(lambda: table.string("username", required=True, plain=True))
+        password = guard(lambda: table.secret("password", required=True))
         table.finish("basic auth settings", ("type", "username", "password"))
-        return Basic(_present(username), _present(password))
+        return None if username is None or password is None else Basic(username, password)
     if kind == "api_key":
-        key = table.secret("key", required=True)
-        header = table.header_name("header")
+        key = guard(lambda: table.secret("key", required=True))
+        header = guard(lambda: table.header_name("header"))
         table.finish("api_key auth settings", ("type", "key", "header"))
-        return ApiKey(_present(key), header or "X-API-Key")
+        return None if key is None else ApiKey(key, header or "X-API-Key")
     if kind == "oauth2":
         return _oauth2(table)
     raise table.error("type", f"unknown auth type {kind!r} ({', '.join(AUTH_TYPES)})")
 
 
-def _oauth2(table: _Table) -> Auth:
+def _oauth2(table: _Table) -> Auth | None:
     known = (
         "type",
         "token_url",
@@ -220,14 +256,18 @@ def _oauth2(table: _Table) -> Auth:
         "in_body",
         "refresh_margin",
     )
-    token_url = table.url("token_url", required=True)
-    client_id = table.string("client_id", required=True, plain=True)
-    client_secret = table.secret("client_secret", required=True)
-    scope = table.string("scope", plain=True)
-    audience = table.string("audience", plain=True)
-    in_body = table.boolean("in_body")
-    margin = table.seconds("refresh_margin", positive=False)
+    before = len(table.mistakes)
+    guard = table.guard
+    token_url = guard(lambda: table.url("token_url", required=True))
+    client_id = guard(lambda: table.string("client_id", required=True, plain=True))
+    client_secret = guard(lambda: table.secret("client_secret", required=True))
+    scope = guard(lambda: table.string("scope", plain=True))
+    audience = guard(lambda: table.string("audience", plain=True))
+    in_body = guard(lambda: table.boolean("in_body"))
+    margin = guard(lambda: table.seconds("refresh_margin", positive=False))
     table.finish("oauth2 auth settings", known)
+    if len(table.mistakes) > before:
+        return None
     return OAuth2ClientCredentials(
         _present(token_url),
         _present(client_id),
@@ -242,14 +282,21 @@ def _oauth2(table: _Table) -> Auth:
 def _headers(table: _Table) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name in list(table.data):
-        if not _HEADER_NAME.match(name):
-            raise table.error(name, "not a valid HTTP header name")
-        value = table.string(name, required=True, plain=True)
-        assert value is not None
-        if "\r" in value or "\n" in value:
-            raise table.error(name, "a header value cannot contain a line break")
-        headers[name] = value
+        value = table.guard(partial(_header, table, name))
+        if value is not None:
+            headers[name] = value
     return headers
+
+
+def _header(table: _Table, name: str) -> str:
+    if not _HEADER_NAME.match(name):
+        table.take(name)
+        raise table.error(name, "not a valid HTTP header name")
+    value = table.string(name, required=True, plain=True)
+    assert value is not None
+    if "\r" in value or "\n" in value:
+        raise table.error(name, "a header value cannot contain a line break")
+    return value
 
 
 def _breaker(table: _Table) -> Breaker | bool | None:
@@ -262,11 +309,14 @@ def _breaker(table: _Table) -> Breaker | bool | None:
     settings = table.table("breaker", expected="a table like { failures = 5 } or false")
     assert settings is not None
     default = Breaker()
-    failures = settings.integer("failures", minimum=1)
-    cool_off = settings.seconds("cool_off", positive=True)
-    max_cool_off = settings.seconds("max_cool_off", positive=True)
-    probe_timeout = settings.seconds("probe_timeout", positive=True)
+    before = len(settings.mistakes)
+    failures = settings.guard(lambda: settings.integer("failures", minimum=1))
+    cool_off = settings.guard(lambda: settings.seconds("cool_off", positive=True))
+    max_cool_off = settings.guard(lambda: settings.seconds("max_cool_off", positive=True))
+    probe_timeout = settings.guard(lambda: settings.seconds("probe_timeout", positive=True))
     settings.finish("breaker settings", BREAKER_KEYS)
+    if len(settings.mistakes) > before:
+        return None
     cool = default.cool_off if cool_off is None else cool_off
     if max_cool_off is None:
         max_cool_off = max(default.max_cool_off, cool)
@@ -277,6 +327,25 @@ def _breaker(table: _Table) -> Breaker | bool | None:
         cool_off=cool,
         max_cool_off=max_cool_off,
         probe_timeout=default.probe_timeout if probe_timeout is None else probe_timeout,
+    )
+
+
+def _batch(table: _Table) -> Batch | None:
+    """`batch = { max_size = 50, max_wait = "50ms" }` (either key may be left out), or
+    `batch = true` for the defaults: the Python API's `Batch`."""
+    value = table.data.get("batch")
+    if value is None or isinstance(value, bool):
+        table.take("batch")
+        return Batch() if value else None
+    settings = table.table("batch", expected="a table like { max_size = 50, max_wait = '50ms' }")
+    assert settings is not None
+    default = Batch()
+    max_size = settings.guard(lambda: settings.integer("max_size", minimum=1))
+    max_wait = settings.guard(lambda: settings.seconds("max_wait", positive=False))
+    settings.finish("batch settings", BATCH_KEYS)
+    return Batch(
+        max_size=default.max_size if max_size is None else max_size,
+        max_wait=default.max_wait if max_wait is None else max_wait,
     )
 
 
@@ -324,11 +393,22 @@ def _kind(value: Any) -> str:
 class _Table:
     """A TOML table being read: each key is taken once; `finish` refuses whatever is left."""
 
-    def __init__(self, source: str, path: tuple[str, ...], data: Mapping[str, Any]) -> None:
+    def __init__(
+        self, source: str, path: tuple[str, ...], data: Mapping[str, Any], mistakes: list[str]
+    ) -> None:
         self.source = source
         self.path = path
         self.data = dict(data)
         self.taken: set[str] = set()
+        self.mistakes = mistakes  # shared by every table of one file: all are reported at once
+
+    def guard(self, read: Callable[[], T]) -> T | None:
+        """`read()`, or None with its ConfigurationError recorded, so reading goes on."""
+        try:
+            return read()
+        except ConfigurationError as error:
+            self.mistakes.append(str(error))
+            return None
 
     def error(self, key: str | None, message: str) -> ConfigurationError:
         parts = (*self.path, key) if key is not None else self.path
@@ -340,13 +420,15 @@ class _Table:
         return self.data.get(key)
 
     def finish(self, what: str, known: tuple[str, ...]) -> None:
+        """Record every key nobody took as unknown."""
         for key in self.data:
             if key in self.taken:
                 continue
             hint = difflib.get_close_matches(key, known, n=1)
             suggestion = f", did you mean {hint[0]!r}?" if hint else ""
             listed = ", ".join(known)
-            raise self.error(key, f"unknown key {key!r}{suggestion} (known {what}: {listed})")
+            message = f"unknown key {key!r}{suggestion} (known {what}: {listed})"
+            self.mistakes.append(str(self.error(key, message)))
 
     def convert(self, key: str | None, build: Callable[[], Any]) -> Any:
         """`build()`, its ConfigurationError re-raised with this file and key in front."""
@@ -449,4 +531,6 @@ class _Table:
         self, key: str, *, required: bool = False, expected: str = "a table"
     ) -> _Table | None:
         value = self._typed(key, expected, required, lambda v: isinstance(v, dict))
-        return None if value is None else _Table(self.source, (*self.path, key), value)
+        return (
+            None if value is None else _Table(self.source, (*self.path, key), value, self.mistakes)
+        )

@@ -93,7 +93,7 @@ def make_connection(
     read_timeout: float | None = None,
     headers: Mapping[str, str] | None = None,
     signing_secret: str | Secret | None = None,
-    rate_limit: str | RateLimit | None = None,
+    rate_limit: str | float | RateLimit | None = None,
     burst: int | None = None,
     breaker: Breaker | bool | None = True,
     max_retry_after: float = 3600.0,
@@ -101,7 +101,9 @@ def make_connection(
     identity: str | None = None,
     batch: Batch | None = None,
 ) -> Connection:
-    """The keyword form `app.connection(...)` and the config file use."""
+    """The keyword form `app.connection(...)` and the config file use. A number as `rate_limit`
+    is requests per second."""
+    check_auth(name, auth)
     if timeouts is None:
         timeouts = Timeouts(connect=connect_timeout or 5.0, read=read_timeout or 10.0)
     return Connection(
@@ -117,6 +119,27 @@ def make_connection(
         check=check,
         identity=identity,
         batch=batch,
+    )
+
+
+def check_auth(name: str, auth: object) -> None:
+    """An auth given as a plain string would be silently unusable: say which object to use
+    (without echoing the string: it is likely a credential)."""
+    if auth is None or isinstance(auth, Auth):
+        return
+    if isinstance(auth, str):
+        scheme = auth.strip().partition(" ")[0].lower()
+        hint = {
+            "bearer": 'Bearer("env:TOKEN_VARIABLE")',
+            "basic": 'Basic("user", "env:PASSWORD_VARIABLE")',
+        }.get(scheme, 'Bearer("env:TOKEN_VARIABLE"), Basic(...), ApiKey(...)')
+        raise ConfigurationError(
+            f"connection {name!r}: auth must be an auth object, not a string: use auth={hint} "
+            "(from conveyor; the token itself or an env:NAME reference)"
+        )
+    raise ConfigurationError(
+        f"connection {name!r}: auth must be Bearer, Basic, ApiKey or OAuth2ClientCredentials "
+        f"(from conveyor), not {type(auth).__name__}"
     )
 
 

@@ -7,10 +7,12 @@ result for a success, the error record for a failure).
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ..errors import ConfigurationError
 from ..task import current_job
@@ -40,6 +42,17 @@ class Delivery(BaseModel):
             raise ValueError(str(error)) from None
         return value
 
+    @field_validator("body")
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        """Sent as JSON: refuse at enqueue what could never be sent (an object, NaN), rather
+        than store it and fail every attempt."""
+        try:
+            json.dumps(to_jsonable_python(value), allow_nan=False)
+        except (PydanticSerializationError, TypeError, ValueError) as error:
+            raise ValueError(f"not JSON-serialisable: {error}") from None
+        return value
+
     @field_validator("method")
     @classmethod
     def _method(cls, value: str) -> str:
@@ -64,3 +77,5 @@ def register(app: Conveyor) -> None:
             idempotency_key=key,
         )
         return response.details()
+
+    deliver.check = lambda delivery: app.get_connection(delivery.connection)

@@ -497,6 +497,8 @@ def register(app: Conveyor) -> None:
         )
         return await run_call(app.remote(), payload, idempotency_key=key)
 
+    rpc.check = lambda call: app.get_connection(call.connection)
+
 
 async def run_call(
     client: RemoteClient, call: RpcCall, *, idempotency_key: str | None = None

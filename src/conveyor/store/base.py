@@ -190,6 +190,17 @@ def error_record(error: BaseException, attempt: int, at: float) -> dict[str, Any
     return record
 
 
+def with_schema_hint(message: str) -> str:
+    """A driver's "no such table" about our tables means the database was never migrated:
+    say how to fix it (the schema is never created implicitly)."""
+    missing = "no such table: conveyor_" in message or (
+        'relation "conveyor_' in message and "does not exist" in message
+    )
+    if missing:
+        return f"{message} (no Conveyor schema here: run app.migrate() or `conveyor migrate`)"
+    return message
+
+
 def decode_json(value: Any) -> Any:
     if value is None or not isinstance(value, str | bytes):
         return value

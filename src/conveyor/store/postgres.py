@@ -12,6 +12,7 @@ import json
 import os
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -34,6 +35,7 @@ from .base import (
     dbapi_connection,
     decode_json,
     finished_params,
+    with_schema_hint,
 )
 from .ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 
@@ -48,6 +50,10 @@ class PostgresStore(Store):
             raise ConfigurationError(f"not a PostgreSQL URL: {url!r}")
         self.url = url
         self._q = queries.load("postgres")
+        self._own_identity: tuple[str, str] | None = None
+        self._identities: weakref.WeakKeyDictionary[psycopg.Connection[Any], tuple[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
         timeout = max(1, int(connect_timeout))
         try:  # one direct connection first: the pool would only report "incomplete" after 5 s
             psycopg.connect(url, connect_timeout=timeout).close()
@@ -87,7 +93,7 @@ class PostgresStore(Store):
         except psycopg.OperationalError as error:
             raise StoreUnavailable(f"PostgreSQL: {_reason(error)}") from error
         except psycopg.Error as error:
-            raise StoreError(f"PostgreSQL: {_reason(error)}") from error
+            raise StoreError(with_schema_hint(f"PostgreSQL: {_reason(error)}")) from error
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -133,6 +139,7 @@ class PostgresStore(Store):
                 raise ConfigurationError("connection= must be a psycopg 3 connection on PostgreSQL")
             try:
                 with raw.transaction(), raw.cursor() as cur:
+                    self._check_same_database(raw, cur)
                     return self._enqueue_with(cur, jobs)
             except psycopg.Error as error:
                 raise StoreError(f"PostgreSQL: {_reason(error)}") from error
@@ -144,6 +151,33 @@ class PostgresStore(Store):
                 return [int(row[0])]
         with self._tx() as cur:
             return self._enqueue_with(cur, jobs)
+
+    def _check_same_database(self, raw: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> None:
+        """A connection to another database (or server) would write the job where no worker
+        looks. A database is known by its name and its server's start time; both sides are
+        asked once (per caller's connection; the store's again only on a mismatch, in case the
+        server restarted)."""
+        theirs = self._identities.get(raw)
+        if theirs is None:
+            row = cur.execute(self._q["database_identity"]).fetchone()
+            assert row is not None
+            theirs = self._identities[raw] = (str(row[0]), str(row[1]))
+        if theirs == self._identity(refresh=False) or theirs == self._identity(refresh=True):
+            return
+        mine = self._identity(refresh=False)[0]
+        where = "on another server" if theirs[0] == mine else f"to database {theirs[0]!r}"
+        raise ConfigurationError(
+            f"connection= is a connection {where}, not to this app's database {mine!r}: the job "
+            "would be stored where no worker looks; pass a connection to the app's own database"
+        )
+
+    def _identity(self, *, refresh: bool) -> tuple[str, str]:
+        if self._own_identity is None or refresh:
+            with self._conn() as conn:
+                row = conn.execute(self._q["database_identity"]).fetchone()
+            assert row is not None
+            self._own_identity = (str(row[0]), str(row[1]))
+        return self._own_identity
 
     def _enqueue_with(self, cur: psycopg.Cursor[Any], jobs: Sequence[NewJob]) -> list[int]:
         q = self._q

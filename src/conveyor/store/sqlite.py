@@ -31,6 +31,7 @@ from .base import (
     dbapi_connection,
     decode_json,
     finished_params,
+    with_schema_hint,
 )
 from .ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 
@@ -46,6 +47,17 @@ def sqlite_path(url: str) -> str:
     if not path:
         raise ConfigurationError(f"SQLite URL has no file path: {url!r}")
     return path
+
+
+def _main_file(conn: sqlite3.Connection, query: str) -> str:
+    """The file of a connection's `main` database ('' in memory)."""
+    try:
+        for _, name, file in conn.execute(query).fetchall():
+            if name == "main":
+                return str(file or "")
+    except sqlite3.Error as error:
+        raise StoreError(f"SQLite: {error}") from error
+    return ""
 
 
 class SQLiteStore(Store):
@@ -88,7 +100,7 @@ class SQLiteStore(Store):
                 yield cur
             except sqlite3.Error as error:
                 self._conn.rollback()
-                raise StoreError(f"SQLite: {error}") from error
+                raise StoreError(with_schema_hint(f"SQLite: {error}")) from error
             except BaseException:
                 self._conn.rollback()
                 raise
@@ -104,7 +116,7 @@ class SQLiteStore(Store):
             try:
                 yield cur
             except sqlite3.Error as error:
-                raise StoreError(f"SQLite: {error}") from error
+                raise StoreError(with_schema_hint(f"SQLite: {error}")) from error
             finally:
                 cur.close()
 
@@ -149,6 +161,8 @@ class SQLiteStore(Store):
             raw = dbapi_connection(connection)
             if not isinstance(raw, sqlite3.Connection):
                 raise ConfigurationError("connection= must be a sqlite3 connection on SQLite")
+            if raw is not self._conn:
+                self._check_same_database(raw)
             cur = raw.cursor()
             try:
                 return self._enqueue_with(cur, jobs)
@@ -165,6 +179,19 @@ class SQLiteStore(Store):
                 return self._enqueue_with(cur, jobs)
         except sqlite3.Error as error:
             raise StoreError(f"SQLite: {error}") from error
+
+    def _check_same_database(self, raw: sqlite3.Connection) -> None:
+        """A connection to another file would write the job where no worker looks. One PRAGMA
+        on each side: the file each connection's main database is."""
+        theirs = _main_file(raw, self._q["database_identity"])
+        with self._lock:
+            mine = _main_file(self._conn, self._q["database_identity"])
+        if not mine or not theirs or os.path.realpath(theirs) != os.path.realpath(mine):
+            raise ConfigurationError(
+                f"connection= is a connection to {theirs or 'an in-memory database'!r}, not to "
+                f"this app's database {mine or ':memory:'!r}: the job would be stored where no "
+                "worker looks; pass a connection to the app's own database file"
+            )
 
     def _enqueue_with(self, cur: Cursor, jobs: Sequence[NewJob]) -> list[int]:
         q = self._q

@@ -307,6 +307,10 @@ ON CONFLICT (name) DO UPDATE SET
 -- name: breaker_list
 SELECT * FROM conveyor_breakers ORDER BY name
 
+-- name: database_identity
+-- Which database a caller's outbox connection is on: its name and its server's start time.
+SELECT current_database(), pg_postmaster_start_time()
+
 -- name: insert_finished
 -- A job run at once in the caller (`run_now(..., persist=True)`), recorded as it ended.
 INSERT INTO conveyor_jobs (task, queue, payload, key, priority, state, attempts, max_attempts,

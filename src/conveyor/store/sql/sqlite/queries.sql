@@ -210,6 +210,10 @@ ON CONFLICT (name) DO UPDATE SET
 -- name: breaker_list
 SELECT * FROM conveyor_breakers ORDER BY name
 
+-- name: database_identity
+-- Which file a caller's outbox connection is on (the row named 'main').
+PRAGMA database_list
+
 -- name: insert_finished
 -- A job run at once in the caller (`run_now(..., persist=True)`), recorded as it ended.
 INSERT INTO conveyor_jobs (task, queue, payload, key, priority, state, attempts, max_attempts,

@@ -392,7 +392,8 @@ class Conveyor:
             "method": method,
             "body": payload,
             "headers": headers or {},
-            "idempotency_key": idempotency_key,
+            # Made here, once: every attempt sends it and no other delivery ever does.
+            "idempotency_key": idempotency_key or deliver.new_idempotency_key(),
         }
         return self.enqueue(
             deliver.DELIVER_TASK,

@@ -1,12 +1,15 @@
 """The built-in delivery task: send one JSON payload to a connection, reliably.
 
-The `Idempotency-Key` header is the job's idempotency key, or `conveyor-job-<id>`: the same on every
-attempt of the job. Each attempt's status, latency and response excerpt are kept on the job (the
-result for a success, the error record for a failure).
+The `Idempotency-Key` header is the job's idempotency key, or one made at enqueue
+(`conveyor-<random hex>`) and stored in the payload: the same on every attempt of the job, and never
+sent by another job, since ids alone are reused across databases (and were on SQLite after a prune).
+Each attempt's status, latency and response excerpt are kept on the job (the result for a success,
+the error record for a failure).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -51,10 +54,7 @@ class Delivery(BaseModel):
 def register(app: Conveyor) -> None:
     @app.task(name=DELIVER_TASK, max_attempts=10)
     async def deliver(payload: Delivery) -> dict[str, Any]:
-        job = current_job()
-        key = payload.idempotency_key or (
-            f"conveyor-job-{job.id}" if job and job.id else f"conveyor-now-{uuid.uuid4().hex}"
-        )
+        key = await attempt_key(app, payload.idempotency_key)
         response = await app.remote().deliver(
             payload.connection,
             payload.method,
@@ -64,3 +64,22 @@ def register(app: Conveyor) -> None:
             idempotency_key=key,
         )
         return response.details()
+
+
+def new_idempotency_key() -> str:
+    """Made once at enqueue and stored in the payload, so every attempt sends the same key."""
+    return f"conveyor-{uuid.uuid4().hex}"
+
+
+async def attempt_key(app: Conveyor, stored: str | None) -> str:
+    """The `Idempotency-Key` of this attempt: the payload's, else one unique for all time."""
+    if stored:
+        return stored
+    job = current_job()
+    if job is None or not job.id:  # run_now: nothing stored, nothing repeated
+        return f"conveyor-now-{uuid.uuid4().hex}"
+    # Stored without a key (enqueued by an older version, or written by another program): the id
+    # with the creation time, stable across attempts and not shared by a job that reuses the id.
+    created = (await asyncio.to_thread(app.store.get, job.id)).created_at
+    stamp = created.strftime("%Y%m%dT%H%M%S%f") if created else "0"
+    return f"conveyor-job-{job.id}-{stamp}"

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import uuid
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -49,8 +48,8 @@ from ..errors import (
     Retry,
     RetryableStatus,
 )
-from ..task import current_job
 from .connection import RemoteClient
+from .deliver import attempt_key, new_idempotency_key
 from .http import EXCERPT_BYTES, HttpResponse
 from .secrets import Secret
 
@@ -491,10 +490,7 @@ class RpcCall(BaseModel):
 def register(app: Conveyor) -> None:
     @app.task(name=RPC_TASK, max_attempts=10)
     async def rpc(payload: RpcCall) -> Any:
-        job = current_job()
-        key = payload.idempotency_key or (
-            f"conveyor-job-{job.id}" if job and job.id else f"conveyor-now-{uuid.uuid4().hex}"
-        )
+        key = await attempt_key(app, payload.idempotency_key)
         return await run_call(app.remote(), payload, idempotency_key=key)
 
 
@@ -536,7 +532,8 @@ def enqueue_rpc(
 ) -> int:
     """Enqueue an RPC call to a connection; returns the job id. `enqueue_options`: queue, delay,
     run_at, priority; `db_connection`: the application's DB connection (transactional enqueue).
-    The `Idempotency-Key` header is `idempotency_key`, or `conveyor-job-<id>`."""
+    The `Idempotency-Key` header is `idempotency_key`, or one made here and stored with the call
+    (`conveyor-<random hex>`), the same on every attempt."""
     app.get_connection(connection)
     call = {
         "protocol": protocol,
@@ -544,7 +541,7 @@ def enqueue_rpc(
         "method": method,
         "params": [] if params is None else params,
         "path": path,
-        "idempotency_key": idempotency_key,
+        "idempotency_key": idempotency_key or new_idempotency_key(),
         "odoo": odoo.model_dump() if isinstance(odoo, OdooLogin) else odoo,
     }
     return app.enqueue(

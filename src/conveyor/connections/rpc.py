@@ -34,6 +34,7 @@ import json
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, quote_plus
 from xml.sax.saxutils import escape as xml_escape
@@ -48,6 +49,7 @@ from ..errors import (
     Retry,
     RetryableStatus,
 )
+from ..options import Delay
 from .connection import RemoteClient
 from .deliver import attempt_key, new_idempotency_key
 from .http import EXCERPT_BYTES, HttpResponse
@@ -528,10 +530,13 @@ def enqueue_rpc(
     idempotency_key: str | None = None,
     odoo: OdooLogin | dict[str, Any] | None = None,
     db_connection: Any = None,
-    **enqueue_options: Any,
+    queue: str | None = None,
+    delay: Delay | None = None,
+    run_at: datetime | None = None,
+    priority: int | None = None,
 ) -> int:
-    """Enqueue an RPC call to a connection; returns the job id. `enqueue_options`: queue, delay,
-    run_at, priority; `db_connection`: the application's DB connection (transactional enqueue).
+    """Enqueue an RPC call to a connection; returns the job id. `db_connection`: the
+    application's DB connection (transactional enqueue).
     The `Idempotency-Key` header is `idempotency_key`, or one made here and stored with the call
     (`conveyor-<random hex>`), the same on every attempt."""
     app.get_connection(connection)
@@ -550,7 +555,10 @@ def enqueue_rpc(
         key=key,
         idempotency_key=idempotency_key,
         connection=db_connection,
-        **enqueue_options,
+        queue=queue,
+        delay=delay,
+        run_at=run_at,
+        priority=priority,
     )
 
 

@@ -9,6 +9,7 @@ SQLite. Before: the text priority crashed every worker at the claim (`bad operan
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,8 @@ def insert_raw(database_url: str, task: str, payload: str, priority: str = "0") 
             conn.execute("PRAGMA ignore_check_constraints = ON")
             cur = conn.execute(
                 "INSERT INTO conveyor_jobs (task, queue, payload, priority, state, max_attempts,"
-                f" run_at, created_at) VALUES (?, 'default', ?, {priority}, 'queued', 5, 0, 0)",
-                (task, payload),
+                f" run_at, created_at) VALUES (?, 'default', ?, {priority}, 'queued', 5, 0, ?)",
+                (task, payload, time.time()),
             )
             return int(cur.lastrowid or 0)
     with psycopg.connect(database_url, autocommit=True) as conn:

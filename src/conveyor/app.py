@@ -419,8 +419,7 @@ class Conveyor:
             "method": method,
             "body": payload,
             "headers": headers or {},
-            # Made here, once: every attempt sends it and no other delivery ever does.
-            "idempotency_key": idempotency_key or deliver.new_idempotency_key(),
+            "idempotency_key": idempotency_key,  # None: one is made as it is enqueued
         }
         return self.enqueue(
             deliver.DELIVER_TASK,

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .app import Conveyor
 
 KeyFunction = Callable[[Any], str | None]
+# The validation context of a payload being enqueued (not of one loaded to run): a validator can
+# fill in what must be made once and stored, like a delivery's idempotency key.
+ENQUEUING = {"conveyor": "enqueue"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,7 @@ class Task:
         """Validate a payload for storage: (JSON text, validated value). Raises PayloadError."""
         if self._adapter is not None:
             try:
-                value = self._adapter.validate_python(payload)
+                value = self._adapter.validate_python(payload, context=ENQUEUING)
             except ValidationError as error:
                 raise PayloadError(
                     f"invalid payload for task {self.name!r}: {_first(error)}"

@@ -7,6 +7,7 @@ from two databases whose ids collide, not for a row stored without a key.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from conveyor import Conveyor
 from tests.connections.conftest import DELIVER, Drain
 from tests.http_sink import Response, Sink
+from tests.test_unloadable_jobs import insert_raw
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def test_two_databases_with_the_same_ids_send_different_keys(
         application.connection("shop", sink.url)
     ids = [application.deliver("shop", "/orders", {"n": 1}) for application in (app, other_app)]
     # Stored without a key, as by an older version or another program: the fallback is unique too.
-    ids += [application.enqueue(DELIVER, _raw("/old")) for application in (app, other_app)]
+    ids += [_insert_old_row(application, "/old") for application in (app, other_app)]
     for application in (app, other_app):
         drain(application)
     assert ids[0] == ids[1] and ids[2] == ids[3]  # each database numbers its own jobs
@@ -68,7 +70,7 @@ def test_a_delivery_stored_without_a_key_sends_the_same_key_on_every_attempt(
     retry_in(0)
     app.connection("shop", sink.url)
     sink.script("/old", [Response(500), Response(200)])
-    job_id = app.enqueue(DELIVER, _raw("/old"))
+    job_id = _insert_old_row(app, "/old")
     drain(app)
     sent = keys(sink, "/old")
     assert len(sent) == 2 and sent[0] == sent[1]
@@ -85,5 +87,20 @@ def test_each_rpc_call_stores_its_own_key(app: Conveyor, sink: Sink) -> None:
     assert app.get_job(explicit).payload["idempotency_key"] == "call-3"
 
 
-def _raw(path: str) -> dict[str, object]:
-    return {"connection": "shop", "path": path, "body": {"old": True}}
+def test_every_enqueue_path_stores_a_key_of_its_own(
+    app: Conveyor, sink: Sink, drain: Drain
+) -> None:
+    app.connection("shop", sink.url)
+    delivery = {"connection": "shop", "path": "/bulk", "body": {}}
+    ids = app.enqueue_many(DELIVER, [delivery, delivery])
+    ids.append(app.enqueue(DELIVER, delivery))
+    stored = [app.get_job(job_id).payload["idempotency_key"] for job_id in ids]
+    assert len(set(stored)) == 3 and all(key.startswith("conveyor-") for key in stored)
+    drain(app)
+    assert sorted(keys(sink, "/bulk")) == sorted(stored)
+
+
+def _insert_old_row(app: Conveyor, path: str) -> int:
+    """A delivery stored with no key, by an older version (`null`) or another program (absent)."""
+    payload = {"connection": "shop", "path": path, "body": {"old": True}, "idempotency_key": None}
+    return insert_raw(app.database_url, DELIVER, json.dumps(payload))

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, quote_plus
 from xml.sax.saxutils import escape as xml_escape
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from ..errors import (
     ConfigurationError,
@@ -51,7 +51,7 @@ from ..errors import (
 )
 from ..options import Delay
 from .connection import RemoteClient
-from .deliver import attempt_key, new_idempotency_key
+from .deliver import attempt_key, made_once
 from .http import EXCERPT_BYTES, HttpResponse
 from .secrets import Secret
 
@@ -472,8 +472,13 @@ class RpcCall(BaseModel):
     method: str = Field(min_length=1)
     params: list[Any] | dict[str, Any] = Field(default_factory=list)
     path: str | None = None
-    idempotency_key: str | None = None
+    idempotency_key: str | None = Field(default=None, validate_default=True)
     odoo: OdooLogin | None = None
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _made_once(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return made_once(value, info)
 
     @model_validator(mode="after")
     def _protocol_rules(self) -> RpcCall:
@@ -492,7 +497,7 @@ class RpcCall(BaseModel):
 def register(app: Conveyor) -> None:
     @app.task(name=RPC_TASK, max_attempts=10)
     async def rpc(payload: RpcCall) -> Any:
-        key = await attempt_key(app, payload.idempotency_key)
+        key = await attempt_key(app, payload)
         return await run_call(app.remote(), payload, idempotency_key=key)
 
 
@@ -537,8 +542,8 @@ def enqueue_rpc(
 ) -> int:
     """Enqueue an RPC call to a connection; returns the job id. `db_connection`: the
     application's DB connection (transactional enqueue).
-    The `Idempotency-Key` header is `idempotency_key`, or one made here and stored with the call
-    (`conveyor-<random hex>`), the same on every attempt."""
+    The `Idempotency-Key` header is `idempotency_key`, or one made as the call is enqueued and
+    stored with it (`conveyor-<random hex>`), the same on every attempt."""
     app.get_connection(connection)
     call = {
         "protocol": protocol,
@@ -546,7 +551,7 @@ def enqueue_rpc(
         "method": method,
         "params": [] if params is None else params,
         "path": path,
-        "idempotency_key": idempotency_key or new_idempotency_key(),
+        "idempotency_key": idempotency_key,
         "odoo": odoo.model_dump() if isinstance(odoo, OdooLogin) else odoo,
     }
     return app.enqueue(

@@ -13,13 +13,24 @@ from typing import Any, overload
 
 import structlog
 
+from . import options as check
 from .breaker import BreakerRecord
 from .connections import deliver, rpc
 from .connections.auth import Auth
 from .connections.connection import Connection, RemoteClient, make_connection
 from .connections.tester import ConnectionCheck, check_connection
-from .errors import ConfigurationError, Postpone, Postponed, TaskNotFound, UnknownConnection
+from .errors import (
+    ConfigurationError,
+    JobNotFound,
+    Postpone,
+    Postponed,
+    TaskNotFound,
+    UnknownConnection,
+)
 from .job import STATES, BlockedKey, Job, JobFilter, NewJob
+from .options import MAX_KEY_LENGTH as MAX_KEY
+from .options import MAX_QUEUE_LENGTH as MAX_Q
+from .options import Delay
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .store import Store, open_store
 from .store.base import error_record
@@ -168,7 +179,7 @@ class Conveyor:
         key: str | None = None,
         idempotency_key: str | None = None,
         queue: str | None = None,
-        delay: float | None = None,
+        delay: Delay | None = None,
         run_at: datetime | None = None,
         priority: int | None = None,
         connection: Any = None,
@@ -199,19 +210,35 @@ class Conveyor:
         *,
         idempotency_keys: Sequence[str | None] | None = None,
         connection: Any = None,
+        key: str | None = None,
+        queue: str | None = None,
+        delay: Delay | None = None,
+        run_at: datetime | None = None,
+        priority: int | None = None,
         **options: Any,
     ) -> list[int]:
         """Store many jobs of one task in one transaction (all or none).
 
-        `options` apply to every job; `idempotency_keys` gives each job its own key.
+        The options apply to every job; `idempotency_keys` gives each job its own key.
         """
         if "idempotency_key" in options:
             raise ConfigurationError("enqueue_many takes idempotency_keys=[...], one per payload")
+        if options:
+            raise ConfigurationError(f"unknown enqueue option: {', '.join(sorted(options))}")
         if idempotency_keys is not None and len(idempotency_keys) != len(payloads):
             raise ConfigurationError("idempotency_keys needs exactly one entry per payload")
         ikeys = idempotency_keys or [None] * len(payloads)
         jobs = [
-            self.build_job(task, payload, idempotency_key=ikey, **options)
+            self.build_job(
+                task,
+                payload,
+                key=key,
+                idempotency_key=ikey,
+                queue=queue,
+                delay=delay,
+                run_at=run_at,
+                priority=priority,
+            )
             for payload, ikey in zip(payloads, ikeys, strict=True)
         ]
         ids = self.store.enqueue(jobs, connection=connection) if jobs else []
@@ -229,30 +256,35 @@ class Conveyor:
         key: str | None = None,
         idempotency_key: str | None = None,
         queue: str | None = None,
-        delay: float | None = None,
+        delay: Delay | None = None,
         run_at: datetime | None = None,
         priority: int | None = None,
     ) -> NewJob:
-        """Validate and serialise a job without storing it. Raises PayloadError, TaskNotFound."""
+        """Validate and serialise a job without storing it. Raises PayloadError, TaskNotFound,
+        ConfigurationError (an option of the wrong type or out of range, named)."""
         spec = self.get_task(task if isinstance(task, str) else task.name)
         text, value = spec.serialize(payload)
         if delay is not None and run_at is not None:
             raise ConfigurationError("give delay or run_at, not both")
-        if delay is not None and delay < 0:
-            raise ConfigurationError("delay must be >= 0 seconds")
-        if run_at is not None and run_at.tzinfo is None:
-            raise ConfigurationError("run_at must be timezone-aware")
+        if key is None:
+            key = spec.key_for(value)
+            if key is not None:
+                check.text(key, f"the key from task {spec.name!r}'s key function", MAX_KEY)
+        else:
+            check.text(key, "key", MAX_KEY)
+        if idempotency_key is not None:
+            check.text(idempotency_key, "idempotency_key", MAX_KEY)
         return NewJob(
             task=spec.name,
-            queue=queue or spec.queue,
+            queue=spec.queue if queue is None else check.text(queue, "queue", MAX_Q, empty=False),
             payload=text,
             max_attempts=spec.max_attempts,
-            key=key if key is not None else spec.key_for(value),
+            key=key,
             leads_key=spec.leads_key,
             idempotency_key=idempotency_key,
-            priority=spec.priority if priority is None else priority,
-            delay=delay or 0.0,
-            run_at=run_at,
+            priority=spec.priority if priority is None else check.integer(priority, "priority"),
+            delay=0.0 if delay is None else check.seconds(delay, "delay"),
+            run_at=None if run_at is None else check.moment(run_at),
         )
 
     def _wake_local_workers(self) -> None:
@@ -276,6 +308,8 @@ class Conveyor:
     # -- operators ------------------------------------------------------------------------
 
     def get_job(self, job_id: int) -> Job:
+        if not check.job_ids([job_id]):  # past what a store holds: sqlite3 would overflow
+            raise JobNotFound(f"no job with id {check.show(job_id)}")
         return self.store.get(job_id)
 
     def list_jobs(self, **filters: Any) -> list[Job]:
@@ -295,9 +329,9 @@ class Conveyor:
         if payload is not None:
             if len(job_ids) != 1:
                 raise ConfigurationError("an edited payload retries exactly one job")
-            job = self.store.get(job_ids[0])
+            job = self.get_job(job_ids[0])
             text = self.get_task(job.task).serialize(payload)[0]
-        done = self.store.retry(job_ids, payload=text)
+        done = self.store.retry(check.job_ids(job_ids), payload=text)
         self._wake_local_workers()
         return done
 
@@ -312,12 +346,12 @@ class Conveyor:
         `current_job().cancelled` for a sync one, and the job ends `cancelled` (its key released)
         when the attempt ends, whatever the attempt did, or when its lease expires.
         """
-        done = self.store.cancel(job_ids)
+        done = self.store.cancel(check.job_ids(job_ids))
         self._wake_local_workers()
         return done
 
     def delete_jobs(self, job_ids: Sequence[int]) -> list[int]:
-        return self.store.delete(job_ids)
+        return self.store.delete(check.job_ids(job_ids))
 
     def stats(self) -> dict[str, dict[str, int]]:
         """{queue: {state: count}}."""
@@ -396,7 +430,7 @@ class Conveyor:
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
         queue: str | None = None,
-        delay: float | None = None,
+        delay: Delay | None = None,
         run_at: datetime | None = None,
         priority: int | None = None,
         db_connection: Any = None,
@@ -409,7 +443,7 @@ class Conveyor:
             "method": method,
             "body": payload,
             "headers": headers or {},
-            "idempotency_key": idempotency_key,
+            "idempotency_key": idempotency_key,  # None: one is made as it is enqueued
         }
         return self.enqueue(
             deliver.DELIVER_TASK,

@@ -14,13 +14,18 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from . import options as check
 from .errors import ConfigurationError, PayloadError
+from .options import MAX_QUEUE_LENGTH, Delay
 from .retry import Linear, RetryPolicy
 
 if TYPE_CHECKING:
     from .app import Conveyor
 
 KeyFunction = Callable[[Any], str | None]
+# The validation context of a payload being enqueued (not of one loaded to run): a validator can
+# fill in what must be made once and stored, like a delivery's idempotency key.
+ENQUEUING = {"conveyor": "enqueue"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +78,19 @@ class Task:
         timeout: float | None,
         priority: int,
     ) -> None:
-        if max_attempts < 1:
-            raise ConfigurationError(f"task {name}: max_attempts must be >= 1")
-        if timeout is not None and timeout <= 0:
-            raise ConfigurationError(f"task {name}: timeout must be > 0")
+        try:  # stored with every job: refused here rather than by the database, job after job
+            check.integer(max_attempts, "max_attempts", 1)
+            check.integer(priority, "priority")
+            check.text(queue, "queue", MAX_QUEUE_LENGTH, empty=False)
+            if timeout is not None and not isinstance(timeout, int | float):
+                raise ConfigurationError(
+                    f"timeout must be a number of seconds, not {check.show(timeout)}"
+                )
+            seconds = None if timeout is None else check.seconds(timeout, "timeout")
+            if seconds == 0:
+                raise ConfigurationError("timeout must be > 0 seconds")
+        except ConfigurationError as error:
+            raise ConfigurationError(f"task {name}: {error}") from None
         self.app = app
         self.fn = fn
         self.name = name
@@ -85,7 +99,7 @@ class Task:
         self.retry = retry.with_steps(max_attempts - 1) if isinstance(retry, Linear) else retry
         self.key_function = key
         self.leads_key = leads_key
-        self.timeout = timeout
+        self.timeout = seconds
         self.priority = priority
         self.is_async = inspect.iscoroutinefunction(fn)
         self.takes_payload, self.payload_type = _payload_type(fn)
@@ -110,7 +124,7 @@ class Task:
         """Validate a payload for storage: (JSON text, validated value). Raises PayloadError."""
         if self._adapter is not None:
             try:
-                value = self._adapter.validate_python(payload)
+                value = self._adapter.validate_python(payload, context=ENQUEUING)
             except ValidationError as error:
                 raise PayloadError(
                     f"invalid payload for task {self.name!r}: {_first(error)}"
@@ -167,7 +181,7 @@ class Task:
         key: str | None = None,
         idempotency_key: str | None = None,
         queue: str | None = None,
-        delay: float | None = None,
+        delay: Delay | None = None,
         run_at: datetime | None = None,
         priority: int | None = None,
         connection: Any = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import json
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
+from pydantic import ValidationError
 
 from .errors import ConfigurationError, Postpone
 from .job import ClaimedJob, Outcome
@@ -31,6 +33,7 @@ from .middleware import Logging, Middleware
 from .retry import DEFAULT_RETRY, RetryPolicy, decide
 from .store.base import error_record
 from .task import JobContext, Task, bind_current
+from .task import _first as first_problem
 
 if TYPE_CHECKING:
     from .app import Conveyor
@@ -275,7 +278,10 @@ class Worker:
         try:
             task = self.app.get_task(job.task)
             retry_policy = task.retry
-            argument = task.load(job.payload)
+            try:
+                argument = _load(task, job)
+            except Exception as error:  # retrying would load the same row again: dead now
+                return self._unloadable(job, error)
             cancel = self._cancel_signals.setdefault(job.id, threading.Event())
             bind_current(
                 JobContext(
@@ -344,6 +350,11 @@ class Worker:
             return Outcome(
                 job.id, job.token, "retry", key=job.key, error=record, delay=decision.delay
             )
+        return Outcome(job.id, job.token, "dead", key=job.key, error=record)
+
+    def _unloadable(self, job: ClaimedJob, error: Exception) -> Outcome:
+        record = error_record(error, job.attempt, time.time())
+        record["message"] = f"cannot load job: {_describe_load_error(error)}"
         return Outcome(job.id, job.token, "dead", key=job.key, error=record)
 
     def _record(self, outcome: Outcome) -> None:
@@ -598,3 +609,22 @@ async def _wait_unless(
     finally:
         everything.cancel()  # cancels the wait only, never the tasks
         stopped.cancel()
+
+
+def _load(task: Task, job: ClaimedJob) -> Any:
+    """The task's argument for a claimed row, which another program may have written."""
+    for name in ("priority", "attempt", "max_attempts"):
+        value = getattr(job, name)
+        if type(value) is not int:
+            raise TypeError(f"{name} {value!r:.60} is not an integer")
+    if not isinstance(job.payload, str):
+        raise TypeError(f"payload {job.payload!r:.60} is not JSON text")
+    return task.load(job.payload)
+
+
+def _describe_load_error(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return f"the payload does not match the task's schema: {first_problem(error)}"
+    if isinstance(error, json.JSONDecodeError):
+        return f"the payload is not JSON: {error}"
+    return str(error) or type(error).__name__

@@ -48,7 +48,8 @@ def test_a_delivery_posts_the_json_body_and_keeps_the_answer(
     assert (request.method, request.path) == ("POST", "/api/contacts")
     assert request.json == {"email": "ada@example.com", "n": 1}
     assert request.headers["Content-Type"] == "application/json"
-    assert request.headers["Idempotency-Key"] == f"conveyor-job-{job_id}"
+    assert request.headers["Idempotency-Key"] == app.get_job(job_id).payload["idempotency_key"]
+    assert request.headers["Idempotency-Key"].startswith("conveyor-")
     assert request.headers["X-Tenant"] == "t1"
     assert "Authorization" not in request.headers
     job = app.get_job(job_id)
@@ -140,8 +141,8 @@ def test_the_idempotency_key_is_the_same_on_every_attempt(
     drain(app)
     requests = sink.requests_to("/orders")
     assert [r.status for r in requests] == [500, 500, 200]
-    assert {r.headers["Idempotency-Key"] for r in requests} == {f"conveyor-job-{job_id}"}
     job = app.get_job(job_id)
+    assert {r.headers["Idempotency-Key"] for r in requests} == {job.payload["idempotency_key"]}
     assert (job.state, job.attempts) == ("succeeded", 3)
     assert [e["status"] for e in job.errors] == [500, 500]
 

@@ -282,7 +282,8 @@ def test_jsonrpc_job_run_by_a_worker(rpc_app: Conveyor, jsonrpc: JsonRpcServer) 
         "rpc",
     )
     keys = {r["body"]["method"]: r["headers"]["idempotency-key"] for r in jsonrpc.requests}
-    assert keys == {"echo": "order-7:paid", "add": f"conveyor-job-{plain}"}
+    assert keys == {"echo": "order-7:paid", "add": other.payload["idempotency_key"]}
+    assert keys["add"].startswith("conveyor-")
 
 
 def test_jsonrpc_permanent_errors_go_dead(rpc_app: Conveyor, jsonrpc: JsonRpcServer) -> None:
@@ -341,7 +342,7 @@ def test_idempotency_key_is_the_same_on_every_attempt(
     assert (job.state, job.attempts, job.result) == ("succeeded", 2, "done")
     assert [e["status"] for e in job.errors] == [503]
     keys = [r["headers"]["idempotency-key"] for r in jsonrpc.requests]
-    assert keys == [f"conveyor-job-{job_id}"] * 2
+    assert keys == [job.payload["idempotency_key"]] * 2
 
 
 # -- XML-RPC and Odoo -------------------------------------------------------------------------

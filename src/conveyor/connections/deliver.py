@@ -1,21 +1,25 @@
 """The built-in delivery task: send one JSON payload to a connection, reliably.
 
-The `Idempotency-Key` header is the job's idempotency key, or `conveyor-job-<id>`: the same on every
-attempt of the job. Each attempt's status, latency and response excerpt are kept on the job (the
-result for a success, the error record for a failure).
+The `Idempotency-Key` header is the job's idempotency key, or one made at enqueue
+(`conveyor-<random hex>`, see `made_once`) and stored in the payload: the same on every attempt of
+the job, and never sent by another job (ids alone repeat across databases, and did on SQLite after
+a prune). Each attempt's status, latency and response excerpt are kept on the job (the result for
+a success, the error record for a failure).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ..errors import ConfigurationError
-from ..task import current_job
+from ..task import ENQUEUING, current_job
 from .connection import check_relative
 
 if TYPE_CHECKING:
@@ -31,7 +35,12 @@ class Delivery(BaseModel):
     method: str = "POST"
     body: Any = None
     headers: dict[str, str] = Field(default_factory=dict)
-    idempotency_key: str | None = None
+    idempotency_key: str | None = Field(default=None, validate_default=True)
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _made_once(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return made_once(value, info)
 
     @field_validator("path")
     @classmethod
@@ -64,10 +73,7 @@ class Delivery(BaseModel):
 def register(app: Conveyor) -> None:
     @app.task(name=DELIVER_TASK, max_attempts=10)
     async def deliver(payload: Delivery) -> dict[str, Any]:
-        job = current_job()
-        key = payload.idempotency_key or (
-            f"conveyor-job-{job.id}" if job and job.id else f"conveyor-now-{uuid.uuid4().hex}"
-        )
+        key = await attempt_key(app, payload)
         response = await app.remote().deliver(
             payload.connection,
             payload.method,
@@ -79,3 +85,28 @@ def register(app: Conveyor) -> None:
         return response.details()
 
     deliver.check = lambda delivery: app.get_connection(delivery.connection)
+
+
+def made_once(key: str | None, info: ValidationInfo) -> str | None:
+    """A payload's idempotency key: when it has none, one is made as it is enqueued (by any path:
+    `deliver`, `enqueue_many`, a retry with an edited payload) and stored with it, so every attempt
+    sends the same key. A payload loaded to run is left as stored."""
+    if key is None and info.context is ENQUEUING:
+        return f"conveyor-{uuid.uuid4().hex}"
+    return key
+
+
+async def attempt_key(app: Conveyor, payload: Delivery | Any) -> str:
+    """The `Idempotency-Key` of this attempt: the payload's, else one unique for all time."""
+    if payload.idempotency_key:
+        return str(payload.idempotency_key)
+    job = current_job()
+    if job is None or not job.id:  # run_now: nothing stored, nothing repeated
+        return f"conveyor-now-{uuid.uuid4().hex}"
+    # Stored without a key (enqueued by an older version, or written by another program): the id,
+    # the creation time and the content, stable across attempts and not shared by another job
+    # with the same id (reused on SQLite before migration 0003, or from another database).
+    created = (await asyncio.to_thread(app.store.get, job.id)).created_at
+    stamp = created.strftime("%Y%m%dT%H%M%S%f") if created else "0"
+    digest = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()[:16]
+    return f"conveyor-job-{job.id}-{stamp}-{digest}"

@@ -31,15 +31,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import uuid
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, quote_plus
 from xml.sax.saxutils import escape as xml_escape
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from ..errors import (
     ConfigurationError,
@@ -49,8 +49,9 @@ from ..errors import (
     Retry,
     RetryableStatus,
 )
-from ..task import current_job
+from ..options import Delay
 from .connection import RemoteClient
+from .deliver import attempt_key, made_once
 from .http import EXCERPT_BYTES, HttpResponse
 from .secrets import Secret
 
@@ -471,8 +472,13 @@ class RpcCall(BaseModel):
     method: str = Field(min_length=1)
     params: list[Any] | dict[str, Any] = Field(default_factory=list)
     path: str | None = None
-    idempotency_key: str | None = None
+    idempotency_key: str | None = Field(default=None, validate_default=True)
     odoo: OdooLogin | None = None
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _made_once(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return made_once(value, info)
 
     @model_validator(mode="after")
     def _protocol_rules(self) -> RpcCall:
@@ -491,10 +497,7 @@ class RpcCall(BaseModel):
 def register(app: Conveyor) -> None:
     @app.task(name=RPC_TASK, max_attempts=10)
     async def rpc(payload: RpcCall) -> Any:
-        job = current_job()
-        key = payload.idempotency_key or (
-            f"conveyor-job-{job.id}" if job and job.id else f"conveyor-now-{uuid.uuid4().hex}"
-        )
+        key = await attempt_key(app, payload)
         return await run_call(app.remote(), payload, idempotency_key=key)
 
     rpc.check = lambda call: app.get_connection(call.connection)
@@ -534,11 +537,15 @@ def enqueue_rpc(
     idempotency_key: str | None = None,
     odoo: OdooLogin | dict[str, Any] | None = None,
     db_connection: Any = None,
-    **enqueue_options: Any,
+    queue: str | None = None,
+    delay: Delay | None = None,
+    run_at: datetime | None = None,
+    priority: int | None = None,
 ) -> int:
-    """Enqueue an RPC call to a connection; returns the job id. `enqueue_options`: queue, delay,
-    run_at, priority; `db_connection`: the application's DB connection (transactional enqueue).
-    The `Idempotency-Key` header is `idempotency_key`, or `conveyor-job-<id>`."""
+    """Enqueue an RPC call to a connection; returns the job id. `db_connection`: the
+    application's DB connection (transactional enqueue).
+    The `Idempotency-Key` header is `idempotency_key`, or one made as the call is enqueued and
+    stored with it (`conveyor-<random hex>`), the same on every attempt."""
     app.get_connection(connection)
     call = {
         "protocol": protocol,
@@ -555,7 +562,10 @@ def enqueue_rpc(
         key=key,
         idempotency_key=idempotency_key,
         connection=db_connection,
-        **enqueue_options,
+        queue=queue,
+        delay=delay,
+        run_at=run_at,
+        priority=priority,
     )
 
 

@@ -267,7 +267,7 @@ class SQLiteStore(Store):
         with self._write() as cur:
             rows = cur.execute(self._q["claim"], params).fetchall()
         jobs = [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], token) for r in rows]
-        jobs.sort(key=lambda j: (-j.priority, j.id))
+        jobs.sort(key=_claim_order)
         return jobs
 
     def complete(self, outcomes: Sequence[Outcome]) -> None:
@@ -490,6 +490,12 @@ def _split_statements(sql: str) -> list[str]:
 
 def _queue_params(queues: Sequence[str] | None) -> dict[str, Any]:
     return {"all_queues": not queues, "queues": json.dumps(list(queues or ()))}
+
+
+def _claim_order(job: ClaimedJob) -> tuple[int, int]:
+    # A priority of another type (a row written around the CHECK) must not crash the claim:
+    # the worker sends that job dead with the reason.
+    return (-job.priority if type(job.priority) is int else 0, job.id)
 
 
 def _token() -> int:

@@ -29,6 +29,7 @@ from .middleware import Logging, Middleware
 from .retry import DEFAULT_RETRY, RetryPolicy, decide
 from .store.base import error_record
 from .task import JobContext, Task, bind_current
+from .workers import worker_tasks
 
 if TYPE_CHECKING:
     from .app import Conveyor
@@ -72,6 +73,13 @@ class Worker:
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
+        # Only jobs of these tasks are claimed: one this worker cannot run keeps its attempts.
+        self.tasks = worker_tasks(app.tasks, bool(app.connections))
+        if not self.tasks:
+            raise ConfigurationError(
+                "no tasks registered: a worker needs tasks (@app.task) or a declared connection"
+                " (for deliveries); is the application that declares them imported?"
+            )
         self.app = app
         self.store = app.store
         self.queues = list(queues) if queues else None
@@ -127,6 +135,7 @@ class Worker:
             "started", worker_id=self.worker_id, queues=self.queues, concurrency=self.concurrency
         )
         try:
+            await self._call(self._register)
             await self._claim_loop()
             await self._drain()
         finally:
@@ -134,6 +143,8 @@ class Worker:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._flush()
+            with contextlib.suppress(Exception):  # if not now, it is pruned after 3 leases
+                await self._call(self.store.unregister_worker, self.worker_id)
             await self.app.close_remote()
             if stop_listener is not None:
                 stop_listener()
@@ -161,7 +172,12 @@ class Worker:
             free = self.concurrency - len(self._running)
             if free > 0 and more_likely:
                 jobs = await self._call(
-                    self.store.claim, self.worker_id, self.queues, free, self.lease_seconds
+                    self.store.claim,
+                    self.worker_id,
+                    self.queues,
+                    free,
+                    self.lease_seconds,
+                    self.tasks,
                 )
                 self.stats.claimed += len(jobs)
                 for job in jobs:
@@ -180,11 +196,11 @@ class Worker:
     async def _idle(self) -> bool:
         """Burst mode: true when nothing is running, unwritten, or due now."""
         await self._flush()
-        due = await self._call(self.store.seconds_until_due, self.queues)
+        due = await self._call(self.store.seconds_until_due, self.queues, self.tasks)
         return due is None or due > 0.05
 
     async def _wait_timeout(self) -> float:
-        due = await self._call(self.store.seconds_until_due, self.queues)
+        due = await self._call(self.store.seconds_until_due, self.queues, self.tasks)
         if due is None:
             return self.poll_interval
         return min(self.poll_interval, max(due, 0.001))
@@ -316,12 +332,28 @@ class Worker:
             held += [(o.job_id, o.token) for o in self._pending]
             try:
                 lost = await self._call(self.store.renew, held, self.lease_seconds)
+                await self._call(self._heartbeat)
             except Exception as error:
                 self._emit("renew_failed", error=str(error))
                 continue
             if lost:
                 self.stats.lost_leases += len(lost)
                 self._emit("lease_lost", job_ids=sorted(lost))
+
+    def _register(self) -> None:
+        """Make this worker visible to operators: its tasks and queues (`conveyor stats`)."""
+        self.store.register_worker(
+            self.worker_id,
+            socket.gethostname(),
+            os.getpid(),
+            self.queues,
+            self.tasks,
+            self.lease_seconds,
+        )
+
+    def _heartbeat(self) -> None:
+        if not self.store.heartbeat_worker(self.worker_id):  # pruned while this worker stalled
+            self._register()
 
     async def _recoverer(self) -> None:
         interval = max(self.lease_seconds / 2, 0.5)

@@ -73,12 +73,18 @@ def show_job(
     job_id: Annotated[int, typer.Argument(metavar="ID", help="The job id.", show_default=False)],
     as_json: JsonFlag = False,
 ) -> None:
-    """Everything about one job: payload, result, and every failed attempt with its traceback."""
-    job = session(ctx).app.get_job(job_id)
+    """Everything about one job: payload, result, and every failed attempt with its traceback.
+
+    A queued job that no live worker can run (none has its task or queue) says so: "waiting:
+    no running worker has task 'x'" (JSON: "no_worker", null otherwise).
+    """
+    app = session(ctx).app
+    job = app.get_job(job_id)
+    no_worker = app.no_worker_reason(job)
     if as_json:
-        render.emit_json(job.to_dict(), indent=2)
+        render.emit_json({**job.to_dict(), "no_worker": no_worker}, indent=2)
     else:
-        render.console().print(render.job_detail(job))
+        render.console().print(render.job_detail(job, no_worker))
 
 
 @jobs_app.command("retry")

@@ -118,7 +118,8 @@ def jobs_table(jobs: Sequence[Job]) -> Table:
     return table
 
 
-def job_detail(job: Job) -> RenderableType:
+def job_detail(job: Job, no_worker: str | None = None) -> RenderableType:
+    """`no_worker`: why no live worker can run this queued job (`Conveyor.no_worker_reason`)."""
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold", no_wrap=True)
     fields.add_column(overflow="fold")
@@ -141,6 +142,8 @@ def job_detail(job: Job) -> RenderableType:
         ("Payload", Text(_pretty(job.payload))),
         ("Result", Text(_pretty(job.result))),
     ]
+    if no_worker is not None:
+        rows.insert(4, ("Waiting", Text(no_worker, style="yellow")))
     for name, value in rows:
         fields.add_row(name, value)
     parts: list[RenderableType] = [Panel(fields, title=f"Job {job.id} (times in UTC)")]
@@ -205,6 +208,42 @@ def stats_table(document: Mapping[str, Any]) -> Table:
         cells = [str(counts.get(state, 0)) for state in totals]
         table.add_row(Text(queue), *cells, str(sum(counts.values())))
     return table
+
+
+# -- workers ------------------------------------------------------------------------------------
+
+
+def workers_view(
+    workers: Sequence[Mapping[str, Any]], no_worker: Sequence[Mapping[str, Any]]
+) -> RenderableType:
+    """The live workers (a table), then one line per task and queue that none of them runs."""
+    parts: list[RenderableType] = []
+    if workers:
+        table = Table(title="Workers", title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("Worker", overflow="fold")
+        table.add_column("Queues", overflow="fold")
+        table.add_column("Tasks", overflow="fold")
+        table.add_column("Last seen (UTC)", no_wrap=True)
+        for worker in workers:
+            seen = worker["last_seen_at"]
+            table.add_row(
+                Text(worker["worker_id"]),
+                Text(", ".join(worker["queues"]) if worker["queues"] is not None else "all"),
+                Text(shorten(", ".join(worker["tasks"]), 40)),
+                when(datetime.fromisoformat(seen)) if seen else "-",
+            )
+        parts.append(table)
+    else:
+        parts.append(Text("No running workers."))
+    for group in no_worker:
+        parts.append(
+            Text(
+                f"No worker for task {group['task']!r} on queue {group['queue']!r}:"
+                f" {group['jobs']} queued",
+                style="yellow",
+            )
+        )
+    return Group(*parts)
 
 
 # -- connections and breakers -------------------------------------------------------------------

@@ -27,6 +27,7 @@ WHERE id IN (
     SELECT id FROM conveyor_jobs
     WHERE state IN ('queued', 'retrying') AND run_at <= :now
       AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
+      AND (:all_tasks OR task IN (SELECT value FROM json_each(:tasks)))
     ORDER BY priority DESC, id
     LIMIT :limit
 )
@@ -90,9 +91,11 @@ WHERE state = 'running' AND lease_expires_at < :now
 RETURNING id, key, state
 
 -- name: next_due
+-- Only the jobs this worker would claim: another task's due job must not keep it awake.
 SELECT min(run_at) FROM conveyor_jobs
 WHERE state IN ('queued', 'retrying')
   AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
+  AND (:all_tasks OR task IN (SELECT value FROM json_each(:tasks)))
 
 -- name: get_job
 SELECT * FROM conveyor_jobs WHERE id = :id
@@ -132,6 +135,11 @@ SELECT state FROM conveyor_jobs WHERE id = :id
 
 -- name: stats
 SELECT queue, state, count(*) AS n FROM conveyor_jobs GROUP BY queue, state ORDER BY queue, state
+
+-- name: runnable_counts
+SELECT queue, task, count(*) AS n FROM conveyor_jobs
+WHERE state IN ('queued', 'retrying')
+GROUP BY queue, task ORDER BY queue, task
 
 -- name: prune_jobs
 DELETE FROM conveyor_jobs
@@ -180,3 +188,27 @@ INSERT INTO conveyor_jobs (task, queue, payload, key, priority, state, attempts,
                            run_at, created_at, started_at, finished_at, result, errors, last_error)
 VALUES (:task, :queue, :payload, :key, :priority, :state, 1, :max_attempts, :started, :started,
         :started, :now, :result, :errors, :last_error)
+
+-- name: worker_register
+-- A worker restarted under the same id (`worker_id=` given) replaces its old row.
+INSERT INTO conveyor_workers (worker_id, hostname, pid, queues, tasks, lease_seconds, started_at,
+                              last_seen_at)
+VALUES (:worker_id, :hostname, :pid, :queues, :tasks, :lease_seconds, :now, :now)
+ON CONFLICT (worker_id) DO UPDATE SET
+    hostname = excluded.hostname, pid = excluded.pid, queues = excluded.queues,
+    tasks = excluded.tasks, lease_seconds = excluded.lease_seconds,
+    started_at = excluded.started_at, last_seen_at = excluded.last_seen_at
+
+-- name: worker_heartbeat
+UPDATE conveyor_workers SET last_seen_at = :now WHERE worker_id = :worker_id
+
+-- name: worker_unregister
+DELETE FROM conveyor_workers WHERE worker_id = :worker_id
+
+-- name: worker_list
+SELECT * FROM conveyor_workers
+WHERE last_seen_at >= :now - :stale_leases * lease_seconds
+ORDER BY worker_id
+
+-- name: worker_prune
+DELETE FROM conveyor_workers WHERE last_seen_at < :now - :stale_leases * lease_seconds

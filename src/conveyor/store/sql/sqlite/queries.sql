@@ -20,11 +20,14 @@ SELECT job_id FROM conveyor_idempotency WHERE key = :key
 INSERT INTO conveyor_idempotency (key, job_id, created_at) VALUES (:key, :job_id, :now)
 
 -- name: claim
+-- INDEXED BY: without statistics the planner takes `conveyor_jobs_state` and sorts every runnable
+-- row for each claim (20,000 queued: 3.9 ms for the SELECT); walking the partial index in claim
+-- order stops after `limit` rows (32 µs; 71 µs with the task filter).
 UPDATE conveyor_jobs
 SET state = 'running', attempts = attempts + 1, lease_token = :token, worker_id = :worker,
     lease_expires_at = :now + :lease, started_at = :now
 WHERE id IN (
-    SELECT id FROM conveyor_jobs
+    SELECT id FROM conveyor_jobs INDEXED BY conveyor_jobs_runnable
     WHERE state IN ('queued', 'retrying') AND run_at <= :now
       AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
       AND (:all_tasks OR task IN (SELECT value FROM json_each(:tasks)))

@@ -132,7 +132,11 @@ class Worker:
         if stop_listener is None:
             helpers.append(asyncio.create_task(self._change_poller(), name="conveyor-poll"))
         self._emit(
-            "started", worker_id=self.worker_id, queues=self.queues, concurrency=self.concurrency
+            "started",
+            worker_id=self.worker_id,
+            queues=self.queues,
+            tasks=self.tasks,
+            concurrency=self.concurrency,
         )
         try:
             await self._call(self._register)

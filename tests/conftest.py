@@ -60,7 +60,7 @@ def _empty_postgres(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "TRUNCATE conveyor_jobs, conveyor_idempotency, conveyor_rate_limits,"
-            " conveyor_breakers RESTART IDENTITY"
+            " conveyor_breakers, conveyor_workers RESTART IDENTITY"
         )
 
 

@@ -225,10 +225,11 @@ def test_a_delivery_whose_connection_disappeared_goes_dead_at_once(database_url:
     declaring.close()
 
     worker_app = Conveyor(database_url)  # "shop" is no longer declared
+    worker_app.connection("crm", "https://crm.example.com")
     worker_app.run_worker(burst=True, install_signal_handlers=False, middleware=[])
     job = worker_app.get_job(job_id)
     assert (job.state, job.attempts) == ("dead", 1)
-    assert job.last_error == "unknown connection 'shop' (known: none declared)"
+    assert job.last_error == "unknown connection 'shop' (known: crm)"
     assert issubclass(UnknownConnection, Discard)
     worker_app.close()
 

@@ -35,6 +35,7 @@ from .retry import DEFAULT_RETRY, RetryPolicy
 from .store import Store, open_store
 from .store.base import error_record
 from .task import JobContext, KeyFunction, Task, bind_current
+from .workers import Unserved, WorkerRecord, no_worker_reason, unserved
 
 DEFAULT_URL = "sqlite:///conveyor.db"
 log = structlog.get_logger("conveyor")
@@ -365,6 +366,20 @@ class Conveyor:
 
     def blocked_keys(self, limit: int = 100) -> list[BlockedKey]:
         return self.store.blocked_keys(limit)
+
+    def workers(self) -> list[WorkerRecord]:
+        """The live workers (seen within three leases), with their tasks and queues."""
+        return self.store.list_workers()
+
+    def jobs_without_worker(self) -> list[Unserved]:
+        """Queued and retrying jobs, per task and queue, that no live worker can run."""
+        return unserved(self.store.runnable_counts(), self.workers())
+
+    def no_worker_reason(self, job: Job) -> str | None:
+        """Why a queued or retrying job waits for a worker, or None if a live one can run it."""
+        if job.state not in ("queued", "retrying"):
+            return None
+        return no_worker_reason(job.task, job.queue, self.workers())
 
     # -- connections ----------------------------------------------------------------------
 

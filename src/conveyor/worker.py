@@ -34,6 +34,7 @@ from .retry import DEFAULT_RETRY, RetryPolicy, decide
 from .store.base import error_record
 from .task import JobContext, Task, bind_current
 from .task import _first as first_problem
+from .workers import worker_tasks
 
 if TYPE_CHECKING:
     from .app import Conveyor
@@ -87,6 +88,13 @@ class Worker:
             raise ConfigurationError("concurrency must be at least 1")
         if burst_wait < 0:
             raise ConfigurationError("burst_wait must be >= 0 seconds")
+        # Only jobs of these tasks are claimed: one this worker cannot run keeps its attempts.
+        self.tasks = worker_tasks(app.tasks, bool(app.connections))
+        if not self.tasks:
+            raise ConfigurationError(
+                "no tasks registered: a worker needs tasks (@app.task) or a declared connection"
+                " (for deliveries); is the application that declares them imported?"
+            )
         self.app = app
         self.store = app.store
         self.queues = list(queues) if queues else None
@@ -149,9 +157,14 @@ class Worker:
         if stop_listener is None:
             helpers.append(asyncio.create_task(self._change_poller(), name="conveyor-poll"))
         self._emit(
-            "started", worker_id=self.worker_id, queues=self.queues, concurrency=self.concurrency
+            "started",
+            worker_id=self.worker_id,
+            queues=self.queues,
+            tasks=self.tasks,
+            concurrency=self.concurrency,
         )
         try:
+            await self._call(self._register)
             await self._claim_loop()
             await self._drain()
         finally:
@@ -159,6 +172,8 @@ class Worker:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._flush()
+            with contextlib.suppress(Exception):  # if not now, it is pruned after 3 leases
+                await self._call(self.store.unregister_worker, self.worker_id)
             await self.app.close_remote()
             if stop_listener is not None:
                 stop_listener()
@@ -192,7 +207,12 @@ class Worker:
             free = self.concurrency - len(self._running)
             if free > 0 and more_likely:
                 jobs = await self._call(
-                    self.store.claim, self.worker_id, self.queues, free, self.lease_seconds
+                    self.store.claim,
+                    self.worker_id,
+                    self.queues,
+                    free,
+                    self.lease_seconds,
+                    self.tasks,
                 )
                 self.stats.claimed += len(jobs)
                 for job in jobs:
@@ -212,13 +232,13 @@ class Worker:
         """Burst mode: true when nothing is running or unwritten, no job is due within
         `burst_wait`, and no job is merely postponed (throttled jobs are runnable)."""
         await self._flush()
-        due = await self._call(self.store.seconds_until_due, self.queues)
+        due = await self._call(self.store.seconds_until_due, self.queues, self.tasks)
         if due is not None and due <= self.burst_wait:
             return False
-        return not await self._call(self.store.any_postponed, self.queues)
+        return not await self._call(self.store.any_postponed, self.queues, self.tasks)
 
     async def _wait_timeout(self) -> float:
-        due = await self._call(self.store.seconds_until_due, self.queues)
+        due = await self._call(self.store.seconds_until_due, self.queues, self.tasks)
         if due is None:
             return self.poll_interval
         return min(self.poll_interval, max(due, 0.001))
@@ -418,12 +438,28 @@ class Worker:
             held += [(o.job_id, o.token) for o in self._pending]
             try:
                 lost = await self._call(self.store.renew, held, self.lease_seconds)
+                await self._call(self._heartbeat)
             except Exception as error:
                 self._emit("renew_failed", error=str(error))
                 continue
             if lost:
                 self.stats.lost_leases += len(lost)
                 self._emit("lease_lost", job_ids=sorted(lost))
+
+    def _register(self) -> None:
+        """Make this worker visible to operators: its tasks and queues (`conveyor stats`)."""
+        self.store.register_worker(
+            self.worker_id,
+            socket.gethostname(),
+            os.getpid(),
+            self.queues,
+            self.tasks,
+            self.lease_seconds,
+        )
+
+    def _heartbeat(self) -> None:
+        if not self.store.heartbeat_worker(self.worker_id):  # pruned while this worker stalled
+            self._register()
 
     async def _recoverer(self) -> None:
         interval = max(self.lease_seconds / 2, 0.5)

@@ -10,6 +10,7 @@ import typer
 from ..connections.config import CONFIG_ENV
 from ..errors import TaskNotFound
 from ..logs import configure_logging
+from ..workers import worker_tasks
 from . import render
 from .connections import connections_app
 from .jobs import jobs_app
@@ -193,7 +194,13 @@ def worker(
     async jobs still running then are handed back. A second signal ends the grace at once. Sync
     jobs run in threads that cannot be stopped: they are waited for, never handed back while
     running; a third signal exits at once and leaves them to run again after their lease
-    expires. Logs are JSON lines on stderr.
+    expires.
+
+    The worker claims only jobs of the tasks it has: the application's (--app or CONVEYOR_APP),
+    plus the built-in deliveries and RPC calls when a connection is declared (by the app or
+    --config). Jobs of other tasks stay queued, attempts untouched, for a worker that has them
+    (`conveyor stats` lists them). With no task to run it refuses to start (exit 2). Logs are
+    JSON lines on stderr.
     """
     if log_level.lower() not in LOG_LEVELS:
         raise CliError(f"unknown log level {log_level!r} (choose from {', '.join(LOG_LEVELS)})")
@@ -204,7 +211,10 @@ def worker(
         "burst_wait": duration(burst_wait, "--burst-wait"),
         "grace": duration(grace, "--grace"),
     }
-    app = session(ctx).app
+    state = session(ctx)
+    app = state.app
+    if state.app_path is None and not worker_tasks(app.tasks, bool(app.connections)):
+        raise CliError("no tasks registered: pass --app module:attr or set CONVEYOR_APP")
     configure_logging(log_level.lower())
     app.run_worker(**options)
 
@@ -216,14 +226,22 @@ def stats(
         bool,
         typer.Option(
             "--json",
-            help='Print {"queues": {q: {state: n}}, "totals": {state: n}}, and "breakers": '
-            "[{name, state, failures, open_until, last_error}] when any breaker has a state.",
+            help='Print {"queues": {q: {state: n}}, "totals": {state: n}, "workers": [{worker_id,'
+            ' hostname, pid, queues, tasks, started_at, last_seen_at}], "no_worker": [{task,'
+            ' queue, jobs, reason}]}, and "breakers": [{name, state, failures, open_until,'
+            " last_error}] when any breaker has a state.",
         ),
     ] = False,
 ) -> None:
-    """How many jobs each queue holds, per state; and the circuit breakers' states."""
+    """How many jobs each queue holds, per state; the live workers and the queued jobs none of
+    them can run (no worker has their task or queue); the circuit breakers' states.
+
+    A worker counts as live until it stops cleanly, or for three leases after it was last seen.
+    """
     app = session(ctx).app
     document = render.stats_document(app.stats())
+    document["workers"] = [worker.to_dict() for worker in app.workers()]
+    document["no_worker"] = [group.to_dict() for group in app.jobs_without_worker()]
     breakers = app.store.breakers()
     if breakers:
         redact = render.Redactor(app.connections.values())
@@ -235,6 +253,7 @@ def stats(
         render.console().print(render.stats_table(document))
     else:
         typer.echo("No jobs.")
+    render.console().print(render.workers_view(document["workers"], document["no_worker"]))
     if breakers:
         render.console().print(render.breakers_table(document["breakers"]))
 

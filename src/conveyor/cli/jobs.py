@@ -82,13 +82,17 @@ def show_job(
     """Everything about one job: payload, result, and every failed attempt.
 
     A failed call to a connection shows the remote's status, latency and response excerpt
-    (its traceback with --traceback); a task's own error shows its traceback.
+    (its traceback with --traceback); a task's own error shows its traceback. A queued job that
+    no live worker can run (none has its task or queue) says so: "waiting: no running worker has
+    task 'x'" (JSON: "no_worker", null otherwise).
     """
-    job = session(ctx).app.get_job(job_id)
+    app = session(ctx).app
+    job = app.get_job(job_id)
+    no_worker = app.no_worker_reason(job)
     if as_json:
-        render.emit_json(job.to_dict(), indent=2)
+        render.emit_json({**job.to_dict(), "no_worker": no_worker}, indent=2)
     else:
-        render.console().print(render.job_detail(job, tracebacks=traceback))
+        render.console().print(render.job_detail(job, no_worker, tracebacks=traceback))
 
 
 @jobs_app.command("retry")

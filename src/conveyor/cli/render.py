@@ -197,11 +197,12 @@ def jobs_table(jobs: Sequence[Job], width: int | None = None) -> Table:
     )
 
 
-def job_detail(job: Job, tracebacks: bool = False) -> RenderableType:
+def job_detail(job: Job, no_worker: str | None = None, tracebacks: bool = False) -> RenderableType:
     """Every field, then each failed attempt. A failed call to a connection shows what the
     remote answered (status, latency, the response excerpt); its traceback, which only goes
     through Conveyor's own client, only with `tracebacks`. A task's own error keeps its
-    traceback, after the summary."""
+    traceback, after the summary. `no_worker`: why no live worker can run this queued job
+    (`Conveyor.no_worker_reason`)."""
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold", no_wrap=True)
     fields.add_column(overflow="fold")
@@ -225,6 +226,8 @@ def job_detail(job: Job, tracebacks: bool = False) -> RenderableType:
         ("Payload", Text(_pretty(job.payload))),
         ("Result", Text(_pretty(job.result))),
     ]
+    if no_worker is not None:
+        rows.insert(4, ("Waiting", Text(no_worker, style="yellow")))
     for name, value in rows:
         fields.add_row(name, value)
     parts: list[RenderableType] = [Panel(fields, title=f"Job {job.id} (times in UTC)")]
@@ -336,6 +339,42 @@ def stats_table(document: Mapping[str, Any], width: int | None = None) -> Table:
     if len(queues) > 1:
         table.rows[-2].end_section = True  # a rule above the totals
     return table
+
+
+# -- workers ------------------------------------------------------------------------------------
+
+
+def workers_view(
+    workers: Sequence[Mapping[str, Any]], no_worker: Sequence[Mapping[str, Any]]
+) -> RenderableType:
+    """The live workers (a table), then one line per task and queue that none of them runs."""
+    parts: list[RenderableType] = []
+    if workers:
+        table = Table(title="Workers", title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("Worker", overflow="fold")
+        table.add_column("Queues", overflow="fold")
+        table.add_column("Tasks", overflow="fold")
+        table.add_column("Last seen (UTC)", no_wrap=True)
+        for worker in workers:
+            seen = worker["last_seen_at"]
+            table.add_row(
+                Text(worker["worker_id"]),
+                Text(", ".join(worker["queues"]) if worker["queues"] is not None else "all"),
+                Text(shorten(", ".join(worker["tasks"]), 40)),
+                when(datetime.fromisoformat(seen)) if seen else "-",
+            )
+        parts.append(table)
+    else:
+        parts.append(Text("No running workers."))
+    for group in no_worker:
+        parts.append(
+            Text(
+                f"No worker for task {group['task']!r} on queue {group['queue']!r}:"
+                f" {group['jobs']} queued",
+                style="yellow",
+            )
+        )
+    return Group(*parts)
 
 
 # -- connections and breakers -------------------------------------------------------------------

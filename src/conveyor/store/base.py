@@ -16,6 +16,7 @@ from typing import Any
 from ..breaker import BreakerRecord
 from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome
 from ..ratelimit import RateLimit
+from ..workers import WorkerRecord
 
 IDEMPOTENCY_RETENTION = 30 * 24 * 3600.0
 BreakerChange = Callable[[BreakerRecord | None, float], BreakerRecord | None]
@@ -68,8 +69,18 @@ class Store(ABC):
 
     @abstractmethod
     def claim(
-        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
-    ) -> list[ClaimedJob]: ...
+        self,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        lease_seconds: float,
+        tasks: Sequence[str] | None = None,
+    ) -> list[ClaimedJob]:
+        """Lease up to `limit` due jobs of `queues` and `tasks` (None: all).
+
+        A worker passes the tasks it has: a job it could not run is never claimed, so it keeps
+        its attempts and waits for a worker that has its task.
+        """
 
     @abstractmethod
     def complete(self, outcomes: Sequence[Outcome]) -> None:
@@ -83,7 +94,8 @@ class Store(ABC):
     def recover_expired(self) -> int:
         """Put back running jobs whose lease expired (their worker died); return how many.
 
-        One whose cancel was requested is cancelled instead, and its key released.
+        One whose cancel was requested is cancelled instead, and its key released. Also prunes
+        the registry rows of workers unseen for `STALE_AFTER_LEASES` leases.
         """
 
     @abstractmethod
@@ -91,11 +103,16 @@ class Store(ABC):
         """Those of these running jobs whose cancel was requested (the worker polls this)."""
 
     @abstractmethod
-    def seconds_until_due(self, queues: Sequence[str] | None) -> float | None:
-        """Seconds until the earliest queued/retrying job is due (<= 0: now), None if none."""
+    def seconds_until_due(
+        self, queues: Sequence[str] | None, tasks: Sequence[str] | None = None
+    ) -> float | None:
+        """Seconds until the earliest queued/retrying job of `queues` and `tasks` (None: all)
+        is due (<= 0: now), None if none."""
 
     @abstractmethod
-    def any_postponed(self, queues: Sequence[str] | None) -> bool:
+    def any_postponed(
+        self, queues: Sequence[str] | None, tasks: Sequence[str] | None = None
+    ) -> bool:
         """Whether a queued/retrying job waits only because it was postponed (rate limit,
         breaker): for burst workers, such a job is still runnable."""
 
@@ -138,6 +155,35 @@ class Store(ABC):
 
     @abstractmethod
     def states(self, job_ids: Sequence[int]) -> dict[int, str]: ...
+
+    @abstractmethod
+    def runnable_counts(self) -> list[tuple[str, str, int]]:
+        """(queue, task, count) of queued and retrying jobs."""
+
+    # -- workers: who runs which tasks, for operators ------------------------------------
+
+    @abstractmethod
+    def register_worker(
+        self,
+        worker_id: str,
+        hostname: str,
+        pid: int,
+        queues: Sequence[str] | None,
+        tasks: Sequence[str],
+        lease_seconds: float,
+    ) -> None:
+        """Insert (or replace) a running worker's row, seen now."""
+
+    @abstractmethod
+    def heartbeat_worker(self, worker_id: str) -> bool:
+        """Mark the worker seen now; False when its row is gone (pruned), to register again."""
+
+    @abstractmethod
+    def unregister_worker(self, worker_id: str) -> None: ...
+
+    @abstractmethod
+    def list_workers(self) -> list[WorkerRecord]:
+        """The live workers: seen within `STALE_AFTER_LEASES` of their own lease."""
 
     # -- connections: rate limits and circuit breakers, shared by every worker ------------
 

@@ -26,6 +26,7 @@ from ..breaker import BreakerRecord
 from ..errors import ConfigurationError, JobNotFound, StoreError, StoreUnavailable
 from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome
 from ..ratelimit import RateLimit, wait_after_denial
+from ..workers import STALE_AFTER_LEASES, WorkerRecord
 from . import queries
 from .base import (
     IDEMPOTENCY_RETENTION,
@@ -260,7 +261,12 @@ class PostgresStore(Store):
     # -- worker side ----------------------------------------------------------------------
 
     def claim(
-        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
+        self,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        lease_seconds: float,
+        tasks: Sequence[str] | None = None,
     ) -> list[ClaimedJob]:
         token = _token()
         params = {
@@ -270,6 +276,7 @@ class PostgresStore(Store):
             "limit": limit,
             "all_queues": not queues,
             "queues": list(queues or ()),
+            **_task_params(tasks),
         }
         with self._conn() as conn:
             rows = conn.execute(self._q["claim"], params).fetchall()
@@ -337,6 +344,7 @@ class PostgresStore(Store):
         q = self._q
         message = "lease expired: the worker running it was lost"
         with self._tx() as cur:
+            cur.execute(q["worker_prune"], {"stale_leases": STALE_AFTER_LEASES})
             expired = cur.execute(q["expired_leases"]).fetchall()
             if not expired:
                 return 0
@@ -360,14 +368,18 @@ class PostgresStore(Store):
             rows = conn.execute(self._q["cancel_requested"], {"ids": list(job_ids)}).fetchall()
         return {int(row[0]) for row in rows}
 
-    def seconds_until_due(self, queues: Sequence[str] | None) -> float | None:
-        params = {"all_queues": not queues, "queues": list(queues or ())}
+    def seconds_until_due(
+        self, queues: Sequence[str] | None, tasks: Sequence[str] | None = None
+    ) -> float | None:
+        params = {"all_queues": not queues, "queues": list(queues or ()), **_task_params(tasks)}
         with self._conn() as conn:
             row = conn.execute(self._q["seconds_until_due"], params).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def any_postponed(self, queues: Sequence[str] | None) -> bool:
-        params = {"all_queues": not queues, "queues": list(queues or ())}
+    def any_postponed(
+        self, queues: Sequence[str] | None, tasks: Sequence[str] | None = None
+    ) -> bool:
+        params = {"all_queues": not queues, "queues": list(queues or ()), **_task_params(tasks)}
         with self._conn() as conn:
             row = conn.execute(self._q["any_postponed"], params).fetchone()
         return bool(row and row[0])
@@ -417,6 +429,10 @@ class PostgresStore(Store):
         with self._conn() as conn:
             rows = conn.execute(self._q["job_states"], {"ids": list(job_ids)}).fetchall()
         return {int(r[0]): str(r[1]) for r in rows}
+
+    def runnable_counts(self) -> list[tuple[str, str, int]]:
+        with self._conn() as conn:
+            return [(r[0], r[1], int(r[2])) for r in conn.execute(self._q["runnable_counts"])]
 
     def retry(self, job_ids: Sequence[int], payload: str | None = None) -> list[int]:
         with self._tx() as cur:
@@ -468,6 +484,42 @@ class PostgresStore(Store):
             rows = conn.execute(self._q["blocked_keys"], {"limit": limit}).fetchall()
         return [BlockedKey(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
+    # -- workers --------------------------------------------------------------------------
+
+    def register_worker(
+        self,
+        worker_id: str,
+        hostname: str,
+        pid: int,
+        queues: Sequence[str] | None,
+        tasks: Sequence[str],
+        lease_seconds: float,
+    ) -> None:
+        params = {
+            "worker_id": worker_id,
+            "hostname": hostname,
+            "pid": pid,
+            "queues": None if queues is None else json.dumps(list(queues)),
+            "tasks": json.dumps(list(tasks)),
+            "lease_seconds": lease_seconds,
+        }
+        with self._conn() as conn:
+            conn.execute(self._q["worker_register"], params)
+
+    def heartbeat_worker(self, worker_id: str) -> bool:
+        with self._conn() as conn:
+            cur = conn.execute(self._q["worker_heartbeat"], {"worker_id": worker_id})
+            return cur.rowcount > 0
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self._conn() as conn:
+            conn.execute(self._q["worker_unregister"], {"worker_id": worker_id})
+
+    def list_workers(self) -> list[WorkerRecord]:
+        params = {"stale_leases": STALE_AFTER_LEASES}
+        with self._conn() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return [_worker(row) for row in cur.execute(self._q["worker_list"], params)]
+
     # -- connections ----------------------------------------------------------------------
 
     def clock(self) -> float:
@@ -511,6 +563,10 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _task_params(tasks: Sequence[str] | None) -> dict[str, Any]:
+    return {"all_tasks": tasks is None, "tasks": list(tasks or ())}
 
 
 def _token() -> int:
@@ -614,4 +670,17 @@ def _job(row: dict[str, Any]) -> Job:
         lease_expires_at=row["lease_expires_at"],
         postponed_reason=row["postponed_reason"],
         cancel_requested_at=row["cancel_requested_at"],
+    )
+
+
+def _worker(row: dict[str, Any]) -> WorkerRecord:
+    return WorkerRecord(
+        worker_id=row["worker_id"],
+        hostname=row["hostname"],
+        pid=row["pid"],
+        queues=row["queues"],
+        tasks=list(row["tasks"]),
+        lease_seconds=row["lease_seconds"],
+        started_at=row["started_at"],
+        last_seen_at=row["last_seen_at"],
     )

@@ -22,6 +22,7 @@ from ..breaker import BreakerRecord
 from ..errors import ConfigurationError, JobNotFound, StoreError, StoreUnavailable
 from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome, utc
 from ..ratelimit import RateLimit, wait_after_denial
+from ..workers import STALE_AFTER_LEASES, WorkerRecord
 from . import queries
 from .base import (
     IDEMPOTENCY_RETENTION,
@@ -253,7 +254,12 @@ class SQLiteStore(Store):
     # -- worker side ----------------------------------------------------------------------
 
     def claim(
-        self, worker_id: str, queues: Sequence[str] | None, limit: int, lease_seconds: float
+        self,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        lease_seconds: float,
+        tasks: Sequence[str] | None = None,
     ) -> list[ClaimedJob]:
         token = _token()
         params = {
@@ -263,6 +269,7 @@ class SQLiteStore(Store):
             "lease": lease_seconds,
             "limit": limit,
             **_queue_params(queues),
+            **_task_params(tasks),
         }
         with self._write() as cur:
             rows = cur.execute(self._q["claim"], params).fetchall()
@@ -334,14 +341,16 @@ class SQLiteStore(Store):
         return lost
 
     def recover_expired(self) -> int:
+        now = time.time()
         with self._write() as cur:
             rows = cur.execute(
                 self._q["recover_expired"],
-                {"now": time.time(), "message": "lease expired: the worker running it was lost"},
+                {"now": now, "message": "lease expired: the worker running it was lost"},
             ).fetchall()
             for _, key, state in rows:
                 if state == "cancelled" and key is not None:
                     cur.execute(self._q["promote"], {"key": key})
+            cur.execute(self._q["worker_prune"], {"now": now, "stale_leases": STALE_AFTER_LEASES})
         return len(rows)
 
     def cancel_requested(self, job_ids: Sequence[int]) -> set[int]:
@@ -351,14 +360,20 @@ class SQLiteStore(Store):
             rows = cur.execute(self._q["cancel_requested"], {"ids": json.dumps(list(job_ids))})
             return {int(row[0]) for row in rows}
 
-    def seconds_until_due(self, queues: Sequence[str] | None) -> float | None:
+    def seconds_until_due(
+        self, queues: Sequence[str] | None, tasks: Sequence[str] | None = None
+    ) -> float | None:
+        params = {**_queue_params(queues), **_task_params(tasks)}
         with self._read() as cur:
-            row = cur.execute(self._q["next_due"], _queue_params(queues)).fetchone()
+            row = cur.execute(self._q["next_due"], params).fetchone()
         return None if row[0] is None else float(row[0]) - time.time()
 
-    def any_postponed(self, queues: Sequence[str] | None) -> bool:
+    def any_postponed(
+        self, queues: Sequence[str] | None, tasks: Sequence[str] | None = None
+    ) -> bool:
+        params = {**_queue_params(queues), **_task_params(tasks)}
         with self._read() as cur:
-            row = cur.execute(self._q["any_postponed"], _queue_params(queues)).fetchone()
+            row = cur.execute(self._q["any_postponed"], params).fetchone()
         return bool(row[0])
 
     def change_counter(self) -> int:
@@ -387,6 +402,10 @@ class SQLiteStore(Store):
                 if row is not None:
                     found[job_id] = row[0]
         return found
+
+    def runnable_counts(self) -> list[tuple[str, str, int]]:
+        with self._read() as cur:
+            return [(r[0], r[1], int(r[2])) for r in cur.execute(self._q["runnable_counts"])]
 
     def retry(self, job_ids: Sequence[int], payload: str | None = None) -> list[int]:
         done: list[int] = []
@@ -438,6 +457,43 @@ class SQLiteStore(Store):
         with self._read() as cur:
             rows = cur.execute(self._q["blocked_keys"], {"limit": limit}).fetchall()
         return [BlockedKey(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+    # -- workers --------------------------------------------------------------------------
+
+    def register_worker(
+        self,
+        worker_id: str,
+        hostname: str,
+        pid: int,
+        queues: Sequence[str] | None,
+        tasks: Sequence[str],
+        lease_seconds: float,
+    ) -> None:
+        params = {
+            "worker_id": worker_id,
+            "hostname": hostname,
+            "pid": pid,
+            "queues": None if queues is None else json.dumps(list(queues)),
+            "tasks": json.dumps(list(tasks)),
+            "lease_seconds": lease_seconds,
+            "now": time.time(),
+        }
+        with self._write() as cur:
+            cur.execute(self._q["worker_register"], params)
+
+    def heartbeat_worker(self, worker_id: str) -> bool:
+        with self._write() as cur:
+            cur.execute(self._q["worker_heartbeat"], {"worker_id": worker_id, "now": time.time()})
+            return cur.rowcount > 0
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self._write() as cur:
+            cur.execute(self._q["worker_unregister"], {"worker_id": worker_id})
+
+    def list_workers(self) -> list[WorkerRecord]:
+        params = {"now": time.time(), "stale_leases": STALE_AFTER_LEASES}
+        with self._read() as cur:
+            return [_worker(row) for row in cur.execute(self._q["worker_list"], params)]
 
     # -- connections ----------------------------------------------------------------------
 
@@ -498,6 +554,10 @@ def _claim_order(job: ClaimedJob) -> tuple[int, int]:
     return (-job.priority if type(job.priority) is int else 0, job.id)
 
 
+def _task_params(tasks: Sequence[str] | None) -> dict[str, Any]:
+    return {"all_tasks": tasks is None, "tasks": json.dumps(list(tasks or ()))}
+
+
 def _token() -> int:
     return int.from_bytes(os.urandom(7), "big")
 
@@ -556,4 +616,18 @@ def _job(row: sqlite3.Row) -> Job:
         lease_expires_at=utc(row["lease_expires_at"]),
         postponed_reason=row["postponed_reason"],
         cancel_requested_at=utc(row["cancel_requested_at"]),
+    )
+
+
+def _worker(row: sqlite3.Row) -> WorkerRecord:
+    queues = row["queues"]
+    return WorkerRecord(
+        worker_id=row["worker_id"],
+        hostname=row["hostname"],
+        pid=row["pid"],
+        queues=None if queues is None else json.loads(queues),
+        tasks=json.loads(row["tasks"]),
+        lease_seconds=row["lease_seconds"],
+        started_at=utc(row["started_at"]),
+        last_seen_at=utc(row["last_seen_at"]),
     )

@@ -56,6 +56,7 @@ WITH picked AS (
     SELECT id FROM conveyor_jobs
     WHERE state IN ('queued', 'retrying') AND run_at <= now()
       AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
+      AND (%(all_tasks)s OR task = ANY(%(tasks)s::text[]))
     ORDER BY priority DESC, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -197,15 +198,18 @@ FROM expired WHERE j.id = expired.id
 RETURNING j.id, j.key, j.state
 
 -- name: seconds_until_due
+-- Only the jobs this worker would claim: another task's due job must not keep it awake.
 SELECT extract(epoch FROM min(run_at) - now()) FROM conveyor_jobs
 WHERE state IN ('queued', 'retrying')
   AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
+  AND (%(all_tasks)s OR task = ANY(%(tasks)s::text[]))
 
 -- name: any_postponed
 -- Burst workers: a postponed job is runnable, only throttled.
 SELECT EXISTS (SELECT 1 FROM conveyor_jobs
                WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
-                 AND (%(all_queues)s OR queue = ANY(%(queues)s::text[])))
+                 AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
+                 AND (%(all_tasks)s OR task = ANY(%(tasks)s::text[])))
 
 -- name: get_job
 SELECT * FROM conveyor_jobs WHERE id = %(id)s
@@ -256,6 +260,11 @@ RETURNING id, key
 
 -- name: stats
 SELECT queue, state, count(*) FROM conveyor_jobs GROUP BY queue, state ORDER BY queue, state
+
+-- name: runnable_counts
+SELECT queue, task, count(*) FROM conveyor_jobs
+WHERE state IN ('queued', 'retrying')
+GROUP BY queue, task ORDER BY queue, task
 
 -- name: prune_jobs
 DELETE FROM conveyor_jobs
@@ -319,3 +328,28 @@ VALUES (%(task)s, %(queue)s, %(payload)s::jsonb, %(key)s, %(priority)s, %(state)
         %(max_attempts)s, to_timestamp(%(started)s), to_timestamp(%(started)s),
         to_timestamp(%(started)s), now(), %(result)s::jsonb, %(errors)s::jsonb, %(last_error)s)
 RETURNING id
+
+-- name: worker_register
+-- A worker restarted under the same id (`worker_id=` given) replaces its old row.
+INSERT INTO conveyor_workers (worker_id, hostname, pid, queues, tasks, lease_seconds)
+VALUES (%(worker_id)s, %(hostname)s, %(pid)s, %(queues)s::jsonb, %(tasks)s::jsonb,
+        %(lease_seconds)s)
+ON CONFLICT (worker_id) DO UPDATE SET
+    hostname = excluded.hostname, pid = excluded.pid, queues = excluded.queues,
+    tasks = excluded.tasks, lease_seconds = excluded.lease_seconds,
+    started_at = excluded.started_at, last_seen_at = excluded.last_seen_at
+
+-- name: worker_heartbeat
+UPDATE conveyor_workers SET last_seen_at = now() WHERE worker_id = %(worker_id)s
+
+-- name: worker_unregister
+DELETE FROM conveyor_workers WHERE worker_id = %(worker_id)s
+
+-- name: worker_list
+SELECT * FROM conveyor_workers
+WHERE last_seen_at >= now() - make_interval(secs => %(stale_leases)s * lease_seconds)
+ORDER BY worker_id
+
+-- name: worker_prune
+DELETE FROM conveyor_workers
+WHERE last_seen_at < now() - make_interval(secs => %(stale_leases)s * lease_seconds)

@@ -20,13 +20,17 @@ SELECT job_id FROM conveyor_idempotency WHERE key = :key
 INSERT INTO conveyor_idempotency (key, job_id, created_at) VALUES (:key, :job_id, :now)
 
 -- name: claim
+-- INDEXED BY: without statistics the planner takes `conveyor_jobs_state` and sorts every runnable
+-- row for each claim (20,000 queued: 3.9 ms for the SELECT); walking the partial index in claim
+-- order stops after `limit` rows (32 µs; 71 µs with the task filter).
 UPDATE conveyor_jobs
 SET state = 'running', attempts = attempts + 1, lease_token = :token, worker_id = :worker,
     lease_expires_at = :now + :lease, started_at = :now, postponed_reason = NULL
 WHERE id IN (
-    SELECT id FROM conveyor_jobs
+    SELECT id FROM conveyor_jobs INDEXED BY conveyor_jobs_runnable
     WHERE state IN ('queued', 'retrying') AND run_at <= :now
       AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
+      AND (:all_tasks OR task IN (SELECT value FROM json_each(:tasks)))
     ORDER BY priority DESC, id
     LIMIT :limit
 )
@@ -116,15 +120,18 @@ WHERE state = 'running' AND lease_expires_at < :now
 RETURNING id, key, state
 
 -- name: next_due
+-- Only the jobs this worker would claim: another task's due job must not keep it awake.
 SELECT min(run_at) FROM conveyor_jobs
 WHERE state IN ('queued', 'retrying')
   AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
+  AND (:all_tasks OR task IN (SELECT value FROM json_each(:tasks)))
 
 -- name: any_postponed
 -- Burst workers: a postponed job is runnable, only throttled.
 SELECT EXISTS (SELECT 1 FROM conveyor_jobs
                WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
-                 AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues))))
+                 AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
+                 AND (:all_tasks OR task IN (SELECT value FROM json_each(:tasks))))
 
 -- name: get_job
 SELECT * FROM conveyor_jobs WHERE id = :id
@@ -168,6 +175,11 @@ SELECT state FROM conveyor_jobs WHERE id = :id
 
 -- name: stats
 SELECT queue, state, count(*) AS n FROM conveyor_jobs GROUP BY queue, state ORDER BY queue, state
+
+-- name: runnable_counts
+SELECT queue, task, count(*) AS n FROM conveyor_jobs
+WHERE state IN ('queued', 'retrying')
+GROUP BY queue, task ORDER BY queue, task
 
 -- name: prune_jobs
 DELETE FROM conveyor_jobs
@@ -220,3 +232,27 @@ INSERT INTO conveyor_jobs (task, queue, payload, key, priority, state, attempts,
                            run_at, created_at, started_at, finished_at, result, errors, last_error)
 VALUES (:task, :queue, :payload, :key, :priority, :state, 1, :max_attempts, :started, :started,
         :started, :now, :result, :errors, :last_error)
+
+-- name: worker_register
+-- A worker restarted under the same id (`worker_id=` given) replaces its old row.
+INSERT INTO conveyor_workers (worker_id, hostname, pid, queues, tasks, lease_seconds, started_at,
+                              last_seen_at)
+VALUES (:worker_id, :hostname, :pid, :queues, :tasks, :lease_seconds, :now, :now)
+ON CONFLICT (worker_id) DO UPDATE SET
+    hostname = excluded.hostname, pid = excluded.pid, queues = excluded.queues,
+    tasks = excluded.tasks, lease_seconds = excluded.lease_seconds,
+    started_at = excluded.started_at, last_seen_at = excluded.last_seen_at
+
+-- name: worker_heartbeat
+UPDATE conveyor_workers SET last_seen_at = :now WHERE worker_id = :worker_id
+
+-- name: worker_unregister
+DELETE FROM conveyor_workers WHERE worker_id = :worker_id
+
+-- name: worker_list
+SELECT * FROM conveyor_workers
+WHERE last_seen_at >= :now - :stale_leases * lease_seconds
+ORDER BY worker_id
+
+-- name: worker_prune
+DELETE FROM conveyor_workers WHERE last_seen_at < :now - :stale_leases * lease_seconds

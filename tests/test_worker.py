@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conveyor import Conveyor, Discard, Fixed, PayloadError, Retry, current_job
+from conveyor.middleware import Middleware
+from conveyor.store.sqlite import SQLiteStore
 
 
 def drain(app: Conveyor, **options: Any) -> Any:
@@ -290,3 +294,43 @@ def test_postpone_does_not_use_an_attempt(app: Conveyor) -> None:
     stats = drain(app)
     job = app.get_job(job_id)
     assert (stats.postponed, job.state, job.attempts, job.errors) == (1, "queued", 0, [])
+
+
+class WorkerEvents(Middleware):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def worker_event(self, event: str, **fields: Any) -> None:
+        self.names.append(event)
+
+
+def test_a_sqlite_lock_past_the_busy_timeout_is_waited_out(tmp_path: Path) -> None:
+    """`database is locked` (or a disk error) is an outage like any other, not the worker's end."""
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    app = Conveyor(url)
+    app.migrate()
+
+    @app.task
+    def noted(payload: dict) -> str:
+        return "ok"
+
+    ids = [noted.enqueue({}) for _ in range(3)]
+    app.close()
+    store = SQLiteStore(url, busy_timeout=0.05)  # a lock outlasts it at once
+    app._store = store
+    blocker = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")  # every write, the claim first, is locked out
+    unlock = threading.Timer(1.5, blocker.commit)
+    unlock.start()
+    seen = WorkerEvents()
+    try:
+        app.run_worker(burst=True, middleware=[seen], install_signal_handlers=False)
+    finally:
+        unlock.join()
+        blocker.close()
+    assert set(app.store.states(ids).values()) == {"succeeded"}
+    assert [n for n in seen.names if n.startswith("store_")] == [
+        "store_unavailable",
+        "store_available",
+    ]
+    app.close()

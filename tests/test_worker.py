@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conveyor import Conveyor, Discard, Fixed, PayloadError, Postpone, Retry, current_job
+from conveyor.middleware import Middleware
+from conveyor.store.sqlite import SQLiteStore
 from tests.connections.conftest import run_until
 
 
@@ -457,3 +461,43 @@ def test_a_cancel_requested_job_handed_back_at_shutdown_is_cancelled(app: Convey
     assert stats.handed_back == 1
     assert app.get_job(first).state == "cancelled"
     assert app.get_job(second).state == "queued"
+
+
+class WorkerEvents(Middleware):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def worker_event(self, event: str, **fields: Any) -> None:
+        self.names.append(event)
+
+
+def test_a_sqlite_lock_past_the_busy_timeout_is_waited_out(tmp_path: Path) -> None:
+    """`database is locked` (or a disk error) is an outage like any other, not the worker's end."""
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    app = Conveyor(url)
+    app.migrate()
+
+    @app.task
+    def noted(payload: dict) -> str:
+        return "ok"
+
+    ids = [noted.enqueue({}) for _ in range(3)]
+    app.close()
+    store = SQLiteStore(url, busy_timeout=0.05)  # a lock outlasts it at once
+    app._store = store
+    blocker = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")  # every write, the claim first, is locked out
+    unlock = threading.Timer(1.5, blocker.commit)
+    unlock.start()
+    seen = WorkerEvents()
+    try:
+        app.run_worker(burst=True, middleware=[seen], install_signal_handlers=False)
+    finally:
+        unlock.join()
+        blocker.close()
+    assert set(app.store.states(ids).values()) == {"succeeded"}
+    assert [n for n in seen.names if n.startswith("store_")] == [
+        "store_unavailable",
+        "store_available",
+    ]
+    app.close()

@@ -22,7 +22,13 @@ class Middleware:
         """Called with the outcome of an attempt, before it is written."""
 
     def worker_event(self, event: str, **fields: Any) -> None:
-        """Worker lifecycle: started, stopping, stopped, lease_lost, recovered, cancelling."""
+        """Worker lifecycle: started, stopping, stopped, lease_lost, recovered, cancelling,
+        store_unavailable and store_available (once each per outage)."""
+
+
+# Once per outage each: the store became unreachable (`error`), and it answers again
+# (`outage_seconds`).
+_WARNINGS = frozenset({"store_unavailable", "store_available"})
 
 
 class Logging(Middleware):
@@ -60,7 +66,10 @@ class Logging(Middleware):
             self.log.info("job.handed_back", **fields)
 
     def worker_event(self, event: str, **fields: Any) -> None:
-        self.log.info(f"worker.{event}", **fields)
+        if event in _WARNINGS:
+            self.log.warning(f"worker.{event}", **fields)
+        else:
+            self.log.info(f"worker.{event}", **fields)
 
 
 class Counters(Middleware):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 from pydantic import ValidationError
 
-from .errors import ConfigurationError, Postpone
+from .errors import ConfigurationError, Postpone, StoreError
 from .job import ClaimedJob, Outcome
 from .logs import configure_logging
 from .middleware import Logging, Middleware
@@ -40,6 +40,11 @@ if TYPE_CHECKING:
     from .app import Conveyor
 
 T = TypeVar("T")
+# Backoff between store calls while the store is unreachable, doubling up to the cap: the cap
+# (plus the store's own short wait for a connection) bounds how long after the database answers
+# again the worker claims again.
+STORE_RETRY_FIRST = 0.05
+STORE_RETRY_MAX = 1.0
 
 
 @dataclass
@@ -129,6 +134,10 @@ class Worker:
         self._flush_needed: asyncio.Event | None = None
         self._flush_lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The store outage being waited out: when it was noticed (None: the store answers), and
+        # when the last one ended. Calls that began before a change of state do not count.
+        self._down_since: float | None = None
+        self._back_since = float("-inf")
 
     # -- public ---------------------------------------------------------------------------
 
@@ -206,7 +215,7 @@ class Worker:
             self._wake.clear()  # before looking: a wake-up from here on is never lost
             free = self.concurrency - len(self._running)
             if free > 0 and more_likely:
-                jobs = await self._call(
+                jobs = await self._until_answered(
                     self.store.claim,
                     self.worker_id,
                     self.queues,
@@ -214,6 +223,8 @@ class Worker:
                     self.lease_seconds,
                     self.tasks,
                 )
+                if jobs is None:  # asked to stop during an outage
+                    break
                 self.stats.claimed += len(jobs)
                 for job in jobs:
                     self._start(job)
@@ -232,13 +243,13 @@ class Worker:
         """Burst mode: true when nothing is running or unwritten, no job is due within
         `burst_wait`, and no job is merely postponed (throttled jobs are runnable)."""
         await self._flush()
-        due = await self._call(self.store.seconds_until_due, self.queues, self.tasks)
+        due = await self._until_answered(self.store.seconds_until_due, self.queues, self.tasks)
         if due is not None and due <= self.burst_wait:
             return False
-        return not await self._call(self.store.any_postponed, self.queues, self.tasks)
+        return not await self._until_answered(self.store.any_postponed, self.queues, self.tasks)
 
     async def _wait_timeout(self) -> float:
-        due = await self._call(self.store.seconds_until_due, self.queues, self.tasks)
+        due = await self._until_answered(self.store.seconds_until_due, self.queues, self.tasks)
         if due is None:
             return self.poll_interval
         return min(self.poll_interval, max(due, 0.001))
@@ -414,7 +425,7 @@ class Worker:
                 return
             batch, self._pending = self._pending, []
             try:
-                await self._call(self.store.complete, batch, executor=self._db_writes)
+                await self._tracked(self.store.complete, batch, executor=self._db_writes)
             except asyncio.CancelledError:
                 # Cancelled at shutdown, maybe before the database thread even started the
                 # write (a queued executor call is dropped). Keep the batch for the final flush:
@@ -423,7 +434,8 @@ class Worker:
                 raise
             except Exception as error:  # the database hiccuped: keep the outcomes, try again
                 self._pending[:0] = batch
-                self._emit("flush_failed", error=str(error), outcomes=len(batch))
+                if not isinstance(error, StoreError):  # a store error is logged as an outage
+                    self._emit("flush_failed", error=str(error), outcomes=len(batch))
                 await asyncio.sleep(0.5)
                 self._flush_needed.set()
                 return
@@ -432,13 +444,20 @@ class Worker:
 
     async def _renewer(self) -> None:
         interval = self.lease_seconds / 3
+        wait = interval
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(wait)
+            wait = interval
             held = [(job.id, job.token) for job, _ in self._running.values()]
             held += [(o.job_id, o.token) for o in self._pending]
             try:
-                lost = await self._call(self.store.renew, held, self.lease_seconds)
-                await self._call(self._heartbeat)
+                lost = await self._tracked(self.store.renew, held, self.lease_seconds)
+                await self._tracked(self._heartbeat)  # idle or not: operators see it alive
+            except StoreError:
+                # Try again soon: once the store answers, the leases are renewed within about a
+                # second, before anyone recovers them (the token still matches until then).
+                wait = min(interval, STORE_RETRY_MAX)
+                continue
             except Exception as error:
                 self._emit("renew_failed", error=str(error))
                 continue
@@ -465,7 +484,9 @@ class Worker:
         interval = max(self.lease_seconds / 2, 0.5)
         while True:
             try:
-                recovered = await self._call(self.store.recover_expired)
+                recovered = await self._tracked(self.store.recover_expired)
+            except StoreError:
+                recovered = 0
             except Exception as error:
                 self._emit("recover_failed", error=str(error))
                 recovered = 0
@@ -473,6 +494,10 @@ class Worker:
                 self._emit("recovered", jobs=recovered)
                 self._wake_soon()
             await asyncio.sleep(interval)
+            # After an outage, leases that ran out only because the store was unreachable get
+            # `interval` to be renewed by their workers before any of them is recovered.
+            while self._down_since is not None or time.monotonic() - self._back_since < interval:
+                await asyncio.sleep(min(interval, STORE_RETRY_MAX))
 
     async def _cancel_watcher(self) -> None:
         """Learn within about `cancel_poll_interval` that a running job was cancelled.
@@ -512,10 +537,14 @@ class Worker:
         counter: Callable[[], int] | None = getattr(self.store, "change_counter", None)
         if counter is None:
             return
-        last = await self._call(counter)
+        last = -1
         while True:
             await asyncio.sleep(0.002 if self._running else 0.005)
-            current = await self._call(counter)
+            try:  # not `_tracked`: a read that works while writes are locked out ends no outage
+                current = await self._call(counter)
+            except StoreError:
+                await asyncio.sleep(STORE_RETRY_MAX)
+                continue
             if current != last:
                 last = current
                 self._wake_soon()
@@ -624,6 +653,38 @@ class Worker:
     ) -> T:
         assert self._loop is not None
         return await self._loop.run_in_executor(executor or self._db, fn, *args)
+
+    async def _tracked(
+        self, fn: Callable[..., T], *args: Any, executor: ThreadPoolExecutor | None = None
+    ) -> T:
+        """`_call` for the worker's own store traffic, telling the outage log how it went."""
+        began = time.monotonic()
+        try:
+            result = await self._call(fn, *args, executor=executor)
+        except StoreError as error:
+            if self._down_since is None and began >= self._back_since:
+                self._down_since = time.monotonic()
+                self._emit("store_unavailable", error=str(error))
+            raise
+        if self._down_since is not None and began >= self._down_since:
+            now = time.monotonic()
+            outage, self._down_since, self._back_since = now - self._down_since, None, now
+            self._emit("store_available", outage_seconds=round(outage, 3))
+        return result
+
+    async def _until_answered(self, fn: Callable[..., T], *args: Any) -> T | None:
+        """A store call of the claim loop, repeated with capped backoff until the store answers
+        (a database restart or outage, a SQLite lock past the busy timeout, a disk error).
+        None when the worker is asked to stop meanwhile."""
+        delay = STORE_RETRY_FIRST
+        while True:
+            try:
+                return await self._tracked(fn, *args)
+            except StoreError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_RETRY_MAX)
+                if self._stopping:
+                    return None
 
     def _emit(self, event: str, **fields: Any) -> None:
         for middleware in self.middleware:

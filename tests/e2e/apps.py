@@ -23,6 +23,7 @@ import psycopg
 from conveyor import Conveyor, Fixed, current_job
 from conveyor.store.sqlite import sqlite_path
 
+LOG_URL_VARIABLE = "CONVEYOR_E2E_LOG_URL"
 SQLITE_TABLE = """
 CREATE TABLE e2e_log (
     id INTEGER PRIMARY KEY, key TEXT, seq INTEGER, job_id INTEGER NOT NULL,
@@ -130,9 +131,12 @@ class Recorder:
 
 
 def make_app(url: str) -> Conveyor:
-    """A Conveyor on `url` with the tasks below (the lease comes from CONVEYOR_LEASE_SECONDS)."""
+    """A Conveyor on `url` with the tasks below (the lease comes from CONVEYOR_LEASE_SECONDS).
+
+    The tasks log to `url` too, or to the database named by CONVEYOR_E2E_LOG_URL.
+    """
     app = Conveyor(url)
-    log = Recorder(url)
+    log = Recorder(os.environ.get(LOG_URL_VARIABLE) or url)
 
     @app.task(key=lambda p: p.get("key"), retry=Fixed(0.02), max_attempts=5)
     def step(payload: dict[str, Any]) -> int:

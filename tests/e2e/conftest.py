@@ -16,7 +16,8 @@ import pytest
 from conveyor import Conveyor
 from conveyor.job import FINAL_STATES, Job
 
-from .apps import Recorder, Run, make_app
+from .apps import LOG_URL_VARIABLE, Recorder, Run, make_app
+from .own_postgres import OwnPostgres, binaries
 
 RUNNER = Path(__file__).with_name("runner.py")
 T = TypeVar("T")
@@ -82,11 +83,12 @@ class Process:
 class Harness:
     """The test's database (`app` on it, `log` of task runs) and the processes it started."""
 
-    def __init__(self, url: str, folder: Path) -> None:
+    def __init__(self, url: str, folder: Path, log_url: str | None = None) -> None:
         self.url = url
         self.folder = folder
+        self.log_url = log_url  # the log elsewhere: a test that restarts the jobs' database
         self.app: Conveyor = make_app(url)
-        self.log = Recorder(url)
+        self.log = Recorder(log_url or url)
         self.log.create_table()
         self.processes: list[Process] = []
 
@@ -95,6 +97,9 @@ class Harness:
         env.pop("CONVEYOR_LEASE_SECONDS", None)
         if lease is not None:
             env["CONVEYOR_LEASE_SECONDS"] = str(lease)
+        env.pop(LOG_URL_VARIABLE, None)
+        if self.log_url is not None:
+            env[LOG_URL_VARIABLE] = self.log_url
         process = Process(args, self.folder, name, env)
         self.processes.append(process)
         return process
@@ -108,8 +113,10 @@ class Harness:
         grace: float = 30.0,
         lease: float | None = None,
         ready: bool = True,
+        poll_interval: float = 0.5,
     ) -> Process:
         args = ["worker", self.url, f"--concurrency={concurrency}", f"--grace={grace}"]
+        args.append(f"--poll-interval={poll_interval}")
         process = self.spawn(*args, *(["--burst"] if burst else []), name=name, lease=lease)
         if ready:
             wait_for(f"{name} to start", process.started, 20, process.tail)
@@ -149,3 +156,26 @@ def harness(database_url: str, tmp_path: Path) -> Iterator[Harness]:
         yield h
     finally:
         h.close()
+
+
+@pytest.fixture(scope="session")
+def own_postgres_server() -> Iterator[OwnPostgres]:
+    """A PostgreSQL server of this session's own, which tests may stop and restart."""
+    bin_dir = binaries()
+    if bin_dir is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) are required on CI")
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
+    server = OwnPostgres(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def own_postgres(own_postgres_server: OwnPostgres) -> OwnPostgres:
+    """The own server, running (a test before may have stopped it)."""
+    own_postgres_server.start()
+    return own_postgres_server

@@ -24,7 +24,7 @@ def worker(args: argparse.Namespace) -> int:
         queues=args.queues.split(",") if args.queues else None,
         burst=args.burst,
         grace=args.grace,
-        poll_interval=0.5,
+        poll_interval=args.poll_interval,
     )
     app.close()
     return 0
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--queues", default="")
     run.add_argument("--burst", action="store_true")
     run.add_argument("--grace", type=float, default=30.0)
+    run.add_argument("--poll-interval", type=float, default=0.5)
     put = commands.add_parser("enqueue")
     put.add_argument("url")
     put.add_argument("--keys", type=int, default=50)

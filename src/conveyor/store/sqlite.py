@@ -378,8 +378,8 @@ class SQLiteStore(Store):
 
     def change_counter(self) -> int:
         """Changes when another connection commits: a cheap "anything new?" for polling."""
-        with self._lock:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        with self._read() as cur:
+            return int(cur.execute("PRAGMA data_version").fetchone()[0])
 
     # -- operators ------------------------------------------------------------------------
 

@@ -173,7 +173,9 @@ class Worker:
             concurrency=self.concurrency,
         )
         try:
-            await self._call(self._register)
+            # Not seen by operators until the store answers: the heartbeat registers it then.
+            with contextlib.suppress(StoreError):
+                await self._tracked(self._register)
             await self._claim_loop()
             await self._drain()
         finally:

@@ -1,0 +1,391 @@
+"""Typed events: one dataclass per thing that happens, and the bus they are published on.
+
+Every app has one bus, `app.events`; logging, metrics, alerts and the live dashboard subscribe
+there (`app.events.subscribe(handler, JobDead, BreakerOpened)`). Each event's `name` is stable
+(the log line's `event` field). What fires each one:
+
+Jobs (a worker's attempt ended; `duration` in seconds; `run_now` publishes none of these):
+    JobSucceeded      the task returned
+    JobRetried        it failed and runs again after `delay` seconds (`error`)
+    JobDead           it failed for the last time, was discarded, or could not be loaded
+    JobPostponed      a rate limit or an open breaker let nothing through: back for `delay`
+                      seconds, the attempt not counted (`reason`)
+    JobCancelled      an operator cancelled it while it ran
+    JobHandedBack     the worker stopped before it finished: queued again, attempt not counted
+    ThreadOverran     a sync task ran past its timeout; its thread is waited for (also in run_now)
+Breakers (a connection's circuit breaker changed; `previous` is the state it left):
+    BreakerOpened     failures reached the threshold, or a probe failed: calls stop `cool_off` s
+    BreakerClosed     a probe succeeded: calls flow again
+Workers (each carries the `worker_id`):
+    WorkerStarted     about to register and claim
+    WorkerStopping    first signal (or request_stop): no more claims, running jobs get `grace`
+    WorkerStoppingNow second signal: async jobs are handed back, threads still waited for
+    WaitingForThreads the grace is over but sync jobs' threads still run
+    JobsAbandoned     third signal: jobs whose threads still run are left to their lease
+    WorkerStopped     everything written, about to return
+    LeaseLost         renewing found jobs whose lease another worker took over
+    JobsRecovered     expired leases (of crashed workers) put back in the queue
+    JobsCancelling    running jobs an operator cancelled: async ones get CancelledError
+    StoreOutageStarted / StoreOutageEnded
+                      the store stopped / started answering (once each per outage)
+    FlushFailed, RenewFailed, RecoverFailed, CancelCheckFailed
+                      a background store call failed for another reason than an outage
+
+Handlers run synchronously in the publishing thread (the worker's event loop): keep them quick
+and never block. A handler that raises is logged (`events.handler_failed`) and skipped; it never
+breaks the worker or the other handlers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, overload
+
+import structlog
+
+if TYPE_CHECKING:
+    from .breaker import BreakerRecord
+    from .job import ClaimedJob, Outcome
+
+__all__ = [
+    "BreakerClosed",
+    "BreakerEvent",
+    "BreakerOpened",
+    "CancelCheckFailed",
+    "Event",
+    "EventBus",
+    "EventSink",
+    "FlushFailed",
+    "Handler",
+    "JobCancelled",
+    "JobDead",
+    "JobEvent",
+    "JobHandedBack",
+    "JobPostponed",
+    "JobRetried",
+    "JobSucceeded",
+    "JobsAbandoned",
+    "JobsCancelling",
+    "JobsRecovered",
+    "LeaseLost",
+    "RecoverFailed",
+    "RenewFailed",
+    "StoreOutageEnded",
+    "StoreOutageStarted",
+    "ThreadOverran",
+    "WaitingForThreads",
+    "WorkerEvent",
+    "WorkerStarted",
+    "WorkerStopped",
+    "WorkerStopping",
+    "WorkerStoppingNow",
+    "breaker_event",
+    "job_event",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every event. `name` is the stable identifier (the log line's `event`)."""
+
+    name: ClassVar[str] = "event"
+
+
+# -- jobs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent(Event):
+    """One attempt of a job ended in a worker."""
+
+    job_id: int
+    task: str
+    queue: str
+    key: str | None
+    attempt: int
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobSucceeded(JobEvent):
+    name: ClassVar[str] = "job.succeeded"
+
+
+@dataclass(frozen=True, slots=True)
+class JobRetried(JobEvent):
+    name: ClassVar[str] = "job.retrying"
+    error: str | None
+    error_type: str | None
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobDead(JobEvent):
+    name: ClassVar[str] = "job.dead"
+    error: str | None
+    error_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobPostponed(JobEvent):
+    name: ClassVar[str] = "job.postponed"
+    delay: float
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobCancelled(JobEvent):
+    name: ClassVar[str] = "job.cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class JobHandedBack(JobEvent):
+    name: ClassVar[str] = "job.handed_back"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadOverran(Event):
+    """A sync task's thread is still running past the task's timeout (it cannot be stopped)."""
+
+    name: ClassVar[str] = "worker.thread_overran"
+    job_id: int
+    task: str
+    timeout: float | None
+
+
+def job_event(job: ClaimedJob, outcome: Outcome, seconds: float) -> JobEvent:
+    """The event for an attempt's outcome."""
+    common = (job.id, job.task, job.queue, job.key, job.attempt, seconds)
+    error = outcome.error or {}
+    if outcome.kind == "succeeded":
+        return JobSucceeded(*common)
+    if outcome.kind == "retry":
+        return JobRetried(*common, error.get("message"), error.get("type"), outcome.delay)
+    if outcome.kind == "dead":
+        return JobDead(*common, error.get("message"), error.get("type"))
+    if outcome.kind == "postpone":
+        return JobPostponed(*common, outcome.delay, outcome.reason)
+    if outcome.kind == "cancelled":
+        return JobCancelled(*common)
+    return JobHandedBack(*common)
+
+
+# -- breakers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerEvent(Event):
+    """A connection's circuit breaker changed state; `previous` is the state it left."""
+
+    connection: str
+    previous: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerOpened(BreakerEvent):
+    name: ClassVar[str] = "breaker.opened"
+    failures: int
+    cool_off: float
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerClosed(BreakerEvent):
+    name: ClassVar[str] = "breaker.closed"
+
+
+def breaker_event(
+    connection: str, before: BreakerRecord | None, after: BreakerRecord
+) -> BreakerEvent | None:
+    """The event for a breaker change, or None when it neither opened nor closed (a failure
+    counted while closed, a probe taken)."""
+    was = before.state if before else "closed"
+    if after.state == "open" and was != "open":
+        return BreakerOpened(connection, was, after.failures, after.cool_off, after.last_error)
+    if after.state == "closed" and was != "closed":
+        return BreakerClosed(connection, was)
+    return None
+
+
+# -- workers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerEvent(Event):
+    """Something in a worker's life, or in its background services."""
+
+    worker_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStarted(WorkerEvent):
+    name: ClassVar[str] = "worker.started"
+    queues: list[str] | None
+    tasks: list[str]
+    concurrency: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStopping(WorkerEvent):
+    name: ClassVar[str] = "worker.stopping"
+    running: int
+    grace: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStoppingNow(WorkerEvent):
+    name: ClassVar[str] = "worker.stopping_now"
+    handing_back: list[int]
+    waiting_for_threads: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingForThreads(WorkerEvent):
+    name: ClassVar[str] = "worker.waiting_for_threads"
+    job_ids: list[int]
+    hint: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobsAbandoned(WorkerEvent):
+    name: ClassVar[str] = "worker.abandoned"
+    job_ids: list[int]
+    lease_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStopped(WorkerEvent):
+    name: ClassVar[str] = "worker.stopped"
+    succeeded: int
+    retried: int
+    dead: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseLost(WorkerEvent):
+    name: ClassVar[str] = "worker.lease_lost"
+    job_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class JobsRecovered(WorkerEvent):
+    name: ClassVar[str] = "worker.recovered"
+    jobs: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobsCancelling(WorkerEvent):
+    name: ClassVar[str] = "worker.cancelling"
+    job_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOutageStarted(WorkerEvent):
+    """Not named StoreUnavailable: that is the exception (`conveyor.StoreUnavailable`)."""
+
+    name: ClassVar[str] = "worker.store_unavailable"
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOutageEnded(WorkerEvent):
+    name: ClassVar[str] = "worker.store_available"
+    outage_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlushFailed(WorkerEvent):
+    name: ClassVar[str] = "worker.flush_failed"
+    error: str
+    outcomes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RenewFailed(WorkerEvent):
+    name: ClassVar[str] = "worker.renew_failed"
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverFailed(WorkerEvent):
+    name: ClassVar[str] = "worker.recover_failed"
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCheckFailed(WorkerEvent):
+    name: ClassVar[str] = "worker.cancel_check_failed"
+    error: str
+
+
+# -- the bus --------------------------------------------------------------------------------
+
+Handler = Callable[[Event], object]
+E = TypeVar("E", bound=Event)
+
+
+class EventSink(Protocol):
+    """What publishers need: the worker, the runner and the breakers take this, not the app."""
+
+    def publish(self, event: Event) -> None: ...
+
+
+class EventBus:
+    """Subscriptions and synchronous delivery. Safe to subscribe and publish from any thread."""
+
+    def __init__(self, *handlers: Handler) -> None:
+        self._lock = threading.Lock()
+        # Replaced, never mutated: `publish` reads it without the lock.
+        self._subscriptions: tuple[tuple[Handler, tuple[type[Event], ...]], ...] = ()
+        for handler in handlers:
+            self.subscribe(handler)
+
+    @overload
+    def subscribe(self, handler: Handler, /) -> Callable[[], None]: ...
+
+    @overload
+    def subscribe(
+        self, handler: Callable[[E], object], first: type[E], /, *more: type[E]
+    ) -> Callable[[], None]: ...
+
+    def subscribe(
+        self, handler: Callable[[Any], object], /, *types: type[Event]
+    ) -> Callable[[], None]:
+        """Call `handler(event)` for every event of these types (subclasses included; every
+        event when none is given). Returns the function that unsubscribes it."""
+        entry: tuple[Handler, tuple[type[Event], ...]] = (handler, types or (Event,))
+        with self._lock:
+            self._subscriptions = (*self._subscriptions, entry)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscriptions = tuple(s for s in self._subscriptions if s is not entry)
+
+        return unsubscribe
+
+    def unsubscribe(self, handler: Handler) -> None:
+        """Remove every subscription of `handler`."""
+        with self._lock:
+            self._subscriptions = tuple(s for s in self._subscriptions if s[0] != handler)
+
+    def publish(self, event: Event) -> None:
+        for handler, types in self._subscriptions:
+            if isinstance(event, types):
+                try:
+                    handler(event)
+                except Exception as error:  # a subscriber's bug never breaks the publisher
+                    _report(handler, event, error)
+
+
+def _report(handler: Handler, event: Event, error: Exception) -> None:
+    # If the log itself is broken (a closed stream) there is nothing more to do.
+    with contextlib.suppress(Exception):
+        structlog.get_logger("conveyor").error(
+            "events.handler_failed",
+            handler=getattr(handler, "__qualname__", repr(handler)),
+            failed_on=event.name,
+            error=f"{type(error).__name__}: {error}",
+        )

@@ -6,7 +6,7 @@ import inspect
 import json
 import threading
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, get_type_hints
@@ -229,5 +229,11 @@ def _first(error: ValidationError) -> str:
     return f"{where}: {problem['msg']}{more}"
 
 
-def bind_current(context: JobContext) -> Any:
+def bind_current(context: JobContext) -> Token[JobContext | None]:
+    """Make `context` what `current_job()` returns, in this task's context (and the threads
+    started with a copy of it), until `unbind_current` with the returned token."""
     return _current.set(context)
+
+
+def unbind_current(token: Token[JobContext | None]) -> None:
+    _current.reset(token)

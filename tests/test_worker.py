@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from conveyor import Conveyor, Discard, Fixed, PayloadError, Postpone, Retry, current_job
-from conveyor.middleware import Middleware
+from conveyor.events import StoreOutageEnded, StoreOutageStarted
 from conveyor.store.sqlite import SQLiteStore
 from tests.connections.conftest import run_until
 
@@ -463,12 +463,13 @@ def test_a_cancel_requested_job_handed_back_at_shutdown_is_cancelled(app: Convey
     assert app.get_job(second).state == "queued"
 
 
-class WorkerEvents(Middleware):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def worker_event(self, event: str, **fields: Any) -> None:
-        self.names.append(event)
+def outage_events(app: Conveyor) -> list[str]:
+    """The names of the store outage events the app's workers publish, in order."""
+    names: list[str] = []
+    app.events.subscribe(
+        lambda event: names.append(event.name), StoreOutageStarted, StoreOutageEnded
+    )
+    return names
 
 
 def test_a_sqlite_lock_past_the_busy_timeout_is_waited_out(tmp_path: Path) -> None:
@@ -489,15 +490,12 @@ def test_a_sqlite_lock_past_the_busy_timeout_is_waited_out(tmp_path: Path) -> No
     blocker.execute("BEGIN IMMEDIATE")  # every write, the claim first, is locked out
     unlock = threading.Timer(1.5, blocker.commit)
     unlock.start()
-    seen = WorkerEvents()
+    seen = outage_events(app)
     try:
-        app.run_worker(burst=True, middleware=[seen], install_signal_handlers=False)
+        app.run_worker(burst=True, middleware=[], install_signal_handlers=False)
     finally:
         unlock.join()
         blocker.close()
     assert set(app.store.states(ids).values()) == {"succeeded"}
-    assert [n for n in seen.names if n.startswith("store_")] == [
-        "store_unavailable",
-        "store_available",
-    ]
+    assert seen == ["worker.store_unavailable", "worker.store_available"]
     app.close()

@@ -27,19 +27,20 @@ from .errors import (
     TaskNotFound,
     UnknownConnection,
 )
-from .job import STATES, BlockedKey, Job, JobFilter, NewJob
+from .events import EventBus, breaker_event
+from .job import STATES, BlockedKey, ClaimedJob, Job, JobFilter, NewJob
+from .middleware import Logging, Middleware
 from .options import MAX_KEY_LENGTH as MAX_KEY
 from .options import MAX_QUEUE_LENGTH as MAX_Q
 from .options import Delay
 from .retry import DEFAULT_RETRY, RetryPolicy
+from .runner import AttemptRunner
 from .store import Store, open_store
-from .store.base import error_record
-from .task import JobContext, KeyFunction, Task, bind_current
+from .task import KeyFunction, Task
 from .workers import Unserved, WorkerRecord, no_worker_reason, unserved
 
 DEFAULT_URL = "sqlite:///conveyor.db"
 log = structlog.get_logger("conveyor")
-BreakerListener = Callable[[str, BreakerRecord | None, BreakerRecord], None]
 DEFAULT_LEASE_SECONDS = 30.0
 
 
@@ -70,7 +71,7 @@ class Conveyor:
         self.default_queue = default_queue
         self.tasks: dict[str, Task] = {}
         self.connections: dict[str, Connection] = {}
-        self.breaker_listeners: list[BreakerListener] = []
+        self.events = EventBus(Logging())  # every event of the app, logged; subscribe here
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._wakers: set[Callable[[], None]] = set()
@@ -417,22 +418,10 @@ class Conveyor:
     def breaker_changed(
         self, name: str, before: BreakerRecord | None, after: BreakerRecord
     ) -> None:
-        """Log breaker openings and closings and tell the listeners (alerting hooks in here)."""
-        was = before.state if before else "closed"
-        if after.state == "open" and was != "open":
-            log.warning(
-                "breaker.opened",
-                connection=name,
-                failures=after.failures,
-                cool_off=after.cool_off,
-                error=after.last_error,
-            )
-        elif after.state == "closed" and was != "closed":
-            log.warning("breaker.closed", connection=name)
-        else:
-            return
-        for listener in list(self.breaker_listeners):
-            listener(name, before, after)
+        """Publish breaker openings and closings (`BreakerOpened`, `BreakerClosed`)."""
+        event = breaker_event(name, before, after)
+        if event is not None:
+            self.events.publish(event)
 
     def deliver(
         self,
@@ -477,48 +466,60 @@ class Conveyor:
         See `conveyor.connections.rpc.enqueue_rpc` for the options."""
         return rpc.enqueue_rpc(self, connection, method, params, **options)
 
-    def run_now(self, task: str | Task, payload: Any = None, *, persist: bool = False) -> Any:
-        """Run a task at once in the caller, with the same connections, rate limits and breakers.
-        Stores nothing unless `persist=True`; returns the result or raises (`Postponed` when the
-        rate limit or the breaker lets nothing through yet). Use `run_now_async` from async code."""
+    def run_now(
+        self,
+        task: str | Task,
+        payload: Any = None,
+        *,
+        persist: bool = False,
+        middleware: Sequence[Middleware] = (),
+    ) -> Any:
+        """Run a task at once in the caller, with the same connections, rate limits, breakers,
+        timeout and attempt runner as a worker. Stores nothing unless `persist=True`; returns the
+        result or raises (`Postponed` when the rate limit or the breaker lets nothing through
+        yet). Use `run_now_async` from async code."""
         refuse_in_event_loop("run_now()", "await app.run_now_async(...)")
-        return asyncio.run(self._run_now_and_close(task, payload, persist))
+        return asyncio.run(self._run_now_and_close(task, payload, persist, middleware))
 
-    async def _run_now_and_close(self, task: str | Task, payload: Any, persist: bool) -> Any:
+    async def _run_now_and_close(
+        self, task: str | Task, payload: Any, persist: bool, middleware: Sequence[Middleware]
+    ) -> Any:
         try:
-            return await self.run_now_async(task, payload, persist=persist)
+            return await self.run_now_async(task, payload, persist=persist, middleware=middleware)
         finally:
             await self.close_remote()
 
     async def run_now_async(
-        self, task: str | Task, payload: Any = None, *, persist: bool = False
+        self,
+        task: str | Task,
+        payload: Any = None,
+        *,
+        persist: bool = False,
+        middleware: Sequence[Middleware] = (),
     ) -> Any:
+        """One attempt through the worker's runner (timeout, middleware, current_job() with id
+        0): returns the result or raises what the task raised (`Postponed` for a postponement).
+        With `persist=True` the job is recorded as it ended (succeeded or dead)."""
         job = self.build_job(task, payload)
-        spec = self.get_task(job.task)
-        argument = spec.load(job.payload)
-        bind_current(JobContext(0, spec.name, job.key, 1, 1, job.queue))
         started = time.time()
-        try:
-            if spec.is_async:
-                result = await spec.call(argument)
-            else:
-                result = await asyncio.to_thread(spec.call, argument)
-        except Postponed:
-            raise
-        except Postpone as postpone:  # nothing was attempted: nothing to record
-            raise Postponed(postpone.after, postpone.reason) from None
-        except Exception as error:
-            if persist:
-                record = error_record(error, 1, time.time())
-                await asyncio.to_thread(
-                    self.store.record_finished, job, "dead", started, None, record
-                )
-            raise
+        runner = AttemptRunner(self, middleware=middleware, events=self.events)
+        claimed = ClaimedJob(0, job.task, job.queue, job.payload, job.key, 1, 1, job.priority, 0)
+        attempt = await runner.run(claimed)
+        outcome, error = attempt.outcome, attempt.error
+        if outcome.kind == "handback":  # the caller was cancelled
+            raise asyncio.CancelledError
+        if isinstance(error, Postpone):  # nothing was attempted: nothing to record
+            if isinstance(error, Postponed):
+                raise error
+            raise Postponed(error.after, error.reason) from None
         if persist:
+            state = "succeeded" if error is None else "dead"
             await asyncio.to_thread(
-                self.store.record_finished, job, "succeeded", started, spec.result_json(result)
+                self.store.record_finished, job, state, started, outcome.result, outcome.error
             )
-        return result
+        if error is not None:
+            raise error
+        return attempt.result
 
     def test_connection(self, name: str) -> ConnectionCheck:
         """Call the connection's check request; never raises for a remote failure. Use

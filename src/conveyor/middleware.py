@@ -1,16 +1,30 @@
-"""Behaviour around each job attempt, as small classes with named hooks.
+"""Hooks around each attempt (`Middleware`), and the structured log of every event (`Logging`).
 
-The worker calls `before_attempt` when an attempt starts and `after_attempt` with its outcome.
-Hooks run on the event loop: keep them quick and never block.
+The attempt runner calls `before_attempt` as an attempt starts and `after_attempt` with its
+outcome, in a worker and in `run_now` alike. Hooks run on the event loop: keep them quick and
+never block. Everything else that happens (outcomes, breakers, the worker's life) is a typed event
+on `app.events` (`conveyor.events`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import structlog
 
+from .events import (
+    BreakerEvent,
+    Event,
+    JobDead,
+    JobEvent,
+    JobPostponed,
+    JobRetried,
+    JobSucceeded,
+    StoreOutageEnded,
+    StoreOutageStarted,
+)
 from .job import ClaimedJob, Outcome
 
 
@@ -21,55 +35,59 @@ class Middleware:
     def after_attempt(self, job: ClaimedJob, outcome: Outcome, seconds: float) -> None:
         """Called with the outcome of an attempt, before it is written."""
 
-    def worker_event(self, event: str, **fields: Any) -> None:
-        """Worker lifecycle: started, stopping, stopped, lease_lost, recovered, cancelling,
-        store_unavailable and store_available (once each per outage)."""
 
-
-# Once per outage each: the store became unreachable (`error`), and it answers again
-# (`outage_seconds`).
-_WARNINGS = frozenset({"store_unavailable", "store_available"})
+# Once per outage each: the store became unreachable (`error`), and it answers again.
+_WARNINGS = (StoreOutageStarted, StoreOutageEnded, BreakerEvent)
 
 
 class Logging(Middleware):
-    """Structured log lines with the job's context; successes at debug level."""
+    """The structured log lines of every event: job outcomes (successes at debug level), the
+    worker's life (info; store outages and breaker changes at warning).
+
+    Every app subscribes one to `app.events` as it is created, so every worker and breaker of the
+    app logs through it. As worker middleware it adds nothing (kept so `middleware=[Logging()]`
+    still reads as it did); change what is logged with the log level.
+    """
 
     def __init__(self) -> None:
         self.log = structlog.get_logger("conveyor")
 
-    def after_attempt(self, job: ClaimedJob, outcome: Outcome, seconds: float) -> None:
-        fields = {
-            "job_id": job.id,
-            "task": job.task,
-            "key": job.key,
-            "attempt": job.attempt,
-            "queue": job.queue,
-            "duration_ms": round(seconds * 1000, 2),
-        }
-        if outcome.kind == "succeeded":
-            self.log.debug("job.succeeded", **fields)
-        elif outcome.kind == "retry":
-            error = outcome.error or {}
-            self.log.warning(
-                "job.retrying",
-                error=error.get("message"),
-                retry_in=round(outcome.delay, 3),
-                **fields,
-            )
-        elif outcome.kind == "dead":
-            self.log.error("job.dead", error=(outcome.error or {}).get("message"), **fields)
-        elif outcome.kind == "postpone":
-            self.log.debug("job.postponed", retry_in=round(outcome.delay, 3), **fields)
-        elif outcome.kind == "cancelled":
-            self.log.info("job.cancelled", **fields)
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, JobEvent):
+            self._job(event)
+        elif isinstance(event, _WARNINGS):
+            self.log.warning(event.name, **_fields(event))
         else:
-            self.log.info("job.handed_back", **fields)
+            self.log.info(event.name, **_fields(event))
 
-    def worker_event(self, event: str, **fields: Any) -> None:
-        if event in _WARNINGS:
-            self.log.warning(f"worker.{event}", **fields)
-        else:
-            self.log.info(f"worker.{event}", **fields)
+    def _job(self, event: JobEvent) -> None:
+        fields = {
+            "job_id": event.job_id,
+            "task": event.task,
+            "key": event.key,
+            "attempt": event.attempt,
+            "queue": event.queue,
+            "duration_ms": round(event.duration * 1000, 2),
+        }
+        if isinstance(event, JobSucceeded):
+            self.log.debug(event.name, **fields)
+        elif isinstance(event, JobRetried):
+            self.log.warning(
+                event.name, error=event.error, retry_in=round(event.delay, 3), **fields
+            )
+        elif isinstance(event, JobDead):
+            self.log.error(event.name, error=event.error, **fields)
+        elif isinstance(event, JobPostponed):
+            self.log.debug(event.name, retry_in=round(event.delay, 3), **fields)
+        else:  # cancelled, handed back
+            self.log.info(event.name, **fields)
+
+
+def _fields(event: Event) -> dict[str, Any]:
+    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    if isinstance(event, BreakerEvent):
+        del fields["previous"]  # the line says what it became, as it always did
+    return fields
 
 
 class Counters(Middleware):

@@ -17,6 +17,7 @@ import pytest
 
 from conveyor import Conveyor, Fixed, Postpone, RateLimit
 from conveyor.breaker import Breaker, BreakerRecord
+from conveyor.events import BreakerClosed, BreakerEvent, BreakerOpened
 from conveyor.job import Job
 from tests.connections.conftest import DELIVER, Drain, closed_port, run_burst, run_until
 from tests.http_sink import Request, Response, Sink
@@ -29,10 +30,11 @@ RUNNER = Path(__file__).with_name("rate_runner.py")
 def listen(app: Conveyor) -> list[Event]:
     events: list[Event] = []
 
-    def record(name: str, before: BreakerRecord | None, after: BreakerRecord) -> None:
-        events.append((name, before.state if before else "closed", after.state))
+    def record(event: BreakerEvent) -> None:
+        after = "open" if isinstance(event, BreakerOpened) else "closed"
+        events.append((event.connection, event.previous, after))
 
-    app.breaker_listeners.append(record)
+    app.events.subscribe(record, BreakerOpened, BreakerClosed)
     return events
 
 

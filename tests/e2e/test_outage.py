@@ -22,7 +22,7 @@ import pytest
 
 from conveyor import Conveyor
 from conveyor.errors import StoreUnavailable
-from conveyor.middleware import Logging, Middleware
+from conveyor.events import StoreOutageEnded, StoreOutageStarted, WorkerEvent
 from conveyor.store import postgres
 from conveyor.store.postgres import PostgresStore
 
@@ -140,17 +140,17 @@ def test_after_a_restart_a_notify_wakes_an_idle_worker_at_once(
     assert "Error:" not in worker.stderr() and "Traceback" not in worker.stderr(), worker.tail()
 
 
-class Events(Middleware):
-    """The worker's lifecycle events, in order."""
+class Events:
+    """The worker's lifecycle events, in order (a subscriber of `app.events`)."""
 
     def __init__(self) -> None:
-        self.seen: list[tuple[str, dict[str, Any]]] = []
+        self.seen: list[WorkerEvent] = []
 
-    def worker_event(self, event: str, **fields: Any) -> None:
-        self.seen.append((event, fields))
+    def __call__(self, event: WorkerEvent) -> None:
+        self.seen.append(event)
 
     def names(self) -> list[str]:
-        return [name for name, _ in self.seen]
+        return [event.name for event in self.seen]
 
 
 def test_an_outage_is_logged_once_and_the_running_job_is_written_after_it(
@@ -171,12 +171,8 @@ def test_an_outage_is_logged_once_and_the_running_job_is_written_after_it(
 
     job_id = app.enqueue("waits")
     seen = Events()
-    worker = app.worker(
-        concurrency=2,
-        poll_interval=0.2,
-        install_signal_handlers=False,
-        middleware=[Logging(), seen],
-    )
+    app.events.subscribe(seen, WorkerEvent)
+    worker = app.worker(concurrency=2, poll_interval=0.2, install_signal_handlers=False)
     failures: list[BaseException] = []
 
     def run() -> None:
@@ -191,11 +187,11 @@ def test_an_outage_is_logged_once_and_the_running_job_is_written_after_it(
         wait_for("the job to start", lambda: app.store.states([job_id])[job_id] == "running", 10)
         own_postgres.stop()
         release.set()  # the job ends while the store is down: its outcome has to wait
-        wait_for("the outage to be noticed", lambda: "store_unavailable" in seen.names(), 10)
+        wait_for("the outage to be noticed", lambda: "worker.store_unavailable" in seen.names(), 10)
         time.sleep(2.0)  # an outage of many retries
         assert not failures, failures
         own_postgres.start()
-        wait_for("the store to be back", lambda: "store_available" in seen.names(), 10)
+        wait_for("the store to be back", lambda: "worker.store_available" in seen.names(), 10)
         wait_for("the outcome", lambda: app.store.states([job_id])[job_id] == "succeeded", 10)
         next_id = app.enqueue("after")
         wait_for("the next job", lambda: app.store.states([next_id])[next_id] == "succeeded", 10)
@@ -206,9 +202,11 @@ def test_an_outage_is_logged_once_and_the_running_job_is_written_after_it(
         thread.join(30)
     assert not thread.is_alive() and not failures, failures
 
-    outage = [(name, fields) for name, fields in seen.seen if name.startswith("store_")]
-    assert [name for name, _ in outage] == ["store_unavailable", "store_available"]
-    assert outage[0][1]["error"] and outage[1][1]["outage_seconds"] >= 2.0
+    outage = [e for e in seen.seen if isinstance(e, StoreOutageStarted | StoreOutageEnded)]
+    assert [type(e) for e in outage] == [StoreOutageStarted, StoreOutageEnded]
+    began, ended = outage
+    assert isinstance(began, StoreOutageStarted) and began.error
+    assert isinstance(ended, StoreOutageEnded) and ended.outage_seconds >= 2.0
     job = app.get_job(job_id)
     assert (job.state, job.attempts, job.result) == ("succeeded", 1, "done")
     logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "store_" in line]

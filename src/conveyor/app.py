@@ -73,6 +73,8 @@ class Conveyor:
         )
         self.tasks.include(builtin_tasks, check=self.connections.check_named)
         self.ops = Operations(lambda: self.store, self.tasks, self._wake_local_workers)
+        # The areas to come are composed here the same way, each from its own module:
+        # app.sources (pull syncs), app.webhooks, app.schedules, app.alerts.
 
     # -- configuration --------------------------------------------------------------------
 

@@ -1,47 +1,44 @@
-"""The application object: task registry, enqueue, and the operator actions the CLI exposes."""
+"""The composition root: settings, the store, one registry per area, and one-line delegations.
+
+`Conveyor` is what applications import; it holds no logic of its own. Each area owns a registry
+in its own module: `app.tasks` (tasks.py: declaring, looking up, enqueueing), `app.connections`
+(connections/registry.py), and the operator service `app.ops` (ops.py). The areas to come get
+theirs the same way, beside these: `app.sources` (pull syncs), `app.webhooks` (inbound webhooks),
+`app.schedules` (the scheduler) and `app.alerts`, each with its store slice (docs/design.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, overload
+from typing import Any, Unpack, overload
 
 import structlog
 
-from . import options as check
-from .breaker import BreakerRecord
-from .connections import deliver, rpc
+from . import settings
 from .connections.auth import Auth
-from .connections.connection import Connection, RemoteClient, make_connection
-from .connections.tester import ConnectionCheck, check_connection
-from .errors import (
-    ConfigurationError,
-    JobNotFound,
-    Postpone,
-    Postponed,
-    TaskNotFound,
-    UnknownConnection,
-)
-from .events import EventBus, breaker_event
-from .job import STATES, BlockedKey, ClaimedJob, Job, JobFilter, NewJob
+from .connections.builtins import builtin_tasks
+from .connections.client import RemoteClient, Resources
+from .connections.connection import Connection
+from .connections.deliver import DeliveryOptions, enqueue_delivery
+from .connections.registry import ConnectionRegistry
+from .connections.rpc_jobs import enqueue_rpc
+from .connections.tester import ConnectionCheck
+from .errors import ConfigurationError, Postpone, Postponed
+from .events import EventBus
+from .job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob
+from .loops import refuse_in_event_loop
 from .middleware import Logging, Middleware
-from .options import MAX_KEY_LENGTH as MAX_KEY
-from .options import MAX_QUEUE_LENGTH as MAX_Q
-from .options import Delay
-from .retry import DEFAULT_RETRY, RetryPolicy
+from .ops import Operations
 from .runner import AttemptRunner
 from .store import Store, open_store
-from .task import KeyFunction, Task
-from .workers import Unserved, WorkerRecord, no_worker_reason, unserved
+from .task import Task
+from .tasks import JobOptions, TaskOptions, TaskRegistry
+from .workers import Unserved, WorkerRecord
 
-DEFAULT_URL = "sqlite:///conveyor.db"
 log = structlog.get_logger("conveyor")
-DEFAULT_LEASE_SECONDS = 30.0
 
 
 class Conveyor:
@@ -58,28 +55,25 @@ class Conveyor:
         lease_seconds: float | None = None,
         default_queue: str = "default",
     ) -> None:
-        self.database_url = database_url or os.environ.get("CONVEYOR_DATABASE_URL") or DEFAULT_URL
-        env_lease = os.environ.get("CONVEYOR_LEASE_SECONDS")
-        try:
-            self.lease_seconds = float(lease_seconds or env_lease or DEFAULT_LEASE_SECONDS)
-        except ValueError:
-            raise ConfigurationError(
-                f"CONVEYOR_LEASE_SECONDS must be a number of seconds, not {env_lease!r}"
-            ) from None
-        if self.lease_seconds <= 0:
-            raise ConfigurationError("the lease must be longer than 0 seconds")
+        self.database_url = settings.database_url(database_url)
+        self.lease_seconds = settings.lease_seconds(lease_seconds)
         self.default_queue = default_queue
-        self.tasks: dict[str, Task] = {}
-        self.connections: dict[str, Connection] = {}
         self.events = EventBus(Logging())  # every event of the app, logged; subscribe here
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._wakers: set[Callable[[], None]] = set()
-        self._remotes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RemoteClient] = (
-            weakref.WeakKeyDictionary()
+        self.connections = ConnectionRegistry(lambda: self.store, self.events)
+        attempt = Resources(self.connections.client, lambda job_id: self.store.get(job_id))
+        self.tasks = TaskRegistry(
+            lambda: self.store,
+            default_queue=default_queue,
+            wake=self._wake_local_workers,
+            on_call=attempt.bind,
         )
-        deliver.register(self)
-        rpc.register(self)
+        self.tasks.include(builtin_tasks, check=self.connections.check_named)
+        self.ops = Operations(lambda: self.store, self.tasks, self._wake_local_workers)
+        # The areas to come are composed here the same way, each from its own module:
+        # app.sources (pull syncs), app.webhooks, app.schedules, app.alerts.
 
     # -- configuration --------------------------------------------------------------------
 
@@ -105,189 +99,54 @@ class Conveyor:
             self._store.close()
             self._store = None
 
-    # -- tasks ----------------------------------------------------------------------------
+    # -- tasks and enqueue: app.tasks -----------------------------------------------------
 
     @overload
     def task(self, fn: Callable[..., Any], /) -> Task: ...
 
     @overload
     def task(
-        self,
-        fn: None = None,
-        /,
-        *,
-        name: str | None = None,
-        queue: str | None = None,
-        max_attempts: int = 5,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        key: KeyFunction | None = None,
-        leads_key: bool = False,
-        timeout: float | None = None,
-        priority: int = 0,
+        self, fn: None = None, /, **options: Unpack[TaskOptions]
     ) -> Callable[[Callable[..., Any]], Task]: ...
 
     def task(
-        self,
-        fn: Callable[..., Any] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        queue: str | None = None,
-        max_attempts: int = 5,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        key: KeyFunction | None = None,
-        leads_key: bool = False,
-        timeout: float | None = None,
-        priority: int = 0,
+        self, fn: Callable[..., Any] | None = None, /, **options: Unpack[TaskOptions]
     ) -> Task | Callable[[Callable[..., Any]], Task]:
         """Register a function as a task: `@app.task` or `@app.task(queue=..., key=...)`."""
-
-        def register(function: Callable[..., Any]) -> Task:
-            task_name = name or function.__name__
-            if task_name in self.tasks:
-                raise ConfigurationError(f"a task named {task_name!r} is already registered")
-            task = Task(
-                self,
-                function,
-                name=task_name,
-                queue=queue or self.default_queue,
-                max_attempts=max_attempts,
-                retry=retry,
-                key=key,
-                leads_key=leads_key,
-                timeout=timeout,
-                priority=priority,
-            )
-            self.tasks[task_name] = task
-            return task
-
-        return register(fn) if fn is not None else register
+        return self.tasks.task(**options) if fn is None else self.tasks.register(fn, **options)
 
     def get_task(self, name: str) -> Task:
-        try:
-            return self.tasks[name]
-        except KeyError:
-            mine = sorted(n for n in self.tasks if not n.startswith("conveyor."))  # not built-ins
-            known = ", ".join(mine) or "none registered"
-            raise TaskNotFound(f"unknown task {name!r} (known: {known})") from None
-
-    # -- enqueue --------------------------------------------------------------------------
+        return self.tasks.get_task(name)
 
     def enqueue(
         self,
         task: str | Task,
         payload: Any = None,
         *,
-        key: str | None = None,
-        idempotency_key: str | None = None,
-        queue: str | None = None,
-        delay: Delay | None = None,
-        run_at: datetime | None = None,
-        priority: int | None = None,
         connection: Any = None,
+        **options: Unpack[JobOptions],
     ) -> int:
         """Store one job and return its id (the existing job's id for a known idempotency key).
 
         With `connection=` (the application's own open DB connection) the job is written in the
         caller's transaction: it exists if and only if that transaction commits.
         """
-        job = self.build_job(
-            task,
-            payload,
-            key=key,
-            idempotency_key=idempotency_key,
-            queue=queue,
-            delay=delay,
-            run_at=run_at,
-            priority=priority,
-        )
-        job_id = self.store.enqueue([job], connection=connection)[0]
-        self._wake_local_workers()
-        return job_id
+        return self.tasks.enqueue(task, payload, connection=connection, **options)
 
-    def enqueue_many(
-        self,
-        task: str | Task,
-        payloads: Sequence[Any],
-        *,
-        idempotency_keys: Sequence[str | None] | None = None,
-        connection: Any = None,
-        key: str | None = None,
-        queue: str | None = None,
-        delay: Delay | None = None,
-        run_at: datetime | None = None,
-        priority: int | None = None,
-        **options: Any,
-    ) -> list[int]:
-        """Store many jobs of one task in one transaction (all or none).
-
-        The options apply to every job; `idempotency_keys` gives each job its own key.
-        """
-        if "idempotency_key" in options:
-            raise ConfigurationError("enqueue_many takes idempotency_keys=[...], one per payload")
-        if options:
-            raise ConfigurationError(f"unknown enqueue option: {', '.join(sorted(options))}")
-        if idempotency_keys is not None and len(idempotency_keys) != len(payloads):
-            raise ConfigurationError("idempotency_keys needs exactly one entry per payload")
-        ikeys = idempotency_keys or [None] * len(payloads)
-        jobs = [
-            self.build_job(
-                task,
-                payload,
-                key=key,
-                idempotency_key=ikey,
-                queue=queue,
-                delay=delay,
-                run_at=run_at,
-                priority=priority,
-            )
-            for payload, ikey in zip(payloads, ikeys, strict=True)
-        ]
-        ids = self.store.enqueue(jobs, connection=connection) if jobs else []
-        self._wake_local_workers()
-        return ids
+    def enqueue_many(self, task: str | Task, payloads: Sequence[Any], **options: Any) -> list[int]:
+        """Store many jobs of one task in one transaction (all or none); the options apply to
+        every job, `idempotency_keys=[...]` gives each its own key."""
+        return self.tasks.enqueue_many(task, payloads, **options)
 
     async def enqueue_async(self, task: str | Task, payload: Any = None, **options: Any) -> int:
         return await asyncio.to_thread(self.enqueue, task, payload, **options)
 
     def build_job(
-        self,
-        task: str | Task,
-        payload: Any = None,
-        *,
-        key: str | None = None,
-        idempotency_key: str | None = None,
-        queue: str | None = None,
-        delay: Delay | None = None,
-        run_at: datetime | None = None,
-        priority: int | None = None,
+        self, task: str | Task, payload: Any = None, **options: Unpack[JobOptions]
     ) -> NewJob:
         """Validate and serialise a job without storing it. Raises PayloadError, TaskNotFound,
         ConfigurationError (an option of the wrong type or out of range, named)."""
-        spec = self.get_task(task if isinstance(task, str) else task.name)
-        text, value = spec.serialize(payload)
-        if delay is not None and run_at is not None:
-            raise ConfigurationError("give delay or run_at, not both")
-        if key is None:
-            key = spec.key_for(value)
-            if key is not None:
-                check.text(key, f"the key from task {spec.name!r}'s key function", MAX_KEY)
-        else:
-            check.text(key, "key", MAX_KEY)
-        if idempotency_key is not None:
-            check.text(idempotency_key, "idempotency_key", MAX_KEY)
-        return NewJob(
-            task=spec.name,
-            queue=spec.queue if queue is None else check.text(queue, "queue", MAX_Q, empty=False),
-            payload=text,
-            max_attempts=spec.max_attempts,
-            key=key,
-            leads_key=spec.leads_key,
-            idempotency_key=idempotency_key,
-            priority=spec.priority if priority is None else check.integer(priority, "priority"),
-            delay=0.0 if delay is None else check.seconds(delay, "delay"),
-            run_at=None if run_at is None else check.moment(run_at),
-        )
+        return self.tasks.build_job(task, payload, **options)
 
     def _wake_local_workers(self) -> None:
         for wake in list(self._wakers):
@@ -307,164 +166,80 @@ class Conveyor:
         refuse_in_event_loop("run_worker()", "await app.worker(...).run()")
         return asyncio.run(self.worker(**options).run())
 
-    # -- operators ------------------------------------------------------------------------
+    # -- operators: app.ops ---------------------------------------------------------------
 
     def get_job(self, job_id: int) -> Job:
-        if not check.job_ids([job_id]):  # past what a store holds: sqlite3 would overflow
-            raise JobNotFound(f"no job with id {check.show(job_id)}")
-        return self.store.get(job_id)
+        return self.ops.get_job(job_id)
 
     def list_jobs(self, **filters: Any) -> list[Job]:
         """Jobs, newest first; filters: state, task, queue, key, limit (50)."""
-        unknown = sorted(set(filters) - set(JobFilter.__dataclass_fields__))
-        if unknown:
-            known = ", ".join(JobFilter.__dataclass_fields__)
-            raise ConfigurationError(f"unknown job filter {unknown[0]!r} (known: {known})")
-        state = filters.get("state")
-        if state is not None and state not in STATES:
-            raise ConfigurationError(f"unknown state {state!r} (choose from {', '.join(STATES)})")
-        return self.store.list_jobs(JobFilter(**filters))
+        return self.ops.list_jobs(**filters)
 
     def retry_jobs(self, job_ids: Sequence[int], payload: Any = None) -> list[int]:
         """Operator retry: dead (or retrying) jobs go back to queued with their attempts reset."""
-        text = None
-        if payload is not None:
-            if len(job_ids) != 1:
-                raise ConfigurationError("an edited payload retries exactly one job")
-            job = self.get_job(job_ids[0])
-            text = self.get_task(job.task).serialize(payload)[0]
-        done = self.store.retry(check.job_ids(job_ids), payload=text)
-        self._wake_local_workers()
-        return done
+        return self.ops.retry(job_ids, payload=payload)
 
     def retry_dead(self, queue: str | None = None, task: str | None = None) -> list[int]:
-        return self.retry_jobs(self.store.dead_job_ids(queue=queue, task=task))
+        return self.ops.retry(filter=JobFilter(state="dead", queue=queue, task=task))
 
     def cancel_jobs(self, job_ids: Sequence[int]) -> list[int]:
-        """Cancel unfinished jobs; return the ids acted on.
-
-        A running job is only marked ("cancellation requested": it stays `running`, with
-        `cancel_requested_at` set): its worker cancels an async task and sets
-        `current_job().cancelled` for a sync one, and the job ends `cancelled` (its key released)
-        when the attempt ends, whatever the attempt did, or when its lease expires.
-        """
-        done = self.store.cancel(check.job_ids(job_ids))
-        self._wake_local_workers()
-        return done
+        """Cancel unfinished jobs (a running one when its attempt ends: `Operations.cancel`)."""
+        return self.ops.cancel(job_ids)
 
     def delete_jobs(self, job_ids: Sequence[int]) -> list[int]:
-        return self.store.delete(check.job_ids(job_ids))
+        return self.ops.delete(job_ids)
 
     def stats(self) -> dict[str, dict[str, int]]:
         """{queue: {state: count}}."""
-        counts: dict[str, dict[str, int]] = {}
-        for queue, state, n in self.store.stats():
-            counts.setdefault(queue, {})[state] = n
-        return counts
+        return self.ops.counts()
 
     def prune(self, older_than: float) -> int:
-        return self.store.prune(older_than)
+        return self.ops.prune(older_than)
 
     def blocked_keys(self, limit: int = 100) -> list[BlockedKey]:
-        return self.store.blocked_keys(limit)
+        return self.ops.blocked_keys(limit)
 
     def workers(self) -> list[WorkerRecord]:
         """The live workers (seen within three leases), with their tasks and queues."""
-        return self.store.list_workers()
+        return self.ops.workers()
 
     def jobs_without_worker(self) -> list[Unserved]:
         """Queued and retrying jobs, per task and queue, that no live worker can run."""
-        return unserved(self.store.runnable_counts(), self.workers())
+        return self.ops.jobs_without_worker()
 
     def no_worker_reason(self, job: Job) -> str | None:
         """Why a queued or retrying job waits for a worker, or None if a live one can run it."""
-        if job.state not in ("queued", "retrying"):
-            return None
-        return no_worker_reason(job.task, job.queue, self.workers())
+        return self.ops.no_worker_reason(job)
 
-    # -- connections ----------------------------------------------------------------------
+    # -- connections: app.connections -----------------------------------------------------
 
     def connection(
         self, name: str, base_url: str, *, auth: Auth | None = None, **options: Any
     ) -> Connection:
         """Declare an external system: base URL, auth, timeouts, headers, signing, rate limit,
         breaker. See `conveyor.connections.make_connection` for every option."""
-        if name in self.connections:
-            raise ConfigurationError(f"a connection named {name!r} is already declared")
-        conn = make_connection(name, base_url, auth=auth, **options)
-        self.connections[name] = conn
-        return conn
+        return self.connections.declare(name, base_url, auth=auth, **options)
 
     def get_connection(self, name: str) -> Connection:
-        try:
-            return self.connections[name]
-        except KeyError:
-            known = ", ".join(sorted(self.connections)) or "none declared"
-            raise UnknownConnection(f"unknown connection {name!r} (known: {known})") from None
+        return self.connections.get_connection(name)
 
     def remote(self) -> RemoteClient:
         """The connection client of the running event loop (one pooled HTTP client per loop)."""
-        loop = asyncio.get_running_loop()
-        client = self._remotes.get(loop)
-        if client is None:
-            client = self._remotes[loop] = RemoteClient(self)
-        return client
+        return self.connections.client()
 
     async def close_remote(self) -> None:
-        client = self._remotes.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
-
-    def breaker_changed(
-        self, name: str, before: BreakerRecord | None, after: BreakerRecord
-    ) -> None:
-        """Publish breaker openings and closings (`BreakerOpened`, `BreakerClosed`)."""
-        event = breaker_event(name, before, after)
-        if event is not None:
-            self.events.publish(event)
+        await self.connections.close_client()
 
     def deliver(
-        self,
-        connection: str,
-        path: str,
-        payload: Any = None,
-        *,
-        method: str = "POST",
-        key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-        queue: str | None = None,
-        delay: Delay | None = None,
-        run_at: datetime | None = None,
-        priority: int | None = None,
-        db_connection: Any = None,
+        self, connection: str, path: str, payload: Any = None, **options: Unpack[DeliveryOptions]
     ) -> int:
         """Enqueue a delivery of `payload` (JSON) to a connection; returns the job id."""
-        self.get_connection(connection)
-        delivery = {
-            "connection": connection,
-            "path": path,
-            "method": method,
-            "body": payload,
-            "headers": headers or {},
-            "idempotency_key": idempotency_key,  # None: one is made as it is enqueued
-        }
-        return self.enqueue(
-            deliver.DELIVER_TASK,
-            delivery,
-            key=key,
-            idempotency_key=idempotency_key,
-            queue=queue,
-            delay=delay,
-            run_at=run_at,
-            priority=priority,
-            connection=db_connection,
-        )
+        return enqueue_delivery(self, connection, path, payload, **options)
 
     def rpc(self, connection: str, method: str, params: Any = None, **options: Any) -> int:
         """Enqueue a JSON-RPC (or `protocol="xmlrpc"`) call to a connection; returns the job id.
-        See `conveyor.connections.rpc.enqueue_rpc` for the options."""
-        return rpc.enqueue_rpc(self, connection, method, params, **options)
+        See `conveyor.connections.rpc_jobs.enqueue_rpc` for the options."""
+        return enqueue_rpc(self, connection, method, params, **options)
 
     def run_now(
         self,
@@ -524,28 +299,9 @@ class Conveyor:
     def test_connection(self, name: str) -> ConnectionCheck:
         """Call the connection's check request; never raises for a remote failure. Use
         `test_connection_async` from async code."""
-        conn = self.get_connection(name)
+        self.get_connection(name)
         refuse_in_event_loop("test_connection()", "await app.test_connection_async(...)")
-
-        async def run() -> ConnectionCheck:
-            try:
-                return await check_connection(self.remote(), conn)
-            finally:
-                await self.close_remote()
-
-        return asyncio.run(run())
+        return asyncio.run(self.connections.test(name, close=True))
 
     async def test_connection_async(self, name: str) -> ConnectionCheck:
-        return await check_connection(self.remote(), self.get_connection(name))
-
-
-def refuse_in_event_loop(call: str, instead: str) -> None:
-    """The sync facades start their own event loop: inside a running one they could only fail
-    (asyncio.run refuses) or block it, so say which coroutine to await instead."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise ConfigurationError(
-        f"{call} cannot be called inside a running event loop: use {instead} there"
-    )
+        return await self.connections.test(name)

@@ -20,7 +20,7 @@ from .options import MAX_QUEUE_LENGTH, Delay
 from .retry import Linear, RetryPolicy
 
 if TYPE_CHECKING:
-    from .app import Conveyor
+    from .types import Enqueuer
 
 KeyFunction = Callable[[Any], str | None]
 # The validation context of a payload being enqueued (not of one loaded to run): a validator can
@@ -62,11 +62,16 @@ def current_job() -> JobContext | None:
 
 
 class Task:
-    """A registered unit of work. Call it to run the function directly; `.enqueue` to queue it."""
+    """A registered unit of work. Call it to run the function directly; `.enqueue` to queue it.
+
+    `host` stores its jobs (the registry that holds it); `on_call` is run, in the attempt's own
+    context, each time a worker or `run_now` calls it: the host binds there what an attempt may
+    use besides its payload (`conveyor.connections.current_remote()`).
+    """
 
     def __init__(
         self,
-        app: Conveyor,
+        host: Enqueuer,
         fn: Callable[..., Any],
         *,
         name: str,
@@ -77,6 +82,7 @@ class Task:
         leads_key: bool,
         timeout: float | None,
         priority: int,
+        on_call: Callable[[], object] | None = None,
     ) -> None:
         try:  # stored with every job: refused here rather than by the database, job after job
             check.integer(max_attempts, "max_attempts", 1)
@@ -91,7 +97,8 @@ class Task:
                 raise ConfigurationError("timeout must be > 0 seconds")
         except ConfigurationError as error:
             raise ConfigurationError(f"task {name}: {error}") from None
-        self.app = app
+        self.host = host
+        self.on_call = on_call
         self.fn = fn
         self.name = name
         self.queue = queue
@@ -157,6 +164,8 @@ class Task:
 
     def call(self, argument: Any) -> Any:
         """The function applied to a loaded payload (or to nothing, if it takes none)."""
+        if self.on_call is not None:
+            self.on_call()
         return self.fn(argument) if self.takes_payload else self.fn()
 
     def key_for(self, value: Any) -> str | None:
@@ -186,7 +195,7 @@ class Task:
         priority: int | None = None,
         connection: Any = None,
     ) -> int:
-        return self.app.enqueue(
+        return self.host.enqueue(
             self.name,
             payload,
             key=key,
@@ -199,7 +208,7 @@ class Task:
         )
 
     def enqueue_many(self, payloads: list[Any], **options: Any) -> list[int]:
-        return self.app.enqueue_many(self.name, payloads, **options)
+        return self.host.enqueue_many(self.name, payloads, **options)
 
     def result_json(self, result: Any) -> str | None:
         if result is None:

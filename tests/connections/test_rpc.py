@@ -21,17 +21,14 @@ import pytest
 
 from conveyor import Conveyor
 from conveyor.connections.rpc import (
-    RPC_TASK,
     PermanentRpcError,
     RetryableRpcError,
     RpcProtocolError,
     call_jsonrpc,
     call_xmlrpc,
-    enqueue_odoo,
-    enqueue_rpc,
     odoo_execute_kw,
-    register,
 )
+from conveyor.connections.rpc_jobs import RPC_TASK, enqueue_odoo, enqueue_rpc
 from conveyor.connections.secrets import Secret
 from conveyor.errors import ConfigurationError, PayloadError, RetryableStatus
 
@@ -216,8 +213,6 @@ def jsonrpc(jsonrpc_server: JsonRpcServer) -> JsonRpcServer:
 @pytest.fixture
 def rpc_app(app: Conveyor, odoo_server: OdooServer, jsonrpc_server: JsonRpcServer) -> Conveyor:
     """The app (each backend) with the built-in task and a connection to each server."""
-    if RPC_TASK not in app.tasks:  # until Conveyor.__init__ registers it
-        register(app)
     app.connection("odoo", base_url=odoo_server.url)
     app.connection("api", base_url=jsonrpc_server.url + "/rpc")
     return app

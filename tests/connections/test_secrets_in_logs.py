@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import logging
+import sys
 import traceback
 from collections.abc import Iterator
 from typing import Any
@@ -18,8 +19,6 @@ from typing import Any
 import pytest
 import structlog
 
-import conveyor.app
-import conveyor.connections.connection
 from conveyor import (
     ApiKey,
     Basic,
@@ -56,16 +55,22 @@ def log_lines() -> Iterator[io.StringIO]:
         cache_logger_on_first_use=False,
     )
     # Module-level loggers that were used under a caching configuration keep their old logger.
-    for module in (conveyor.app, conveyor.connections.connection):
-        vars(module.log).pop("bind", None)
+    forget_cached_loggers()
     try:
         yield buffer
     finally:
         structlog.reset_defaults()
         if was_configured:
             structlog.configure(**saved)
-        for module in (conveyor.app, conveyor.connections.connection):
-            vars(module.log).pop("bind", None)
+        forget_cached_loggers()
+
+
+def forget_cached_loggers() -> None:
+    """Every `log` of a Conveyor module, wherever the logging lives after a refactoring."""
+    for name, module in list(sys.modules.items()):
+        logger = getattr(module, "log", None) if name.startswith("conveyor") else None
+        if logger is not None and hasattr(logger, "bind"):
+            vars(logger).pop("bind", None)
 
 
 def auth_of(kind: str, sink: Sink, monkeypatch: pytest.MonkeyPatch, *, wrong: bool = False) -> Auth:

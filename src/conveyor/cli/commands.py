@@ -11,7 +11,7 @@ from ..connections.config import CONFIG_ENV
 from ..errors import TaskNotFound
 from ..logs import configure_logging
 from ..workers import worker_tasks
-from . import render
+from . import connections_view, jobs_view, render
 from .connections import connections_app
 from .jobs import jobs_app
 from .session import (
@@ -239,23 +239,26 @@ def stats(
     A worker counts as live until it stops cleanly, or for three leases after it was last seen.
     """
     app = session(ctx).app
-    document = render.stats_document(app.stats())
-    document["workers"] = [worker.to_dict() for worker in app.workers()]
-    document["no_worker"] = [group.to_dict() for group in app.jobs_without_worker()]
-    breakers = app.store.breakers()
+    stats = app.ops.stats()
+    document = jobs_view.stats_document(stats.queues)
+    document["workers"] = [worker.to_dict() for worker in stats.workers]
+    document["no_worker"] = [group.to_dict() for group in stats.no_worker]
+    breakers = stats.breakers
     if breakers:
-        redact = render.Redactor(app.connections.values())
-        document["breakers"] = [render.breaker_state(record, redact) for record in breakers]
+        redact = connections_view.Redactor(app.connections.values())
+        document["breakers"] = [
+            connections_view.breaker_state(record, redact) for record in breakers
+        ]
     if as_json:
         render.emit_json(document)
         return
     if document["queues"]:
-        render.console().print(render.stats_table(document))
+        render.console().print(jobs_view.stats_table(document))
     else:
         typer.echo("No jobs.")
-    render.console().print(render.workers_view(document["workers"], document["no_worker"]))
+    render.console().print(jobs_view.workers_view(document["workers"], document["no_worker"]))
     if breakers:
-        render.console().print(render.breakers_table(document["breakers"]))
+        render.console().print(connections_view.breakers_table(document["breakers"]))
 
 
 @cli.command()
@@ -272,7 +275,7 @@ def prune(
 ) -> None:
     """Delete old succeeded and cancelled jobs; print how many."""
     seconds = duration(older_than, "--older-than")
-    removed = session(ctx).app.prune(seconds)
+    removed = session(ctx).app.ops.prune(seconds)
     if as_json:
         render.emit_json({"pruned": removed, "older_than_seconds": seconds})
     else:

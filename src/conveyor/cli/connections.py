@@ -14,7 +14,7 @@ import typer
 
 from ..app import Conveyor
 from ..errors import ConfigurationError
-from . import render
+from . import connections_view, render
 from .session import CliError, session
 
 CHECK_FAILED = 1
@@ -45,16 +45,18 @@ def list_connections(
         if not as_json:
             typer.echo(f"No connections: {NO_CONNECTIONS_HINT}.")
         return
-    states = {record.name: record for record in app.store.breakers()}
-    redact = render.Redactor(connections)
-    records = [render.connection_record(c, states.get(c.name), redact) for c in connections]
+    states = {record.name: record for record in app.ops.breakers()}
+    redact = connections_view.Redactor(connections)
+    records = [
+        connections_view.connection_record(c, states.get(c.name), redact) for c in connections
+    ]
     if as_json:
         for record in records:
             render.emit_json(record)
         return
     out = render.console()
-    out.print(render.connections_table(records))
-    missing = render.missing_env_text(records)
+    out.print(connections_view.connections_table(records))
+    missing = connections_view.missing_env_text(records)
     if missing is not None:
         out.print(missing)
 
@@ -79,11 +81,13 @@ def test_connection(
     app = session(ctx).app
     _known(app, name)
     check = app.test_connection(name)
-    record = render.check_record(check, render.Redactor([app.connections[name]]))
+    record = connections_view.check_record(
+        check, connections_view.Redactor([app.connections[name]])
+    )
     if as_json:
         render.emit_json(record)
     else:
-        render.console().print(render.check_text(record), soft_wrap=True)
+        render.console().print(connections_view.check_text(record), soft_wrap=True)
     if not check.ok:
         raise typer.Exit(CHECK_FAILED)
 

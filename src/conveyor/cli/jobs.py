@@ -9,15 +9,14 @@ partial failure rather than bad input (status 2).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 
-from ..app import Conveyor
 from ..errors import JobNotFound
-from ..job import STATES
-from . import render
+from ..job import STATES, JobFilter
+from ..ops import CANCEL, DELETE, RETRY, Action, Operations
+from . import jobs_view, render
 from .session import PARTIAL_FAILURE, CliError, json_argument, session, state_name
 
 jobs_app = typer.Typer(
@@ -26,18 +25,6 @@ jobs_app = typer.Typer(
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 JobIds = Annotated[list[int], typer.Argument(help="Job ids.", show_default=False)]
-
-
-@dataclass(frozen=True)
-class Action:
-    name: str
-    past: str
-    rule: str
-
-
-RETRY = Action("retry", "retried", "only dead or retrying jobs can be retried")
-CANCEL = Action("cancel", "cancelled", "succeeded and cancelled jobs cannot be cancelled")
-DELETE = Action("delete", "deleted", "running jobs cannot be deleted; cancel them first")
 
 
 @jobs_app.command("list")
@@ -56,13 +43,13 @@ def list_jobs(
     ] = False,
 ) -> None:
     """List jobs, newest first."""
-    filters = {"state": state_name(state), "task": task, "queue": queue, "key": key}
-    jobs = session(ctx).app.list_jobs(limit=limit, **filters)
+    chosen = JobFilter(state=state_name(state), task=task, queue=queue, key=key, limit=limit)
+    jobs = session(ctx).app.ops.list_jobs(chosen)
     if as_json:
         for job in jobs:
-            render.emit_json(render.list_record(job))
+            render.emit_json(jobs_view.list_record(job))
     elif jobs:
-        render.console().print(render.jobs_table(jobs))
+        render.console().print(jobs_view.jobs_table(jobs))
     else:
         typer.echo("No jobs.")
 
@@ -86,13 +73,13 @@ def show_job(
     no live worker can run (none has its task or queue) says so: "waiting: no running worker has
     task 'x'" (JSON: "no_worker", null otherwise).
     """
-    app = session(ctx).app
-    job = app.get_job(job_id)
-    no_worker = app.no_worker_reason(job)
+    ops = session(ctx).app.ops
+    job = ops.get_job(job_id)
+    no_worker = ops.no_worker_reason(job)
     if as_json:
         render.emit_json({**job.to_dict(), "no_worker": no_worker}, indent=2)
     else:
-        render.console().print(render.job_detail(job, no_worker, tracebacks=traceback))
+        render.console().print(jobs_view.job_detail(job, no_worker, tracebacks=traceback))
 
 
 @jobs_app.command("retry")
@@ -111,7 +98,7 @@ def retry_jobs(
     as_json: JsonFlag = False,
 ) -> None:
     """Put dead (or retrying) jobs back in the queue with their attempts reset."""
-    app = session(ctx).app
+    ops = session(ctx).app.ops
     ids = list(dict.fromkeys(job_ids or []))
     if dead == bool(ids):
         raise CliError("give job ids or --dead (not both)")
@@ -120,18 +107,18 @@ def retry_jobs(
     if payload is not None and (dead or len(ids) != 1):
         raise CliError("--payload retries exactly one job: give one id")
     if dead:
-        done = app.retry_dead(queue=queue, task=task)
-        _report(app, RETRY, done, done, as_json)
+        done = ops.retry(filter=JobFilter(state="dead", queue=queue, task=task))
+        _report(ops, RETRY, done, done, as_json)
         return
     edited = json_argument(payload) if payload is not None else None
-    _report(app, RETRY, ids, _retry(app, ids, edited), as_json)
+    _report(ops, RETRY, ids, _retry(ops, ids, edited), as_json)
 
 
-def _retry(app: Conveyor, ids: Sequence[int], payload: Any) -> list[int]:
+def _retry(ops: Operations, ids: Sequence[int], payload: Any) -> list[int]:
     if payload is None:
-        return app.retry_jobs(ids)
+        return ops.retry(ids)
     try:
-        return app.retry_jobs(ids, payload=payload)
+        return ops.retry(ids, payload=payload)
     except JobNotFound:
         return []
 
@@ -144,23 +131,23 @@ def cancel_jobs(ctx: typer.Context, job_ids: JobIds, as_json: JsonFlag = False) 
     current_job().cancelled) and reported as "cancellation requested": it is cancelled, and the
     next job of its key may start, when its attempt ends.
     """
-    app = session(ctx).app
+    ops = session(ctx).app.ops
     ids = list(dict.fromkeys(job_ids))
-    done = app.cancel_jobs(ids)
-    running = [i for i, state in app.store.states(done).items() if state == "running"]
-    _report(app, CANCEL, ids, done, as_json, marked=running)
+    done = ops.cancel(ids)
+    running = [i for i, state in ops.states(done).items() if state == "running"]
+    _report(ops, CANCEL, ids, done, as_json, marked=running)
 
 
 @jobs_app.command("delete")
 def delete_jobs(ctx: typer.Context, job_ids: JobIds, as_json: JsonFlag = False) -> None:
     """Delete jobs for good (not running ones)."""
-    app = session(ctx).app
+    ops = session(ctx).app.ops
     ids = list(dict.fromkeys(job_ids))
-    _report(app, DELETE, ids, app.delete_jobs(ids), as_json)
+    _report(ops, DELETE, ids, ops.delete(ids), as_json)
 
 
 def _report(
-    app: Conveyor,
+    ops: Operations,
     action: Action,
     requested: Sequence[int],
     done: Sequence[int],
@@ -170,7 +157,7 @@ def _report(
 ) -> None:
     """`marked`: running jobs whose cancellation was requested (a subset of `done`)."""
     finished = set(done)
-    failures = [(i, _why_not(app, action, i)) for i in requested if i not in finished]
+    failures = [(i, ops.why_not(action, i)) for i in requested if i not in finished]
     pending = set(marked or ())
     if as_json:
         record: dict[str, Any] = {
@@ -199,11 +186,3 @@ def _done_line(what: str, ids: set[int], nothing: str) -> str:
         return nothing
     noun = "job" if len(ids) == 1 else "jobs"
     return f"{what} {len(ids)} {noun}: {', '.join(str(i) for i in sorted(ids))}"
-
-
-def _why_not(app: Conveyor, action: Action, job_id: int) -> str:
-    try:
-        state = app.get_job(job_id).state
-    except JobNotFound:
-        return f"job {job_id} not {action.past}: no such job"
-    return f"job {job_id} not {action.past}: it is {state} ({action.rule})"

@@ -2,9 +2,11 @@
 
 from .auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
 from .batching import Batch
+from .client import RemoteClient, current_remote
 from .config import apply_config, load_config
-from .connection import Connection, RemoteClient, make_connection
+from .connection import Connection, make_connection
 from .http import HttpResponse, Timeouts
+from .registry import ConnectionRegistry
 from .rpc import (
     PermanentRpcError,
     RetryableRpcError,
@@ -12,10 +14,9 @@ from .rpc import (
     RpcProtocolError,
     call_jsonrpc,
     call_xmlrpc,
-    enqueue_odoo,
-    enqueue_rpc,
     odoo_execute_kw,
 )
+from .rpc_jobs import enqueue_odoo, enqueue_rpc
 from .secrets import Secret
 from .tester import ConnectionCheck
 
@@ -27,6 +28,7 @@ __all__ = [
     "Bearer",
     "Connection",
     "ConnectionCheck",
+    "ConnectionRegistry",
     "HttpResponse",
     "OAuth2ClientCredentials",
     "PermanentRpcError",
@@ -39,6 +41,7 @@ __all__ = [
     "apply_config",
     "call_jsonrpc",
     "call_xmlrpc",
+    "current_remote",
     "enqueue_odoo",
     "enqueue_rpc",
     "load_config",

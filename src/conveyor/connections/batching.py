@@ -11,14 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import ConfigurationError
 from .http import HttpResponse
 
-if TYPE_CHECKING:
-    from .connection import RemoteClient
+
+class Requester(Protocol):
+    """What a batcher sends through: `RemoteClient.request`, breaker and rate limit included."""
+
+    async def request(
+        self,
+        connection: str,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> HttpResponse: ...
 
 
 @dataclass(frozen=True)
@@ -35,7 +49,7 @@ class Batcher:
     """Collects the deliveries of one (connection, method, path) on one event loop."""
 
     def __init__(
-        self, client: RemoteClient, connection: str, method: str, path: str, batch: Batch
+        self, client: Requester, connection: str, method: str, path: str, batch: Batch
     ) -> None:
         self.client = client
         self.connection = connection

@@ -23,32 +23,22 @@ A connection may be declared in Python (`app.connection(...)`) or in the file, n
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
-import re
 import tomllib
-import weakref
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol
 
 from ..breaker import Breaker
-from ..durations import parse_duration
 from ..errors import ConfigurationError
 from ..ratelimit import RateLimit
 from .auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
 from .batching import Batch
 from .connection import Connection, make_connection
-from .secrets import Secret
+from .registry import ConnectionRegistry
+from .tables import HEADER_NAME, Table, key_path
 
-if TYPE_CHECKING:
-    from ..app import Conveyor
-
-T = TypeVar("T")
 CONFIG_ENV = "CONVEYOR_CONFIG"
 AUTH_TYPES = ("bearer", "basic", "api_key", "oauth2")
 CHECK_METHODS = ("GET", "HEAD", "POST")
@@ -70,13 +60,12 @@ CONNECTION_KEYS = (
 BREAKER_KEYS = ("failures", "cool_off", "max_cool_off", "probe_timeout")
 BATCH_KEYS = ("max_size", "max_wait")
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SHELL_VARIABLE = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
-# Where each connection of an application was declared from (a file name), for error messages.
-_SOURCES: weakref.WeakKeyDictionary[Conveyor, dict[str, str]] = weakref.WeakKeyDictionary()
+class HasConnections(Protocol):
+    """An application, as far as a config file is concerned: its connection registry."""
+
+    @property
+    def connections(self) -> ConnectionRegistry: ...
 
 
 @dataclass(frozen=True)
@@ -96,7 +85,7 @@ def load_config(path: str | os.PathLike[str]) -> list[Connection]:
     return [spec.build() for spec in read_config(path)]
 
 
-def apply_config(app: Conveyor, path: str | os.PathLike[str]) -> list[Connection]:
+def apply_config(app: HasConnections, path: str | os.PathLike[str]) -> list[Connection]:
     """Declare a config file's connections on `app` (all of them, or none on any error).
 
     A name the application already declares (in Python, or from another file) is an error:
@@ -104,23 +93,21 @@ def apply_config(app: Conveyor, path: str | os.PathLike[str]) -> list[Connection
     """
     source = os.fspath(path)
     specs = read_config(path)
-    sources = _SOURCES.setdefault(app, {})
+    registry = app.connections
     clashes = []
     for spec in specs:
-        if spec.name in app.connections:
-            where = sources.get(spec.name)
+        if spec.name in registry:
+            where = registry.sources.get(spec.name)
             origin = f"by {where}" if where else "in Python (app.connection)"
             clashes.append(
-                f"{source}: {_key_path('connections', spec.name)}: a connection named "
+                f"{source}: {key_path('connections', spec.name)}: a connection named "
                 f"{spec.name!r} is already declared {origin}; declare it in one place only"
             )
     if clashes:
         raise ConfigurationError("; ".join(clashes))
-    declared = []
-    for spec in specs:
-        declared.append(app.connection(spec.name, spec.base_url, **spec.options))
-        sources[spec.name] = source
-    return declared
+    return [
+        registry.declare(spec.name, spec.base_url, source=source, **spec.options) for spec in specs
+    ]
 
 
 def read_config(path: str | os.PathLike[str]) -> list[ConnectionSpec]:
@@ -142,7 +129,7 @@ def parse_config(text: str, source: str = "conveyor.toml") -> list[ConnectionSpe
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigurationError(f"{source}: invalid TOML: {error}") from None
-    root = _Table(source, (), document, [])
+    root = Table(source, (), document, [])
     tables = root.guard(
         lambda: root.table("connections", expected="a table of [connections.NAME] tables")
     )
@@ -153,7 +140,7 @@ def parse_config(text: str, source: str = "conveyor.toml") -> list[ConnectionSpe
     return specs
 
 
-def _connections(tables: _Table) -> list[ConnectionSpec]:
+def _connections(tables: Table) -> list[ConnectionSpec]:
     specs = []
     for name in list(tables.data):
         if not name.strip():
@@ -171,7 +158,7 @@ def _connections(tables: _Table) -> list[ConnectionSpec]:
 # -- one connection -----------------------------------------------------------------------------
 
 
-def _connection(name: str, table: _Table) -> ConnectionSpec | None:
+def _connection(name: str, table: Table) -> ConnectionSpec | None:
     """The connection's arguments, or None when it has mistakes (recorded on the table)."""
     before = len(table.mistakes)
     guard = table.guard
@@ -203,7 +190,7 @@ def _connection(name: str, table: _Table) -> ConnectionSpec | None:
     return spec if guard(lambda: table.convert(None, spec.build)) is not None else None
 
 
-def _rate_limit(table: _Table) -> dict[str, Any]:
+def _rate_limit(table: Table) -> dict[str, Any]:
     spec: str | float | None
     if isinstance(table.data.get("rate_limit"), int | float) and not isinstance(
         table.data.get("rate_limit"), bool
@@ -222,7 +209,7 @@ def _rate_limit(table: _Table) -> dict[str, Any]:
     }
 
 
-def _auth(table: _Table) -> Auth | None:
+def _auth(table: Table) -> Auth | None:
     """The auth object; None when a mistake was recorded (each key is checked)."""
     kind = table.string("type", required=True, plain=True)
     guard = table.guard
@@ -245,7 +232,7 @@ def _auth(table: _Table) -> Auth | None:
     raise table.error("type", f"unknown auth type {kind!r} ({', '.join(AUTH_TYPES)})")
 
 
-def _oauth2(table: _Table) -> Auth | None:
+def _oauth2(table: Table) -> Auth | None:
     known = (
         "type",
         "token_url",
@@ -279,7 +266,7 @@ def _oauth2(table: _Table) -> Auth | None:
     )
 
 
-def _headers(table: _Table) -> dict[str, str]:
+def _headers(table: Table) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name in list(table.data):
         value = table.guard(partial(_header, table, name))
@@ -288,8 +275,8 @@ def _headers(table: _Table) -> dict[str, str]:
     return headers
 
 
-def _header(table: _Table, name: str) -> str:
-    if not _HEADER_NAME.match(name):
+def _header(table: Table, name: str) -> str:
+    if not HEADER_NAME.match(name):
         table.take(name)
         raise table.error(name, "not a valid HTTP header name")
     value = table.string(name, required=True, plain=True)
@@ -299,7 +286,7 @@ def _header(table: _Table, name: str) -> str:
     return value
 
 
-def _breaker(table: _Table) -> Breaker | bool | None:
+def _breaker(table: Table) -> Breaker | bool | None:
     value = table.data.get("breaker")
     if value is None:
         return None
@@ -330,7 +317,7 @@ def _breaker(table: _Table) -> Breaker | bool | None:
     )
 
 
-def _batch(table: _Table) -> Batch | None:
+def _batch(table: Table) -> Batch | None:
     """`batch = { max_size = 50, max_wait = "50ms" }` (either key may be left out), or
     `batch = true` for the defaults: the Python API's `Batch`."""
     value = table.data.get("batch")
@@ -349,7 +336,7 @@ def _batch(table: _Table) -> Batch | None:
     )
 
 
-def _check(table: _Table, check: str) -> str:
+def _check(table: Table, check: str) -> str:
     method, _, path = check.strip().partition(" ")
     if method.upper() not in CHECK_METHODS or not path.strip().startswith("/"):
         raise table.error(
@@ -361,176 +348,3 @@ def _check(table: _Table, check: str) -> str:
 def _present(value: str | None) -> str:
     assert value is not None  # required keys are checked by the reader
     return value
-
-
-# -- reading tables, with the key path in every error -------------------------------------------
-
-
-def _key_path(*parts: str) -> str:
-    return ".".join(part if _BARE_KEY.match(part) else f'"{part}"' for part in parts)
-
-
-def _kind(value: Any) -> str:
-    """A TOML value's type, for messages (values themselves are never shown: they may be
-    secrets)."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, datetime | date | time):
-        return "a date-time"
-    return type(value).__name__
-
-
-class _Table:
-    """A TOML table being read: each key is taken once; `finish` refuses whatever is left."""
-
-    def __init__(
-        self, source: str, path: tuple[str, ...], data: Mapping[str, Any], mistakes: list[str]
-    ) -> None:
-        self.source = source
-        self.path = path
-        self.data = dict(data)
-        self.taken: set[str] = set()
-        self.mistakes = mistakes  # shared by every table of one file: all are reported at once
-
-    def guard(self, read: Callable[[], T]) -> T | None:
-        """`read()`, or None with its ConfigurationError recorded, so reading goes on."""
-        try:
-            return read()
-        except ConfigurationError as error:
-            self.mistakes.append(str(error))
-            return None
-
-    def error(self, key: str | None, message: str) -> ConfigurationError:
-        parts = (*self.path, key) if key is not None else self.path
-        where = f"{_key_path(*parts)}: " if parts else ""
-        return ConfigurationError(f"{self.source}: {where}{' '.join(message.split())}")
-
-    def take(self, key: str) -> Any:
-        self.taken.add(key)
-        return self.data.get(key)
-
-    def finish(self, what: str, known: tuple[str, ...]) -> None:
-        """Record every key nobody took as unknown."""
-        for key in self.data:
-            if key in self.taken:
-                continue
-            hint = difflib.get_close_matches(key, known, n=1)
-            suggestion = f", did you mean {hint[0]!r}?" if hint else ""
-            listed = ", ".join(known)
-            message = f"unknown key {key!r}{suggestion} (known {what}: {listed})"
-            self.mistakes.append(str(self.error(key, message)))
-
-    def convert(self, key: str | None, build: Callable[[], Any]) -> Any:
-        """`build()`, its ConfigurationError re-raised with this file and key in front."""
-        try:
-            return build()
-        except ConfigurationError as error:
-            raise self.error(key, str(error)) from None
-
-    def _typed(self, key: str, expected: str, required: bool, accept: Callable[[Any], bool]) -> Any:
-        value = self.take(key)
-        if value is None:
-            if required:
-                raise self.error(key, f"required key is missing ({expected})")
-            return None
-        if not accept(value):
-            raise self.error(key, f"expected {expected}, got {_kind(value)}")
-        return value
-
-    def string(self, key: str, *, required: bool = False, plain: bool = False) -> str | None:
-        """A non-empty string. `plain`: a setting that is not a secret, so an `env:` reference
-        there would be sent as written, which is refused."""
-        value: str | None = self._typed(key, "a string", required, lambda v: isinstance(v, str))
-        if value is None:
-            return None
-        if not value.strip():
-            raise self.error(key, "cannot be empty")
-        if plain and value.startswith("env:"):
-            raise self.error(
-                key, "env: references are for secrets; write this setting's value itself"
-            )
-        return value
-
-    def url(self, key: str, *, required: bool = False) -> str | None:
-        value = self.string(key, required=required, plain=True)
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise self.error(key, "must be an http:// or https:// URL with a host")
-        return value
-
-    def secret(self, key: str, *, required: bool = False) -> str | None:
-        """`env:NAME` (recommended) or the literal secret; never echoed in messages."""
-        value: str | None = self._typed(key, "a string", required, lambda v: isinstance(v, str))
-        if value is None:
-            return None
-        if not value.strip():
-            raise self.error(key, "cannot be empty")
-        reference = Secret(value).reference
-        if reference is not None and not _ENV_NAME.match(reference):
-            raise self.error(
-                key, "env: must be followed by an environment variable name, like env:SHOP_TOKEN"
-            )
-        if _SHELL_VARIABLE.match(value):
-            raise self.error(
-                key, "$NAME is not expanded here: write env:NAME to read an environment variable"
-            )
-        return value
-
-    def integer(self, key: str, *, minimum: int) -> int | None:
-        value: int | None = self._typed(
-            key,
-            "an integer",
-            False,
-            lambda v: isinstance(v, int) and not isinstance(v, bool),
-        )
-        if value is not None and value < minimum:
-            raise self.error(key, f"must be at least {minimum}")
-        return value
-
-    def boolean(self, key: str) -> bool | None:
-        value: bool | None = self._typed(key, "true or false", False, lambda v: isinstance(v, bool))
-        return value
-
-    def seconds(self, key: str, *, positive: bool) -> float | None:
-        """A number of seconds, or a duration string ("30s", "10m", "1h")."""
-        value = self._typed(
-            key,
-            "a number of seconds or a duration like '30s'",
-            False,
-            lambda v: isinstance(v, int | float | str) and not isinstance(v, bool),
-        )
-        if value is None:
-            return None
-        if isinstance(value, str):
-            try:
-                seconds = parse_duration(value)
-            except ValueError as error:
-                raise self.error(key, str(error)) from None
-        else:
-            seconds = float(value)
-        if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
-            raise self.error(key, "must be more than 0 seconds" if positive else "must be >= 0")
-        return seconds
-
-    def header_name(self, key: str) -> str | None:
-        value = self.string(key, plain=True)
-        if value is not None and not _HEADER_NAME.match(value):
-            raise self.error(key, "not a valid HTTP header name")
-        return value
-
-    def table(
-        self, key: str, *, required: bool = False, expected: str = "a table"
-    ) -> _Table | None:
-        value = self._typed(key, expected, required, lambda v: isinstance(v, dict))
-        return (
-            None if value is None else _Table(self.source, (*self.path, key), value, self.mistakes)
-        )

@@ -1,38 +1,19 @@
-"""Connections: named external systems, and the client that calls them politely.
-
-A call goes through, in order: the connection's circuit breaker (open: the job is postponed, its
-attempt not counted), its rate limit (no token: postponed likewise), auth headers, the idempotency
-key, the Standard Webhooks signature, the request with its timeouts, one token refresh and resend
-on a 401 for OAuth2, and the classification of the response (retry, or dead at once).
-"""
+"""Connections: the named external systems an app declares (what `app.connection(...)` and the
+config file make). The live side that calls them is `client.RemoteClient`."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import structlog
-
-from ..breaker import Breaker, BreakerRecord, admit, on_failure, on_success, take_probe
-from ..errors import ConfigurationError, DeliveryError, PermanentStatus, Postpone
+from ..breaker import Breaker
+from ..errors import ConfigurationError
 from ..ratelimit import RateLimit
 from .auth import Auth
-from .batching import Batch, Batcher
-from .classify import classify
-from .http import HttpClient, HttpResponse, Timeouts
+from .batching import Batch
+from .http import Timeouts
 from .secrets import Secret, secret
-from .signing import signature_headers
-
-if TYPE_CHECKING:
-    from ..app import Conveyor
-
-BREAKER_CACHE_SECONDS = 1.0
-log = structlog.get_logger("conveyor")
 
 
 @dataclass
@@ -141,173 +122,3 @@ def check_auth(name: str, auth: object) -> None:
         f"connection {name!r}: auth must be Bearer, Basic, ApiKey or OAuth2ClientCredentials "
         f"(from conveyor), not {type(auth).__name__}"
     )
-
-
-class RemoteClient:
-    """The live side of the app's connections for one event loop: one pooled HTTP client, and
-    a short cache of breaker states (other workers' changes are seen within a second)."""
-
-    def __init__(self, app: Conveyor) -> None:
-        self.app = app
-        self.http = HttpClient()
-        self._breakers: dict[str, tuple[float, BreakerRecord | None]] = {}
-        self._batchers: dict[tuple[str, str, str], Batcher] = {}
-
-    async def close(self) -> None:
-        await self.http.close()
-
-    async def request(
-        self,
-        connection: str,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-    ) -> HttpResponse:
-        """Call a connection. Raises Postpone (breaker open, no token), RemoteUnavailable,
-        RetryableStatus or PermanentStatus."""
-        conn = self.app.get_connection(connection)
-        await self._admit(conn)
-        if body is None and json_body is not None:
-            body = json.dumps(json_body, separators=(",", ":")).encode()
-        try:
-            response = await self._send(conn, method.upper(), path, body, headers, idempotency_key)
-            if response.status == 401 and conn.auth is not None and conn.auth.refreshable:
-                stale = _bearer(response.extra.get("authorization"))
-                response = await self._send(
-                    conn, method.upper(), path, body, headers, idempotency_key, stale=stale
-                )
-        except DeliveryError as error:
-            await self._record(conn, error)
-            raise
-        verdict = classify(response, time.time(), conn.max_retry_after)
-        await self._record(conn, verdict)
-        if verdict is not None:
-            raise verdict
-        return response
-
-    async def deliver(
-        self,
-        connection: str,
-        method: str,
-        path: str,
-        body: Any,
-        *,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str,
-    ) -> HttpResponse:
-        """One delivery: alone, or in a batch when the connection accepts batches."""
-        conn = self.app.get_connection(connection)
-        if conn.batch is None or headers:
-            return await self.request(
-                connection,
-                method,
-                path,
-                json_body=body,
-                headers=headers,
-                idempotency_key=idempotency_key,
-            )
-        slot = (connection, method.upper(), path)
-        batcher = self._batchers.get(slot)
-        if batcher is None:
-            batcher = self._batchers[slot] = Batcher(self, connection, slot[1], path, conn.batch)
-        return await batcher.submit(body, idempotency_key)
-
-    async def _send(
-        self,
-        conn: Connection,
-        method: str,
-        path: str,
-        body: bytes | None,
-        extra: Mapping[str, str] | None,
-        idempotency_key: str | None,
-        *,
-        stale: str | None = "",
-    ) -> HttpResponse:
-        headers: dict[str, str] = {"Accept": "application/json", **conn.headers}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        if conn.auth is not None:
-            headers.update(await conn.auth.headers(self.http, conn.timeouts, stale=stale or None))
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-        if conn.signing_secret is not None:
-            message_id = idempotency_key or f"msg_{time.time_ns()}"
-            headers.update(
-                signature_headers(conn.signing_secret, message_id, int(time.time()), body or b"")
-            )
-        headers.update(extra or {})
-        response = await self.http.send(
-            method, conn.url(path), headers=headers, body=body, timeouts=conn.timeouts
-        )
-        response.extra["authorization"] = headers.get("Authorization")
-        return response
-
-    # -- breaker and rate limit -------------------------------------------------------------
-
-    async def _admit(self, conn: Connection) -> None:
-        store = self.app.store
-        probe = False
-        if conn.breaker is not None:
-            wait = admit(await self._breaker_state(conn.name), time.time())
-            if wait > 0:
-                raise Postpone(wait, f"circuit breaker of {conn.name!r} is open")
-            probe = wait < 0  # cooled off: this call may be the one probe
-        if conn.rate_limit is not None:  # before the probe slot, so a postponed call keeps none
-            wait = await asyncio.to_thread(store.take_token, conn.bucket, conn.rate_limit)
-            if wait > 0:
-                raise Postpone(wait, f"rate limit of {conn.name!r}")
-        if probe and conn.breaker is not None:
-            settings = conn.breaker
-            _, taken = await asyncio.to_thread(
-                store.change_breaker,
-                conn.name,
-                lambda current, now: take_probe(current, now, settings),
-            )
-            if taken is None:
-                raise Postpone(1.0, f"circuit breaker of {conn.name!r} is probing")
-            self._breakers[conn.name] = (time.monotonic(), taken)
-
-    async def _breaker_state(self, name: str) -> BreakerRecord | None:
-        cached = self._breakers.get(name)
-        if cached is not None and time.monotonic() - cached[0] < BREAKER_CACHE_SECONDS:
-            return cached[1]
-        record = await asyncio.to_thread(self.app.store.breaker, name)
-        self._breakers[name] = (time.monotonic(), record)
-        return record
-
-    async def _record(self, conn: Connection, error: DeliveryError | None) -> None:
-        settings = conn.breaker
-        if settings is None:
-            return
-        healthy = error is None or isinstance(error, PermanentStatus)  # a 4xx: the remote is up
-        if healthy:
-            cached = self._breakers.get(conn.name)
-            if cached is not None and (
-                cached[1] is None or on_success(cached[1], 0, settings) is None
-            ):
-                return  # known closed and clean: the hot path writes nothing
-            before, after = await asyncio.to_thread(
-                self.app.store.change_breaker,
-                conn.name,
-                lambda current, now: on_success(current, now, settings),
-            )
-        else:
-            reason = str(error)
-            before, after = await asyncio.to_thread(
-                self.app.store.change_breaker,
-                conn.name,
-                lambda current, now: on_failure(current, conn.name, now, settings, reason),
-            )
-        if after is not None:
-            self._breakers[conn.name] = (time.monotonic(), after)
-            self.app.breaker_changed(conn.name, before, after)
-
-
-def _bearer(header: str | None) -> str | None:
-    if header and header.startswith("Bearer "):
-        return header[len("Bearer ") :]
-    return None

@@ -1,4 +1,5 @@
-"""The built-in delivery task: send one JSON payload to a connection, reliably.
+"""Deliveries: one JSON payload sent to a connection, reliably (the built-in `conveyor.deliver`
+task, declared in `builtins`).
 
 The `Idempotency-Key` header is the job's idempotency key, or one made at enqueue
 (`conveyor-<random hex>`, see `made_once`) and stored in the payload: the same on every attempt of
@@ -13,17 +14,18 @@ import asyncio
 import hashlib
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol, TypedDict
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ..errors import ConfigurationError
+from ..options import Delay
 from ..task import ENQUEUING, current_job
+from ..types import ConnectionLookup, Enqueuer
+from .client import current_resources
 from .connection import check_relative
-
-if TYPE_CHECKING:
-    from ..app import Conveyor
 
 DELIVER_TASK = "conveyor.deliver"
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -70,21 +72,61 @@ class Delivery(BaseModel):
         return value.upper()
 
 
-def register(app: Conveyor) -> None:
-    @app.task(name=DELIVER_TASK, max_attempts=10)
-    async def deliver(payload: Delivery) -> dict[str, Any]:
-        key = await attempt_key(app, payload)
-        response = await app.remote().deliver(
-            payload.connection,
-            payload.method,
-            payload.path,
-            payload.body,
-            headers=payload.headers,
-            idempotency_key=key,
-        )
-        return response.details()
+class DeliveryOptions(TypedDict, total=False):
+    """The options of `app.deliver(...)` besides the connection, path and payload."""
 
-    deliver.check = lambda delivery: app.get_connection(delivery.connection)
+    method: str
+    key: str | None
+    idempotency_key: str | None
+    headers: dict[str, str] | None
+    queue: str | None
+    delay: Delay | None
+    run_at: datetime | None
+    priority: int | None
+    db_connection: Any
+
+
+class DeliveryHost(ConnectionLookup, Enqueuer, Protocol):
+    """What enqueueing a delivery uses: the declared connections, and a way to store a job."""
+
+
+def enqueue_delivery(
+    host: DeliveryHost,
+    connection: str,
+    path: str,
+    payload: Any = None,
+    *,
+    method: str = "POST",
+    key: str | None = None,
+    idempotency_key: str | None = None,
+    headers: dict[str, str] | None = None,
+    queue: str | None = None,
+    delay: Delay | None = None,
+    run_at: datetime | None = None,
+    priority: int | None = None,
+    db_connection: Any = None,
+) -> int:
+    """Enqueue a delivery of `payload` (JSON) to a connection; returns the job id."""
+    host.get_connection(connection)
+    delivery = {
+        "connection": connection,
+        "path": path,
+        "method": method,
+        "body": payload,
+        "headers": headers or {},
+        "idempotency_key": idempotency_key,  # None: one is made as it is enqueued
+    }
+    return host.enqueue(
+        DELIVER_TASK,
+        delivery,
+        key=key,
+        idempotency_key=idempotency_key,
+        queue=queue,
+        delay=delay,
+        run_at=run_at,
+        priority=priority,
+        connection=db_connection,
+    )
 
 
 def made_once(key: str | None, info: ValidationInfo) -> str | None:
@@ -96,7 +138,7 @@ def made_once(key: str | None, info: ValidationInfo) -> str | None:
     return key
 
 
-async def attempt_key(app: Conveyor, payload: Delivery | Any) -> str:
+async def attempt_key(payload: Delivery | Any) -> str:
     """The `Idempotency-Key` of this attempt: the payload's, else one unique for all time."""
     if payload.idempotency_key:
         return str(payload.idempotency_key)
@@ -106,7 +148,7 @@ async def attempt_key(app: Conveyor, payload: Delivery | Any) -> str:
     # Stored without a key (enqueued by an older version, or written by another program): the id,
     # the creation time and the content, stable across attempts and not shared by another job
     # with the same id (reused on SQLite before migration 0003, or from another database).
-    created = (await asyncio.to_thread(app.store.get, job.id)).created_at
+    created = (await asyncio.to_thread(current_resources().job, job.id)).created_at
     stamp = created.strftime("%Y%m%dT%H%M%S%f") if created else "0"
     digest = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()[:16]
     return f"conveyor-job-{job.id}-{stamp}-{digest}"

@@ -1,4 +1,4 @@
-"""JSON-RPC 2.0 and XML-RPC calls to a connection, and the built-in `conveyor.rpc` task.
+"""JSON-RPC 2.0 and XML-RPC calls to a connection, and how their answers are classified.
 
 Every call goes through `RemoteClient.request`, so the connection's breaker, rate limit, auth,
 idempotency key, signature and HTTP classification apply as for a delivery. On top of that, the
@@ -24,7 +24,8 @@ Secrets: any `Secret` inside `params` is revealed only to build the request body
 masked (`***`) in the message, details and chained errors of whatever the call raises: a server
 that echoes the request (a fault string, an error page) cannot put a password in a job record or
 a log line. `odoo_execute_kw` passes its password that way. A queued Odoo call stores only an
-`env:NAME` reference to the password (`RpcCall.odoo`), never the password itself.
+`env:NAME` reference to the password (`RpcCall.odoo`), never the password itself (`masking`).
+The built-in `conveyor.rpc` task and its payload are in `rpc_jobs`.
 """
 
 from __future__ import annotations
@@ -32,14 +33,8 @@ from __future__ import annotations
 import itertools
 import json
 import xmlrpc.client
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, quote_plus
-from xml.sax.saxutils import escape as xml_escape
-
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import (
     ConfigurationError,
@@ -49,20 +44,13 @@ from ..errors import (
     Retry,
     RetryableStatus,
 )
-from ..options import Delay
-from .connection import RemoteClient
-from .deliver import attempt_key, made_once
+from .client import RemoteClient
 from .http import EXCERPT_BYTES, HttpResponse
+from .masking import masking
 from .secrets import Secret
 
-if TYPE_CHECKING:
-    from ..app import Conveyor
-
-RPC_TASK = "conveyor.rpc"
 ODOO_OBJECT_PATH = "/xmlrpc/2/object"
-DEFAULT_PATHS = {"jsonrpc": "/", "xmlrpc": "/RPC2"}
 SLOW_DOWN_STATUSES = frozenset({408, 425, 429, 503})
-MASK = "***"
 
 _ids = itertools.count(1)
 
@@ -167,7 +155,7 @@ async def call_jsonrpc(
     if not isinstance(params, list | tuple | dict):
         raise ConfigurationError("JSON-RPC params must be a list or an object")
     request_id = next(_ids)
-    with _masking(params) as plain:
+    with masking(params) as plain:
         envelope = {"jsonrpc": "2.0", "method": method, "params": plain, "id": request_id}
         try:
             response = await client.request(
@@ -242,7 +230,7 @@ async def call_xmlrpc(
     `RemoteClient.request` raises."""
     if not isinstance(params, list | tuple):
         raise ConfigurationError("XML-RPC params must be a list")
-    with _masking(list(params)) as plain:
+    with masking(list(params)) as plain:
         body = _marshal(method, plain)
         try:
             response = await client.request(
@@ -340,85 +328,6 @@ def _clip_json(value: Any) -> Any:
     return value if len(text) <= EXCERPT_BYTES else _clip(text)
 
 
-# -- secrets --------------------------------------------------------------------------------
-
-
-@contextmanager
-def _masking(params: Any) -> Iterator[Any]:
-    """Yield `params` with every Secret revealed; mask those values in whatever is raised."""
-    found: list[str] = []
-    plain = _reveal(params, found)
-    try:
-        yield plain
-    except BaseException as error:
-        if found:
-            _mask_error(error, _forms(found))
-        raise
-
-
-def _reveal(value: Any, found: list[str]) -> Any:
-    if isinstance(value, Secret):
-        revealed = value.reveal()
-        found.append(revealed)
-        return revealed
-    if isinstance(value, dict):
-        return {key: _reveal(item, found) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_reveal(item, found) for item in value]
-    return value
-
-
-def _forms(values: Iterable[str]) -> list[str]:
-    """Each secret as an echo may show it: raw or quoted as a JSON or Python string, then as is
-    or escaped for XML, JSON or a URL (a fault string quoting the repr of an argument arrives
-    XML-escaped in the response excerpt). Longest first, so that a longer form is masked whole."""
-    forms: set[str] = set()
-    for value in values:
-        for inner in (value, _json_inner(value), repr(value)[1:-1], repr(value + '"')[1:-2]):
-            forms.update(
-                {
-                    inner,
-                    xml_escape(inner),
-                    xml_escape(inner, {'"': "&quot;", "'": "&apos;"}),
-                    xml_escape(inner, {'"': "&quot;", "'": "&#x27;"}),
-                    _json_inner(inner),
-                    json.dumps(inner, ensure_ascii=False)[1:-1],
-                    quote(inner, safe=""),
-                    quote_plus(inner, safe=""),
-                }
-            )
-    return sorted((form for form in forms if form), key=len, reverse=True)
-
-
-def _json_inner(value: str) -> str:
-    return json.dumps(value)[1:-1]
-
-
-def _mask(value: Any, forms: list[str]) -> Any:
-    if isinstance(value, str):
-        for form in forms:
-            value = value.replace(form, MASK)
-        return value
-    if isinstance(value, dict):
-        return {key: _mask(item, forms) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_mask(item, forms) for item in value]
-    return value
-
-
-def _mask_error(error: BaseException, forms: list[str]) -> None:
-    """Mask the secrets in an exception, its details and its chain, in place."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        current.args = tuple(_mask(arg, forms) for arg in current.args)
-        for attribute in ("reason", "details"):
-            if isinstance(getattr(current, attribute, None), str | dict):
-                setattr(current, attribute, _mask(getattr(current, attribute), forms))
-        current = current.__cause__ or current.__context__
-
-
 # -- Odoo -----------------------------------------------------------------------------------
 
 
@@ -442,154 +351,4 @@ async def odoo_execute_kw(
     params = [db, uid, Secret(password), model, method, list(args), kwargs or {}]
     return await call_xmlrpc(
         client, connection, "execute_kw", params, path=path, idempotency_key=idempotency_key
-    )
-
-
-# -- the built-in task ----------------------------------------------------------------------
-
-
-class OdooLogin(BaseModel):
-    """Odoo credentials prepended to a queued call's params at run time: `[db, uid, password,
-    *params]`. The password is an `env:NAME` reference, since the payload is stored."""
-
-    db: str
-    uid: int
-    password: str
-
-    @field_validator("password")
-    @classmethod
-    def _reference(cls, value: str) -> str:
-        if not value.startswith("env:") or len(value) <= len("env:"):
-            raise ValueError(
-                "give the password as an env:NAME reference (a job's payload is stored)"
-            )
-        return value
-
-
-class RpcCall(BaseModel):
-    protocol: Literal["jsonrpc", "xmlrpc"] = "jsonrpc"
-    connection: str
-    method: str = Field(min_length=1)
-    params: list[Any] | dict[str, Any] = Field(default_factory=list)
-    path: str | None = None
-    idempotency_key: str | None = Field(default=None, validate_default=True)
-    odoo: OdooLogin | None = None
-
-    @field_validator("idempotency_key")
-    @classmethod
-    def _made_once(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return made_once(value, info)
-
-    @model_validator(mode="after")
-    def _protocol_rules(self) -> RpcCall:
-        if self.protocol == "xmlrpc":
-            if not isinstance(self.params, list):
-                raise ValueError("XML-RPC params must be a list")
-            try:  # refused at enqueue rather than dead at run time
-                xmlrpc.client.dumps(tuple(self.params), methodname=self.method, allow_none=True)
-            except (TypeError, OverflowError) as error:
-                raise ValueError(f"params cannot be sent over XML-RPC: {error}") from None
-        elif self.odoo is not None:
-            raise ValueError("odoo credentials need protocol 'xmlrpc'")
-        return self
-
-
-def register(app: Conveyor) -> None:
-    @app.task(name=RPC_TASK, max_attempts=10)
-    async def rpc(payload: RpcCall) -> Any:
-        key = await attempt_key(app, payload)
-        return await run_call(app.remote(), payload, idempotency_key=key)
-
-    rpc.check = lambda call: app.get_connection(call.connection)
-
-
-async def run_call(
-    client: RemoteClient, call: RpcCall, *, idempotency_key: str | None = None
-) -> Any:
-    """Make the call an `RpcCall` payload describes."""
-    if call.protocol == "jsonrpc":
-        return await call_jsonrpc(
-            client,
-            call.connection,
-            call.method,
-            call.params,
-            path=call.path or DEFAULT_PATHS["jsonrpc"],
-            idempotency_key=idempotency_key,
-        )
-    params = list(call.params)
-    path = call.path or (ODOO_OBJECT_PATH if call.odoo else DEFAULT_PATHS["xmlrpc"])
-    if call.odoo is not None:
-        params = [call.odoo.db, call.odoo.uid, Secret(call.odoo.password), *params]
-    return await call_xmlrpc(
-        client, call.connection, call.method, params, path=path, idempotency_key=idempotency_key
-    )
-
-
-def enqueue_rpc(
-    app: Conveyor,
-    connection: str,
-    method: str,
-    params: list[Any] | dict[str, Any] | None = None,
-    *,
-    protocol: Literal["jsonrpc", "xmlrpc"] = "jsonrpc",
-    path: str | None = None,
-    key: str | None = None,
-    idempotency_key: str | None = None,
-    odoo: OdooLogin | dict[str, Any] | None = None,
-    db_connection: Any = None,
-    queue: str | None = None,
-    delay: Delay | None = None,
-    run_at: datetime | None = None,
-    priority: int | None = None,
-) -> int:
-    """Enqueue an RPC call to a connection; returns the job id. `db_connection`: the
-    application's DB connection (transactional enqueue).
-    The `Idempotency-Key` header is `idempotency_key`, or one made as the call is enqueued and
-    stored with it (`conveyor-<random hex>`), the same on every attempt."""
-    app.get_connection(connection)
-    call = {
-        "protocol": protocol,
-        "connection": connection,
-        "method": method,
-        "params": [] if params is None else params,
-        "path": path,
-        "idempotency_key": idempotency_key,
-        "odoo": odoo.model_dump() if isinstance(odoo, OdooLogin) else odoo,
-    }
-    return app.enqueue(
-        RPC_TASK,
-        call,
-        key=key,
-        idempotency_key=idempotency_key,
-        connection=db_connection,
-        queue=queue,
-        delay=delay,
-        run_at=run_at,
-        priority=priority,
-    )
-
-
-def enqueue_odoo(
-    app: Conveyor,
-    connection: str,
-    db: str,
-    uid: int,
-    password: str | Secret,
-    model: str,
-    method: str,
-    args: list[Any],
-    kwargs: dict[str, Any] | None = None,
-    **options: Any,
-) -> int:
-    """Enqueue an Odoo `execute_kw`. `password` must be an `env:NAME` reference (or a Secret
-    holding one): the job stores the reference, the worker resolves it for each attempt."""
-    reference = password.reveal_raw() if isinstance(password, Secret) else password
-    if not reference.startswith("env:"):
-        raise ConfigurationError(
-            "a queued Odoo call stores its payload: give the password as an env:NAME reference"
-        )
-    login = {"db": db, "uid": uid, "password": reference}
-    params = [model, method, list(args), kwargs or {}]
-    return enqueue_rpc(
-        app, connection, "execute_kw", params, protocol="xmlrpc", odoo=login, **options
     )

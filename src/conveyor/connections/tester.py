@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConveyorError, DeliveryError
 
 if TYPE_CHECKING:
-    from .connection import Connection, RemoteClient
+    from .client import RemoteClient
+    from .connection import Connection
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,245 @@
+"""The client that calls connections politely, and the accessor a running task reaches it by.
+
+A call goes through, in order: the connection's circuit breaker (open: the job is postponed, its
+attempt not counted), its rate limit (no token: postponed likewise), auth headers, the idempotency
+key, the Standard Webhooks signature, the request with its timeouts, one token refresh and resend
+on a 401 for OAuth2, and the classification of the response (retry, or dead at once).
+
+`RemoteClient` takes what it uses: the connection lookup, the limits slice of the store, and an
+event sink for breaker changes (`conveyor.types`). There is one per event loop
+(`ConnectionRegistry.client()`); a task's attempt reaches it with `current_remote()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from ..breaker import BreakerRecord, admit, on_failure, on_success, take_probe
+from ..errors import ConfigurationError, DeliveryError, PermanentStatus, Postpone
+from ..events import breaker_event
+from ..job import Job
+from ..types import ConnectionLookup, EventSink, LimitStore
+from .batching import Batcher
+from .classify import classify
+from .connection import Connection
+from .http import HttpClient, HttpResponse
+from .signing import signature_headers
+
+BREAKER_CACHE_SECONDS = 1.0
+
+
+class RemoteClient:
+    """The live side of the app's connections for one event loop: one pooled HTTP client, and
+    a short cache of breaker states (other workers' changes are seen within a second)."""
+
+    def __init__(
+        self, connections: ConnectionLookup, limits: LimitStore, events: EventSink
+    ) -> None:
+        self.connections = connections
+        self.limits = limits
+        self.events = events
+        self.http = HttpClient()
+        self._breakers: dict[str, tuple[float, BreakerRecord | None]] = {}
+        self._batchers: dict[tuple[str, str, str], Batcher] = {}
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def request(
+        self,
+        connection: str,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> HttpResponse:
+        """Call a connection. Raises Postpone (breaker open, no token), RemoteUnavailable,
+        RetryableStatus or PermanentStatus."""
+        conn = self.connections.get_connection(connection)
+        await self._admit(conn)
+        if body is None and json_body is not None:
+            body = json.dumps(json_body, separators=(",", ":")).encode()
+        try:
+            response = await self._send(conn, method.upper(), path, body, headers, idempotency_key)
+            if response.status == 401 and conn.auth is not None and conn.auth.refreshable:
+                stale = _bearer(response.extra.get("authorization"))
+                response = await self._send(
+                    conn, method.upper(), path, body, headers, idempotency_key, stale=stale
+                )
+        except DeliveryError as error:
+            await self._record(conn, error)
+            raise
+        verdict = classify(response, time.time(), conn.max_retry_after)
+        await self._record(conn, verdict)
+        if verdict is not None:
+            raise verdict
+        return response
+
+    async def deliver(
+        self,
+        connection: str,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str,
+    ) -> HttpResponse:
+        """One delivery: alone, or in a batch when the connection accepts batches."""
+        conn = self.connections.get_connection(connection)
+        if conn.batch is None or headers:
+            return await self.request(
+                connection,
+                method,
+                path,
+                json_body=body,
+                headers=headers,
+                idempotency_key=idempotency_key,
+            )
+        slot = (connection, method.upper(), path)
+        batcher = self._batchers.get(slot)
+        if batcher is None:
+            batcher = self._batchers[slot] = Batcher(self, connection, slot[1], path, conn.batch)
+        return await batcher.submit(body, idempotency_key)
+
+    async def _send(
+        self,
+        conn: Connection,
+        method: str,
+        path: str,
+        body: bytes | None,
+        extra: Mapping[str, str] | None,
+        idempotency_key: str | None,
+        *,
+        stale: str | None = "",
+    ) -> HttpResponse:
+        headers: dict[str, str] = {"Accept": "application/json", **conn.headers}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if conn.auth is not None:
+            headers.update(await conn.auth.headers(self.http, conn.timeouts, stale=stale or None))
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        if conn.signing_secret is not None:
+            message_id = idempotency_key or f"msg_{time.time_ns()}"
+            headers.update(
+                signature_headers(conn.signing_secret, message_id, int(time.time()), body or b"")
+            )
+        headers.update(extra or {})
+        response = await self.http.send(
+            method, conn.url(path), headers=headers, body=body, timeouts=conn.timeouts
+        )
+        response.extra["authorization"] = headers.get("Authorization")
+        return response
+
+    # -- breaker and rate limit -------------------------------------------------------------
+
+    async def _admit(self, conn: Connection) -> None:
+        store = self.limits
+        probe = False
+        if conn.breaker is not None:
+            wait = admit(await self._breaker_state(conn.name), time.time())
+            if wait > 0:
+                raise Postpone(wait, f"circuit breaker of {conn.name!r} is open")
+            probe = wait < 0  # cooled off: this call may be the one probe
+        if conn.rate_limit is not None:  # before the probe slot, so a postponed call keeps none
+            wait = await asyncio.to_thread(store.take_token, conn.bucket, conn.rate_limit)
+            if wait > 0:
+                raise Postpone(wait, f"rate limit of {conn.name!r}")
+        if probe and conn.breaker is not None:
+            settings = conn.breaker
+            _, taken = await asyncio.to_thread(
+                store.change_breaker,
+                conn.name,
+                lambda current, now: take_probe(current, now, settings),
+            )
+            if taken is None:
+                raise Postpone(1.0, f"circuit breaker of {conn.name!r} is probing")
+            self._breakers[conn.name] = (time.monotonic(), taken)
+
+    async def _breaker_state(self, name: str) -> BreakerRecord | None:
+        cached = self._breakers.get(name)
+        if cached is not None and time.monotonic() - cached[0] < BREAKER_CACHE_SECONDS:
+            return cached[1]
+        record = await asyncio.to_thread(self.limits.breaker, name)
+        self._breakers[name] = (time.monotonic(), record)
+        return record
+
+    async def _record(self, conn: Connection, error: DeliveryError | None) -> None:
+        settings = conn.breaker
+        if settings is None:
+            return
+        healthy = error is None or isinstance(error, PermanentStatus)  # a 4xx: the remote is up
+        if healthy:
+            cached = self._breakers.get(conn.name)
+            if cached is not None and (
+                cached[1] is None or on_success(cached[1], 0, settings) is None
+            ):
+                return  # known closed and clean: the hot path writes nothing
+            before, after = await asyncio.to_thread(
+                self.limits.change_breaker,
+                conn.name,
+                lambda current, now: on_success(current, now, settings),
+            )
+        else:
+            reason = str(error)
+            before, after = await asyncio.to_thread(
+                self.limits.change_breaker,
+                conn.name,
+                lambda current, now: on_failure(current, conn.name, now, settings, reason),
+            )
+        if after is not None:
+            self._breakers[conn.name] = (time.monotonic(), after)
+            event = breaker_event(conn.name, before, after)
+            if event is not None:
+                self.events.publish(event)
+
+
+def _bearer(header: str | None) -> str | None:
+    if header and header.startswith("Bearer "):
+        return header[len("Bearer ") :]
+    return None
+
+
+# -- what a running attempt reaches ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What a task's attempt may use to call connections, bound by the app's task registry as
+    each attempt calls its task: the client of the running loop, and the stored jobs (a payload
+    stored without an idempotency key takes one from its job's row)."""
+
+    client: Callable[[], RemoteClient]
+    job: Callable[[int], Job]
+
+    def bind(self) -> None:
+        _resources.set(self)
+
+
+_resources: ContextVar[Resources | None] = ContextVar("conveyor_resources", default=None)
+
+
+def current_resources() -> Resources:
+    resources = _resources.get()
+    if resources is None:
+        raise ConfigurationError(
+            "current_remote() is for the code of a task while it runs (a worker's attempt or"
+            " run_now); elsewhere use app.remote()"
+        )
+    return resources
+
+
+def current_remote() -> RemoteClient:
+    """The connection client of the running attempt (the same as `app.remote()` there): call
+    connections from a task with `await current_remote().request("shop", "GET", "/me")`."""
+    return current_resources().client()

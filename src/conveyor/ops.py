@@ -1,0 +1,204 @@
+"""The operator service: everything an operator looks at and does to jobs, in one place.
+
+The CLI uses it today, the HTTP API and the dashboard will: none of them calls the store. It
+takes the store (opened on first use), the task lookup (an edited payload is validated by its
+task) and the wake-up of this process's workers, not the app; `app.get_job`, `app.retry_jobs`
+and the like are one-line delegations to it.
+
+Actions take job ids, or a `JobFilter` for every job that matches it (its `limit` is a listing's
+page size and does not bound an action; a filter other than "dead jobs of a queue or task" acts
+on at most `BULK_LIMIT` jobs, and refuses more). They return the ids acted on; `why_not` says
+why an id was not (unknown, or in a state the action does not allow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from . import options as check
+from .breaker import BreakerRecord
+from .errors import ConfigurationError, JobNotFound
+from .job import STATES, BlockedKey, Job, JobFilter
+from .store import Store
+from .types import TaskHost
+from .workers import Unserved, WorkerRecord, no_worker_reason, unserved
+
+BULK_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Action:
+    """An operator action, as reported: its name, its past tense, and the rule it follows."""
+
+    name: str
+    past: str
+    rule: str
+
+
+RETRY = Action("retry", "retried", "only dead or retrying jobs can be retried")
+CANCEL = Action("cancel", "cancelled", "succeeded and cancelled jobs cannot be cancelled")
+DELETE = Action("delete", "deleted", "running jobs cannot be deleted; cancel them first")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What `conveyor stats` shows: {queue: {state: count}}, the live workers, the runnable
+    jobs none of them can run, and every circuit breaker that has a state."""
+
+    queues: dict[str, dict[str, int]]
+    workers: list[WorkerRecord]
+    no_worker: list[Unserved]
+    breakers: list[BreakerRecord]
+
+
+class Operations:
+    """Look at jobs, act on them, and see who works on what."""
+
+    def __init__(
+        self, store: Callable[[], Store], tasks: TaskHost, wake: Callable[[], None]
+    ) -> None:
+        self._store = store
+        self._tasks = tasks
+        self._wake = wake
+
+    @property
+    def store(self) -> Store:
+        return self._store()
+
+    # -- looking ------------------------------------------------------------------------------
+
+    def get_job(self, job_id: int) -> Job:
+        if not check.job_ids([job_id]):  # past what a store holds: sqlite3 would overflow
+            raise JobNotFound(f"no job with id {check.show(job_id)}")
+        return self.store.get(job_id)
+
+    def list_jobs(self, filter: JobFilter | None = None, **filters: Any) -> list[Job]:
+        """Jobs, newest first: `filter`, or its fields as keywords (state, task, queue, key,
+        limit: 50)."""
+        return self.store.list_jobs(filter or self.job_filter(**filters))
+
+    def job_filter(self, **filters: Any) -> JobFilter:
+        """A checked filter: an unknown field or state is refused, naming the known ones."""
+        unknown = sorted(set(filters) - set(JobFilter.__dataclass_fields__))
+        if unknown:
+            known = ", ".join(JobFilter.__dataclass_fields__)
+            raise ConfigurationError(f"unknown job filter {unknown[0]!r} (known: {known})")
+        return _checked(JobFilter(**filters))
+
+    def states(self, job_ids: Sequence[int]) -> dict[int, str]:
+        return self.store.states(check.job_ids(job_ids))
+
+    def blocked_keys(self, limit: int = 100) -> list[BlockedKey]:
+        return self.store.blocked_keys(limit)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{queue: {state: count}}."""
+        counts: dict[str, dict[str, int]] = {}
+        for queue, state, n in self.store.stats():
+            counts.setdefault(queue, {})[state] = n
+        return counts
+
+    def stats(self) -> Stats:
+        workers = self.workers()
+        return Stats(
+            self.counts(),
+            workers,
+            unserved(self.store.runnable_counts(), workers),
+            self.breakers(),
+        )
+
+    def workers(self) -> list[WorkerRecord]:
+        """The live workers (seen within three leases), with their tasks and queues."""
+        return self.store.list_workers()
+
+    def jobs_without_worker(self) -> list[Unserved]:
+        """Queued and retrying jobs, per task and queue, that no live worker can run."""
+        return unserved(self.store.runnable_counts(), self.workers())
+
+    def no_worker_reason(self, job: Job) -> str | None:
+        """Why a queued or retrying job waits for a worker, or None if a live one can run it."""
+        if job.state not in ("queued", "retrying"):
+            return None
+        return no_worker_reason(job.task, job.queue, self.workers())
+
+    def breakers(self) -> list[BreakerRecord]:
+        """The circuit breakers that have a state (a connection never called has none)."""
+        return self.store.breakers()
+
+    # -- acting -------------------------------------------------------------------------------
+
+    def retry(
+        self,
+        job_ids: Sequence[int] | None = None,
+        *,
+        filter: JobFilter | None = None,
+        payload: Any = None,
+    ) -> list[int]:
+        """Dead (or retrying) jobs go back to queued with their attempts reset. `payload`
+        replaces the payload of one job, validated by its task."""
+        text = None
+        if payload is not None:
+            if filter is not None or job_ids is None or len(job_ids) != 1:
+                raise ConfigurationError("an edited payload retries exactly one job")
+            job = self.get_job(job_ids[0])
+            text = self._tasks.get_task(job.task).serialize(payload)[0]
+        done = self.store.retry(self._select(job_ids, filter), payload=text)
+        self._wake()
+        return done
+
+    def cancel(
+        self, job_ids: Sequence[int] | None = None, *, filter: JobFilter | None = None
+    ) -> list[int]:
+        """Cancel unfinished jobs; return the ids acted on.
+
+        A running job is only marked ("cancellation requested": it stays `running`, with
+        `cancel_requested_at` set): its worker cancels an async task and sets
+        `current_job().cancelled` for a sync one, and the job ends `cancelled` (its key released)
+        when the attempt ends, whatever the attempt did, or when its lease expires.
+        """
+        done = self.store.cancel(self._select(job_ids, filter))
+        self._wake()
+        return done
+
+    def delete(
+        self, job_ids: Sequence[int] | None = None, *, filter: JobFilter | None = None
+    ) -> list[int]:
+        """Delete jobs for good (not running ones)."""
+        return self.store.delete(self._select(job_ids, filter))
+
+    def why_not(self, action: Action, job_id: int) -> str:
+        """Why `action` did not act on `job_id`: it is unknown, or its state forbids it."""
+        try:
+            state = self.get_job(job_id).state
+        except JobNotFound:
+            return f"job {job_id} not {action.past}: no such job"
+        return f"job {job_id} not {action.past}: it is {state} ({action.rule})"
+
+    def prune(self, older_than: float) -> int:
+        """Delete succeeded and cancelled jobs that finished more than `older_than` s ago."""
+        return self.store.prune(older_than)
+
+    def _select(self, job_ids: Sequence[int] | None, filter: JobFilter | None) -> list[int]:
+        if (job_ids is None) == (filter is None):
+            raise ConfigurationError("give job ids or a filter (not both)")
+        if filter is None:
+            assert job_ids is not None
+            return check.job_ids(job_ids)
+        _checked(filter)
+        if filter.state == "dead" and filter.key is None:  # every dead job: ids only, any number
+            return self.store.dead_job_ids(queue=filter.queue, task=filter.task)
+        jobs = self.store.list_jobs(replace(filter, limit=BULK_LIMIT + 1))
+        if len(jobs) > BULK_LIMIT:
+            raise ConfigurationError(
+                f"more than {BULK_LIMIT} jobs match; narrow the filter (state, task, queue, key)"
+            )
+        return sorted(job.id for job in jobs)
+
+
+def _checked(filter: JobFilter) -> JobFilter:
+    if filter.state is not None and filter.state not in STATES:
+        choices = ", ".join(STATES)
+        raise ConfigurationError(f"unknown state {filter.state!r} (choose from {choices})")
+    return filter

@@ -1,0 +1,28 @@
+"""The app's settings: given in Python, else from the environment, else the defaults."""
+
+from __future__ import annotations
+
+import os
+
+from .errors import ConfigurationError
+
+DEFAULT_URL = "sqlite:///conveyor.db"
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+def database_url(given: str | None) -> str:
+    return given or os.environ.get("CONVEYOR_DATABASE_URL") or DEFAULT_URL
+
+
+def lease_seconds(given: float | None) -> float:
+    """How long a claimed job is leased (renewed every third of it): > 0 seconds."""
+    env_lease = os.environ.get("CONVEYOR_LEASE_SECONDS")
+    try:
+        seconds = float(given or env_lease or DEFAULT_LEASE_SECONDS)
+    except ValueError:
+        raise ConfigurationError(
+            f"CONVEYOR_LEASE_SECONDS must be a number of seconds, not {env_lease!r}"
+        ) from None
+    if seconds <= 0:
+        raise ConfigurationError("the lease must be longer than 0 seconds")
+    return seconds

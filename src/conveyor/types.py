@@ -1,0 +1,99 @@
+"""The shapes the parts of Conveyor depend on, named once (as starlette names its own).
+
+A feature takes one of these, never the `Conveyor` object: it states what it uses (a connection
+lookup, the limits slice of the store, a place to publish events, a host that enqueues), the app
+passes itself or one of its registries, and no feature module imports `app.py`. They name only
+plain value types, so that any module may import this one without closing a circle of imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .breaker import BreakerRecord
+from .events import EventSink as EventSink  # where parts report what happened
+from .job import NewJob
+from .ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    from .connections.connection import Connection
+    from .options import Delay
+
+# `change(current, now)`: the record to store, or None to leave it as it is.
+BreakerChange = Callable[[BreakerRecord | None, float], BreakerRecord | None]
+
+
+class ConnectionLookup(Protocol):
+    """The declared connections, by name (raises UnknownConnection)."""
+
+    def get_connection(self, name: str) -> Connection: ...
+
+
+class LimitStore(Protocol):
+    """The store slice of rate limits and circuit breakers, shared by every worker."""
+
+    def clock(self) -> float: ...
+
+    def take_token(self, name: str, limit: RateLimit) -> float: ...
+
+    def breaker(self, name: str) -> BreakerRecord | None: ...
+
+    def change_breaker(
+        self, name: str, change: BreakerChange
+    ) -> tuple[BreakerRecord | None, BreakerRecord | None]: ...
+
+    def breakers(self) -> list[BreakerRecord]: ...
+
+
+class JobWriter(Protocol):
+    """The store slice that stores new jobs (in the caller's transaction with `connection`)."""
+
+    def enqueue(self, jobs: Sequence[NewJob], connection: Any = None) -> list[int]: ...
+
+
+class PayloadSpec(Protocol):
+    """A task as seen from outside the worker: its name, and how it validates a payload."""
+
+    name: str
+
+    def serialize(self, payload: Any) -> tuple[str, Any]: ...
+
+
+class Enqueuer(Protocol):
+    """Stores jobs of a task by name: the app, or its task registry."""
+
+    def enqueue(
+        self,
+        task: str,
+        payload: Any = None,
+        *,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        queue: str | None = None,
+        delay: Delay | None = None,
+        run_at: datetime | None = None,
+        priority: int | None = None,
+        connection: Any = None,
+    ) -> int: ...
+
+    def enqueue_many(
+        self,
+        task: str,
+        payloads: Sequence[Any],
+        *,
+        idempotency_keys: Sequence[str | None] | None = None,
+        connection: Any = None,
+        key: str | None = None,
+        queue: str | None = None,
+        delay: Delay | None = None,
+        run_at: datetime | None = None,
+        priority: int | None = None,
+    ) -> list[int]: ...
+
+
+class TaskHost(Enqueuer, Protocol):
+    """Looks tasks up by name (raises TaskNotFound) and enqueues their jobs."""
+
+    def get_task(self, name: str) -> PayloadSpec: ...

@@ -20,6 +20,13 @@ DELIVER = "conveyor.deliver"
 
 Drain = Callable[..., WorkerStats]
 
+# For a test of pure HTTP behaviour (what a request carries, auth, signing, how an answer is
+# classified, the connection tester): it runs on SQLite only. The store calls it makes on the way
+# (enqueue, claim, an outcome, the default breaker's bookkeeping) are the contract suite's, run on
+# every backend; a test whose point is something the store keeps (idempotency, results, breaker
+# state, attempts) keeps the both-backends `app`.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
 
 def run_burst(app: Conveyor, concurrency: int = 4, **options: Any) -> WorkerStats:
     """Run an in-process worker until nothing is runnable."""

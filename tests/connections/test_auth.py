@@ -12,8 +12,11 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from conveyor import ApiKey, Basic, Bearer, Conveyor, OAuth2ClientCredentials
-from tests.connections.conftest import Drain
+from tests.connections.conftest import Drain, sqlite_only
 from tests.http_sink import Response, Sink
+
+# Headers, tokens and signatures: nothing here depends on the backend.
+pytestmark = sqlite_only
 
 RetryIn = Callable[[float], None]
 TOKEN_PATH = "/oauth/token"

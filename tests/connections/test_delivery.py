@@ -1,5 +1,6 @@
-"""The built-in delivery task against a real HTTP server, on both backends: what is sent, how the
-answer is classified, Retry-After, the Idempotency-Key, run_now and the connection tester."""
+"""The built-in delivery task against a real HTTP server: what is sent, how the answer is
+classified, Retry-After, the Idempotency-Key, run_now and the connection tester. What the store
+keeps runs on both backends; pure HTTP behaviour on SQLite only (`sqlite_only`)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from conveyor import (
 )
 from conveyor.breaker import Breaker
 from conveyor.connections import make_connection
-from tests.connections.conftest import DELIVER, Drain, closed_port
+from tests.connections.conftest import DELIVER, Drain, closed_port, sqlite_only
 from tests.http_sink import Response, Sink
 
 RetryIn = Callable[[float], None]
@@ -39,10 +40,12 @@ def test_a_delivery_posts_the_json_body_and_keeps_the_answer(
     app: Conveyor, sink: Sink, drain: Drain
 ) -> None:
     app.connection("shop", sink.url + "/api", headers={"X-Tenant": "t1"})
-    sink.script("/api/contacts", [Response(201, json={"id": 99, "name": "Ada"})])
+    sink.script("/api/contacts", [Response(201, json={"id": 99, "name": "Ada"}, delay=0.05)])
     job_id = app.deliver("shop", "/contacts", {"email": "ada@example.com", "n": 1})
     assert app.get_job(job_id).state == "queued"
+    started = time.perf_counter()
     drain(app)
+    elapsed_ms = (time.perf_counter() - started) * 1000
 
     [request] = sink.requests
     assert (request.method, request.path) == ("POST", "/api/contacts")
@@ -55,11 +58,12 @@ def test_a_delivery_posts_the_json_body_and_keeps_the_answer(
     job = app.get_job(job_id)
     assert (job.state, job.attempts, job.errors) == ("succeeded", 1, [])
     assert job.result["status"] == 201
-    assert isinstance(job.result["latency_ms"], int | float) and job.result["latency_ms"] >= 0
+    assert 50 <= job.result["latency_ms"] <= elapsed_ms  # the sink waited 50 ms to answer
     assert '"name": "Ada"' in job.result["response"]
     assert job.result["url"] == sink.url + "/api/contacts"
 
 
+@sqlite_only
 @pytest.mark.parametrize("method", ["PUT", "patch", "DELETE"])
 def test_other_methods(app: Conveyor, sink: Sink, drain: Drain, method: str) -> None:
     app.connection("shop", sink.url)
@@ -73,6 +77,7 @@ def test_other_methods(app: Conveyor, sink: Sink, drain: Drain, method: str) -> 
     assert app.get_job(job_id).state == "succeeded"
 
 
+@sqlite_only
 def test_a_bad_method_is_refused_at_enqueue(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url)
     with pytest.raises(PayloadError, match="method"):
@@ -80,6 +85,7 @@ def test_a_bad_method_is_refused_at_enqueue(app: Conveyor, sink: Sink) -> None:
     assert app.stats() == {}
 
 
+@sqlite_only
 def test_an_unknown_connection_is_refused_at_enqueue(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url)
     with pytest.raises(ConfigurationError, match=r"unknown connection 'crm'.*shop"):
@@ -87,6 +93,7 @@ def test_an_unknown_connection_is_refused_at_enqueue(app: Conveyor, sink: Sink) 
     assert app.stats() == {}
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     "path",
     [
@@ -121,6 +128,7 @@ def test_a_connection_only_builds_urls_on_its_base(path: str) -> None:
         connection.url(path)
 
 
+@sqlite_only
 def test_a_url_instead_of_a_path_is_refused_at_enqueue(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url)
     with pytest.raises(PayloadError, match="relative"):
@@ -164,15 +172,18 @@ def test_an_explicit_idempotency_key_is_sent_and_dedupes(
 # -- classification -----------------------------------------------------------------------------
 
 
+@sqlite_only
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 425, 429])
 def test_retryable_statuses(
     app: Conveyor, sink: Sink, drain: Drain, retry_in: RetryIn, status: int
 ) -> None:
     retry_in(60)
     app.connection("shop", sink.url)
-    sink.default("/x", Response(status, text=f"busy {status}"))
+    sink.default("/x", Response(status, text=f"busy {status}", delay=0.02))
     job_id = app.deliver("shop", "/x", {"a": 1})
+    started = time.perf_counter()
     drain(app)
+    elapsed_ms = (time.perf_counter() - started) * 1000
     assert len(sink.requests) == 1
     job = app.get_job(job_id)
     assert (job.state, job.attempts) == ("retrying", 1)
@@ -182,22 +193,26 @@ def test_retryable_statuses(
         f"busy {status}",
         "RetryableStatus",
     )
-    assert error["latency_ms"] >= 0
+    assert 20 <= error["latency_ms"] <= elapsed_ms
     assert epoch(job) == pytest.approx(time.time() + 60, abs=10)
 
 
+@sqlite_only
 def test_connection_refused_is_retried(app: Conveyor, drain: Drain, retry_in: RetryIn) -> None:
     retry_in(60)
     app.connection("shop", f"http://127.0.0.1:{closed_port()}")
     job_id = app.deliver("shop", "/x", {"a": 1})
+    started = time.perf_counter()
     drain(app)
+    elapsed_ms = (time.perf_counter() - started) * 1000
     job = app.get_job(job_id)
     assert (job.state, job.attempts) == ("retrying", 1)
     error = job.errors[-1]
     assert error["type"] == "RemoteUnavailable"
-    assert error["status"] is None and error["latency_ms"] >= 0
+    assert error["status"] is None and 0 <= error["latency_ms"] <= elapsed_ms
 
 
+@sqlite_only
 def test_a_read_timeout_is_retried(
     app: Conveyor, sink: Sink, drain: Drain, retry_in: RetryIn
 ) -> None:
@@ -215,6 +230,7 @@ def test_a_read_timeout_is_retried(
     assert 250 <= error["latency_ms"] < 2500
 
 
+@sqlite_only
 @pytest.mark.parametrize("failure", ["status", "refused", "timeout"])
 def test_retryable_failures_keep_their_message(
     app: Conveyor, sink: Sink, drain: Drain, retry_in: RetryIn, failure: str
@@ -239,6 +255,7 @@ def test_retryable_failures_keep_their_message(
     assert (job.last_error or "").startswith(expected)
 
 
+@sqlite_only
 @pytest.mark.parametrize("status", [400, 401, 404, 409, 422])
 def test_other_4xx_are_dead_at_once(
     app: Conveyor, sink: Sink, drain: Drain, retry_in: RetryIn, status: int
@@ -257,6 +274,7 @@ def test_other_4xx_are_dead_at_once(
     assert f"HTTP {status}" in (job.last_error or "")
 
 
+@sqlite_only
 def test_the_response_excerpt_is_bounded(
     app: Conveyor, sink: Sink, drain: Drain, retry_in: RetryIn
 ) -> None:
@@ -284,6 +302,7 @@ def test_attempts_run_out(app: Conveyor, sink: Sink, drain: Drain, retry_in: Ret
 # -- Retry-After --------------------------------------------------------------------------------
 
 
+@sqlite_only
 def test_retry_after_in_seconds(app: Conveyor, sink: Sink, drain: Drain, retry_in: RetryIn) -> None:
     retry_in(0)  # without the header the job would run again at once
     app.connection("shop", sink.url)
@@ -296,6 +315,7 @@ def test_retry_after_in_seconds(app: Conveyor, sink: Sink, drain: Drain, retry_i
     assert len(sink.requests) == 1
 
 
+@sqlite_only
 def test_retry_after_as_an_http_date(
     app: Conveyor, sink: Sink, drain: Drain, retry_in: RetryIn
 ) -> None:
@@ -310,6 +330,7 @@ def test_retry_after_as_an_http_date(
     assert epoch(job) == pytest.approx(when, abs=10)
 
 
+@sqlite_only
 def test_a_huge_retry_after_is_capped(
     app: Conveyor, sink: Sink, drain: Drain, retry_in: RetryIn
 ) -> None:
@@ -323,6 +344,7 @@ def test_a_huge_retry_after_is_capped(
     assert epoch(job) == pytest.approx(time.time() + 600, abs=10)
 
 
+@sqlite_only
 def test_a_garbled_retry_after_falls_back_to_the_policy(
     app: Conveyor, sink: Sink, drain: Drain, retry_in: RetryIn
 ) -> None:
@@ -337,12 +359,15 @@ def test_a_garbled_retry_after_falls_back_to_the_policy(
 # -- run now ------------------------------------------------------------------------------------
 
 
+@sqlite_only
 def test_run_now_returns_the_result_and_stores_nothing(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url)
-    sink.script("/x", [Response(200, json={"id": 5})])
+    sink.script("/x", [Response(200, json={"id": 5}, delay=0.05)])
+    started = time.perf_counter()
     result = app.run_now(DELIVER, {"connection": "shop", "path": "/x", "body": {"a": 1}})
+    elapsed_ms = (time.perf_counter() - started) * 1000
     assert result["status"] == 200 and '"id": 5' in result["response"]
-    assert result["latency_ms"] >= 0
+    assert 50 <= result["latency_ms"] <= elapsed_ms
     [request] = sink.requests
     assert request.json == {"a": 1} and request.method == "POST"
     assert app.stats() == {}
@@ -373,6 +398,7 @@ def test_run_now_raises_a_permanent_status(app: Conveyor, sink: Sink) -> None:
     assert job.state == "dead" and job.errors[-1]["status"] == 400
 
 
+@sqlite_only
 def test_run_now_raises_a_retryable_status(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url)
     sink.default("/x", Response(503, headers={"Retry-After": "7"}))
@@ -381,6 +407,7 @@ def test_run_now_raises_a_retryable_status(app: Conveyor, sink: Sink) -> None:
     assert caught.value.after == 7 and caught.value.status == 503
 
 
+@sqlite_only
 def test_run_now_deliveries_get_distinct_idempotency_keys(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url)
     app.run_now(DELIVER, {"connection": "shop", "path": "/x", "body": {"order": 1}})
@@ -389,6 +416,7 @@ def test_run_now_deliveries_get_distinct_idempotency_keys(app: Conveyor, sink: S
     assert len(keys) == 2 and keys[0] != keys[1], keys
 
 
+@sqlite_only
 def test_run_now_sends_an_explicit_idempotency_key(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url)
     app.run_now(
@@ -400,17 +428,21 @@ def test_run_now_sends_an_explicit_idempotency_key(app: Conveyor, sink: Sink) ->
 # -- the connection tester ----------------------------------------------------------------------
 
 
+@sqlite_only
 def test_the_tester_reports_ok_and_the_identity(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url, check="GET /me", identity="account.name")
-    sink.default("/me", Response(200, json={"account": {"name": "ACME Ltd", "id": 3}}))
+    sink.default("/me", Response(200, json={"account": {"name": "ACME Ltd", "id": 3}}, delay=0.05))
+    started = time.perf_counter()
     check = app.test_connection("shop")
+    elapsed_ms = (time.perf_counter() - started) * 1000
     assert (check.ok, check.status, check.identity, check.message) == (True, 200, "ACME Ltd", "ok")
-    assert check.latency_ms is not None and check.latency_ms >= 0
+    assert check.latency_ms is not None and 50 <= check.latency_ms <= elapsed_ms
     [request] = sink.requests
     assert (request.method, request.path) == ("GET", "/me")
     assert app.stats() == {}
 
 
+@sqlite_only
 def test_the_tester_explains_a_401(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url, auth=Bearer("wrong"), check="GET /me")
     sink.default("/me", Response(401, json={"error": "invalid_token"}))
@@ -420,6 +452,7 @@ def test_the_tester_explains_a_401(app: Conveyor, sink: Sink) -> None:
     assert sink.requests[0].headers["Authorization"] == "Bearer wrong"
 
 
+@sqlite_only
 def test_the_tester_explains_another_failure(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url, check="GET /me")
     sink.default("/me", Response(500))
@@ -428,6 +461,7 @@ def test_the_tester_explains_another_failure(app: Conveyor, sink: Sink) -> None:
     assert "HTTP 500" in check.message
 
 
+@sqlite_only
 def test_the_tester_reports_a_closed_port_and_a_timeout(app: Conveyor, sink: Sink) -> None:
     app.connection("closed", f"http://127.0.0.1:{closed_port()}", check="GET /me")
     app.connection("slow", sink.url, check="GET /me", read_timeout=0.3)
@@ -440,6 +474,7 @@ def test_the_tester_reports_a_closed_port_and_a_timeout(app: Conveyor, sink: Sin
     assert slow.latency_ms is not None and slow.latency_ms >= 250
 
 
+@sqlite_only
 def test_the_tester_explains_a_closed_port(app: Conveyor) -> None:
     port = closed_port()
     app.connection("shop", f"http://127.0.0.1:{port}", check="GET /me")
@@ -448,6 +483,7 @@ def test_the_tester_explains_a_closed_port(app: Conveyor) -> None:
     assert str(port) in check.message
 
 
+@sqlite_only
 def test_the_tester_explains_a_timeout(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url, check="GET /me", read_timeout=0.3)
     sink.default("/me", Response(200, delay=3))

@@ -31,6 +31,7 @@ from conveyor.connections.rpc import (
 from conveyor.connections.rpc_jobs import RPC_TASK, enqueue_odoo, enqueue_rpc
 from conveyor.connections.secrets import Secret
 from conveyor.errors import ConfigurationError, PayloadError, RetryableStatus
+from tests.connections.conftest import sqlite_only
 
 PASSWORD = "s3cr&t<pw>\"x'"  # XML and JSON special characters: masked in every escaped form
 PASSWORD_ENV = "CONVEYOR_TEST_ODOO_PASSWORD"
@@ -212,7 +213,7 @@ def jsonrpc(jsonrpc_server: JsonRpcServer) -> JsonRpcServer:
 
 @pytest.fixture
 def rpc_app(app: Conveyor, odoo_server: OdooServer, jsonrpc_server: JsonRpcServer) -> Conveyor:
-    """The app (each backend) with the built-in task and a connection to each server."""
+    """The app with the built-in task and a connection to each server."""
     app.connection("odoo", base_url=odoo_server.url)
     app.connection("api", base_url=jsonrpc_server.url + "/rpc")
     return app
@@ -247,6 +248,7 @@ def _call(app: Conveyor, call: Any) -> Any:
 # -- JSON-RPC ---------------------------------------------------------------------------------
 
 
+@sqlite_only
 def test_jsonrpc_round_trip_run_now(rpc_app: Conveyor, jsonrpc: JsonRpcServer) -> None:
     assert rpc_app.run_now(RPC_TASK, {"connection": "api", "method": "add", "params": [2, 3]}) == 5
     echoed = {"connection": "api", "method": "echo", "params": {"a": [1, None]}, "path": "v2"}
@@ -281,6 +283,7 @@ def test_jsonrpc_job_run_by_a_worker(rpc_app: Conveyor, jsonrpc: JsonRpcServer) 
     assert keys["add"].startswith("conveyor-")
 
 
+@sqlite_only
 def test_jsonrpc_permanent_errors_go_dead(rpc_app: Conveyor, jsonrpc: JsonRpcServer) -> None:
     missing = enqueue_rpc(rpc_app, "api", "nope", [])
     bad = enqueue_rpc(rpc_app, "api", "bad_params", [1])
@@ -302,6 +305,7 @@ def test_jsonrpc_permanent_errors_go_dead(rpc_app: Conveyor, jsonrpc: JsonRpcSer
     assert caught.value.code == -32601 and "method not found" in str(caught.value.rpc_message)
 
 
+@sqlite_only
 def test_jsonrpc_retryable_errors_retry(rpc_app: Conveyor, jsonrpc: JsonRpcServer) -> None:
     cases = {
         "busy": ("RetryableRpcError", 200),
@@ -343,6 +347,7 @@ def test_idempotency_key_is_the_same_on_every_attempt(
 # -- XML-RPC and Odoo -------------------------------------------------------------------------
 
 
+@sqlite_only
 def test_xmlrpc_round_trip_run_now(rpc_app: Conveyor, odoo: OdooServer) -> None:
     assert (
         rpc_app.run_now(RPC_TASK, {"protocol": "xmlrpc", "connection": "odoo", "method": "version"})
@@ -427,6 +432,7 @@ def test_odoo_jobs_run_by_a_worker(rpc_app: Conveyor, odoo: OdooServer) -> None:
     assert f"env:{PASSWORD_ENV}" in stored and "s3cr" not in stored
 
 
+@sqlite_only
 def test_odoo_faults_are_permanent_and_never_show_the_password(
     rpc_app: Conveyor, odoo: OdooServer
 ) -> None:
@@ -471,6 +477,7 @@ def test_odoo_faults_are_permanent_and_never_show_the_password(
     )
 
 
+@sqlite_only
 def test_xmlrpc_retryable_fault(rpc_app: Conveyor, odoo: OdooServer) -> None:
     job_id = enqueue_odoo(
         rpc_app, "odoo", DB, UID, f"env:{PASSWORD_ENV}", "flaky.model", "write", [[1], {}]
@@ -487,6 +494,7 @@ def test_xmlrpc_retryable_fault(rpc_app: Conveyor, odoo: OdooServer) -> None:
         _call(rpc_app, lambda client: call_xmlrpc(client, "odoo", "version", []))
 
 
+@sqlite_only
 def test_payloads_that_cannot_be_sent_are_refused_at_enqueue(rpc_app: Conveyor) -> None:
     with pytest.raises(ConfigurationError) as literal:
         enqueue_odoo(rpc_app, "odoo", DB, UID, PASSWORD, "res.partner", "search", [[]])

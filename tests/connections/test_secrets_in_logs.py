@@ -31,7 +31,7 @@ from conveyor import (
 from conveyor.breaker import Breaker
 from conveyor.connections import Auth
 from conveyor.middleware import Logging
-from tests.connections.conftest import DELIVER, closed_port, run_burst
+from tests.connections.conftest import DELIVER, closed_port, run_burst, sqlite_only
 from tests.http_sink import Response, Sink
 
 BEARER = "SEKRIT-bearer-7f3a9c11"
@@ -178,6 +178,7 @@ def test_failing_deliveries_log_and_store_no_secret(
         assert_clean(connection.auth.describe(), sink, "an auth description")
 
 
+@sqlite_only
 def test_a_missing_secret_names_the_variable_only(
     app: Conveyor, sink: Sink, monkeypatch: pytest.MonkeyPatch
 ) -> None:

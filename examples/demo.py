@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from conveyor import Conveyor, Discard, Fixed, Middleware, Retry, Schedule, current_job
+from conveyor import Conveyor, Delays, Discard, Fixed, Middleware, Retry, current_job
 from conveyor.job import ClaimedJob, Outcome
 
 FINAL = ("succeeded", "dead", "cancelled")
@@ -99,7 +99,7 @@ def customer_key(payload: dict[str, Any]) -> str:
     return f"customer:{payload['customer_id']}"
 
 
-@app.task(key=customer_key, leads_key=True, max_attempts=3, retry=Schedule([0.1, 0.3]))
+@app.task(key=customer_key, leads_key=True, max_attempts=3, retry=Delays([0.1, 0.3]))
 async def create_contact(contact: Contact) -> dict[str, Any]:
     await platform.call()
     if contact.email.endswith(".invalid"):
@@ -120,7 +120,7 @@ async def update_contact(change: ContactChange) -> None:
     platform.contacts[change.customer_id].update(change.changes)
 
 
-@app.task(key=customer_key, max_attempts=5, retry=Schedule([0.1, 0.3]))
+@app.task(key=customer_key, max_attempts=5, retry=Delays([0.1, 0.3]))
 async def record_order(order: Order) -> dict[str, int]:
     await platform.call(0.08)
     if order.order_id % 5 == 0 and attempt() <= 2:

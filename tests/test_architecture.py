@@ -20,9 +20,6 @@ PACKAGE = Path(__file__).parent.parent / "src" / "conveyor"
 APP = "conveyor.app"
 # The composition root and what sits on top of it may use the app; nothing else may.
 MAY_IMPORT_APP = ("conveyor", "conveyor.app", "conveyor.cli", "conveyor.web")
-# Modules still reaching back into the app, each with the change that removes it. A test fails
-# once one no longer does, so the entry is deleted with the change.
-PENDING: dict[str, str] = {}
 
 
 def module_name(path: Path) -> str:
@@ -120,10 +117,7 @@ def test_the_graph_sees_every_kind_of_import() -> None:
 
 
 def test_no_circle_of_imports() -> None:
-    edges = {
-        name: targets - ({APP} if name in PENDING else set()) for name, targets in graph().items()
-    }
-    assert cycles(edges) == []
+    assert cycles(graph()) == []
 
 
 def test_cycles_are_found() -> None:
@@ -133,13 +127,8 @@ def test_cycles_are_found() -> None:
 
 @pytest.mark.parametrize("name", sorted(modules()))
 def test_features_do_not_import_the_app(name: str) -> None:
-    if name in MAY_IMPORT_APP[:2] or may_import_app(name) or name in PENDING:
+    if name in MAY_IMPORT_APP[:2] or may_import_app(name):
         return
     assert APP not in graph()[name], (
         f"{name} imports conveyor.app: take a Protocol from conveyor.types instead"
     )
-
-
-@pytest.mark.parametrize("name", sorted(PENDING))
-def test_pending_exceptions_are_still_needed(name: str) -> None:
-    assert APP in graph()[name], f"{name} no longer imports conveyor.app: delete it from PENDING"

@@ -11,7 +11,7 @@ import pytest
 
 from conveyor import ConfigurationError, Conveyor
 from conveyor.breaker import Breaker
-from conveyor.connections import ApiKey, Basic, Batch, Bearer, OAuth2ClientCredentials, Secret
+from conveyor.connections import ApiKey, Basic, Bearer, Bundle, OAuth2ClientCredentials, Secret
 from conveyor.connections.config import CONNECTION_KEYS, apply_config, load_config, parse_config
 from conveyor.connections.connection import make_connection
 from conveyor.ratelimit import RateLimit
@@ -200,19 +200,19 @@ def test_example_file_parses() -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "batch"),
+    ("line", "bundle"),
     [
-        ('batch = { max_size = 10, max_wait = "20ms" }\n', Batch(max_size=10, max_wait=0.02)),
-        ("batch = { max_size = 7 }\n", Batch(max_size=7)),
-        ("batch = { max_wait = 0 }\n", Batch(max_wait=0.0)),
-        ("batch = true\n", Batch()),
-        ("batch = false\n", None),
+        ('bundle = { max_size = 10, max_wait = "20ms" }\n', Bundle(max_size=10, max_wait=0.02)),
+        ("bundle = { max_size = 7 }\n", Bundle(max_size=7)),
+        ("bundle = { max_wait = 0 }\n", Bundle(max_wait=0.0)),
+        ("bundle = true\n", Bundle()),
+        ("bundle = false\n", None),
     ],
 )
-def test_batch_forms(line: str, batch: Batch | None) -> None:
-    """docs/connections.md documents batch; the loader used to refuse it as an unknown key."""
+def test_batch_forms(line: str, bundle: Bundle | None) -> None:
+    """docs/connections.md documents bundle; the loader used to refuse it as an unknown key."""
     [spec] = parse_config(BASE + line)
-    assert spec.build().batch == batch
+    assert spec.build().bundle == bundle
 
 
 def test_a_number_as_rate_limit_is_per_second() -> None:
@@ -236,7 +236,7 @@ def test_every_mistake_is_reported_at_once() -> None:
         rate_limt = "5/s"
         read_timeout = 0
         auth = { type = "basic" }
-        batch = { max_size = 0, size = 3 }
+        bundle = { max_size = 0, size = 3 }
 
         [connections.fine]
         base_url = "https://fine.example.com"
@@ -254,9 +254,9 @@ def test_every_mistake_is_reported_at_once() -> None:
         "conveyor.toml: connections.shop.auth.username: required key is missing (a string)",
         "conveyor.toml: connections.shop.auth.password: required key is missing (a string)",
         "conveyor.toml: connections.shop.read_timeout: must be more than 0 seconds",
-        "conveyor.toml: connections.shop.batch.max_size: must be at least 1",
-        "conveyor.toml: connections.shop.batch.size: unknown key 'size', did you mean "
-        "'max_size'? (known batch settings: max_size, max_wait)",
+        "conveyor.toml: connections.shop.bundle.max_size: must be at least 1",
+        "conveyor.toml: connections.shop.bundle.size: unknown key 'size', did you mean "
+        "'max_size'? (known bundle settings: max_size, max_wait)",
         "conveyor.toml: connections.shop.rate_limt: unknown key 'rate_limt', did you mean "
         "'rate_limit'? (known connection settings: " + ", ".join(CONNECTION_KEYS) + ")",
         "conveyor.toml: connections.crm.base_url: required key is missing (a string)",

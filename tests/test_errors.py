@@ -99,13 +99,13 @@ def test_an_outbox_connection_to_another_sqlite_file_is_refused(tmp_path: Path) 
 
     other = sqlite3.connect(tmp_path / "business.db")
     with pytest.raises(ConfigurationError, match="where no worker looks"):
-        sync.enqueue({"id": 1}, connection=other)
+        sync.enqueue({"id": 1}, db=other)
     memory = sqlite3.connect(":memory:")
     with pytest.raises(ConfigurationError, match="in-memory database"):
-        sync.enqueue({"id": 1}, connection=memory)
+        sync.enqueue({"id": 1}, db=memory)
     same = sqlite3.connect(tmp_path / "." / "conveyor.db")  # the same file, spelt differently
     with same:
-        job_id = sync.enqueue({"id": 1}, connection=same)
+        job_id = sync.enqueue({"id": 1}, db=same)
     assert [job.id for job in app.list_jobs()] == [job_id]
     for conn in (other, memory, same):
         conn.close()
@@ -122,10 +122,10 @@ def test_an_outbox_connection_to_another_postgres_database_is_refused(
 
     other = psycopg.connect(POSTGRES_URL)  # the server's default test database
     with other, pytest.raises(ConfigurationError, match="to database 'test'"):
-        sync.enqueue({"id": 1}, connection=other)
+        sync.enqueue({"id": 1}, db=other)
     with psycopg.connect(postgres_database) as same:
-        job_id = sync.enqueue({"id": 1}, connection=same)
-        job_id_again = sync.enqueue({"id": 2}, connection=same)  # checked once per connection
+        job_id = sync.enqueue({"id": 1}, db=same)
+        job_id_again = sync.enqueue({"id": 2}, db=same)  # checked once per connection
     assert {job.id for job in app.list_jobs()} >= {job_id, job_id_again}
     app.cancel_jobs([job_id, job_id_again])
     app.close()

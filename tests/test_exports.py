@@ -5,7 +5,7 @@ import conveyor
 EXPECTED = {
     "ApiKey",
     "Basic",
-    "Batch",
+    "Bundle",
     "Bearer",
     "Breaker",
     "Connection",
@@ -34,7 +34,7 @@ EXPECTED = {
     "Postpone",
     "Postponed",
     "Retry",
-    "Schedule",
+    "Delays",
     "StoreError",
     "StoreUnavailable",
     "Task",

@@ -28,7 +28,7 @@ def test_a_job_exists_only_if_the_business_write_commits(
         conn = engine.connect()
         trans = conn.begin()
         conn.execute(sa.text("INSERT INTO shop_orders (id) VALUES (7)"))
-        job_id = sync_order.enqueue({"id": 7}, connection=conn)
+        job_id = sync_order.enqueue({"id": 7}, db=conn)
         if commit:
             trans.commit()
         else:

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from conveyor import ConfigurationError, Discard, Exponential, Fixed, Linear, Retry, Schedule
+from conveyor import ConfigurationError, Delays, Discard, Exponential, Fixed, Linear, Retry
 from conveyor.retry import decide
 
 
@@ -42,7 +42,7 @@ def test_exponential_jitter_stays_within_bounds() -> None:
 
 
 def test_schedule_repeats_its_last_delay() -> None:
-    assert [Schedule([1, 5, 30]).delay(n) for n in range(1, 6)] == [1, 5, 30, 30, 30]
+    assert [Delays([1, 5, 30]).delay(n) for n in range(1, 6)] == [1, 5, 30, 30, 30]
 
 
 @pytest.mark.parametrize(
@@ -53,8 +53,8 @@ def test_schedule_repeats_its_last_delay() -> None:
         lambda: Linear(1, 5, steps=0),
         lambda: Exponential(factor=0.5),
         lambda: Exponential(jitter=2),
-        lambda: Schedule([]),
-        lambda: Schedule([1, -2]),
+        lambda: Delays([]),
+        lambda: Delays([1, -2]),
     ],
 )
 def test_bad_policies_are_refused(make) -> None:  # type: ignore[no-untyped-def]

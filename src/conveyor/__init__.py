@@ -5,8 +5,8 @@ from .breaker import Breaker
 from .connections import (
     ApiKey,
     Basic,
-    Batch,
     Bearer,
+    Bundle,
     Connection,
     ConnectionCheck,
     OAuth2ClientCredentials,
@@ -35,21 +35,22 @@ from .errors import (
 from .job import Job
 from .middleware import Middleware
 from .ratelimit import RateLimit
-from .retry import Exponential, Fixed, Linear, Schedule
+from .retry import Delays, Exponential, Fixed, Linear
 from .task import JobContext, Task, current_job
 from .worker import Worker
 
 __all__ = [
     "ApiKey",
     "Basic",
-    "Batch",
     "Bearer",
     "Breaker",
+    "Bundle",
     "ConfigurationError",
     "Connection",
     "ConnectionCheck",
     "Conveyor",
     "ConveyorError",
+    "Delays",
     "DeliveryError",
     "Discard",
     "Exponential",
@@ -69,7 +70,6 @@ __all__ = [
     "RemoteUnavailable",
     "Retry",
     "RetryableStatus",
-    "Schedule",
     "Secret",
     "StoreError",
     "StoreUnavailable",

@@ -123,15 +123,15 @@ class Conveyor:
         task: str | Task,
         payload: Any = None,
         *,
-        connection: Any = None,
+        db: Any = None,
         **options: Unpack[JobOptions],
     ) -> int:
         """Store one job and return its id (the existing job's id for a known idempotency key).
 
-        With `connection=` (the application's own open DB connection) the job is written in the
+        With `db=` (the application's own open database connection) the job is written in the
         caller's transaction: it exists if and only if that transaction commits.
         """
-        return self.tasks.enqueue(task, payload, connection=connection, **options)
+        return self.tasks.enqueue(task, payload, db=db, **options)
 
     def enqueue_many(self, task: str | Task, payloads: Sequence[Any], **options: Any) -> list[int]:
         """Store many jobs of one task in one transaction (all or none); the options apply to

@@ -86,14 +86,14 @@ class Exponential:
 
 
 @dataclass(frozen=True)
-class Schedule:
+class Delays:
     """An explicit list of delays; the last one repeats if there are more attempts than delays."""
 
     delays: Sequence[float]
 
     def __post_init__(self) -> None:
         if not self.delays or any(d < 0 for d in self.delays):
-            raise ConfigurationError("Schedule needs at least one delay, all >= 0")
+            raise ConfigurationError("Delays needs at least one delay, all >= 0")
 
     def delay(self, attempt: int) -> float:
         index = min(max(attempt, 1), len(self.delays)) - 1

@@ -193,7 +193,7 @@ class Task:
         delay: Delay | None = None,
         run_at: datetime | None = None,
         priority: int | None = None,
-        connection: Any = None,
+        db: Any = None,
     ) -> int:
         return self.host.enqueue(
             self.name,
@@ -204,7 +204,7 @@ class Task:
             delay=delay,
             run_at=run_at,
             priority=priority,
-            connection=connection,
+            db=db,
         )
 
     def enqueue_many(self, payloads: list[Any], **options: Any) -> list[int]:

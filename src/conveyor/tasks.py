@@ -208,16 +208,16 @@ class TaskRegistry(Mapping[str, Task]):
         task: str | Task,
         payload: Any = None,
         *,
-        connection: Any = None,
+        db: Any = None,
         **options: Unpack[JobOptions],
     ) -> int:
         """Store one job and return its id (the existing job's id for a known idempotency key).
 
-        With `connection=` (the application's own open DB connection) the job is written in the
+        With `db=` (the application's own open database connection) the job is written in the
         caller's transaction: it exists if and only if that transaction commits.
         """
         job = self.build_job(task, payload, **options)
-        job_id = self._store().enqueue([job], connection=connection)[0]
+        job_id = self._store().enqueue([job], connection=db)[0]
         self.wake()
         return job_id
 
@@ -227,7 +227,7 @@ class TaskRegistry(Mapping[str, Task]):
         payloads: Sequence[Any],
         *,
         idempotency_keys: Sequence[str | None] | None = None,
-        connection: Any = None,
+        db: Any = None,
         **options: Any,
     ) -> list[int]:
         """Store many jobs of one task in one transaction (all or none).
@@ -246,7 +246,7 @@ class TaskRegistry(Mapping[str, Task]):
             self.build_job(task, payload, idempotency_key=ikey, **options)
             for payload, ikey in zip(payloads, ikeys, strict=True)
         ]
-        ids = self._store().enqueue(jobs, connection=connection) if jobs else []
+        ids = self._store().enqueue(jobs, connection=db) if jobs else []
         self.wake()
         return ids
 

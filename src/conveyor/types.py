@@ -75,7 +75,7 @@ class Enqueuer(Protocol):
         delay: Delay | None = None,
         run_at: datetime | None = None,
         priority: int | None = None,
-        connection: Any = None,
+        db: Any = None,
     ) -> int: ...
 
     def enqueue_many(
@@ -84,7 +84,7 @@ class Enqueuer(Protocol):
         payloads: Sequence[Any],
         *,
         idempotency_keys: Sequence[str | None] | None = None,
-        connection: Any = None,
+        db: Any = None,
         key: str | None = None,
         queue: str | None = None,
         delay: Delay | None = None,

@@ -1,7 +1,7 @@
 """Connections to external systems: auth, signing, timeouts, rate limits, circuit breakers."""
 
 from .auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
-from .batching import Batch
+from .bundling import Bundle
 from .client import RemoteClient, current_remote
 from .config import apply_config, load_config
 from .connection import Connection, make_connection
@@ -24,8 +24,8 @@ __all__ = [
     "ApiKey",
     "Auth",
     "Basic",
-    "Batch",
     "Bearer",
+    "Bundle",
     "Connection",
     "ConnectionCheck",
     "ConnectionRegistry",

@@ -25,7 +25,7 @@ from ..errors import ConfigurationError, DeliveryError, PermanentStatus, Postpon
 from ..events import breaker_event
 from ..job import Job
 from ..types import ConnectionLookup, EventSink, LimitStore
-from .batching import Batcher
+from .bundling import Bundler
 from .classify import classify
 from .connection import Connection
 from .http import HttpClient, HttpResponse
@@ -46,7 +46,7 @@ class RemoteClient:
         self.events = events
         self.http = HttpClient()
         self._breakers: dict[str, tuple[float, BreakerRecord | None]] = {}
-        self._batchers: dict[tuple[str, str, str], Batcher] = {}
+        self._bundlers: dict[tuple[str, str, str], Bundler] = {}
 
     async def close(self) -> None:
         await self.http.close()
@@ -94,9 +94,9 @@ class RemoteClient:
         headers: Mapping[str, str] | None = None,
         idempotency_key: str,
     ) -> HttpResponse:
-        """One delivery: alone, or in a batch when the connection accepts batches."""
+        """One delivery: alone, or in a bundle when the connection accepts bundles."""
         conn = self.connections.get_connection(connection)
-        if conn.batch is None or headers:
+        if conn.bundle is None or headers:
             return await self.request(
                 connection,
                 method,
@@ -106,10 +106,10 @@ class RemoteClient:
                 idempotency_key=idempotency_key,
             )
         slot = (connection, method.upper(), path)
-        batcher = self._batchers.get(slot)
-        if batcher is None:
-            batcher = self._batchers[slot] = Batcher(self, connection, slot[1], path, conn.batch)
-        return await batcher.submit(body, idempotency_key)
+        bundler = self._bundlers.get(slot)
+        if bundler is None:
+            bundler = self._bundlers[slot] = Bundler(self, connection, slot[1], path, conn.bundle)
+        return await bundler.submit(body, idempotency_key)
 
     async def _send(
         self,

@@ -34,7 +34,7 @@ from ..breaker import Breaker
 from ..errors import ConfigurationError
 from ..ratelimit import RateLimit
 from .auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
-from .batching import Batch
+from .bundling import Bundle
 from .connection import Connection, make_connection
 from .registry import ConnectionRegistry
 from .tables import HEADER_NAME, Table, key_path
@@ -55,10 +55,10 @@ CONNECTION_KEYS = (
     "check",
     "identity",
     "max_retry_after",
-    "batch",
+    "bundle",
 )
 BREAKER_KEYS = ("failures", "cool_off", "max_cool_off", "probe_timeout")
-BATCH_KEYS = ("max_size", "max_wait")
+BUNDLE_KEYS = ("max_size", "max_wait")
 
 
 class HasConnections(Protocol):
@@ -179,7 +179,7 @@ def _connection(name: str, table: Table) -> ConnectionSpec | None:
         "check": None if check is None else guard(lambda: _check(table, check)),
         "identity": guard(lambda: table.string("identity", plain=True)),
         "max_retry_after": guard(lambda: table.seconds("max_retry_after", positive=False)),
-        "batch": guard(lambda: _batch(table)),
+        "bundle": guard(lambda: _bundle(table)),
     }
     table.finish("connection settings", CONNECTION_KEYS)
     if base_url is None or len(table.mistakes) > before:
@@ -317,20 +317,20 @@ def _breaker(table: Table) -> Breaker | bool | None:
     )
 
 
-def _batch(table: Table) -> Batch | None:
-    """`batch = { max_size = 50, max_wait = "50ms" }` (either key may be left out), or
-    `batch = true` for the defaults: the Python API's `Batch`."""
-    value = table.data.get("batch")
+def _bundle(table: Table) -> Bundle | None:
+    """`bundle = { max_size = 50, max_wait = "50ms" }` (either key may be left out), or
+    `bundle = true` for the defaults: the Python API's `Bundle`."""
+    value = table.data.get("bundle")
     if value is None or isinstance(value, bool):
-        table.take("batch")
-        return Batch() if value else None
-    settings = table.table("batch", expected="a table like { max_size = 50, max_wait = '50ms' }")
+        table.take("bundle")
+        return Bundle() if value else None
+    settings = table.table("bundle", expected="a table like { max_size = 50, max_wait = '50ms' }")
     assert settings is not None
-    default = Batch()
+    default = Bundle()
     max_size = settings.guard(lambda: settings.integer("max_size", minimum=1))
     max_wait = settings.guard(lambda: settings.seconds("max_wait", positive=False))
-    settings.finish("batch settings", BATCH_KEYS)
-    return Batch(
+    settings.finish("bundle settings", BUNDLE_KEYS)
+    return Bundle(
         max_size=default.max_size if max_size is None else max_size,
         max_wait=default.max_wait if max_wait is None else max_wait,
     )

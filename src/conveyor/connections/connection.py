@@ -11,7 +11,7 @@ from ..breaker import Breaker
 from ..errors import ConfigurationError
 from ..ratelimit import RateLimit
 from .auth import Auth
-from .batching import Batch
+from .bundling import Bundle
 from .http import Timeouts
 from .secrets import Secret, secret
 
@@ -32,7 +32,7 @@ class Connection:
     max_retry_after: float = 3600.0
     check: str = "GET /"
     identity: str | None = None
-    batch: Batch | None = None
+    bundle: Bundle | None = None
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -80,7 +80,7 @@ def make_connection(
     max_retry_after: float = 3600.0,
     check: str = "GET /",
     identity: str | None = None,
-    batch: Batch | None = None,
+    bundle: Bundle | None = None,
 ) -> Connection:
     """The keyword form `app.connection(...)` and the config file use. A number as `rate_limit`
     is requests per second."""
@@ -99,7 +99,7 @@ def make_connection(
         max_retry_after=max_retry_after,
         check=check,
         identity=identity,
-        batch=batch,
+        bundle=bundle,
     )
 
 

@@ -83,7 +83,7 @@ class DeliveryOptions(TypedDict, total=False):
     delay: Delay | None
     run_at: datetime | None
     priority: int | None
-    db_connection: Any
+    db: Any
 
 
 class DeliveryHost(ConnectionLookup, Enqueuer, Protocol):
@@ -104,7 +104,7 @@ def enqueue_delivery(
     delay: Delay | None = None,
     run_at: datetime | None = None,
     priority: int | None = None,
-    db_connection: Any = None,
+    db: Any = None,
 ) -> int:
     """Enqueue a delivery of `payload` (JSON) to a connection; returns the job id."""
     host.get_connection(connection)
@@ -125,7 +125,7 @@ def enqueue_delivery(
         delay=delay,
         run_at=run_at,
         priority=priority,
-        connection=db_connection,
+        db=db,
     )
 
 

@@ -100,14 +100,14 @@ def enqueue_rpc(
     key: str | None = None,
     idempotency_key: str | None = None,
     odoo: OdooLogin | dict[str, Any] | None = None,
-    db_connection: Any = None,
+    db: Any = None,
     queue: str | None = None,
     delay: Delay | None = None,
     run_at: datetime | None = None,
     priority: int | None = None,
 ) -> int:
-    """Enqueue an RPC call to a connection; returns the job id. `db_connection`: the
-    application's DB connection (transactional enqueue).
+    """Enqueue an RPC call to a connection; returns the job id. `db`: the
+    application's own database connection (transactional enqueue).
     The `Idempotency-Key` header is `idempotency_key`, or one made as the call is enqueued and
     stored with it (`conveyor-<random hex>`), the same on every attempt."""
     host.get_connection(connection)
@@ -125,7 +125,7 @@ def enqueue_rpc(
         call,
         key=key,
         idempotency_key=idempotency_key,
-        connection=db_connection,
+        db=db,
         queue=queue,
         delay=delay,
         run_at=run_at,

@@ -1,9 +1,9 @@
-"""Batching: many deliveries to one connection and path sent as one JSON-array request.
+"""Bundling: many deliveries to one connection and path sent as one JSON-array request.
 
-A connection that says it accepts batches (`batch=Batch(max_size=50, max_wait=0.05)`) gets up to
+A connection that says it accepts bundles (`bundle=Bundle(max_size=50, max_wait=0.05)`) gets up to
 `max_size` payloads in one request, or fewer after `max_wait` seconds. Each payload keeps its own
-job: the batch's response (or failure, or postponement) becomes every member's outcome. The
-request's `Idempotency-Key` is derived from the members' keys, so a retried batch with the same
+job: the bundle's response (or failure, or postponement) becomes every member's outcome. The
+request's `Idempotency-Key` is derived from the members' keys, so a retried bundle with the same
 members carries the same key.
 """
 
@@ -20,7 +20,7 @@ from .http import HttpResponse
 
 
 class Requester(Protocol):
-    """What a batcher sends through: `RemoteClient.request`, breaker and rate limit included."""
+    """What a bundler sends through: `RemoteClient.request`, breaker and rate limit included."""
 
     async def request(
         self,
@@ -36,26 +36,26 @@ class Requester(Protocol):
 
 
 @dataclass(frozen=True)
-class Batch:
+class Bundle:
     max_size: int = 50
     max_wait: float = 0.05
 
     def __post_init__(self) -> None:
         if self.max_size < 1 or self.max_wait < 0:
-            raise ConfigurationError("Batch needs max_size >= 1 and max_wait >= 0 seconds")
+            raise ConfigurationError("Bundle needs max_size >= 1 and max_wait >= 0 seconds")
 
 
-class Batcher:
+class Bundler:
     """Collects the deliveries of one (connection, method, path) on one event loop."""
 
     def __init__(
-        self, client: Requester, connection: str, method: str, path: str, batch: Batch
+        self, client: Requester, connection: str, method: str, path: str, bundle: Bundle
     ) -> None:
         self.client = client
         self.connection = connection
         self.method = method
         self.path = path
-        self.batch = batch
+        self.bundle = bundle
         self._items: list[tuple[Any, str, asyncio.Future[HttpResponse]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()
@@ -64,10 +64,10 @@ class Batcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[HttpResponse] = loop.create_future()
         self._items.append((body, idempotency_key, future))
-        if len(self._items) >= self.batch.max_size:
+        if len(self._items) >= self.bundle.max_size:
             self._flush()
         elif self._timer is None:
-            self._timer = loop.call_later(self.batch.max_wait, self._flush)
+            self._timer = loop.call_later(self.bundle.max_wait, self._flush)
         return await future
 
     def _flush(self) -> None:
@@ -82,15 +82,15 @@ class Batcher:
 
     async def _send(self, items: list[tuple[Any, str, asyncio.Future[HttpResponse]]]) -> None:
         keys = sorted(key for _, key, _ in items)
-        batch_key = "batch-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+        bundle_key = "bundle-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
         try:
             response = await self.client.request(
                 self.connection,
                 self.method,
                 self.path,
                 json_body=[body for body, _, _ in items],
-                idempotency_key=batch_key,
-                headers={"Conveyor-Batch-Size": str(len(items))},
+                idempotency_key=bundle_key,
+                headers={"Conveyor-Bundle-Size": str(len(items))},
             )
         except Exception as error:
             for _, _, future in items:

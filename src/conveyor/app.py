@@ -61,7 +61,8 @@ class Conveyor:
         self.events = EventBus(Logging())  # every event of the app, logged; subscribe here
         self._store: Store | None = None
         self._store_lock = threading.Lock()
-        self._wakers: set[Callable[[], None]] = set()
+        # Wakes the workers of this process at once on enqueue (no NOTIFY round trip needed).
+        self.local_wakers: set[Callable[[], None]] = set()
         self.connections = ConnectionRegistry(lambda: self.store, self.events)
         attempt = Resources(self.connections.client, lambda job_id: self.store.get(job_id))
         self.tasks = TaskRegistry(
@@ -149,7 +150,7 @@ class Conveyor:
         return self.tasks.build_job(task, payload, **options)
 
     def _wake_local_workers(self) -> None:
-        for wake in list(self._wakers):
+        for wake in list(self.local_wakers):
             wake()
 
     # -- workers --------------------------------------------------------------------------

@@ -49,7 +49,7 @@ T = TypeVar("T")
 
 
 class WorkerApp(Protocol):
-    """What a worker needs of its application (defined here until `types.py` holds it)."""
+    """What a worker needs of its application: the app passes itself."""
 
     @property
     def tasks(self) -> Mapping[str, Task]: ...
@@ -62,7 +62,7 @@ class WorkerApp(Protocol):
     @property
     def events(self) -> EventBus: ...
     @property
-    def _wakers(self) -> set[Callable[[], None]]: ...
+    def local_wakers(self) -> set[Callable[[], None]]: ...
     def get_task(self, name: str) -> Task: ...
     async def close_remote(self) -> None: ...
 
@@ -180,7 +180,7 @@ class Worker:
 
     async def run(self) -> WorkerStats:
         self._loop = asyncio.get_running_loop()
-        self.app._wakers.add(self.wake_soon)
+        self.app.local_wakers.add(self.wake_soon)
         stop_listener = self.store.wake_listener(self.wake_soon)
         if self.install_signal_handlers:
             install_signals(self._loop, self._begin_stop)
@@ -216,7 +216,7 @@ class Worker:
             await self.app.close_remote()
             if stop_listener is not None:
                 stop_listener()
-            self.app._wakers.discard(self.wake_soon)
+            self.app.local_wakers.discard(self.wake_soon)
             if self.install_signal_handlers:
                 remove_signals(self._loop)
             self.link.close()

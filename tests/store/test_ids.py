@@ -11,7 +11,7 @@ import pytest
 from conveyor import Conveyor, JobNotFound
 from conveyor.job import JobFilter
 from conveyor.store import Store, open_store, queries
-from conveyor.store.sqlite import _split_statements
+from conveyor.store.sqlite.connection import split_statements
 
 from .test_contract import new
 
@@ -55,14 +55,11 @@ def test_a_kept_idempotency_key_never_returns_an_unrelated_job(store: Store) -> 
 
 def _database_at_version_2(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute(
-        "CREATE TABLE conveyor_migrations ("
-        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-    )
+    conn.execute(queries.load("sqlite")["create_migrations_table"])
     for version, name, sql in queries.migrations("sqlite"):
         if version > 2:
             break
-        for statement in _split_statements(sql):
+        for statement in split_statements(sql):
             conn.execute(statement)
         conn.execute("INSERT INTO conveyor_migrations VALUES (?, ?, 0)", (version, name))
     return conn

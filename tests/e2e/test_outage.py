@@ -23,8 +23,8 @@ import pytest
 from conveyor import Conveyor
 from conveyor.errors import StoreUnavailable
 from conveyor.events import StoreOutageEnded, StoreOutageStarted, WorkerEvent
-from conveyor.store import postgres
 from conveyor.store.postgres import PostgresStore
+from conveyor.store.postgres import connection as postgres_connection
 
 from .apps import Run
 from .conftest import Harness, wait_for
@@ -255,7 +255,7 @@ def test_a_dropped_session_is_replaced_before_use(
 ) -> None:
     """`pg_terminate_backend` on connections used a moment ago: the pool sees them ended
     (their sockets turned readable) and replaces them; the next calls never notice."""
-    monkeypatch.setattr(postgres, "CHECK_AFTER_IDLE", 3600.0, raising=False)  # not idle
+    monkeypatch.setattr(postgres_connection, "CHECK_AFTER_IDLE", 3600.0)  # not idle
     url = own_postgres.database()
     app = Conveyor(url)
 

@@ -1,6 +1,10 @@
-"""Named SQL blocks, loaded once per dialect from `sql/<dialect>/queries.sql`.
+"""Named SQL blocks, loaded once per dialect from one file per slice: `sql/<dialect>/<slice>.sql`.
 
-A block starts with a line `-- name: <name>` and runs to the next such line.
+A block starts with a line `-- name: <name>` and runs to the next such line. The slices' files
+share one namespace per dialect (a name defined twice is an error), so a slice can run another's
+block (the jobs slice sends the wake-ups slice's `notify`). `schema.sql` is not a slice file: it is
+the whole schema as the migrations leave it, checked in for readers and for the test that keeps it
+true.
 """
 
 from __future__ import annotations
@@ -9,6 +13,9 @@ import re
 from functools import cache
 from importlib import resources
 
+from ..errors import StoreError
+
+SLICES = ("jobs", "limits", "workers", "migrate", "wakeups")
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 
@@ -19,8 +26,20 @@ def parse(text: str) -> dict[str, str]:
 
 @cache
 def load(dialect: str) -> dict[str, str]:
-    text = resources.files(__package__).joinpath(f"sql/{dialect}/queries.sql").read_text("utf-8")
-    return parse(text)
+    """Every named block of the dialect, from all its slice files."""
+    found: dict[str, str] = {}
+    for slice_name in SLICES:
+        blocks = parse(text(dialect, f"{slice_name}.sql"))
+        twice = sorted(found.keys() & blocks.keys())
+        if twice:
+            raise StoreError(f"sql/{dialect}/{slice_name}.sql: blocks named again: {twice}")
+        found.update(blocks)
+    return found
+
+
+def text(dialect: str, name: str) -> str:
+    """A file of `sql/<dialect>/` (`schema.sql`, a slice's file)."""
+    return resources.files(__package__).joinpath(f"sql/{dialect}/{name}").read_text("utf-8")
 
 
 def migrations(dialect: str) -> list[tuple[int, str, str]]:

@@ -1,4 +1,4 @@
--- PostgreSQL dialect (psycopg 3). Parameters are %(name)s; batches travel as arrays.
+-- PostgreSQL (psycopg 3), the jobs slice. Parameters are %(name)s; batches travel as arrays.
 -- Writes fenced by a lease token match `lease_token = d.token` only: a token is set by the claim
 -- and cleared by every transition out of `running`, so it implies the state. (Also testing
 -- `state = 'running'` invites the planner, with fresh statistics showing almost no running rows,
@@ -30,7 +30,8 @@ SELECT nextval('conveyor_jobs_id_seq') FROM generate_series(1, %(n)s)
 
 -- name: lock_keys
 -- Serialises enqueue and release of the same keys; taken in a fixed order against deadlocks.
-SELECT count(pg_advisory_xact_lock(1668247126, h))
+-- The lock class is KEY_LOCK (store/postgres/connection.py).
+SELECT count(pg_advisory_xact_lock(%(lock)s::int, h))
 FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(%(keys)s::text[]) AS k ORDER BY 1) AS s
 
 -- name: key_heads
@@ -50,6 +51,19 @@ RETURNING key, job_id
 
 -- name: idempotency_lookup
 SELECT key, job_id FROM conveyor_idempotency WHERE key = ANY(%(keys)s::text[])
+
+-- name: database_identity
+-- Which database a caller's outbox connection is on: its name and its server's start time.
+SELECT current_database(), pg_postmaster_start_time()
+
+-- name: insert_finished
+-- A job run at once in the caller (`run_now(..., persist=True)`), recorded as it ended.
+INSERT INTO conveyor_jobs (task, queue, payload, key, priority, state, attempts, max_attempts,
+                           run_at, created_at, started_at, finished_at, result, errors, last_error)
+VALUES (%(task)s, %(queue)s, %(payload)s::jsonb, %(key)s, %(priority)s, %(state)s, 1,
+        %(max_attempts)s, to_timestamp(%(started)s), to_timestamp(%(started)s),
+        to_timestamp(%(started)s), now(), %(result)s::jsonb, %(errors)s::jsonb, %(last_error)s)
+RETURNING id
 
 -- name: claim
 WITH picked AS (
@@ -163,9 +177,6 @@ WHERE id = ANY(ARRAY(
                       WHERE a.key = k.key AND a.state IN ('queued', 'running', 'retrying', 'dead'))
 ))
 
--- name: notify
-SELECT pg_notify('conveyor_jobs', '')
-
 -- name: renew
 UPDATE conveyor_jobs AS j SET lease_expires_at = now() + make_interval(secs => %(lease)s)
 FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS d(id, token)
@@ -261,18 +272,14 @@ RETURNING id, key
 -- name: stats
 SELECT queue, state, count(*) FROM conveyor_jobs GROUP BY queue, state ORDER BY queue, state
 
--- name: runnable_counts
-SELECT queue, task, count(*) FROM conveyor_jobs
-WHERE state IN ('queued', 'retrying')
-GROUP BY queue, task ORDER BY queue, task
-
 -- name: prune_jobs
 DELETE FROM conveyor_jobs
 WHERE state IN ('succeeded', 'cancelled')
   AND finished_at < now() - make_interval(secs => %(older_than)s)
 
 -- name: prune_idempotency
-DELETE FROM conveyor_idempotency WHERE created_at < now() - make_interval(secs => %(older_than)s)
+DELETE FROM conveyor_idempotency
+WHERE created_at < now() - make_interval(secs => %(keys_older_than)s)
 
 -- name: blocked_keys
 SELECT d.key, d.id, d.task, d.last_error,
@@ -281,75 +288,3 @@ FROM conveyor_jobs AS d
 WHERE d.state = 'dead' AND d.key IS NOT NULL
 ORDER BY d.id
 LIMIT %(limit)s
-
--- name: clock
-SELECT extract(epoch FROM now())::float8
-
--- name: rate_take
--- Take a token if the request conforms (GCRA); no row back means "not yet". Run in autocommit,
--- so now() is this statement's own time.
-INSERT INTO conveyor_rate_limits AS r (name, tat)
-VALUES (%(name)s, extract(epoch FROM now())::float8 + %(interval)s)
-ON CONFLICT (name) DO UPDATE
-SET tat = greatest(r.tat, extract(epoch FROM now())::float8) + %(interval)s
-WHERE greatest(r.tat, extract(epoch FROM now())::float8) + %(interval)s
-      - extract(epoch FROM now())::float8 <= %(burst)s * %(interval)s + 0.000001
--- (+ 1 µs: at today's epoch a float sum can round a conforming request just over the line)
-RETURNING tat
-
--- name: rate_peek
-SELECT tat, extract(epoch FROM now())::float8 FROM conveyor_rate_limits WHERE name = %(name)s
-
--- name: breaker_get
-SELECT * FROM conveyor_breakers WHERE name = %(name)s
-
--- name: breaker_put
-INSERT INTO conveyor_breakers (name, state, failures, cool_off, open_until, probe_until,
-                               updated_at, last_error)
-VALUES (%(name)s, %(state)s, %(failures)s, %(cool_off)s, %(open_until)s, %(probe_until)s,
-        %(updated_at)s, %(last_error)s)
-ON CONFLICT (name) DO UPDATE SET
-    state = excluded.state, failures = excluded.failures, cool_off = excluded.cool_off,
-    open_until = excluded.open_until, probe_until = excluded.probe_until,
-    updated_at = excluded.updated_at, last_error = excluded.last_error
-
--- name: breaker_list
-SELECT * FROM conveyor_breakers ORDER BY name
-
--- name: database_identity
--- Which database a caller's outbox connection is on: its name and its server's start time.
-SELECT current_database(), pg_postmaster_start_time()
-
--- name: insert_finished
--- A job run at once in the caller (`run_now(..., persist=True)`), recorded as it ended.
-INSERT INTO conveyor_jobs (task, queue, payload, key, priority, state, attempts, max_attempts,
-                           run_at, created_at, started_at, finished_at, result, errors, last_error)
-VALUES (%(task)s, %(queue)s, %(payload)s::jsonb, %(key)s, %(priority)s, %(state)s, 1,
-        %(max_attempts)s, to_timestamp(%(started)s), to_timestamp(%(started)s),
-        to_timestamp(%(started)s), now(), %(result)s::jsonb, %(errors)s::jsonb, %(last_error)s)
-RETURNING id
-
--- name: worker_register
--- A worker restarted under the same id (`worker_id=` given) replaces its old row.
-INSERT INTO conveyor_workers (worker_id, hostname, pid, queues, tasks, lease_seconds)
-VALUES (%(worker_id)s, %(hostname)s, %(pid)s, %(queues)s::jsonb, %(tasks)s::jsonb,
-        %(lease_seconds)s)
-ON CONFLICT (worker_id) DO UPDATE SET
-    hostname = excluded.hostname, pid = excluded.pid, queues = excluded.queues,
-    tasks = excluded.tasks, lease_seconds = excluded.lease_seconds,
-    started_at = excluded.started_at, last_seen_at = excluded.last_seen_at
-
--- name: worker_heartbeat
-UPDATE conveyor_workers SET last_seen_at = now() WHERE worker_id = %(worker_id)s
-
--- name: worker_unregister
-DELETE FROM conveyor_workers WHERE worker_id = %(worker_id)s
-
--- name: worker_list
-SELECT * FROM conveyor_workers
-WHERE last_seen_at >= now() - make_interval(secs => %(stale_leases)s * lease_seconds)
-ORDER BY worker_id
-
--- name: worker_prune
-DELETE FROM conveyor_workers
-WHERE last_seen_at < now() - make_interval(secs => %(stale_leases)s * lease_seconds)

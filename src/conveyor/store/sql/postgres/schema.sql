@@ -1,0 +1,96 @@
+-- The PostgreSQL schema as migrations/ leave it, all applied: read this, change it only by adding
+-- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
+-- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
+-- made SQLite's ids never reused, which a sequence already does.)
+-- version: 6
+-- Times come from the database's clock, so workers on many machines agree.
+
+CREATE TABLE conveyor_jobs (
+    id BIGSERIAL PRIMARY KEY,
+    task TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    key TEXT,
+    leads_key BOOLEAN NOT NULL DEFAULT false,
+    idempotency_key TEXT,
+    priority INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL CHECK (state IN
+        ('waiting', 'queued', 'running', 'retrying', 'succeeded', 'dead', 'cancelled')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    run_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ,
+    lease_token BIGINT,
+    lease_expires_at TIMESTAMPTZ,
+    worker_id TEXT,
+    last_error TEXT,
+    errors JSONB NOT NULL DEFAULT '[]',
+    result JSONB,
+    -- A running job's cancel is only marked; it ends `cancelled` when its attempt ends.
+    cancel_requested_at TIMESTAMPTZ,
+    -- Why a job back in the queue without using an attempt waits (rate limit, breaker).
+    postponed_reason TEXT
+);
+
+-- The claim scans this, in claim order; only runnable rows are in it.
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)
+    WHERE state IN ('queued', 'retrying');
+-- Key heads and the waiting line behind them.
+CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id) WHERE key IS NOT NULL;
+-- The next job to promote: leading jobs first, then the oldest.
+CREATE INDEX conveyor_jobs_next ON conveyor_jobs (key, leads_key DESC, id) WHERE state = 'waiting';
+CREATE INDEX conveyor_jobs_lease ON conveyor_jobs (lease_expires_at) WHERE state = 'running';
+CREATE INDEX conveyor_jobs_state ON conveyor_jobs (state, queue);
+CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (finished_at) WHERE finished_at IS NOT NULL;
+
+-- Outlives the jobs it points to, so a pruned job's key still dedupes.
+CREATE TABLE conveyor_idempotency (
+    key TEXT PRIMARY KEY,
+    job_id BIGINT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX conveyor_idempotency_created ON conveyor_idempotency (created_at);
+
+-- Wake idle workers on any insert, including rows written by other programs (the outbox).
+-- One notification per statement; PostgreSQL folds duplicates within a transaction.
+CREATE FUNCTION conveyor_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('conveyor_jobs', '');
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER conveyor_jobs_notify AFTER INSERT ON conveyor_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION conveyor_notify();
+
+-- Shared by every worker process: rate-limit buckets and circuit breakers, per connection name.
+-- Times are epoch seconds from the database clock, so every machine agrees.
+CREATE TABLE conveyor_rate_limits (
+    name TEXT PRIMARY KEY,
+    tat DOUBLE PRECISION NOT NULL
+);
+
+CREATE TABLE conveyor_breakers (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('closed', 'open', 'half_open')),
+    failures INTEGER NOT NULL DEFAULT 0,
+    cool_off DOUBLE PRECISION NOT NULL,
+    open_until DOUBLE PRECISION,
+    probe_until DOUBLE PRECISION,
+    updated_at DOUBLE PRECISION NOT NULL,
+    last_error TEXT
+);
+
+-- Live workers: upserted at start, refreshed every lease/3, deleted on a clean stop; a row
+-- unseen for three of its leases is pruned. `queues` NULL: every queue.
+CREATE TABLE conveyor_workers (
+    worker_id TEXT PRIMARY KEY,
+    hostname TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    queues JSONB,
+    tasks JSONB NOT NULL,
+    lease_seconds DOUBLE PRECISION NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_seen_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);

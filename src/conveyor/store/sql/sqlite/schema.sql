@@ -1,0 +1,86 @@
+-- The SQLite schema as migrations/ leave it, all applied: read this, change it only by adding a
+-- migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
+-- migrations' own record, is made by migrate() and not listed here.
+-- version: 6
+-- Timestamps are Unix epoch seconds (REAL), written by the application.
+
+CREATE TABLE conveyor_jobs (
+    -- AUTOINCREMENT: an id is never reused, even after a prune (a kept idempotency key points
+    -- at it). The CHECKs keep a value of the wrong type out, whoever writes the row.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    key TEXT,
+    leads_key INTEGER NOT NULL DEFAULT 0,
+    idempotency_key TEXT,
+    priority INTEGER NOT NULL DEFAULT 0 CHECK (typeof(priority) = 'integer'),
+    state TEXT NOT NULL CHECK (state IN
+        ('waiting', 'queued', 'running', 'retrying', 'succeeded', 'dead', 'cancelled')),
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (typeof(attempts) = 'integer'),
+    max_attempts INTEGER NOT NULL CHECK (typeof(max_attempts) = 'integer'),
+    run_at REAL NOT NULL CHECK (typeof(run_at) IN ('integer', 'real')),
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    lease_token INTEGER,
+    lease_expires_at REAL,
+    worker_id TEXT,
+    last_error TEXT,
+    errors TEXT NOT NULL DEFAULT '[]',
+    result TEXT,
+    -- A running job's cancel is only marked; it ends `cancelled` when its attempt ends.
+    cancel_requested_at REAL,
+    -- Why a job back in the queue without using an attempt waits (rate limit, breaker).
+    postponed_reason TEXT
+);
+
+-- The claim scans this, in claim order; only runnable rows are in it.
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)
+    WHERE state IN ('queued', 'retrying');
+-- Key heads and the waiting line behind them.
+CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id) WHERE key IS NOT NULL;
+-- The next job to promote: leading jobs first, then the oldest.
+CREATE INDEX conveyor_jobs_next ON conveyor_jobs (key, leads_key DESC, id) WHERE state = 'waiting';
+CREATE INDEX conveyor_jobs_lease ON conveyor_jobs (lease_expires_at) WHERE state = 'running';
+CREATE INDEX conveyor_jobs_state ON conveyor_jobs (state, queue);
+CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (finished_at) WHERE finished_at IS NOT NULL;
+
+-- Outlives the jobs it points to, so a pruned job's key still dedupes.
+CREATE TABLE conveyor_idempotency (
+    key TEXT PRIMARY KEY,
+    job_id INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX conveyor_idempotency_created ON conveyor_idempotency (created_at);
+
+-- Shared by every worker process: rate-limit buckets and circuit breakers, per connection name.
+-- A bucket is one GCRA "theoretical arrival time" (epoch seconds).
+CREATE TABLE conveyor_rate_limits (
+    name TEXT PRIMARY KEY,
+    tat REAL NOT NULL
+);
+
+CREATE TABLE conveyor_breakers (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('closed', 'open', 'half_open')),
+    failures INTEGER NOT NULL DEFAULT 0,
+    cool_off REAL NOT NULL,
+    open_until REAL,
+    probe_until REAL,
+    updated_at REAL NOT NULL,
+    last_error TEXT
+);
+
+-- Live workers: upserted at start, refreshed every lease/3, deleted on a clean stop; a row
+-- unseen for three of its leases is pruned. `queues` NULL: every queue.
+CREATE TABLE conveyor_workers (
+    worker_id TEXT PRIMARY KEY,
+    hostname TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    queues TEXT,
+    tasks TEXT NOT NULL,
+    lease_seconds REAL NOT NULL,
+    started_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL
+);

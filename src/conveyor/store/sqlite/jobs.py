@@ -1,0 +1,252 @@
+"""SQLite, the jobs slice: what differs from PostgreSQL (`shared.py` has the rest).
+
+Writes are serialised, so per-key ordering needs no extra locking here: the head check and the
+insert happen under the same write lock, as do a release and the promotion it makes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ...errors import ConfigurationError, StoreError
+from ...job import ClaimedJob, NewJob, Outcome
+from ...workers import STALE_AFTER_LEASES
+from ..common import claim_order, dbapi_connection, filter_params, new_token
+from ..ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
+from .connection import SQLiteConnection
+
+LEASE_EXPIRED = "lease expired: the worker running it was lost"
+
+
+class SQLiteJobs(SQLiteConnection):
+    # -- enqueue ----------------------------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[NewJob], connection: Any = None) -> list[int]:
+        if connection is not None:
+            raw = dbapi_connection(connection)
+            if not isinstance(raw, sqlite3.Connection):
+                raise ConfigurationError("connection= must be a sqlite3 connection on SQLite")
+            if raw is not self._conn:
+                self._check_same_database(raw)
+            cur = raw.cursor()
+            try:
+                return self._enqueue_with(cur, jobs)
+            finally:
+                cur.close()
+        if len(jobs) == 1 and jobs[0].key is None and jobs[0].idempotency_key is None:
+            # The hot path: one autocommit INSERT is its own transaction.
+            params = insert_params(jobs[0], "queued", time.time())
+            with self._read() as cur:
+                cur.execute(self._q["insert_job"], params)
+                return [int(cur.lastrowid or 0)]
+        try:
+            with self._write() as cur:
+                return self._enqueue_with(cur, jobs)
+        except sqlite3.Error as error:
+            raise StoreError(f"SQLite: {error}") from error
+
+    def _check_same_database(self, raw: sqlite3.Connection) -> None:
+        """A connection to another file would write the job where no worker looks. One PRAGMA
+        on each side: the file each connection's main database is."""
+        theirs = _main_file(raw, self._q["database_identity"])
+        with self._lock:
+            mine = _main_file(self._conn, self._q["database_identity"])
+        if not mine or not theirs or os.path.realpath(theirs) != os.path.realpath(mine):
+            raise ConfigurationError(
+                f"connection= is a connection to {theirs or 'an in-memory database'!r}, not to "
+                f"this app's database {mine or ':memory:'!r}: the job would be stored where no "
+                "worker looks; pass a connection to the app's own database file"
+            )
+
+    def _enqueue_with(self, cur: sqlite3.Cursor, jobs: Sequence[NewJob]) -> list[int]:
+        q = self._q
+        now = time.time()
+        known: dict[str, int] = {}
+        for ikey in {job.idempotency_key for job in jobs if job.idempotency_key is not None}:
+            row = cur.execute(q["idempotency_lookup"], {"key": ikey}).fetchone()
+            if row is not None:
+                known[ikey] = row[0]
+        fresh = fresh_indexes(jobs, known)
+        new_jobs = [jobs[i] for i in fresh]
+        states = self._plan(cur, new_jobs)
+        new_ids = self._insert(cur, new_jobs, states, now)
+        for index, job_id in zip(fresh, new_ids, strict=True):
+            held = jobs[index].idempotency_key
+            if held is not None:
+                cur.execute(q["idempotency_insert"], {"key": held, "job_id": job_id, "now": now})
+        return assemble_ids(jobs, fresh, new_ids, known)
+
+    def _plan(self, cur: sqlite3.Cursor, jobs: Sequence[NewJob]) -> list[str]:
+        heads: dict[str, Head] = {}
+        for key in {job.key for job in jobs if job.key is not None}:
+            row = cur.execute(self._q["key_head"], {"key": key}).fetchone()
+            if row is not None:
+                heads[key] = Head(row["state"], bool(row["leads_key"]), job_id=row["id"])
+        plan = plan_enqueue(jobs, heads)
+        for job_id, leader in plan.demote:
+            if cur.execute(self._q["demote"], {"id": job_id}).rowcount == 0:
+                plan.states[leader] = "waiting"
+        return plan.states
+
+    def _insert(
+        self, cur: sqlite3.Cursor, jobs: Sequence[NewJob], states: Sequence[str], now: float
+    ) -> list[int]:
+        params = [insert_params(job, state, now) for job, state in zip(jobs, states, strict=True)]
+        if not params:
+            return []
+        if len(params) == 1:
+            cur.execute(self._q["insert_job"], params[0])
+            return [int(cur.lastrowid or 0)]
+        # One writer holds the lock, so a bulk insert gets consecutive rowids. (Left as
+        # executemany: one INSERT ... SELECT over json_each measured no faster, 17-19 ms per
+        # 1,000 jobs against 13-19 ms, and the id of each job relies on the order of insertion.)
+        cur.executemany(self._q["insert_job"], params)
+        last = int(cur.execute(self._q["last_id"]).fetchone()[0])
+        return list(range(last - len(params) + 1, last + 1))
+
+    # -- the worker's side ------------------------------------------------------------------
+
+    def claim(
+        self,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        lease_seconds: float,
+        tasks: Sequence[str] | None = None,
+    ) -> list[ClaimedJob]:
+        token = new_token()
+        params = {
+            "token": token,
+            "worker": worker_id,
+            "now": time.time(),
+            "lease": lease_seconds,
+            "limit": limit,
+            **filter_params(queues, tasks, self._array),
+        }
+        with self._write() as cur:
+            rows = cur.execute(self._q["claim"], params).fetchall()
+        jobs = [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], token) for r in rows]
+        jobs.sort(key=claim_order)
+        return jobs
+
+    def complete(self, outcomes: Sequence[Outcome]) -> None:
+        q = self._q
+        now = time.time()
+        succeeded: list[dict[str, Any]] = []
+        retry: list[dict[str, Any]] = []
+        dead: list[dict[str, Any]] = []
+        handback: list[dict[str, Any]] = []
+        ended: list[dict[str, Any]] = []
+        for o in outcomes:
+            if o.kind == "succeeded":
+                succeeded.append({"id": o.job_id, "token": o.token, "result": o.result})
+                continue
+            # Any other end of a job whose cancel was requested makes it cancelled (below).
+            ended.append(_cancel_fields(o))
+            base = {"id": o.job_id, "token": o.token}
+            if o.kind in ("handback", "postpone"):
+                handback.append({**base, "delay": o.delay, "reason": o.reason})
+            elif o.kind != "cancelled":
+                error = o.error or {}
+                row = {**base, "message": error.get("message"), "error": json.dumps(error)}
+                if o.kind == "retry":
+                    retry.append({**row, "delay": o.delay})
+                else:
+                    dead.append(row)
+        with self._write() as cur:
+            if succeeded:
+                # Only heads that finished under our lease come back: nothing else holds them.
+                done = cur.execute(q["succeed"], {"now": now, "rows": json.dumps(succeeded)})
+                self._promote_released(cur, done.fetchall())
+            for name, rows in (("fail_retry", retry), ("fail_dead", dead), ("hand_back", handback)):
+                if rows:
+                    cur.execute(q[name], {"now": now, "rows": json.dumps(rows)})
+            if ended:
+                done = cur.execute(q["finish_cancelled"], {"now": now, "rows": json.dumps(ended)})
+                self._promote_released(cur, done.fetchall())
+
+    def _promote_released(self, cur: sqlite3.Cursor, rows: list[Any]) -> None:
+        keys = sorted({row[0] for row in rows if row[0] is not None})
+        if keys:
+            cur.execute(self._q["promote_released"], {"keys": json.dumps(keys)})
+
+    def renew(self, leases: Sequence[tuple[int, int]], lease_seconds: float) -> set[int]:
+        if not leases:
+            return set()
+        params = {
+            "leases": json.dumps([{"id": job_id, "token": token} for job_id, token in leases]),
+            "now": time.time(),
+            "lease": lease_seconds,
+        }
+        with self._write() as cur:
+            kept = {row[0] for row in cur.execute(self._q["renew"], params).fetchall()}
+        return {job_id for job_id, _ in leases} - kept
+
+    def recover_expired(self) -> int:
+        now = time.time()
+        with self._write() as cur:
+            rows = cur.execute(
+                self._q["recover_expired"], {"now": now, "message": LEASE_EXPIRED}
+            ).fetchall()
+            cancelled = {key for _, key, state in rows if state == "cancelled" and key is not None}
+            if cancelled:
+                cur.execute(self._q["promote"], {"keys": json.dumps(sorted(cancelled))})
+            cur.execute(self._q["worker_prune"], {"now": now, "stale_leases": STALE_AFTER_LEASES})
+        return len(rows)
+
+    # -- operators --------------------------------------------------------------------------
+
+    def _release(self, query: str, job_ids: Sequence[int]) -> list[int]:
+        params = {"ids": json.dumps(list(job_ids)), "now": time.time()}
+        with self._write() as cur:
+            rows = cur.execute(self._q[query], params).fetchall()
+            keys = sorted({row[1] for row in rows if row[1] is not None})
+            if keys:
+                cur.execute(self._q["promote"], {"keys": json.dumps(keys)})
+        return [int(row[0]) for row in rows]
+
+
+def _main_file(conn: sqlite3.Connection, query: str) -> str:
+    """The file of a connection's `main` database ('' in memory)."""
+    try:
+        for _, name, file in conn.execute(query).fetchall():
+            if name == "main":
+                return str(file or "")
+    except sqlite3.Error as error:
+        raise StoreError(f"SQLite: {error}") from error
+    return ""
+
+
+def insert_params(job: NewJob, state: str, now: float) -> dict[str, Any]:
+    run_at = job.run_at.timestamp() if job.run_at is not None else now + job.delay
+    return {
+        "task": job.task,
+        "queue": job.queue,
+        "payload": job.payload,
+        "key": job.key,
+        "leads_key": int(job.leads_key),
+        "idempotency_key": job.idempotency_key,
+        "priority": job.priority,
+        "state": state,
+        "max_attempts": job.max_attempts,
+        "run_at": run_at,
+        "now": now,
+    }
+
+
+def _cancel_fields(outcome: Outcome) -> dict[str, Any]:
+    """What `finish_cancelled` needs of an outcome that is not a success."""
+    error = outcome.error
+    return {
+        "id": outcome.job_id,
+        "token": outcome.token,
+        "forced": outcome.kind == "cancelled",
+        "result": outcome.result,
+        "message": error.get("message") if error else None,
+        "error": json.dumps(error) if error else None,
+    }

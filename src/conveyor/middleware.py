@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from logging import DEBUG
 from typing import Any
 
 import structlog
@@ -61,6 +62,8 @@ class Logging(Middleware):
             self.log.info(event.name, **_fields(event))
 
     def _job(self, event: JobEvent) -> None:
+        if isinstance(event, JobSucceeded | JobPostponed) and not self.log.is_enabled_for(DEBUG):
+            return  # the common case, at info level: build no fields for a line not written
         fields = {
             "job_id": event.job_id,
             "task": event.task,

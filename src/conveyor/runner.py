@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -29,7 +28,7 @@ from .job import ClaimedJob, Outcome
 from .middleware import Middleware
 from .retry import DEFAULT_RETRY, RetryPolicy, decide
 from .store.base import error_record
-from .task import JobContext, Task, bind_current, unbind_current
+from .task import CancelFlag, JobContext, Task, bind_current, unbind_current
 from .task import _first as first_problem
 
 
@@ -67,12 +66,12 @@ class AttemptRunner:
         self.events = events
         self.threads = threads
 
-    async def run(self, job: ClaimedJob, cancel: threading.Event | None = None) -> Attempt:
+    async def run(self, job: ClaimedJob, cancel: CancelFlag | None = None) -> Attempt:
         """One attempt. `cancel` is set when an operator cancels the job: the attempt then
         ends `cancelled` whatever it did. Cancelling the awaiting task hands the job back.
         `current_job()` is bound for the whole attempt, middleware hooks included."""
         if cancel is None:
-            cancel = threading.Event()
+            cancel = CancelFlag()
         context = JobContext(
             job.id, job.task, job.key, job.attempt, job.max_attempts, job.queue, cancel
         )
@@ -92,7 +91,7 @@ class AttemptRunner:
         finally:
             unbind_current(token)
 
-    async def _cancellable(self, job: ClaimedJob, cancel: threading.Event) -> Attempt:
+    async def _cancellable(self, job: ClaimedJob, cancel: CancelFlag) -> Attempt:
         """`_execute`, ending `cancelled` if the job was cancelled while it ran.
 
         Whatever the attempt did after the request (got `CancelledError`, returned early, raised),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import threading
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -28,6 +27,23 @@ KeyFunction = Callable[[Any], str | None]
 ENQUEUING = {"conveyor": "enqueue"}
 
 
+class CancelFlag:
+    """Set from the worker's event loop when an operator cancels the running job, read from
+    the task (its thread, for a sync task). Nothing waits on it, so a plain attribute does: a
+    `threading.Event` per attempt cost ~3.5 us on the hot path."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 @dataclass(frozen=True, slots=True)
 class JobContext:
     """The job a task is running for; `current_job()` returns it inside task code.
@@ -44,9 +60,7 @@ class JobContext:
     max_attempts: int
     queue: str
     # Set from the worker's event loop, read from the task's thread.
-    cancel_signal: threading.Event = field(
-        default_factory=threading.Event, repr=False, compare=False
-    )
+    cancel_signal: CancelFlag = field(default_factory=CancelFlag, repr=False, compare=False)
 
     @property
     def cancelled(self) -> bool:

@@ -15,7 +15,6 @@ import contextlib
 import os
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +41,7 @@ from .outage import StoreLink
 from .runner import AttemptRunner
 from .shutdown import Shutdown, install_signals, remove_signals
 from .store import Store
-from .task import Task
+from .task import CancelFlag, Task
 from .workers import worker_tasks
 
 T = TypeVar("T")
@@ -158,7 +157,7 @@ class Worker:
         self._running: dict[int, tuple[ClaimedJob, asyncio.Task[None]]] = {}
         self._pending: list[Outcome] = []
         # One per attempt under way; set when an operator cancels the job (`current_job()`).
-        self._cancel_signals: dict[int, threading.Event] = {}
+        self._cancel_signals: dict[int, CancelFlag] = {}
         # Bound to the loop of `run` on first use (a worker runs once: its threads end with it).
         self._wake = asyncio.Event()
         self._flush_needed = asyncio.Event()
@@ -279,7 +278,7 @@ class Worker:
         return min(self.poll_interval, max(due, 0.001))
 
     async def _attempt(self, job: ClaimedJob) -> None:
-        cancel = self._cancel_signals.setdefault(job.id, threading.Event())
+        cancel = self._cancel_signals[job.id] = CancelFlag()
         try:
             attempt = await self.runner.run(job, cancel)
         finally:

@@ -30,7 +30,7 @@ class PostgresJobs(PostgresConnection):
         if connection is not None:
             raw = dbapi_connection(connection)
             if not isinstance(raw, psycopg.Connection):
-                raise ConfigurationError("connection= must be a psycopg 3 connection on PostgreSQL")
+                raise ConfigurationError("db= must be a psycopg 3 connection on PostgreSQL")
             try:
                 with raw.transaction(), raw.cursor() as cur:
                     self._check_same_database(raw, cur)

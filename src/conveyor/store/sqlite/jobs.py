@@ -30,7 +30,7 @@ class SQLiteJobs(SQLiteConnection):
         if connection is not None:
             raw = dbapi_connection(connection)
             if not isinstance(raw, sqlite3.Connection):
-                raise ConfigurationError("connection= must be a sqlite3 connection on SQLite")
+                raise ConfigurationError("db= must be a sqlite3 connection on SQLite")
             if raw is not self._conn:
                 self._check_same_database(raw)
             cur = raw.cursor()

@@ -17,15 +17,18 @@ import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
-try:
-    from typer._click.exceptions import ClickException  # recent Typer vendors Click
-except ImportError:  # pragma: no cover - older Typer, on top of Click
-    from click.exceptions import ClickException  # type: ignore[no-redef,import-not-found]
+if TYPE_CHECKING:  # type-checked against the Typer installed, whatever else is
+    from typer._click.exceptions import ClickException
+else:
+    try:
+        from typer._click.exceptions import ClickException  # recent Typer vendors Click
+    except ImportError:  # pragma: no cover - older Typer, on top of Click
+        from click.exceptions import ClickException
 
 from ..app import Conveyor
 from ..connections.config import apply_config

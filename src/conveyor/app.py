@@ -35,7 +35,8 @@ from .ops import Operations
 from .runner import AttemptRunner
 from .store import Store, open_store
 from .task import Task
-from .tasks import JobOptions, TaskOptions, TaskRegistry
+from .tasks import TaskOptions, TaskRegistry
+from .types import JobOptions
 from .workers import Unserved, WorkerRecord
 
 log = structlog.get_logger("conveyor")

@@ -7,19 +7,18 @@ import json
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, get_type_hints
+from typing import TYPE_CHECKING, Any, Unpack, get_type_hints
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from . import options as check
 from .errors import ConfigurationError, PayloadError
-from .options import MAX_QUEUE_LENGTH, Delay
+from .options import MAX_QUEUE_LENGTH
 from .retry import Linear, RetryPolicy
 
 if TYPE_CHECKING:
-    from .types import Enqueuer
+    from .types import Enqueuer, JobOptions
 
 KeyFunction = Callable[[Any], str | None]
 # The validation context of a payload being enqueued (not of one loaded to run): a validator can
@@ -201,25 +200,10 @@ class Task:
         self,
         payload: Any = None,
         *,
-        key: str | None = None,
-        idempotency_key: str | None = None,
-        queue: str | None = None,
-        delay: Delay | None = None,
-        run_at: datetime | None = None,
-        priority: int | None = None,
         db: Any = None,
+        **options: Unpack[JobOptions],
     ) -> int:
-        return self.host.enqueue(
-            self.name,
-            payload,
-            key=key,
-            idempotency_key=idempotency_key,
-            queue=queue,
-            delay=delay,
-            run_at=run_at,
-            priority=priority,
-            db=db,
-        )
+        return self.host.enqueue(self.name, payload, db=db, **options)
 
     def enqueue_many(self, payloads: list[Any], **options: Any) -> list[int]:
         return self.host.enqueue_many(self.name, payloads, **options)

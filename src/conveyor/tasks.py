@@ -10,16 +10,14 @@ procrastinate's: the built-in deliveries and RPC calls are declared on one
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
 from typing import Any, TypedDict, TypeVar, Unpack, overload
 
 from .enqueueing import new_job
 from .errors import ConfigurationError, TaskNotFound
 from .job import NewJob
-from .options import Delay
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .task import KeyFunction, Task
-from .types import JobWriter
+from .types import JobOptions, JobWriter
 from .workers import BUILTIN_PREFIX
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,17 +35,6 @@ class TaskOptions(TypedDict, total=False):
     leads_key: bool
     timeout: float | None
     priority: int
-
-
-class JobOptions(TypedDict, total=False):
-    """The options of one job, on every way in (`enqueue`, `build_job`, `deliver`...)."""
-
-    key: str | None
-    idempotency_key: str | None
-    queue: str | None
-    delay: Delay | None
-    run_at: datetime | None
-    priority: int | None
 
 
 class Blueprint:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from .breaker import BreakerRecord
 from .events import EventSink as EventSink  # where parts report what happened
@@ -61,6 +61,17 @@ class PayloadSpec(Protocol):
     def serialize(self, payload: Any) -> tuple[str, Any]: ...
 
 
+class JobOptions(TypedDict, total=False):
+    """The options of one job, on every way in (`enqueue`, `build_job`, `deliver`...)."""
+
+    key: str | None
+    idempotency_key: str | None
+    queue: str | None
+    delay: Delay | None
+    run_at: datetime | None
+    priority: int | None
+
+
 class Enqueuer(Protocol):
     """Stores jobs of a task by name: the app, or its task registry."""
 
@@ -69,13 +80,8 @@ class Enqueuer(Protocol):
         task: str,
         payload: Any = None,
         *,
-        key: str | None = None,
-        idempotency_key: str | None = None,
-        queue: str | None = None,
-        delay: Delay | None = None,
-        run_at: datetime | None = None,
-        priority: int | None = None,
         db: Any = None,
+        **options: Unpack[JobOptions],
     ) -> int: ...
 
     def enqueue_many(
@@ -85,11 +91,7 @@ class Enqueuer(Protocol):
         *,
         idempotency_keys: Sequence[str | None] | None = None,
         db: Any = None,
-        key: str | None = None,
-        queue: str | None = None,
-        delay: Delay | None = None,
-        run_at: datetime | None = None,
-        priority: int | None = None,
+        **options: Any,
     ) -> list[int]: ...
 
 

@@ -41,13 +41,13 @@ class Middleware:
 _WARNINGS = (StoreOutageStarted, StoreOutageEnded, BreakerEvent)
 
 
-class Logging(Middleware):
+class Logging:
     """The structured log lines of every event: job outcomes (successes at debug level), the
     worker's life (info; store outages and breaker changes at warning).
 
-    Every app subscribes one to `app.events` as it is created, so every worker and breaker of the
-    app logs through it. As worker middleware it adds nothing (kept so `middleware=[Logging()]`
-    still reads as it did); change what is logged with the log level.
+    An event subscriber, not middleware: every app subscribes one to `app.events` as it is
+    created, so every worker and breaker of the app logs through it. Change what is logged with
+    the log level.
     """
 
     def __init__(self) -> None:

@@ -599,8 +599,16 @@ def measure_latency(
 # --------------------------------------------------------------------------- backends
 
 
+def _scoped(dbname: str) -> str:
+    """A benchmark database's name with `BENCH_DB_SUFFIX` appended, so two checkouts can run
+    benchmarks on one server at once without dropping each other's databases."""
+    if dbname == PG_ADMIN_DB:
+        return dbname
+    return dbname + os.environ.get("BENCH_DB_SUFFIX", "")
+
+
 def pg_dsn(dbname: str) -> str:
-    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{dbname}"
+    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{_scoped(dbname)}"
 
 
 def recreate_pg_database(name: str) -> None:
@@ -609,7 +617,7 @@ def recreate_pg_database(name: str) -> None:
     from psycopg import sql
 
     with psycopg.connect(pg_dsn(PG_ADMIN_DB), autocommit=True) as conn:
-        ident = sql.Identifier(name)
+        ident = sql.Identifier(_scoped(name))
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
 
@@ -619,7 +627,7 @@ def drop_pg_database(name: str) -> None:
     from psycopg import sql
 
     with psycopg.connect(pg_dsn(PG_ADMIN_DB), autocommit=True) as conn:
-        ident = sql.Identifier(name)
+        ident = sql.Identifier(_scoped(name))
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
 
 

@@ -150,6 +150,19 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+# --------------------------------------------------------------------------- the task body
+
+APPEND_FILE_ENV = "BENCH_APPEND_FILE"
+
+
+def append_line() -> None:
+    """The task-kinds benchmark's job body, the same for every system: append one short line
+    to the file named by ``BENCH_APPEND_FILE`` (opened and closed per job), so no system is
+    measured on an empty function."""
+    with open(os.environ.get(APPEND_FILE_ENV, os.devnull), "a") as out:
+        out.write("done\n")
+
+
 # --------------------------------------------------------------------------- UDP side channel
 
 _report_socket: socket.socket | None = None

@@ -517,6 +517,7 @@ def measure_processing(
     stop_signal: signal.Signals = signal.SIGTERM,
     timeout: float = 300.0,
     problems: list[str] | None = None,
+    interval: float = DRAIN_POLL_INTERVAL,
 ) -> DrainMeasurement:
     """The ``process_N`` method: fill with no worker running, start workers, measure drain.
 
@@ -533,7 +534,7 @@ def measure_processing(
         worker_commands, env, stop_signal=stop_signal, problems=[] if problems is None else problems
     )
     with group:
-        return measure_drain(remaining, jobs, check=group.check, timeout=timeout)
+        return measure_drain(remaining, jobs, check=group.check, timeout=timeout, interval=interval)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import os
 import socket
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -34,7 +35,7 @@ from .events import (
     WorkerStopped,
     job_event,
 )
-from .job import ClaimedJob, Outcome
+from .job import ClaimedJob, Outcome, OutcomeKind
 from .logs import configure_logging
 from .middleware import Middleware
 from .outage import StoreLink
@@ -161,7 +162,8 @@ class Worker:
         # thread's outcome is back on the loop.
         self._running: dict[int, tuple[ClaimedJob, asyncio.Future[None]]] = {}
         self._async_running = 0
-        self._sync_tasks = [name for name in self.tasks if not app.tasks[name].is_async]
+        self._sync_running = 0  # in the threads or queued for them
+        self._held: deque[ClaimedJob] = deque()  # async jobs claimed ahead, not started yet
         self._sync_seconds: float | None = None  # a moving average of sync calls' durations
         self._pending: list[Outcome] = []
         # One per attempt under way; set when an operator cancels the job (`current_job()`).
@@ -268,19 +270,21 @@ class Worker:
     def _claimable(self) -> tuple[int, list[str]]:
         """How many jobs to claim now, and of which tasks.
 
-        Up to `concurrency` run at once. While only quick sync jobs run, as many sync jobs
-        again are claimed ahead: they wait for a thread in this worker, so the threads are not
-        idle while the next claim is on its way to the database.
+        Up to `concurrency` run at once. While only quick sync jobs run, up to as many again
+        are claimed ahead (claims of at least half that, not one job at a time): sync ones wait
+        in the queue of the threads, so these are not idle while the next claim is on its way
+        to the database; an async one waits, not started, until fewer than `concurrency` run.
         """
         running = len(self._running)
-        if running < self.concurrency:
-            return self.concurrency - running, self.tasks
-        if self._sync_tasks and not self._async_running and self._sync_quick():
-            return 2 * self.concurrency - running, self._sync_tasks
-        return 0, self.tasks
+        if self._claim_ahead():
+            room = 2 * self.concurrency - running
+            return (room if room >= self.concurrency // 2 else 0), self.tasks
+        return self.concurrency - running, self.tasks
 
-    def _sync_quick(self) -> bool:
-        return self._sync_seconds is not None and self._sync_seconds < CLAIM_AHEAD_BELOW
+    def _claim_ahead(self) -> bool:
+        if self._async_running or self._held or self._sync_seconds is None:
+            return False
+        return self._sync_seconds < CLAIM_AHEAD_BELOW
 
     async def _idle(self) -> bool:
         """Burst mode: true when nothing is running or unwritten, no job is due within
@@ -298,13 +302,40 @@ class Worker:
         return min(self.poll_interval, max(due, 0.001))
 
     def _start(self, job: ClaimedJob) -> None:
-        cancel = self._cancel_signals[job.id] = CancelFlag()
+        cancel = self._cancel_signals.setdefault(job.id, CancelFlag())
         if self._in_thread(job):
+            self._sync_running += 1
             self._running[job.id] = (job, self._loop_future())
             self._threads.submit(self.runner.begin(job, cancel))
+        elif self._sync_running + self._async_running >= self.concurrency:
+            self._running[job.id] = (job, self._loop_future())
+            self._held.append(job)  # claimed ahead: starts once a slot is free
         else:
             self._async_running += 1
             self._running[job.id] = (job, asyncio.create_task(self._attempt(job, cancel)))
+
+    def _start_held(self) -> None:
+        while self._held and self._sync_running + self._async_running < self.concurrency:
+            job = self._held.popleft()
+            waiting = self._running.pop(job.id)[1]
+            if not waiting.done():
+                waiting.set_result(None)
+            if self._cancel_signals[job.id].is_set():  # cancelled before it started
+                self._cancel_signals.pop(job.id)
+                self._finished(job, Attempt(Outcome(job.id, job.token, "cancelled", key=job.key)))
+            else:
+                self._start(job)
+
+    def _hand_back_held(self) -> None:
+        """A worker stopping: the async jobs claimed ahead and not started go back now."""
+        while self._held:
+            job = self._held.popleft()
+            cancel = self._cancel_signals.pop(job.id)
+            waiting = self._running.pop(job.id)[1]
+            if not waiting.done():
+                waiting.set_result(None)
+            kind: OutcomeKind = "cancelled" if cancel.is_set() else "handback"
+            self._finished(job, Attempt(Outcome(job.id, job.token, kind, key=job.key)))
 
     def _loop_future(self) -> asyncio.Future[None]:
         assert self._loop is not None
@@ -319,6 +350,7 @@ class Worker:
         self._finished(job, attempt)
         self._running.pop(job.id, None)
         if not self.shutdown.stopping:
+            self._start_held()
             self._wake.set()
 
     def _sync_done(self, batch: list[SyncAttempt]) -> None:
@@ -329,6 +361,7 @@ class Worker:
             entry = self._running.pop(job.id, None)
             if entry is None:  # abandoned (a third signal): no outcome, its lease expires
                 continue
+            self._sync_running -= 1
             if call.call_started is not None and call.call_ended is not None:
                 took = call.call_ended - call.call_started
                 last = self._sync_seconds
@@ -336,6 +369,7 @@ class Worker:
             self._finished(job, self.runner.end(call))
             entry[1].set_result(None)
         if not self.shutdown.stopping:
+            self._start_held()
             self._wake.set()
 
     def _finished(self, job: ClaimedJob, attempt: Attempt) -> None:
@@ -429,8 +463,9 @@ class Worker:
 
     def _begin_stop(self) -> None:
         self.shutdown.signal(self._running, self._in_thread)
-        # Sync jobs claimed ahead that no thread has started go back now: nothing ran.
+        # Jobs claimed ahead that have not started go back now: nothing of theirs ran.
         self._sync_done(self._threads.take_unstarted())
+        self._hand_back_held()
         self._wake.set()
 
     def _in_thread(self, job: ClaimedJob) -> bool:

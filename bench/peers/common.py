@@ -282,7 +282,9 @@ def worker_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for worker processes: ours, plus the repo root on PYTHONPATH."""
     env = dict(os.environ)
     path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)
+    # This checkout's code, not whichever one the venv has installed (a worktree's bench).
+    ours = os.pathsep.join(str(p) for p in (REPO_ROOT / "src", REPO_ROOT) if p.is_dir())
+    env["PYTHONPATH"] = f"{ours}{os.pathsep}{path}" if path else ours
     env["PYTHONUNBUFFERED"] = "1"
     if extra:
         env.update(extra)

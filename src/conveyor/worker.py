@@ -153,6 +153,7 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.lease_seconds = app.lease_seconds
         self.cancel_poll_interval = 0.5
+        self.claim_ahead_below = CLAIM_AHEAD_BELOW
         self.stats = WorkerStats()
         self.link = StoreLink(self.events, self.worker_id)
         self.shutdown = Shutdown(grace, self.events, self.worker_id)
@@ -284,7 +285,7 @@ class Worker:
     def _claim_ahead(self) -> bool:
         if self._async_running or self._held or self._sync_seconds is None:
             return False
-        return self._sync_seconds < CLAIM_AHEAD_BELOW
+        return self._sync_seconds < self.claim_ahead_below
 
     async def _idle(self) -> bool:
         """Burst mode: true when nothing is running or unwritten, no job is due within

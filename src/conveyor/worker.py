@@ -106,8 +106,10 @@ class Worker:
     `grace`: seconds that running jobs get to finish on SIGTERM/SIGINT before async ones are
     handed back; a second signal ends the grace at once; a third leaves jobs whose threads still
     run to their lease's expiry and exits the process (a thread cannot be stopped, and a job whose
-    code still runs is never handed back). `poll_interval`: the safety-net poll when no wake-up
-    arrives. `middleware`: hooks around each attempt; everything else is an event on
+    code still runs is never handed back). Sync tasks run on `concurrency` threads
+    (`sync_pool.py`); while only quick ones run, as many again are claimed ahead (they wait for a
+    thread; at most `concurrency` jobs run at once). `poll_interval`: the safety-net poll when
+    no wake-up arrives. `middleware`: hooks around each attempt; everything else is an event on
     `app.events` (logged by the app's `Logging` subscriber).
     """
 

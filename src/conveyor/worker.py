@@ -212,6 +212,7 @@ class Worker:
             with contextlib.suppress(StoreError):
                 await self.link.tracked(services.register, self)
             await self._claim_loop()
+            self._hand_back_unstarted()  # a claim that was under way as the stop began
             abandoned = await self.shutdown.drain(
                 self._running, self._in_thread, self.lease_seconds
             )
@@ -466,10 +467,13 @@ class Worker:
 
     def _begin_stop(self) -> None:
         self.shutdown.signal(self._running, self._in_thread)
-        # Jobs claimed ahead that have not started go back now: nothing of theirs ran.
+        self._hand_back_unstarted()
+        self._wake.set()
+
+    def _hand_back_unstarted(self) -> None:
+        """Jobs claimed ahead that have not started go back now: nothing of theirs ran."""
         self._sync_done(self._threads.take_unstarted())
         self._hand_back_held()
-        self._wake.set()
 
     def _in_thread(self, job: ClaimedJob) -> bool:
         task = self.app.tasks.get(job.task)

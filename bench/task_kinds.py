@@ -8,7 +8,7 @@ to a file (`bench.peers.common.append_line`, the same body for every system), st
 process, and measure the drain between 90% and 10% remaining (bench/peers/common.py), polled
 every 10 ms. Cases run interleaved (every case once per round, R rounds); each figure is the
 median. `c10` is concurrency 10, the peers' settings in the issue; `best` is each system's
-tuned setting (see SETTINGS). A case a system cannot run (huey and dramatiq have no async
+tuned setting (see SETTING_NOTES). A case a system cannot run (huey and dramatiq have no async
 tasks, pgqueuer 1.6 no sync entrypoints) is left out and said so.
 """
 
@@ -63,6 +63,29 @@ SETTING_NOTES: dict[str, dict[str, str]] = {
         "c10": "`dramatiq --processes 1 --threads 10`, prefetch 100, worker timeout 100 ms",
     },
 }
+# From profiles of the Conveyor worker (py-spy on a worker draining 20,000-40,000 jobs, see
+# docs/design.md) and, for the peers, from what their benchmark modules found tuning them.
+LIMITS = [
+    "- Conveyor, plain `def`, c10: round trips to the database. py-spy `--idle`: the loop waits"
+    " in `select` ~78% of the time and the threads on their queue ~90%; each claim takes at most"
+    " 2 x concurrency jobs (the worker claims quick sync jobs ahead), so the rate is set by how"
+    " fast claims and the batched outcome writes come back, not by the threads.",
+    "- Conveyor, `async def`, c10: the same round trips with at most 10 jobs per claim (async"
+    " jobs are not claimed ahead), hence below the plain `def` figure at c10.",
+    "- Conveyor, best (c100): on SQLite the worker process is close to one core busy (the GIL:"
+    " loop, database thread and task threads share it); on PostgreSQL it uses about a third of a"
+    " core, the rest is round trips and the server's own CPU on the same two shared cores.",
+    "- SqliteHuey: every thread of a consumer shares one SQLite connection behind a lock, and"
+    " each job is a dequeue and a result write (fsynced, `synchronous=FULL`): more threads do"
+    " not help (huey_peer.py).",
+    "- pgqueuer: at c10 its cap of 10 picked jobs forces batches of 5 (the cap must be twice the"
+    " batch), a dequeue round trip per 5 jobs; at its tuned batch of 100 it is bound by the"
+    " same round trips as Conveyor, one process.",
+    "- procrastinate: fetches one job per round trip (no batch fetch) whatever the concurrency"
+    " (procrastinate_peer.py).",
+    "- Dramatiq: a Redis round trip per message for the fetch and one for the ack, prefetch 100;"
+    " 10 threads share the GIL with the consumer thread (dramatiq_peer.py).",
+]
 SUPPORTED: dict[str, tuple[str, ...]] = {
     "conveyor-sqlite": KINDS,
     "conveyor-postgres": KINDS,
@@ -479,6 +502,7 @@ def markdown(report: dict[str, Any]) -> str:
         "- Not measured: huey and Dramatiq run plain functions only; pgqueuer 1.6 refuses sync"
         " entrypoints; procrastinate and Dramatiq have no setting that beat concurrency 10 here."
     )
+    lines += ["", "What limits the figures:", "", *LIMITS]
     problems = [
         f"{r['subject']} {r['kind']} {r['setting']}: {r['notes']}"
         for r in report["rows"]

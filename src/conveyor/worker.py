@@ -82,9 +82,10 @@ class WorkerStats:
     started_at: float = field(default_factory=time.monotonic)
 
 
-# Sync jobs are claimed ahead only while their calls take less than this on average: a long
-# job claimed ahead would wait here while another worker could run it.
-CLAIM_AHEAD_BELOW = 0.005
+# Sync jobs are claimed ahead only while their calls take less than this on average: a job
+# claimed ahead waits about one call for a thread, while another worker might have run it. Wall
+# time, so GIL and CPU waits count: on a loaded machine a 20 us call can take milliseconds.
+CLAIM_AHEAD_BELOW = 0.05
 
 # WorkerStats counter per outcome kind.
 _COUNTED = {

@@ -324,3 +324,30 @@ def test_many_sync_and_async_jobs_never_run_more_than_the_concurrency(app: Conve
     assert sorted(runs) == list(range(count))  # each ran exactly once
     assert stats.succeeded == count
     assert most[0] <= 3
+
+
+def test_an_async_job_claimed_ahead_waits_until_a_slot_is_free(app: Conveyor) -> None:
+    log: list[str] = []
+    workers: list[Worker] = []
+
+    @app.task
+    def plain(payload: dict) -> None:
+        log.append(f"start {payload['n']}")
+        if payload["n"] == 1:
+            for _ in range(500):  # until the async job is claimed (at most 5 s without the fix)
+                if workers[0]._held:
+                    break
+                threading.Event().wait(0.01)
+        log.append(f"end {payload['n']}")
+
+    @app.task
+    async def awaited(payload: dict) -> None:
+        log.append("start async")
+
+    plain.enqueue({"n": 0})  # quick: the worker starts claiming ahead
+    plain.enqueue({"n": 1})  # holds the one slot
+    awaited.enqueue({})  # claimed with it, ahead: must wait for the slot
+    workers.append(claiming_ahead(burst_worker(app, concurrency=1)))
+    stats = asyncio.run(workers[0].run())
+    assert log == ["start 0", "end 0", "start 1", "end 1", "start async"]
+    assert stats.succeeded == 3

@@ -428,8 +428,18 @@ def _rate(report: dict[str, Any], subject: str, kind: str, setting: str) -> floa
     return None
 
 
+def _figure(report: dict[str, Any], subject: str, kind: str, setting: str) -> float | None:
+    """A verdict's figure: at `best`, a system's higher one of its settings (huey's tuned
+    single thread, for one, lost to 10 threads once the body does some work)."""
+    if setting == "c10":
+        return _rate(report, subject, kind, setting)
+    rates = [r for s in SETTINGS if (r := _rate(report, subject, kind, s)) is not None]
+    return max(rates) if rates else None
+
+
 def targets(report: dict[str, Any]) -> list[tuple[str, str, float | None, str]]:
-    """(target, measured as, value, verdict): the issue's targets for plain-def tasks."""
+    """(target, measured as, value, verdict): the issue's targets for plain-def tasks. At
+    `best`, each side's higher figure of its settings."""
     rows: list[tuple[str, str, float | None, str]] = []
 
     def at_least(name: str, how: str, a: float | None, b: float | None, floor: float) -> None:
@@ -442,22 +452,22 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, float | None, str]]:
             at_least(
                 f"{subject}, {setting}: plain def >= 0.8x async def",
                 f"{subject} def {setting} / {subject} async {setting}",
-                _rate(report, subject, "def", setting),
-                _rate(report, subject, "async", setting),
+                _figure(report, subject, "def", setting),
+                _figure(report, subject, "async", setting),
                 0.8,
             )
         at_least(
             f"SQLite, {setting}: plain def >= 2.5x SqliteHuey",
             f"conveyor-sqlite def {setting} / huey def {setting}",
-            _rate(report, "conveyor-sqlite", "def", setting),
-            _rate(report, "huey", "def", setting),
+            _figure(report, "conveyor-sqlite", "def", setting),
+            _figure(report, "huey", "def", setting),
             2.5,
         )
         at_least(
             f"PostgreSQL, {setting}: plain def >= 1.2x pgqueuer",
             f"conveyor-postgres def {setting} / pgqueuer async {setting} (it has no def)",
-            _rate(report, "conveyor-postgres", "def", setting),
-            _rate(report, "pgqueuer", "async", setting),
+            _figure(report, "conveyor-postgres", "def", setting),
+            _figure(report, "pgqueuer", "async", setting),
             1.2,
         )
     return rows
@@ -490,7 +500,13 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {subject} | {label} | {_fmt(_rate(report, subject, kind, 'c10'))}"
             f" | {_fmt(_rate(report, subject, kind, 'best'))} |"
         )
-    lines += ["", "| target | measured as | value | verdict |", "| --- | --- | ---: | --- |"]
+    lines += [
+        "",
+        "Verdicts at *best* compare each system's higher figure of its two settings.",
+        "",
+        "| target | measured as | value | verdict |",
+        "| --- | --- | ---: | --- |",
+    ]
     for name, how, value, verdict in targets(report):
         lines.append(f"| {name} | {how} | {_fmt(value, 2)} | {verdict} |")
     lines += ["", "Settings (one worker process each):", ""]

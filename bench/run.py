@@ -1,10 +1,12 @@
 """`make bench`: Conveyor and its peers, measured side by side in one run.
 
     python -m bench.run [--jobs N] [--repeat R] [--only NAME ...] [--out docs/benchmarks.md]
+                        [--task-jobs N] [--core-only]
 
 Every subject runs the same method (bench/peers/common.py). With --repeat R the subjects run R
 times, interleaved, and each figure is the median, so a noisy spell on this shared machine does
-not hit one subject only. Results go to bench/results/latest.json and docs/benchmarks.md.
+not hit one subject only. Results go to bench/results/latest.json and docs/benchmarks.md. A full
+run also measures plain `def` and `async def` tasks against the peers (bench/task_kinds.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import conveyor_bench
+from bench import conveyor_bench, task_kinds
 from bench.peers import common
 from bench.peers.run import PEERS, combine, format_table, run_peer
 
@@ -249,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate-seconds", type=float, default=30.0)
     parser.add_argument("--delivery-jobs", type=int, default=10_000)
     parser.add_argument("--core-only", action="store_true", help="skip the connections figures")
+    parser.add_argument("--task-jobs", type=int, default=task_kinds.JOBS)
     args = parser.parse_args(argv)
     names = args.only or list(SUBJECTS)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
@@ -264,7 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     if args.only is None:
-        extras = [] if args.core_only else extra_sections(args)
+        print("[bench] task kinds ...", file=sys.stderr, flush=True)
+        kinds = task_kinds.run(args.task_jobs, repeat=args.repeat)
+        common.write_results(args.json.with_name("task_kinds.json"), [kinds])
+        extras = [task_kinds.markdown(kinds)]
+        extras += [] if args.core_only else extra_sections(args)
         args.out.write_text(markdown(results, extras, args, time.monotonic() - started))
         print(f"[bench] wrote {args.out} and {args.json}", file=sys.stderr)
     else:

@@ -150,6 +150,19 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+# --------------------------------------------------------------------------- the task body
+
+APPEND_FILE_ENV = "BENCH_APPEND_FILE"
+
+
+def append_line() -> None:
+    """The task-kinds benchmark's job body, the same for every system: append one short line
+    to the file named by ``BENCH_APPEND_FILE`` (opened and closed per job), so no system is
+    measured on an empty function."""
+    with open(os.environ.get(APPEND_FILE_ENV, os.devnull), "a") as out:
+        out.write("done\n")
+
+
 # --------------------------------------------------------------------------- UDP side channel
 
 _report_socket: socket.socket | None = None
@@ -269,7 +282,9 @@ def worker_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for worker processes: ours, plus the repo root on PYTHONPATH."""
     env = dict(os.environ)
     path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)
+    # This checkout's code, not whichever one the venv has installed (a worktree's bench).
+    ours = os.pathsep.join(str(p) for p in (REPO_ROOT / "src", REPO_ROOT) if p.is_dir())
+    env["PYTHONPATH"] = f"{ours}{os.pathsep}{path}" if path else ours
     env["PYTHONUNBUFFERED"] = "1"
     if extra:
         env.update(extra)
@@ -504,6 +519,7 @@ def measure_processing(
     stop_signal: signal.Signals = signal.SIGTERM,
     timeout: float = 300.0,
     problems: list[str] | None = None,
+    interval: float = DRAIN_POLL_INTERVAL,
 ) -> DrainMeasurement:
     """The ``process_N`` method: fill with no worker running, start workers, measure drain.
 
@@ -520,7 +536,7 @@ def measure_processing(
         worker_commands, env, stop_signal=stop_signal, problems=[] if problems is None else problems
     )
     with group:
-        return measure_drain(remaining, jobs, check=group.check, timeout=timeout)
+        return measure_drain(remaining, jobs, check=group.check, timeout=timeout, interval=interval)
 
 
 @dataclass(frozen=True)

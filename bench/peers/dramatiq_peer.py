@@ -69,6 +69,11 @@ def noop(tag: str | None = None) -> None:
         common.report_start(tag)
 
 
+@dramatiq.actor(actor_name="append", queue_name=QUEUE)
+def append() -> None:
+    common.append_line()
+
+
 SETTINGS = (
     f"dramatiq {common.package_version('dramatiq')}; RedisBroker, default middleware; "
     f"workers: `{PREFETCH_ENV}={PREFETCH} {WORKER_TIMEOUT_ENV}={WORKER_TIMEOUT_MS} "

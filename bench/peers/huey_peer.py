@@ -60,13 +60,27 @@ def noop(tag: str | None = None) -> None:
         common.report_start(tag)
 
 
+def append() -> None:
+    common.append_line()
+
+
 def make_huey(filename: str) -> tuple[SqliteHuey, TaskWrapper]:
     """A SqliteHuey on ``filename`` with the no-op task registered as ``noop``."""
+    instance, tasks = make_huey_tasks(filename)
+    return instance, tasks["noop"]
+
+
+def make_huey_tasks(filename: str) -> tuple[SqliteHuey, dict[str, TaskWrapper]]:
+    """A SqliteHuey on ``filename`` with the no-op task and the task-kinds benchmark's
+    ``append`` task (a plain def, the only kind huey runs)."""
     from huey import SqliteHuey
 
     instance = SqliteHuey(name="bench", filename=filename)
-    task = instance.task(name="noop")(noop)
-    return instance, task
+    tasks = {
+        "noop": instance.task(name="noop")(noop),
+        "append": instance.task(name="append")(append),
+    }
+    return instance, tasks
 
 
 _consumer_huey: SqliteHuey | None = None

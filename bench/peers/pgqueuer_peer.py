@@ -50,6 +50,7 @@ BACKEND = "postgresql (asyncpg)"
 DB_NAME = "bench_pgqueuer"
 DSN_ENV = "BENCH_PGQUEUER_DSN"
 BATCH_SIZE_ENV = "BENCH_PGQUEUER_BATCH_SIZE"
+MAX_TASKS_ENV = "BENCH_PGQUEUER_MAX_CONCURRENT_TASKS"
 DEFAULT_BATCH_SIZE = 100
 PGQUEUER_DEFAULT_BATCH_SIZE = 10
 ENTRYPOINT = "noop"
@@ -73,6 +74,12 @@ def batch_size() -> int:
     return int(os.environ.get(BATCH_SIZE_ENV, DEFAULT_BATCH_SIZE))
 
 
+def max_concurrent_tasks() -> int | None:
+    """pgqueuer's per-process cap on picked jobs (None: unlimited, the default)."""
+    value = os.environ.get(MAX_TASKS_ENV)
+    return int(value) if value else None
+
+
 @contextlib.asynccontextmanager
 async def create_pgqueuer() -> AsyncIterator[PgQueuer]:
     """Worker factory (also usable as ``pgq run bench.peers.pgqueuer_peer:create_pgqueuer``)."""
@@ -88,6 +95,10 @@ async def create_pgqueuer() -> AsyncIterator[PgQueuer]:
             if job.payload:
                 common.report_start(job.payload.decode())
 
+        @pgq.entrypoint("append")
+        async def append(job: Job) -> None:  # pgqueuer 1.6 runs async entrypoints only
+            common.append_line()
+
         yield pgq
     finally:
         await conn.close()
@@ -98,7 +109,11 @@ def worker_main() -> None:
     import pgqueuer
     import uvloop
 
-    uvloop.run(pgqueuer.run(create_pgqueuer, batch_size=batch_size()))
+    uvloop.run(
+        pgqueuer.run(
+            create_pgqueuer, batch_size=batch_size(), max_concurrent_tasks=max_concurrent_tasks()
+        )
+    )
 
 
 WORKER_COMMAND = [sys.executable, "-m", "bench.peers.pgqueuer_peer", "worker"]

@@ -68,6 +68,16 @@ async def noop(tag: str | None = None) -> None:
         common.report_start(tag)
 
 
+@app.task(name="append_def")
+def append_def() -> None:
+    common.append_line()
+
+
+@app.task(name="append_async")
+async def append_async() -> None:
+    common.append_line()
+
+
 SETTINGS = (
     f"procrastinate {common.package_version('procrastinate')}; workers: "
     f"`procrastinate --app={APP_PATH} --log-level=warning worker "

@@ -7,6 +7,11 @@ middleware hooks, and classifies what happened into an `Outcome`: succeeded, ret
 (`retry.decide`), postponed (with its reason), cancelled, or handed back when the attempt itself
 was cancelled (a worker stopping). The caller decides what to do with it: the worker writes it,
 `run_now` returns the result or raises the error.
+
+A sync task's attempt is a `SyncAttempt` in three steps: `begin` on the loop (context, hooks),
+`SyncAttempt.run` in a thread (load, call, classify), `end` on the loop (the cancel rule, hooks).
+`run` chains them for one job; the worker's thread pool (`sync_pool.py`) runs many at once,
+without an executor future and a loop wake-up per job.
 """
 
 from __future__ import annotations
@@ -49,9 +54,104 @@ class Attempt:
     error: BaseException | None = None
 
 
+class SyncAttempt:
+    """A sync task's attempt: made on the loop by `AttemptRunner.begin`, run in a thread by
+    `run`, ended on the loop by `AttemptRunner.end`.
+
+    The thread only writes plain attributes (`call_started`, `call_ended`, `attempt`), which
+    the loop reads to see whether the call overran its timeout while it still runs.
+    """
+
+    __slots__ = (
+        "attempt",
+        "call_ended",
+        "call_started",
+        "cancel",
+        "context",
+        "handle",
+        "job",
+        "overran_reported",
+        "started",
+        "tasks",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        job: ClaimedJob,
+        cancel: CancelFlag,
+        context: contextvars.Context,
+        tasks: TaskLookup,
+        timeout: float | None,
+    ) -> None:
+        self.job = job
+        self.cancel = cancel
+        self.context = context  # current_job() and whatever the before hooks bound
+        self.tasks = tasks
+        self.timeout = timeout
+        self.started = time.monotonic()
+        self.call_started: float | None = None
+        self.call_ended: float | None = None
+        self.attempt: Attempt | None = None
+        self.overran_reported = False
+        self.handle: Any = None  # the caller's: the pool's overrun timer
+
+    def run(self) -> None:
+        """The thread's part: load, call, classify. Never raises."""
+        self.attempt = self.context.run(self._execute)
+
+    def hand_back(self) -> None:
+        """End the attempt before its thread started it: the job goes back to the queue."""
+        job = self.job
+        self.attempt = Attempt(Outcome(job.id, job.token, "handback", key=job.key))
+
+    def _execute(self) -> Attempt:
+        job = self.job
+        if self.cancel.is_set():  # cancelled while it waited for a thread: never started
+            return Attempt(Outcome(job.id, job.token, "cancelled", key=job.key))
+        retry_policy: RetryPolicy = DEFAULT_RETRY
+        try:
+            task = self.tasks.get_task(job.task)
+            retry_policy = task.retry
+            try:
+                argument = load(task, job)
+            except Exception as error:  # retrying would load the same row again: dead now
+                return unloadable(job, error)
+            self.call_started = time.monotonic()
+            result = task.call(argument)
+        except BaseException as raised:  # a SystemExit too: it must not end the pool's thread
+            self._ended()
+            timed_out = TimeoutError(self._overran_message()) if self.overran() else None
+            return classified(job, timed_out or raised, retry_policy)
+        self._ended()
+        if self.overran():
+            return classified(job, TimeoutError(self._overran_message()), retry_policy)
+        return succeeded(job, task, result)
+
+    def _ended(self) -> None:
+        if self.call_started is not None:
+            self.call_ended = time.monotonic()
+
+    def overran(self) -> bool:
+        """True once the call has run past the timeout (still running, or ended late)."""
+        if self.timeout is None or self.call_started is None:
+            return False
+        end = self.call_ended if self.call_ended is not None else time.monotonic()
+        return end - self.call_started > self.timeout
+
+    def overrun_deadline(self) -> float | None:
+        """When the loop should look again (monotonic), or None: no timeout, or done."""
+        if self.timeout is None or self.call_ended is not None:
+            return None
+        return (self.call_started or time.monotonic()) + self.timeout
+
+    def _overran_message(self) -> str:
+        return f"attempt timed out after {self.timeout} s (its thread ran on until it returned)"
+
+
 class AttemptRunner:
-    """Runs attempts of the tasks in `tasks`. `threads` runs sync tasks (the loop's default
-    executor when None); `events` hears of threads that overrun their timeout."""
+    """Runs attempts of the tasks in `tasks`. `threads` runs sync tasks in `run` (the loop's
+    default executor when None); `events` hears of threads that overrun their timeout."""
 
     def __init__(
         self,
@@ -68,13 +168,15 @@ class AttemptRunner:
 
     async def run(self, job: ClaimedJob, cancel: CancelFlag | None = None) -> Attempt:
         """One attempt. `cancel` is set when an operator cancels the job: the attempt then
-        ends `cancelled` whatever it did. Cancelling the awaiting task hands the job back.
-        `current_job()` is bound for the whole attempt, middleware hooks included."""
+        ends `cancelled` whatever it did. Cancelling the awaiting task hands the job back
+        (an async task's; a sync task's thread is waited for). `current_job()` is bound for
+        the whole attempt, middleware hooks included."""
         if cancel is None:
             cancel = CancelFlag()
-        context = JobContext(
-            job.id, job.task, job.key, job.attempt, job.max_attempts, job.queue, cancel
-        )
+        task = _find(self.tasks, job.task)
+        if task is not None and not task.is_async:
+            return await self._run_in_thread(self.begin(job, cancel))
+        context = _context(job, cancel)
         token = bind_current(context)
         try:
             started = time.monotonic()
@@ -90,6 +192,64 @@ class AttemptRunner:
             return attempt
         finally:
             unbind_current(token)
+
+    # -- sync tasks -----------------------------------------------------------------------
+
+    def begin(self, job: ClaimedJob, cancel: CancelFlag) -> SyncAttempt:
+        """On the loop: a sync attempt with `current_job()` bound in its own context, the
+        before hooks run in it (what they bind, the task's thread sees)."""
+        context = contextvars.copy_context()
+        context.run(self._before, job, cancel)
+        task = _find(self.tasks, job.task)
+        return SyncAttempt(job, cancel, context, self.tasks, task.timeout if task else None)
+
+    def _before(self, job: ClaimedJob, cancel: CancelFlag) -> None:
+        bind_current(_context(job, cancel))  # this context is the attempt's alone
+        for middleware in self.middleware:
+            middleware.before_attempt(job)
+
+    def end(self, call: SyncAttempt) -> Attempt:
+        """On the loop, once the thread returned: the cancel rule, the after hooks."""
+        attempt = call.attempt
+        assert attempt is not None, "end() before the thread ran the attempt"
+        if call.overran() and not call.overran_reported:  # it ended before the loop looked
+            self.report_overrun(call)
+        attempt.outcome = _cancel_wins(call.job, call.cancel, attempt.outcome)
+        attempt.seconds = time.monotonic() - call.started
+        call.context.run(self._after, call.job, attempt)
+        return attempt
+
+    def _after(self, job: ClaimedJob, attempt: Attempt) -> None:
+        for middleware in self.middleware:
+            middleware.after_attempt(job, attempt.outcome, attempt.seconds)
+
+    def report_overrun(self, call: SyncAttempt) -> None:
+        call.overran_reported = True
+        if self.events is not None:
+            self.events.publish(ThreadOverran(call.job.id, call.job.task, call.timeout))
+
+    async def _run_in_thread(self, call: SyncAttempt) -> Attempt:
+        """A sync task's attempt ends when its thread does, never before: a thread cannot be
+        stopped, and a job reported finished or handed back while its code still runs could run
+        twice at once. Past its timeout it is waited for, then failed as timed out; a cancel
+        (a second Ctrl-C) waits likewise and reports what the thread really did."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.threads, call.run)
+        while not future.done():
+            timeout = None
+            deadline = call.overrun_deadline()
+            if deadline is not None and not call.overran_reported:
+                if call.overran():
+                    self.report_overrun(call)  # the thread is waited for all the same
+                else:
+                    timeout = max(deadline - time.monotonic(), 0.001)
+            try:
+                await asyncio.wait([future], timeout=timeout)
+            except asyncio.CancelledError:
+                continue
+        return self.end(call)
+
+    # -- async tasks ----------------------------------------------------------------------
 
     async def _cancellable(self, job: ClaimedJob, cancel: CancelFlag) -> Attempt:
         """`_execute`, ending `cancelled` if the job was cancelled while it ran.
@@ -107,16 +267,7 @@ class AttemptRunner:
             if current is not None:
                 current.uncancel()  # ours, and handled: the attempt carries on
             return Attempt(Outcome(job.id, job.token, "cancelled", key=job.key))
-        outcome = attempt.outcome
-        if cancel.is_set() and outcome.kind != "cancelled":
-            attempt.outcome = Outcome(
-                job.id,
-                job.token,
-                "cancelled",
-                key=job.key,
-                result=outcome.result,
-                error=outcome.error,
-            )
+        attempt.outcome = _cancel_wins(job, cancel, attempt.outcome)
         return attempt
 
     async def _execute(self, job: ClaimedJob) -> Attempt:
@@ -128,29 +279,13 @@ class AttemptRunner:
                 argument = load(task, job)
             except Exception as error:  # retrying would load the same row again: dead now
                 return unloadable(job, error)
-            result = await self._call_task(task, argument, job)
-            outcome = Outcome(
-                job.id, job.token, "succeeded", key=job.key, result=task.result_json(result)
-            )
-            return Attempt(outcome, result=result)
+            return succeeded(job, task, await self._call_async(task, argument))
         except asyncio.CancelledError:
             raise
-        except Postpone as postpone:
-            outcome = Outcome(
-                job.id,
-                job.token,
-                "postpone",
-                key=job.key,
-                delay=postpone.after,
-                reason=postpone.reason,
-            )
-            return Attempt(outcome, error=postpone)
         except Exception as error:
-            return Attempt(failure(job, error, retry_policy), error=error)
+            return classified(job, error, retry_policy)
 
-    async def _call_task(self, task: Task, argument: Any, job: ClaimedJob) -> Any:
-        if not task.is_async:
-            return await self._call_in_thread(task, argument, job)
+    async def _call_async(self, task: Task, argument: Any) -> Any:
         if task.timeout is None:
             return await task.call(argument)
         deadline = asyncio.timeout(task.timeout)
@@ -162,29 +297,39 @@ class AttemptRunner:
                 raise TimeoutError(f"attempt timed out after {task.timeout} s") from None
             raise
 
-    async def _call_in_thread(self, task: Task, argument: Any, job: ClaimedJob) -> Any:
-        """A sync task's attempt ends when its thread does, never before: a thread cannot be
-        stopped, and a job reported finished or handed back while its code still runs could run
-        twice at once. Past its timeout it is waited for, then failed as timed out; a cancel
-        (a second Ctrl-C) waits likewise and reports what the thread really did."""
-        ctx = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.threads, ctx.run, task.call, argument)
-        overran = False
-        while not future.done():
-            try:
-                await asyncio.wait([future], timeout=None if overran else task.timeout)
-            except asyncio.CancelledError:
-                continue
-            if not future.done():
-                overran = True
-                if self.events is not None:
-                    self.events.publish(ThreadOverran(job.id, task.name, task.timeout))
-        if overran:
-            raise TimeoutError(
-                f"attempt timed out after {task.timeout} s (its thread ran on until it returned)"
-            )
-        return future.result()
+
+def _find(tasks: TaskLookup, name: str) -> Task | None:
+    try:
+        return tasks.get_task(name)
+    except Exception:  # an unknown task fails in the attempt, classified like any error
+        return None
+
+
+def _context(job: ClaimedJob, cancel: CancelFlag) -> JobContext:
+    return JobContext(job.id, job.task, job.key, job.attempt, job.max_attempts, job.queue, cancel)
+
+
+def _cancel_wins(job: ClaimedJob, cancel: CancelFlag, outcome: Outcome) -> Outcome:
+    if not cancel.is_set() or outcome.kind == "cancelled":
+        return outcome
+    return Outcome(
+        job.id, job.token, "cancelled", key=job.key, result=outcome.result, error=outcome.error
+    )
+
+
+def succeeded(job: ClaimedJob, task: Task, result: Any) -> Attempt:
+    outcome = Outcome(job.id, job.token, "succeeded", key=job.key, result=task.result_json(result))
+    return Attempt(outcome, result=result)
+
+
+def classified(job: ClaimedJob, error: BaseException, policy: RetryPolicy) -> Attempt:
+    """What a raised error means: a postponement, or a failure to retry or bury."""
+    if isinstance(error, Postpone):
+        outcome = Outcome(
+            job.id, job.token, "postpone", key=job.key, delay=error.after, reason=error.reason
+        )
+        return Attempt(outcome, error=error)
+    return Attempt(failure(job, error, policy), error=error)
 
 
 def load(task: Task, job: ClaimedJob) -> Any:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from .events import EventSink, JobsAbandoned, WaitingForThreads, WorkerStopping, WorkerStoppingNow
 from .job import ClaimedJob
 
-Running = Mapping[int, tuple[ClaimedJob, "asyncio.Task[None]"]]
+Running = Mapping[int, tuple[ClaimedJob, "asyncio.Future[None]"]]
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -88,7 +88,7 @@ def thread_job_ids(running: Running, in_thread: Callable[[ClaimedJob], bool]) ->
 
 
 async def wait_unless(
-    tasks: set[asyncio.Task[None]], stop: asyncio.Event, timeout: float | None
+    tasks: set[asyncio.Future[None]], stop: asyncio.Event, timeout: float | None
 ) -> None:
     """Wait for every task, at most `timeout` seconds, and no longer once `stop` is set."""
     if stop.is_set():

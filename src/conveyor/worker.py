@@ -1,11 +1,12 @@
 """The worker: claims jobs in batches, runs them on one event loop, writes outcomes in batches.
 
 Store calls run on database threads (`outage.StoreLink`), so the loop never blocks on the
-database; sync task functions run in a thread pool. Each attempt goes through the attempt runner
-(`runner.py`, shared with `run_now`); its outcome is published (`conveyor.events`) and collected
-for a few milliseconds, then written in one transaction: a job that finished but was not written
-yet simply runs again after a crash (at-least-once). Side tasks live in `services.py`, the stop
-sequence in `shutdown.py`.
+database. An async task's attempt is an asyncio task; a sync task's runs on the worker's threads
+(`sync_pool.py`), which hand outcomes back in batches. Each attempt goes through the attempt
+runner (`runner.py`, shared with `run_now`); its outcome is published (`conveyor.events`) and
+collected for a few milliseconds, then written in one transaction: a job that finished but was not
+written yet simply runs again after a crash (at-least-once). Side tasks live in `services.py`, the
+stop sequence in `shutdown.py`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import os
 import socket
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -34,13 +35,14 @@ from .events import (
     WorkerStopped,
     job_event,
 )
-from .job import ClaimedJob, Outcome
+from .job import ClaimedJob, Outcome, OutcomeKind
 from .logs import configure_logging
 from .middleware import Middleware
 from .outage import StoreLink
-from .runner import AttemptRunner
+from .runner import Attempt, AttemptRunner, SyncAttempt
 from .shutdown import Shutdown, install_signals, remove_signals
 from .store import Store
+from .sync_pool import SyncPool
 from .task import CancelFlag, Task
 from .workers import worker_tasks
 
@@ -80,6 +82,11 @@ class WorkerStats:
     started_at: float = field(default_factory=time.monotonic)
 
 
+# Sync jobs are claimed ahead only while their calls take less than this on average: a job
+# claimed ahead waits about one call for a thread, while another worker might have run it. Wall
+# time, so GIL and CPU waits count: on a loaded machine a 20 us call can take milliseconds.
+CLAIM_AHEAD_BELOW = 0.05
+
 # WorkerStats counter per outcome kind.
 _COUNTED = {
     "succeeded": "succeeded",
@@ -100,8 +107,10 @@ class Worker:
     `grace`: seconds that running jobs get to finish on SIGTERM/SIGINT before async ones are
     handed back; a second signal ends the grace at once; a third leaves jobs whose threads still
     run to their lease's expiry and exits the process (a thread cannot be stopped, and a job whose
-    code still runs is never handed back). `poll_interval`: the safety-net poll when no wake-up
-    arrives. `middleware`: hooks around each attempt; everything else is an event on
+    code still runs is never handed back). Sync tasks run on `concurrency` threads
+    (`sync_pool.py`); while only quick ones run, as many again are claimed ahead (they wait for a
+    thread; at most `concurrency` jobs run at once). `poll_interval`: the safety-net poll when
+    no wake-up arrives. `middleware`: hooks around each attempt; everything else is an event on
     `app.events` (logged by the app's `Logging` subscriber).
     """
 
@@ -147,14 +156,19 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.lease_seconds = app.lease_seconds
         self.cancel_poll_interval = 0.5
+        self.claim_ahead_below = CLAIM_AHEAD_BELOW
         self.stats = WorkerStats()
         self.link = StoreLink(self.events, self.worker_id)
         self.shutdown = Shutdown(grace, self.events, self.worker_id)
-        self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="conveyor-task")
-        self.runner = AttemptRunner(
-            app, middleware=self.middleware, events=self.events, threads=self._threads
-        )
-        self._running: dict[int, tuple[ClaimedJob, asyncio.Task[None]]] = {}
+        self.runner = AttemptRunner(app, middleware=self.middleware, events=self.events)
+        self._threads = SyncPool(concurrency, self.runner, self._sync_done)
+        # Each running job's handle: its asyncio task, or for a sync job a future set when its
+        # thread's outcome is back on the loop.
+        self._running: dict[int, tuple[ClaimedJob, asyncio.Future[None]]] = {}
+        self._async_running = 0
+        self._sync_running = 0  # in the threads or queued for them
+        self._held: deque[ClaimedJob] = deque()  # async jobs claimed ahead, not started yet
+        self._sync_seconds: float | None = None  # a moving average of sync calls' durations
         self._pending: list[Outcome] = []
         # One per attempt under way; set when an operator cancels the job (`current_job()`).
         self._cancel_signals: dict[int, CancelFlag] = {}
@@ -199,6 +213,7 @@ class Worker:
             with contextlib.suppress(StoreError):
                 await self.link.tracked(services.register, self)
             await self._claim_loop()
+            self._hand_back_unstarted()  # a claim that was under way as the stop began
             abandoned = await self.shutdown.drain(
                 self._running, self._in_thread, self.lease_seconds
             )
@@ -219,7 +234,7 @@ class Worker:
             if self.install_signal_handlers:
                 remove_signals(self._loop)
             self.link.close()
-            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._threads.close()
             stats = self.stats
             self.publish(WorkerStopped(self.worker_id, stats.succeeded, stats.retried, stats.dead))
         if self.stats.abandoned and self.install_signal_handlers:
@@ -236,21 +251,16 @@ class Worker:
         more_likely = True
         while not self.shutdown.stopping:
             self._wake.clear()  # before looking: a wake-up from here on is never lost
-            free = self.concurrency - len(self._running)
+            free, tasks = self._claimable()
             if free > 0 and more_likely:
                 jobs = await self._until_answered(
-                    self.store.claim,
-                    self.worker_id,
-                    self.queues,
-                    free,
-                    self.lease_seconds,
-                    self.tasks,
+                    self.store.claim, self.worker_id, self.queues, free, self.lease_seconds, tasks
                 )
                 if jobs is None:  # asked to stop during an outage
                     break
                 self.stats.claimed += len(jobs)
                 for job in jobs:
-                    self._running[job.id] = (job, asyncio.create_task(self._attempt(job)))
+                    self._start(job)
                 more_likely = len(jobs) == free
                 if jobs:
                     continue
@@ -261,6 +271,25 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             if not self.shutdown.stopping:
                 more_likely = True
+
+    def _claimable(self) -> tuple[int, list[str]]:
+        """How many jobs to claim now, and of which tasks.
+
+        Up to `concurrency` run at once. While only quick sync jobs run, up to as many again
+        are claimed ahead (claims of at least half that, not one job at a time): sync ones wait
+        in the queue of the threads, so these are not idle while the next claim is on its way
+        to the database; an async one waits, not started, until fewer than `concurrency` run.
+        """
+        running = len(self._running)
+        if self._claim_ahead():
+            room = 2 * self.concurrency - running
+            return (room if room >= self.concurrency // 2 else 0), self.tasks
+        return self.concurrency - running, self.tasks
+
+    def _claim_ahead(self) -> bool:
+        if self._async_running or self._held or self._sync_seconds is None:
+            return False
+        return self._sync_seconds < self.claim_ahead_below
 
     async def _idle(self) -> bool:
         """Burst mode: true when nothing is running or unwritten, no job is due within
@@ -277,20 +306,83 @@ class Worker:
             return self.poll_interval
         return min(self.poll_interval, max(due, 0.001))
 
-    async def _attempt(self, job: ClaimedJob) -> None:
-        cancel = self._cancel_signals[job.id] = CancelFlag()
+    def _start(self, job: ClaimedJob) -> None:
+        cancel = self._cancel_signals.setdefault(job.id, CancelFlag())
+        if self._in_thread(job):
+            self._sync_running += 1
+            self._running[job.id] = (job, self._loop_future())
+            self._threads.submit(self.runner.begin(job, cancel))
+        elif self._sync_running + self._async_running >= self.concurrency:
+            self._running[job.id] = (job, self._loop_future())
+            self._held.append(job)  # claimed ahead: starts once a slot is free
+        else:
+            self._async_running += 1
+            self._running[job.id] = (job, asyncio.create_task(self._attempt(job, cancel)))
+
+    def _start_held(self) -> None:
+        while self._held and self._sync_running + self._async_running < self.concurrency:
+            job = self._held.popleft()
+            waiting = self._running.pop(job.id)[1]
+            if not waiting.done():
+                waiting.set_result(None)
+            if self._cancel_signals[job.id].is_set():  # cancelled before it started
+                self._cancel_signals.pop(job.id)
+                self._finished(job, Attempt(Outcome(job.id, job.token, "cancelled", key=job.key)))
+            else:
+                self._start(job)
+
+    def _hand_back_held(self) -> None:
+        """A worker stopping: the async jobs claimed ahead and not started go back now."""
+        while self._held:
+            job = self._held.popleft()
+            cancel = self._cancel_signals.pop(job.id)
+            waiting = self._running.pop(job.id)[1]
+            if not waiting.done():
+                waiting.set_result(None)
+            kind: OutcomeKind = "cancelled" if cancel.is_set() else "handback"
+            self._finished(job, Attempt(Outcome(job.id, job.token, kind, key=job.key)))
+
+    def _loop_future(self) -> asyncio.Future[None]:
+        assert self._loop is not None
+        return self._loop.create_future()
+
+    async def _attempt(self, job: ClaimedJob, cancel: CancelFlag) -> None:
         try:
             attempt = await self.runner.run(job, cancel)
         finally:
             self._cancel_signals.pop(job.id, None)
+            self._async_running -= 1
+        self._finished(job, attempt)
+        self._running.pop(job.id, None)
+        if not self.shutdown.stopping:
+            self._start_held()
+            self._wake.set()
+
+    def _sync_done(self, batch: list[SyncAttempt]) -> None:
+        """A batch of sync attempts whose threads returned (on the loop, one call per batch)."""
+        for call in batch:
+            job = call.job
+            self._cancel_signals.pop(job.id, None)
+            entry = self._running.pop(job.id, None)
+            if entry is None:  # abandoned (a third signal): no outcome, its lease expires
+                continue
+            self._sync_running -= 1
+            if call.call_started is not None and call.call_ended is not None:
+                took = call.call_ended - call.call_started
+                last = self._sync_seconds
+                self._sync_seconds = took if last is None else 0.9 * last + 0.1 * took
+            self._finished(job, self.runner.end(call))
+            entry[1].set_result(None)
+        if not self.shutdown.stopping:
+            self._start_held()
+            self._wake.set()
+
+    def _finished(self, job: ClaimedJob, attempt: Attempt) -> None:
         self.publish(job_event(job, attempt.outcome, attempt.seconds))
         counter = _COUNTED[attempt.outcome.kind]
         setattr(self.stats, counter, getattr(self.stats, counter) + 1)
         self._pending.append(attempt.outcome)
         self._flush_needed.set()
-        self._running.pop(job.id, None)
-        if not self.shutdown.stopping:
-            self._wake.set()
 
     async def _until_answered(self, fn: Callable[..., T], *args: object) -> T | None:
         return await self.link.until_answered(lambda: self.shutdown.stopping, fn, *args)
@@ -376,7 +468,13 @@ class Worker:
 
     def _begin_stop(self) -> None:
         self.shutdown.signal(self._running, self._in_thread)
+        self._hand_back_unstarted()
         self._wake.set()
+
+    def _hand_back_unstarted(self) -> None:
+        """Jobs claimed ahead that have not started go back now: nothing of theirs ran."""
+        self._sync_done(self._threads.take_unstarted())
+        self._hand_back_held()
 
     def _in_thread(self, job: ClaimedJob) -> bool:
         task = self.app.tasks.get(job.task)

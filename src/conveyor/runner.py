@@ -8,9 +8,9 @@ middleware hooks, and classifies what happened into an `Outcome`: succeeded, ret
 was cancelled (a worker stopping). The caller decides what to do with it: the worker writes it,
 `run_now` returns the result or raises the error.
 
-A sync task's attempt is a `SyncAttempt` in three steps: `begin` on the loop (context, hooks),
-`SyncAttempt.run` in a thread (load, call, classify), `end` on the loop (the cancel rule, hooks).
-`run` chains them for one job; the worker's thread pool (`sync_pool.py`) runs many at once,
+A sync task's attempt is a `ThreadAttempt` in three steps: `begin` on the loop (context, hooks),
+`ThreadAttempt.run` in a thread (load, call, classify), `end` on the loop (the cancel rule, hooks).
+`run` chains them for one job; the worker's thread pool (`thread_pool.py`) runs many at once,
 without an executor future and a loop wake-up per job.
 """
 
@@ -54,7 +54,7 @@ class Attempt:
     error: BaseException | None = None
 
 
-class SyncAttempt:
+class ThreadAttempt:
     """A sync task's attempt: made on the loop by `AttemptRunner.begin`, run in a thread by
     `run`, ended on the loop by `AttemptRunner.end`.
 
@@ -195,20 +195,20 @@ class AttemptRunner:
 
     # -- sync tasks -----------------------------------------------------------------------
 
-    def begin(self, job: ClaimedJob, cancel: CancelFlag) -> SyncAttempt:
+    def begin(self, job: ClaimedJob, cancel: CancelFlag) -> ThreadAttempt:
         """On the loop: a sync attempt with `current_job()` bound in its own context, the
         before hooks run in it (what they bind, the task's thread sees)."""
         context = contextvars.copy_context()
         context.run(self._before, job, cancel)
         task = _find(self.tasks, job.task)
-        return SyncAttempt(job, cancel, context, self.tasks, task.timeout if task else None)
+        return ThreadAttempt(job, cancel, context, self.tasks, task.timeout if task else None)
 
     def _before(self, job: ClaimedJob, cancel: CancelFlag) -> None:
         bind_current(_context(job, cancel))  # this context is the attempt's alone
         for middleware in self.middleware:
             middleware.before_attempt(job)
 
-    def end(self, call: SyncAttempt) -> Attempt:
+    def end(self, call: ThreadAttempt) -> Attempt:
         """On the loop, once the thread returned: the cancel rule, the after hooks."""
         attempt = call.attempt
         assert attempt is not None, "end() before the thread ran the attempt"
@@ -223,12 +223,12 @@ class AttemptRunner:
         for middleware in self.middleware:
             middleware.after_attempt(job, attempt.outcome, attempt.seconds)
 
-    def report_overrun(self, call: SyncAttempt) -> None:
+    def report_overrun(self, call: ThreadAttempt) -> None:
         call.overran_reported = True
         if self.events is not None:
             self.events.publish(ThreadOverran(call.job.id, call.job.task, call.timeout))
 
-    async def _run_in_thread(self, call: SyncAttempt) -> Attempt:
+    async def _run_in_thread(self, call: ThreadAttempt) -> Attempt:
         """A sync task's attempt ends when its thread does, never before: a thread cannot be
         stopped, and a job reported finished or handed back while its code still runs could run
         twice at once. Past its timeout it is waited for, then failed as timed out; a cancel

@@ -2,7 +2,7 @@
 
 Store calls run on database threads (`outage.StoreLink`), so the loop never blocks on the
 database. An async task's attempt is an asyncio task; a sync task's runs on the worker's threads
-(`sync_pool.py`), which hand outcomes back in batches. Each attempt goes through the attempt
+(`thread_pool.py`), which hand outcomes back in batches. Each attempt goes through the attempt
 runner (`runner.py`, shared with `run_now`); its outcome is published (`conveyor.events`) and
 collected for a few milliseconds, then written in one transaction: a job that finished but was not
 written yet simply runs again after a crash (at-least-once). Side tasks live in `services.py`, the
@@ -39,11 +39,11 @@ from .job import ClaimedJob, Outcome, OutcomeKind
 from .logs import configure_logging
 from .middleware import Middleware
 from .outage import StoreLink
-from .runner import Attempt, AttemptRunner, SyncAttempt
+from .runner import Attempt, AttemptRunner, ThreadAttempt
 from .shutdown import Shutdown, install_signals, remove_signals
 from .store import Store
-from .sync_pool import SyncPool
 from .task import CancelFlag, Task
+from .thread_pool import ThreadPool
 from .workers import worker_tasks
 
 T = TypeVar("T")
@@ -108,7 +108,7 @@ class Worker:
     handed back; a second signal ends the grace at once; a third leaves jobs whose threads still
     run to their lease's expiry and exits the process (a thread cannot be stopped, and a job whose
     code still runs is never handed back). Sync tasks run on `concurrency` threads
-    (`sync_pool.py`); while only quick ones run, as many again are claimed ahead (they wait for a
+    (`thread_pool.py`); while only quick ones run, as many again are claimed ahead (they wait for a
     thread; at most `concurrency` jobs run at once). `poll_interval`: the safety-net poll when
     no wake-up arrives. `middleware`: hooks around each attempt; everything else is an event on
     `app.events` (logged by the app's `Logging` subscriber).
@@ -161,7 +161,7 @@ class Worker:
         self.link = StoreLink(self.events, self.worker_id)
         self.shutdown = Shutdown(grace, self.events, self.worker_id)
         self.runner = AttemptRunner(app, middleware=self.middleware, events=self.events)
-        self._threads = SyncPool(concurrency, self.runner, self._sync_done)
+        self._threads = ThreadPool(concurrency, self.runner, self._sync_done)
         # Each running job's handle: its asyncio task, or for a sync job a future set when its
         # thread's outcome is back on the loop.
         self._running: dict[int, tuple[ClaimedJob, asyncio.Future[None]]] = {}
@@ -358,7 +358,7 @@ class Worker:
             self._start_held()
             self._wake.set()
 
-    def _sync_done(self, batch: list[SyncAttempt]) -> None:
+    def _sync_done(self, batch: list[ThreadAttempt]) -> None:
         """A batch of sync attempts whose threads returned (on the loop, one call per batch)."""
         for call in batch:
             job = call.job

@@ -1,4 +1,4 @@
-"""Plain `def` tasks on the worker's thread pool (`sync_pool.py`), on both backends: the attempt
+"""Plain `def` tasks on the worker's thread pool (`thread_pool.py`), on both backends: the attempt
 semantics of the one-future-per-job path it replaced, and the jobs it claims ahead.
 
 Nothing here waits on the clock: a blocked thread is released by the event that says the worker

@@ -1,6 +1,6 @@
 """The worker's threads for sync (`def`) tasks: jobs in through one queue, outcomes out in batches.
 
-`size` threads each take the next attempt from a shared queue, run it (`SyncAttempt.run`: load,
+`size` threads each take the next attempt from a shared queue, run it (`ThreadAttempt.run`: load,
 call, classify), and take the next one without going back to the event loop. Finished attempts
 collect in a list; the first one to land in an empty list schedules one callback on the loop,
 which takes everything that finished meanwhile. So a busy pool costs one loop wake-up per batch
@@ -19,19 +19,19 @@ import threading
 import time
 from collections.abc import Callable
 
-from .runner import AttemptRunner, SyncAttempt
+from .runner import AttemptRunner, ThreadAttempt
 
 _STOP = None
 
 
-class SyncPool:
-    """Runs `SyncAttempt`s on `size` threads; `deliver` gets the finished ones on the loop."""
+class ThreadPool:
+    """Runs `ThreadAttempt`s on `size` threads; `deliver` gets the finished ones on the loop."""
 
     def __init__(
         self,
         size: int,
         runner: AttemptRunner,
-        deliver: Callable[[list[SyncAttempt]], None],
+        deliver: Callable[[list[ThreadAttempt]], None],
         *,
         name: str = "conveyor-task",
     ) -> None:
@@ -39,14 +39,14 @@ class SyncPool:
         self.runner = runner
         self.deliver = deliver
         self.name = name
-        self._queue: queue.SimpleQueue[SyncAttempt | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[ThreadAttempt | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._done: list[SyncAttempt] = []
+        self._done: list[ThreadAttempt] = []
         self._lock = threading.Lock()
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def submit(self, call: SyncAttempt) -> None:
+    def submit(self, call: ThreadAttempt) -> None:
         """On the loop: queue one attempt for the next free thread."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
@@ -58,10 +58,10 @@ class SyncPool:
             )
         self._queue.put(call)
 
-    def take_unstarted(self) -> list[SyncAttempt]:
+    def take_unstarted(self) -> list[ThreadAttempt]:
         """On the loop: the queued attempts no thread has taken yet, each ended as handed back
         (its task was never called). A worker stopping gives back the jobs it claimed ahead."""
-        taken: list[SyncAttempt] = []
+        taken: list[ThreadAttempt] = []
         while True:
             try:
                 call = self._queue.get_nowait()
@@ -96,7 +96,7 @@ class SyncPool:
             call.run()
             self._hand_back(call)
 
-    def _hand_back(self, call: SyncAttempt) -> None:
+    def _hand_back(self, call: ThreadAttempt) -> None:
         with self._lock:
             self._done.append(call)
             first = not self._scheduled
@@ -116,7 +116,7 @@ class SyncPool:
                 call.handle.cancel()
         self.deliver(batch)
 
-    def _check_overrun(self, call: SyncAttempt) -> None:
+    def _check_overrun(self, call: ThreadAttempt) -> None:
         """The timer at a call's deadline: report it if it still runs, else look again at the
         deadline counted from when its thread really started it."""
         call.handle = None

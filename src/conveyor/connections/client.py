@@ -77,8 +77,9 @@ class RemoteClient:
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> HttpResponse:
-        """Call a connection. Raises Postpone (breaker open, no token), RemoteUnavailable,
-        RetryableStatus or PermanentStatus."""
+        """Call a connection. Raises Postpone (breaker open, no token, the connection slowed or
+        paused, or this answer a 429/503/410 that holds it), RemoteUnavailable, RetryableStatus
+        or PermanentStatus, with the connection's secrets masked."""
         conn = self.connections.get_connection(connection)
         await self._admit(conn)
         if body is None and json_body is not None:
@@ -95,8 +96,8 @@ class RemoteClient:
             mask.error(error)
             await self._record(conn, error)
             raise
+        mask = self.mask(conn)  # an OAuth2 token fetched for this request is masked too
         if mask:
-            mask = self.mask(conn)  # an OAuth2 token fetched for this request is masked too
             response = replace(response, mask=mask.text)
         verdict = classify(response, time.time(), conn.max_retry_after)
         await self._record(conn, verdict)

@@ -172,8 +172,8 @@ class Operations:
         Returns how many jobs were woken."""
         self._connection(name)
         bucket = self._bucket(name)
-        _, woken = self.store.release_hold(name, bucket[0] if bucket else None)
-        if self._events is not None:
+        released, woken = self.store.release_hold(name, bucket[0] if bucket else None)
+        if released is not None and self._events is not None:
             self._events.publish(ConnectionResumed(name, woken))
         self._wake()
         return woken

@@ -133,6 +133,10 @@ class EchoHandler(BaseHTTPRequestHandler):
         if self.path == "/token":
             self._answer(200, {"access_token": TOKEN, "expires_in": 3600})
             return
+        if self.path == "/rpc":  # a JSON-RPC error that quotes the credentials it was sent
+            message = f"refused {self.headers.get('Authorization')}"
+            self._answer(200, {"jsonrpc": "2.0", "id": 1, "error": {"code": 7, "message": message}})
+            return
         status = int(self.path.strip("/").split("/")[0])
         echoed = {
             "you_sent": dict(self.headers.items()),
@@ -196,3 +200,13 @@ def test_secrets_a_remote_echoes_are_masked_in_what_the_job_keeps(
     assert_masked(json.dumps(dead.errors) + (dead.last_error or ""), OWN[kind])
     assert_masked(json.dumps(done.result), OWN[kind])
     assert dead.errors[-1]["status"] == 400 and "you_sent" in dead.errors[-1]["response"]
+
+
+def test_an_rpc_error_that_quotes_the_credentials_is_masked(app: Conveyor, echo: Echo) -> None:
+    app.connection("api", echo.url, auth=Bearer(TOKEN), breaker=False)
+    job_id = app.rpc("api", "anything", [], path="/rpc")
+    run_burst(app)
+    job = app.get_job(job_id)
+    assert job.state == "dead" and job.errors[-1]["code"] == 7
+    assert_masked(json.dumps(job.errors) + (job.last_error or ""), (TOKEN,))
+    assert "refused Bearer ***" in (job.last_error or "")

@@ -220,6 +220,8 @@ def test_a_410_pauses_the_connection_until_resumed_from_the_cli(
     assert [(h["name"], h["hold"]) for h in stats["holds"]] == [("shop", "paused")]
     text = workers.cli("connections", "list").stdout
     assert "paused" in text and "HTTP 410" in text
+    text = workers.cli("stats").stdout
+    assert "Paused and slowed connections" in text and "until resumed" in text
 
     sink.default("/x", Response(200))
     resumed = workers.cli("connections", "resume", "shop")

@@ -218,7 +218,8 @@ def test_a_delivery_to_an_unknown_connection_is_refused_at_enqueue(app: Conveyor
     assert issubclass(UnknownConnection, ConfigurationError)
 
 
-def test_a_delivery_whose_connection_disappeared_goes_dead_at_once(database_url: str) -> None:
+def test_a_delivery_whose_connection_this_worker_lacks_waits(database_url: str) -> None:
+    """Another worker may declare it: the job waits, its attempt unused, saying why."""
     declaring = Conveyor(database_url)
     declaring.connection("shop", "https://api.example.com")
     job_id = declaring.deliver("shop", "/contacts", {"id": 1})
@@ -228,9 +229,10 @@ def test_a_delivery_whose_connection_disappeared_goes_dead_at_once(database_url:
     worker_app.connection("crm", "https://crm.example.com")
     worker_app.run_worker(burst=True, install_signal_handlers=False, middleware=[])
     job = worker_app.get_job(job_id)
-    assert (job.state, job.attempts) == ("dead", 1)
-    assert job.last_error == "unknown connection 'shop' (known: crm)"
-    assert issubclass(UnknownConnection, Discard)
+    assert (job.state, job.attempts, job.errors) == ("queued", 0, [])
+    assert "connection 'shop' is not declared in this worker" in (job.postponed_reason or "")
+    assert "unknown connection 'shop' (known: crm)" in (job.postponed_reason or "")
+    assert issubclass(UnknownConnection, Discard)  # raised by a task's own code: dead at once
     worker_app.close()
 
 

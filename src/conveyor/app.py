@@ -32,6 +32,7 @@ from .job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob
 from .loops import refuse_in_event_loop
 from .middleware import Logging, Middleware
 from .ops import Operations
+from .politeness import Hold
 from .runner import AttemptRunner
 from .store import Store, open_store
 from .task import Task
@@ -73,7 +74,13 @@ class Conveyor:
             on_call=attempt.bind,
         )
         self.tasks.include(builtin_tasks, check=self.connections.check_named)
-        self.ops = Operations(lambda: self.store, self.tasks, self._wake_local_workers)
+        self.ops = Operations(
+            lambda: self.store,
+            self.tasks,
+            self._wake_local_workers,
+            connections=self.connections,
+            events=self.events,
+        )
         # The areas to come are composed here the same way, each from its own module:
         # app.sources (pull syncs), app.webhooks, app.schedules, app.alerts.
 
@@ -224,6 +231,14 @@ class Conveyor:
 
     def get_connection(self, name: str) -> Connection:
         return self.connections.get_connection(name)
+
+    def pause_connection(self, name: str, reason: str = "paused by an operator") -> Hold:
+        """Stop every worker's requests to a connection until resumed (attempts unused)."""
+        return self.ops.pause_connection(name, reason)
+
+    def resume_connection(self, name: str) -> int:
+        """Lift a connection's pause or slow-down; returns how many waiting jobs were woken."""
+        return self.ops.resume_connection(name)
 
     def remote(self) -> RemoteClient:
         """The connection client of the running event loop (one pooled HTTP client per loop)."""

@@ -3,8 +3,9 @@
 ConveyorError
 ├── ConfigurationError      bad settings or usage: URL, app path, option values, a sync call
 │   │                       (run_worker, run_now, test_connection) inside a running event loop
-│   └── UnknownConnection   a connection name nobody declared; a job that meets it goes dead
-│                           at once (also a Discard): retrying cannot declare it
+│   └── UnknownConnection   a connection name nobody declared: refused at enqueue; a built-in
+│                           delivery or RPC job whose connection this worker lacks waits for
+│                           one that has it (postponed); in a task's own code, a Discard
 ├── TaskNotFound            a task name nobody registered
 ├── PayloadError            a payload that fails its task's schema (nothing is stored)
 ├── JobNotFound             an id the store does not hold
@@ -21,7 +22,8 @@ ConveyorError
 Control flow raised by task code (not errors, and not subclasses of ConveyorError):
     Retry(after=...)        try again later, counting the attempt
     Discard(reason)         give up now: the job goes dead
-    Postpone(after=...)     not now, and it does not count as an attempt (rate limit, open breaker)
+    Postpone(after=...)     not now, and it does not count as an attempt (rate limit, open breaker,
+                            a slowed or paused connection)
 """
 
 from __future__ import annotations
@@ -90,8 +92,9 @@ class Postpone(Exception):
 
 
 class UnknownConnection(ConfigurationError, Discard):
-    """Refused at enqueue; in a worker (the connection was removed since) the job goes dead at
-    once, since no retry can declare the connection."""
+    """Refused at enqueue. A built-in delivery or RPC job that meets it in a worker is postponed
+    instead (another worker may declare the connection); raised from a task's own code, the job
+    goes dead at once."""
 
     def __init__(self, message: str) -> None:
         Discard.__init__(self, message)

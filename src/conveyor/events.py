@@ -16,6 +16,10 @@ Jobs (a worker's attempt ended; `duration` in seconds; `run_now` publishes none 
 Breakers (a connection's circuit breaker changed; `previous` is the state it left):
     BreakerOpened     failures reached the threshold, or a probe failed: calls stop `cool_off` s
     BreakerClosed     a probe succeeded: calls flow again
+Connections (politeness: a hold stops every worker's requests to a connection):
+    ConnectionSlowed  a 429/503 answer: no request until `until` (epoch seconds), `reason`
+    ConnectionPaused  a 410 Gone, or an operator's pause: no request until resumed
+    ConnectionResumed an operator resumed it; `woken` postponed jobs are due at once
 Workers (each carries the `worker_id`):
     WorkerStarted     about to register and claim
     WorkerStopping    first signal (or request_stop): no more claims, running jobs get `grace`
@@ -55,6 +59,10 @@ __all__ = [
     "BreakerEvent",
     "BreakerOpened",
     "CancelCheckFailed",
+    "ConnectionEvent",
+    "ConnectionPaused",
+    "ConnectionResumed",
+    "ConnectionSlowed",
     "Event",
     "EventBus",
     "EventSink",
@@ -208,6 +216,37 @@ def breaker_event(
     if after.state == "closed" and was != "closed":
         return BreakerClosed(connection, was)
     return None
+
+
+# -- connections ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEvent(Event):
+    """A connection's hold changed (connection-wide politeness, `conveyor.politeness`)."""
+
+    connection: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSlowed(ConnectionEvent):
+    name: ClassVar[str] = "connection.slowed"
+    status: int
+    until: float
+    strikes: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionPaused(ConnectionEvent):
+    name: ClassVar[str] = "connection.paused"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionResumed(ConnectionEvent):
+    name: ClassVar[str] = "connection.resumed"
+    woken: int
 
 
 # -- workers --------------------------------------------------------------------------------

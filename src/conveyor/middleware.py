@@ -17,6 +17,7 @@ import structlog
 
 from .events import (
     BreakerEvent,
+    ConnectionEvent,
     Event,
     JobDead,
     JobEvent,
@@ -38,12 +39,12 @@ class Middleware:
 
 
 # Once per outage each: the store became unreachable (`error`), and it answers again.
-_WARNINGS = (StoreOutageStarted, StoreOutageEnded, BreakerEvent)
+_WARNINGS = (StoreOutageStarted, StoreOutageEnded, BreakerEvent, ConnectionEvent)
 
 
 class Logging:
     """The structured log lines of every event: job outcomes (successes at debug level), the
-    worker's life (info; store outages and breaker changes at warning).
+    worker's life (info; store outages, breaker changes and connection holds at warning).
 
     An event subscriber, not middleware: every app subscribes one to `app.events` as it is
     created, so every worker and breaker of the app logs through it. Change what is logged with

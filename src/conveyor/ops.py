@@ -18,11 +18,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import options as check
+from . import politeness
 from .breaker import BreakerRecord
 from .errors import ConfigurationError, JobNotFound
+from .events import ConnectionPaused, ConnectionResumed, EventSink
 from .job import STATES, BlockedKey, Job, JobFilter
+from .politeness import Hold
 from .store import Store
-from .types import TaskHost
+from .types import ConnectionLookup, TaskHost
 from .workers import Unserved, WorkerRecord, no_worker_reason, unserved
 
 BULK_LIMIT = 10_000
@@ -45,23 +48,33 @@ DELETE = Action("delete", "deleted", "running jobs cannot be deleted; cancel the
 @dataclass(frozen=True)
 class Stats:
     """What `conveyor stats` shows: {queue: {state: count}}, the live workers, the runnable
-    jobs none of them can run, and every circuit breaker that has a state."""
+    jobs none of them can run, every circuit breaker that has a state, and the connections that
+    are paused or slowed."""
 
     queues: dict[str, dict[str, int]]
     workers: list[WorkerRecord]
     no_worker: list[Unserved]
     breakers: list[BreakerRecord]
+    holds: list[Hold]
 
 
 class Operations:
     """Look at jobs, act on them, and see who works on what."""
 
     def __init__(
-        self, store: Callable[[], Store], tasks: TaskHost, wake: Callable[[], None]
+        self,
+        store: Callable[[], Store],
+        tasks: TaskHost,
+        wake: Callable[[], None],
+        *,
+        connections: ConnectionLookup | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self._store = store
         self._tasks = tasks
         self._wake = wake
+        self._connections = connections
+        self._events = events
 
     @property
     def store(self) -> Store:
@@ -107,6 +120,7 @@ class Operations:
             workers,
             unserved(self.store.runnable_counts(), workers),
             self.breakers(),
+            self.holds(),
         )
 
     def workers(self) -> list[WorkerRecord]:
@@ -126,6 +140,53 @@ class Operations:
     def breakers(self) -> list[BreakerRecord]:
         """The circuit breakers that have a state (a connection never called has none)."""
         return self.store.breakers()
+
+    def holds(self, include_spent: bool = False) -> list[Hold]:
+        """The connections that are paused or slowed now (`include_spent`: also a slow-down
+        whose quiet has passed, kept for its back-off until a success clears it)."""
+        holds = self.store.holds()
+        if include_spent:
+            return holds
+        now = self.store.clock()
+        return [hold for hold in holds if hold.active(now)]
+
+    # -- connections --------------------------------------------------------------------------
+
+    def pause_connection(self, name: str, reason: str = "paused by an operator") -> Hold:
+        """Stop every worker's requests to a connection until `resume_connection`; its jobs wait
+        without using attempts. Pausing a paused connection keeps its first reason."""
+        self._connection(name)
+        before, after = self.store.change_hold(
+            name,
+            lambda current, now: politeness.pause(current, name, now, reason),
+            self._bucket(name),
+        )
+        if after is not None and self._events is not None:
+            self._events.publish(ConnectionPaused(name, reason))
+        hold = after or before
+        assert hold is not None
+        return hold
+
+    def resume_connection(self, name: str) -> int:
+        """Lift a connection's hold (paused or slowed): its postponed jobs are due at once.
+        Returns how many jobs were woken."""
+        self._connection(name)
+        bucket = self._bucket(name)
+        released, woken = self.store.release_hold(name, bucket[0] if bucket else None)
+        if released is not None and self._events is not None:
+            self._events.publish(ConnectionResumed(name, woken))
+        self._wake()
+        return woken
+
+    def _connection(self, name: str) -> None:
+        if self._connections is None:
+            raise ConfigurationError("this operator service has no connections")
+        self._connections.get_connection(name)  # UnknownConnection for a name nobody declared
+
+    def _bucket(self, name: str) -> Any:
+        assert self._connections is not None
+        conn = self._connections.get_connection(name)
+        return None if conn.rate_limit is None else (conn.bucket, conn.rate_limit)
 
     # -- acting -------------------------------------------------------------------------------
 

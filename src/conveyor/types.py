@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 from .breaker import BreakerRecord
 from .events import EventSink as EventSink  # where parts report what happened
 from .job import NewJob
+from .politeness import Hold
 from .ratelimit import RateLimit
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 # `change(current, now)`: the record to store, or None to leave it as it is.
 BreakerChange = Callable[[BreakerRecord | None, float], BreakerRecord | None]
+HoldChange = Callable[[Hold | None, float], Hold | None]
 
 
 class ConnectionLookup(Protocol):
@@ -32,7 +34,8 @@ class ConnectionLookup(Protocol):
 
 
 class LimitStore(Protocol):
-    """The store slice of rate limits and circuit breakers, shared by every worker."""
+    """The store slice of rate limits, circuit breakers and connection holds, shared by every
+    worker."""
 
     def clock(self) -> float: ...
 
@@ -45,6 +48,14 @@ class LimitStore(Protocol):
     ) -> tuple[BreakerRecord | None, BreakerRecord | None]: ...
 
     def breakers(self) -> list[BreakerRecord]: ...
+
+    def held(self, name: str) -> tuple[Hold, float | None] | None: ...
+
+    def change_hold(
+        self, name: str, change: HoldChange, bucket: tuple[str, RateLimit] | None = None
+    ) -> tuple[Hold | None, Hold | None]: ...
+
+    def clear_spent_hold(self, name: str) -> None: ...
 
 
 class JobWriter(Protocol):

@@ -64,10 +64,10 @@ SETTINGS = Breaker(failures=3, cool_off=1, max_cool_off=4)
 
 
 def open_breaker(app: Conveyor, sink: Sink, drain: Drain, jobs: int = 5) -> list[int]:
-    """Three 503s open the breaker; the jobs after them are postponed. Returns every job id."""
+    """Three 500s open the breaker; the jobs after them are postponed. Returns every job id."""
     app.tasks[DELIVER].retry = Fixed(60)
     app.connection("shop", sink.url, breaker=SETTINGS)
-    sink.default("/x", Response(503, text="overloaded"))
+    sink.default("/x", Response(500, text="overloaded"))
     ids = [app.deliver("shop", "/x", {"n": n}) for n in range(jobs)]
     drain(app, concurrency=1)
     return ids
@@ -85,7 +85,7 @@ def test_the_breaker_opens_postpones_and_a_good_probe_closes_it(
     record = breaker_of(app)
     assert (record.state, record.failures, record.cool_off) == ("open", 3, 1)
     assert record.open_until == pytest.approx(time.time() + 1, abs=1)
-    assert "503" in (record.last_error or "")
+    assert "500" in (record.last_error or "")
     for job_id in ids[:3]:
         assert (app.get_job(job_id).state, app.get_job(job_id).attempts) == ("retrying", 1)
     for job_id in ids[3:]:
@@ -95,7 +95,7 @@ def test_the_breaker_opens_postpones_and_a_good_probe_closes_it(
     wait_until_cooled_off(record)
     sink.default("/x", Response(200))
     drain(app, concurrency=1)
-    assert [r.status for r in sink.requests] == [503, 503, 503, 200, 200]
+    assert [r.status for r in sink.requests] == [500, 500, 500, 200, 200]
     record = breaker_of(app)
     assert (record.state, record.failures) == ("closed", 0)
     for job_id in ids[3:]:
@@ -110,13 +110,13 @@ def test_a_failed_probe_reopens_it_for_twice_as_long(
     events = listen(app)
     ids = open_breaker(app, sink, drain, jobs=4)
     wait_until_cooled_off(breaker_of(app))
-    drain(app, concurrency=1)  # the probe: another 503
+    drain(app, concurrency=1)  # the probe: another 500
     assert len(sink.requests) == 4
     record = breaker_of(app)
     assert (record.state, record.failures, record.cool_off) == ("open", 4, 2)
     assert record.open_until == pytest.approx(time.time() + 2, abs=1)
     probe = app.get_job(ids[3])
-    assert (probe.state, probe.attempts, probe.errors[-1]["status"]) == ("retrying", 1, 503)
+    assert (probe.state, probe.attempts, probe.errors[-1]["status"]) == ("retrying", 1, 500)
     assert events == [("shop", "closed", "open"), ("shop", "half_open", "open")]
 
     later = app.deliver("shop", "/x", {"n": "later"})
@@ -131,7 +131,7 @@ def test_one_probe_at_a_time(app: Conveyor, sink: Sink, drain: Drain) -> None:
     sink.default("/x", Response(200, delay=0.5))
     ids = [app.deliver("shop", "/x", {"n": n}) for n in range(5)]
     drain(app, concurrency=5)
-    assert [r.status for r in sink.requests] == [503, 503, 503, 200]
+    assert [r.status for r in sink.requests] == [500, 500, 500, 200]
     assert breaker_of(app).state == "closed"
     states = sorted((app.get_job(i).state, app.get_job(i).attempts) for i in ids)
     assert states == [("queued", 0)] * 4 + [("succeeded", 1)]
@@ -170,7 +170,7 @@ def test_only_consecutive_failures_count(
 ) -> None:
     retry_in(60)
     app.connection("shop", sink.url, breaker=SETTINGS)
-    statuses = [503, 503, 200, 503, 503, 201, 503]
+    statuses = [500, 500, 200, 500, 500, 201, 500]
     sink.script("/x", [Response(s) for s in statuses])
     for n in range(len(statuses)):
         app.deliver("shop", "/x", {"n": n})
@@ -185,7 +185,7 @@ def test_without_a_breaker_nothing_is_postponed(
 ) -> None:
     retry_in(60)
     app.connection("shop", sink.url, breaker=False)
-    sink.default("/x", Response(503))
+    sink.default("/x", Response(500))
     ids = [app.deliver("shop", "/x", {"n": n}) for n in range(8)]
     drain(app, concurrency=1)
     assert len(sink.requests) == 8
@@ -201,7 +201,7 @@ def test_run_now_is_postponed_by_an_open_breaker(
 ) -> None:
     retry_in(60)
     app.connection("shop", sink.url, breaker=Breaker(failures=1, cool_off=30))
-    sink.default("/x", Response(503))
+    sink.default("/x", Response(500))
     app.deliver("shop", "/x", {})
     drain(app)
     assert breaker_of(app).state == "open"
@@ -305,7 +305,7 @@ def test_a_probe_without_a_rate_token_gives_the_probe_slot_back(
         rate_limit="4/s",
         breaker=Breaker(failures=1, cool_off=0.5, probe_timeout=60),
     )
-    sink.script("/x", [Response(503)])
+    sink.script("/x", [Response(500)])
     app.deliver("shop", "/x", {"n": 0})
     drain(app)
     wait_until_cooled_off(breaker_of(app))

@@ -18,7 +18,8 @@ from conveyor.breaker import BreakerRecord
 from conveyor.connections import ConnectionRegistry, RemoteClient, current_remote
 from conveyor.connections.config import apply_config
 from conveyor.connections.connection import Connection, make_connection
-from conveyor.types import BreakerChange
+from conveyor.politeness import Hold
+from conveyor.types import BreakerChange, HoldChange
 from tests.connections.conftest import run_burst
 from tests.http_sink import Response, Sink
 
@@ -32,11 +33,13 @@ def local(tmp_path: Path) -> Iterator[Conveyor]:
 
 
 class Limits:
-    """A limits slice with no database: every token granted, breakers kept in a dict."""
+    """A limits slice with no database: the first token granted, breakers and holds kept in
+    dicts."""
 
     def __init__(self) -> None:
         self.tokens: list[str] = []
         self.records: dict[str, BreakerRecord] = {}
+        self.holds: dict[str, Hold] = {}
 
     def clock(self) -> float:
         return 0.0
@@ -59,6 +62,24 @@ class Limits:
 
     def breakers(self) -> list[BreakerRecord]:
         return list(self.records.values())
+
+    def held(self, name: str) -> tuple[Hold, float | None] | None:
+        hold = self.holds.get(name)
+        if hold is None:
+            return None
+        return hold, None if hold.until is None else hold.until
+
+    def change_hold(
+        self, name: str, change: HoldChange, bucket: tuple[str, RateLimit] | None = None
+    ) -> tuple[Hold | None, Hold | None]:
+        before = self.holds.get(name)
+        after = change(before, 0.0)
+        if after is not None:
+            self.holds[name] = after
+        return before, after
+
+    def clear_spent_hold(self, name: str) -> None:
+        self.holds.pop(name, None)
 
 
 class Lookup:

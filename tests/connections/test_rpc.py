@@ -50,7 +50,7 @@ class OdooHandler(SimpleXMLRPCRequestHandler):
         if server.fail_next > 0:  # an overloaded proxy that echoes the request body
             server.fail_next -= 1
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(503)
+            self.send_response(502)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
             self.wfile.write(b"overloaded while handling: " + body)
@@ -132,7 +132,7 @@ class JsonRpcHandler(BaseHTTPRequestHandler):
             key = headers.get("idempotency-key")
             if key not in server.seen_keys:
                 server.seen_keys.add(key)
-                self._answer(503, text="try again", headers={"Retry-After": "0"})
+                self._answer(500, text="try again", headers={"Retry-After": "0"})
             else:
                 self._answer(200, {"jsonrpc": "2.0", "result": "done", "id": rid})
         else:
@@ -335,11 +335,11 @@ def test_idempotency_key_is_the_same_on_every_attempt(
     rpc_app: Conveyor, jsonrpc: JsonRpcServer
 ) -> None:
     job_id = enqueue_rpc(rpc_app, "api", "flaky", ["x"])
-    _work(rpc_app)  # 503 + Retry-After: 0, then due again at once: both attempts in one burst
+    _work(rpc_app)  # 500 + Retry-After: 0, then due again at once: both attempts in one burst
 
     job = rpc_app.get_job(job_id)
     assert (job.state, job.attempts, job.result) == ("succeeded", 2, "done")
-    assert [e["status"] for e in job.errors] == [503]
+    assert [e["status"] for e in job.errors] == [500]
     keys = [r["headers"]["idempotency-key"] for r in jsonrpc.requests]
     assert keys == [job.payload["idempotency_key"]] * 2
 
@@ -452,14 +452,14 @@ def test_odoo_faults_are_permanent_and_never_show_the_password(
     assert echoed.errors[0]["code"] == 1 and "***" in echoed.errors[0]["message"]
     _assert_no_password(json.dumps(echoed.to_dict(), default=str))
 
-    odoo.fail_next = 1  # a proxy answers 503 and echoes the XML request (escaped password)
+    odoo.fail_next = 1  # a proxy answers 502 and echoes the XML request (escaped password)
     overloaded = enqueue("res.partner")
     _work(rpc_app)
     job = rpc_app.get_job(overloaded)
     assert (job.state, job.errors[0]["type"], job.errors[0]["status"]) == (
         "retrying",
         "RetryableStatus",
-        503,
+        502,
     )
     assert "***" in job.errors[0]["response"]
     _assert_no_password(json.dumps(job.to_dict(), default=str))

@@ -228,13 +228,15 @@ def stats(
             "--json",
             help='Print {"queues": {q: {state: n}}, "totals": {state: n}, "workers": [{worker_id,'
             ' hostname, pid, queues, tasks, started_at, last_seen_at}], "no_worker": [{task,'
-            ' queue, jobs, reason}]}, and "breakers": [{name, state, failures, open_until,'
-            " last_error}] when any breaker has a state.",
+            ' queue, jobs, reason}]}, "breakers": [{name, state, failures, open_until,'
+            ' last_error}] when any breaker has a state, and "holds": [{name, hold, until,'
+            " reason, strikes, since}] when a connection is paused or slowed.",
         ),
     ] = False,
 ) -> None:
     """How many jobs each queue holds, per state; the live workers and the queued jobs none of
-    them can run (no worker has their task or queue); the circuit breakers' states.
+    them can run (no worker has their task or queue); the circuit breakers' states; the paused
+    and slowed connections.
 
     A worker counts as live until it stops cleanly, or for three leases after it was last seen.
     """
@@ -243,12 +245,14 @@ def stats(
     document = jobs_view.stats_document(stats.queues)
     document["workers"] = [worker.to_dict() for worker in stats.workers]
     document["no_worker"] = [group.to_dict() for group in stats.no_worker]
-    breakers = stats.breakers
+    breakers, holds = stats.breakers, stats.holds
+    redact = connections_view.Redactor(app.connections.values())
     if breakers:
-        redact = connections_view.Redactor(app.connections.values())
         document["breakers"] = [
             connections_view.breaker_state(record, redact) for record in breakers
         ]
+    if holds:
+        document["holds"] = [connections_view.hold_state(hold, redact) for hold in holds]
     if as_json:
         render.emit_json(document)
         return
@@ -259,6 +263,8 @@ def stats(
     render.console().print(jobs_view.workers_view(document["workers"], document["no_worker"]))
     if breakers:
         render.console().print(connections_view.breakers_table(document["breakers"]))
+    if holds:
+        render.console().print(connections_view.holds_table(document["holds"]))
 
 
 @cli.command()

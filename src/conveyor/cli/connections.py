@@ -21,7 +21,7 @@ CHECK_FAILED = 1
 
 connections_app = typer.Typer(
     name="connections",
-    help="List the connections (auth, rate limit, breaker state) and test them.",
+    help="List the connections (auth, rate limit, breaker, pause), test, pause and resume them.",
     no_args_is_help=True,
 )
 
@@ -38,7 +38,8 @@ def list_connections(
         bool, typer.Option("--json", help="One JSON object per line (JSON Lines).")
     ] = False,
 ) -> None:
-    """Every connection: base URL, auth (without secrets), rate limit, breaker and its state."""
+    """Every connection: base URL, auth (without secrets), rate limit, breaker and its state,
+    and whether it is paused or slowed (why, and until when)."""
     app = session(ctx).app
     connections = [app.connections[name] for name in sorted(app.connections)]
     if not connections:
@@ -46,9 +47,11 @@ def list_connections(
             typer.echo(f"No connections: {NO_CONNECTIONS_HINT}.")
         return
     states = {record.name: record for record in app.ops.breakers()}
+    holds = {hold.name: hold for hold in app.ops.holds()}
     redact = connections_view.Redactor(connections)
     records = [
-        connections_view.connection_record(c, states.get(c.name), redact) for c in connections
+        connections_view.connection_record(c, states.get(c.name), redact, holds.get(c.name))
+        for c in connections
     ]
     if as_json:
         for record in records:
@@ -90,6 +93,49 @@ def test_connection(
         render.console().print(connections_view.check_text(record), soft_wrap=True)
     if not check.ok:
         raise typer.Exit(CHECK_FAILED)
+
+
+@connections_app.command("pause")
+def pause_connection(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The connection's name.", show_default=False)
+    ],
+    reason: Annotated[
+        str, typer.Option(help="Why: shown with the connection and on its waiting jobs.")
+    ] = "paused by an operator",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the hold as JSON.")] = False,
+) -> None:
+    """Stop every worker's requests to a connection until `connections resume NAME`; its jobs
+    wait without using attempts."""
+    app = session(ctx).app
+    _known(app, name)
+    hold = app.ops.pause_connection(name, reason)
+    record = connections_view.hold_state(hold, connections_view.Redactor([app.connections[name]]))
+    if as_json:
+        render.emit_json(record)
+    else:
+        typer.echo(f"Paused {name}: {record['reason']}")
+
+
+@connections_app.command("resume")
+def resume_connection(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The connection's name.", show_default=False)
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print {name, woken} as JSON.")] = False,
+) -> None:
+    """Lift a connection's pause (or slow-down): requests flow again, and the jobs the pause
+    postponed are due at once."""
+    app = session(ctx).app
+    _known(app, name)
+    woken = app.ops.resume_connection(name)
+    if as_json:
+        render.emit_json({"name": name, "woken": woken})
+    else:
+        noun = "job" if woken == 1 else "jobs"
+        typer.echo(f"Resumed {name}: {woken} waiting {noun} due now.")
 
 
 def _known(app: Conveyor, name: str) -> None:

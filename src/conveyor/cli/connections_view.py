@@ -1,9 +1,8 @@
-"""The views of connections, circuit breakers and connection checks: `connections list`,
-`connections test`, and the breakers of `stats`."""
+"""The views of connections, circuit breakers, holds and connection checks: `connections list`,
+`connections test`, and the breakers and holds of `stats`."""
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -17,9 +16,10 @@ from rich.text import Text
 from ..breaker import BreakerRecord
 from ..connections.auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
 from ..connections.connection import Connection
+from ..connections.masking import connection_secret_values, connection_secrets
 from ..connections.secrets import Secret
 from ..connections.tester import ConnectionCheck
-from ..errors import ConveyorError
+from ..politeness import Hold
 from ..ratelimit import RateLimit
 from .render import Column, console, fitted_table, short_when, shorten
 
@@ -52,20 +52,6 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def connection_secrets(connection: Connection) -> list[Secret]:
-    auth = connection.auth
-    found = [connection.signing_secret]
-    if isinstance(auth, Bearer):
-        found.append(auth.token)
-    elif isinstance(auth, Basic):
-        found.append(auth.password)
-    elif isinstance(auth, ApiKey):
-        found.append(auth.key)
-    elif isinstance(auth, OAuth2ClientCredentials):
-        found.append(auth.client_secret)
-    return [value for value in found if value is not None]
-
-
 def missing_env(connection: Connection) -> list[str]:
     """The environment variables this connection's secrets need that are not set."""
     names = (value.reference for value in connection_secrets(connection))
@@ -79,7 +65,7 @@ class Redactor:
     def __init__(self, connections: Iterable[Connection]) -> None:
         values: set[str] = set()
         for connection in connections:
-            values.update(_secret_values(connection))
+            values.update(connection_secret_values(connection))
         self.values = sorted(
             (v for v in values if len(v) >= MIN_REDACTED_LENGTH), key=len, reverse=True
         )
@@ -90,30 +76,6 @@ class Redactor:
         for value in self.values:
             text = text.replace(value, REDACTED)
         return text
-
-
-def _secret_values(connection: Connection) -> list[str]:
-    values = []
-    for value in connection_secrets(connection):
-        try:
-            values.append(value.reveal())
-        except ConveyorError:  # an unset environment variable: nothing to leak
-            continue
-    auth = connection.auth
-    if isinstance(auth, Basic) and values:
-        try:
-            raw = f"{auth.username}:{auth.password.reveal()}".encode()
-            values.append(base64.b64encode(raw).decode())
-        except ConveyorError:
-            pass
-    if isinstance(auth, OAuth2ClientCredentials):
-        token = auth.current_token()
-        if token:
-            values.append(token)
-    password = urlsplit(connection.base_url).password
-    if password:
-        values.append(password)
-    return values
 
 
 def auth_record(auth: Auth | None) -> dict[str, Any] | None:
@@ -170,10 +132,26 @@ def breaker_state(record: BreakerRecord, redact: Redactor | None = None) -> dict
     }
 
 
+def hold_state(hold: Hold, redact: Redactor | None = None) -> dict[str, Any]:
+    """A paused or slowed connection: why, and until when (None: until resumed)."""
+    return {
+        "name": hold.name,
+        "hold": hold.kind,
+        "until": iso_time(hold.until),
+        "reason": redact(hold.reason) if redact else hold.reason,
+        "strikes": hold.strikes,
+        "since": iso_time(hold.updated_at),
+    }
+
+
 def connection_record(
-    connection: Connection, record: BreakerRecord | None, redact: Redactor
+    connection: Connection,
+    record: BreakerRecord | None,
+    redact: Redactor,
+    hold: Hold | None = None,
 ) -> dict[str, Any]:
-    """What `connections list` shows of one connection: no secret values, only references."""
+    """What `connections list` shows of one connection: no secret values, only references.
+    `hold`: its pause or slow-down in force, if any."""
     limit = connection.rate_limit
     settings = connection.breaker
     state: dict[str, Any] | None = None
@@ -197,6 +175,9 @@ def connection_record(
             "max_cool_off": settings.max_cool_off,
         },
         "breaker_state": state,
+        "hold": None
+        if hold is None
+        else {k: v for k, v in hold_state(hold, redact).items() if k != "name"},
         "timeouts": {"connect": connection.timeouts.connect, "read": connection.timeouts.read},
         "headers": sorted(connection.headers),
         "signing_secret": secret_text(connection.signing_secret),
@@ -256,6 +237,9 @@ def connections_table(records: Sequence[Mapping[str, Any]], width: int | None = 
         Column("Breaker", [_breaker_cell(r["breaker"]) for r in records], drop=3),
         Column("State", [state_cell(r["breaker_state"]) for r in records], shrink_to=20),
     ]
+    if any(r.get("hold") for r in records):
+        cells = [hold_cell(r.get("hold")) for r in records]
+        columns.append(Column("Hold", cells, shrink_to=14))
     errors = [(r["breaker_state"] or {}).get("last_error") for r in records]
     if any(errors):
         cells = [Text(shorten(error, 60)) for error in errors]
@@ -263,6 +247,49 @@ def connections_table(records: Sequence[Mapping[str, Any]], width: int | None = 
     return fitted_table(
         columns,
         width or console().width,
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+
+
+def hold_cell(hold: Mapping[str, Any] | None) -> Text:
+    """`paused: HTTP 410 ...` or `slowed until 12:00:03: HTTP 429 ...`."""
+    if not hold:
+        return Text("-", style="dim")
+    if hold["hold"] == "paused":
+        text = Text("paused", style="bold red")
+    else:
+        text = Text("slowed", style="yellow")
+        if hold["until"]:
+            until = datetime.fromisoformat(hold["until"])
+            text.append(f" until {until.astimezone(UTC).strftime('%H:%M:%S')}")
+    text.append(f": {shorten(hold['reason'], 60)}")
+    return text
+
+
+def holds_table(holds: Sequence[Mapping[str, Any]], width: int | None = None) -> Table:
+    def until(hold: Mapping[str, Any]) -> str:
+        value = hold["until"]
+        return short_when(datetime.fromisoformat(value)) if value else "until resumed"
+
+    columns = [
+        Column("Connection", [Text(h["name"]) for h in holds], shrink_to=10),
+        Column(
+            "Hold",
+            [
+                Text(h["hold"], style="bold red" if h["hold"] == "paused" else "yellow")
+                for h in holds
+            ],
+        ),
+        Column("Until (UTC)", [until(h) for h in holds]),
+        Column("Reason", [Text(shorten(h["reason"], 70)) for h in holds], shrink_to=12),
+    ]
+    return fitted_table(
+        columns,
+        width or console().width,
+        title="Paused and slowed connections",
+        title_justify="left",
         box=box.SIMPLE_HEAD,
         collapse_padding=True,
         pad_edge=False,

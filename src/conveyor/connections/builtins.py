@@ -9,18 +9,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import Postpone, UnknownConnection
+from ..politeness import ON_HOLD
 from ..tasks import Blueprint
-from .client import current_remote
+from .client import RemoteClient, current_remote
 from .deliver import DELIVER_TASK, Delivery, attempt_key
 from .rpc_jobs import RPC_TASK, RpcCall, run_call
 
 builtin_tasks = Blueprint()
+UNDECLARED_RECHECK = 60.0
+
+
+def _client(connection: str) -> RemoteClient:
+    """The running attempt's client, once the connection is known here. A connection this
+    worker does not declare may be another worker's: the job waits (its attempt not counted)."""
+    client = current_remote()
+    try:
+        client.connections.get_connection(connection)
+    except UnknownConnection as error:
+        raise Postpone(
+            UNDECLARED_RECHECK,
+            f"{ON_HOLD}connection {connection!r} is not declared in this worker ({error}); a"
+            " worker that declares it will run the job (or cancel it)",
+        ) from None
+    return client
 
 
 @builtin_tasks.task(name=DELIVER_TASK, max_attempts=10)
 async def deliver(payload: Delivery) -> dict[str, Any]:
+    client = _client(payload.connection)
     key = await attempt_key(payload)
-    response = await current_remote().deliver(
+    response = await client.deliver(
         payload.connection,
         payload.method,
         payload.path,
@@ -33,5 +52,7 @@ async def deliver(payload: Delivery) -> dict[str, Any]:
 
 @builtin_tasks.task(name=RPC_TASK, max_attempts=10)
 async def rpc(payload: RpcCall) -> Any:
+    client = _client(payload.connection)
     key = await attempt_key(payload)
-    return await run_call(current_remote(), payload, idempotency_key=key)
+    with client.mask(client.connections.get_connection(payload.connection)).raised():
+        return await run_call(client, payload, idempotency_key=key)

@@ -1,9 +1,11 @@
 """The client that calls connections politely, and the accessor a running task reaches it by.
 
 A call goes through, in order: the connection's circuit breaker (open: the job is postponed, its
-attempt not counted), its rate limit (no token: postponed likewise), auth headers, the idempotency
-key, the Standard Webhooks signature, the request with its timeouts, one token refresh and resend
-on a 401 for OAuth2, and the classification of the response (retry, or dead at once).
+attempt not counted), its hold and rate limit (slowed, paused or no token: postponed likewise),
+auth headers, the idempotency key, the Standard Webhooks signature, the request with its timeouts,
+one token refresh and resend on a 401 for OAuth2, and the classification of the response (retry,
+dead at once, or, for a 429/503 or a 410, a hold on the whole connection: `conveyor.politeness`).
+The connection's secrets are masked in the response excerpt and in any error it raises.
 
 `RemoteClient` takes what it uses: the connection lookup, the limits slice of the store, and an
 event sink for breaker changes (`conveyor.types`). There is one per event loop
@@ -17,18 +19,28 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import politeness
 from ..breaker import BreakerRecord, admit, on_failure, on_success, take_probe
-from ..errors import ConfigurationError, DeliveryError, PermanentStatus, Postpone
-from ..events import breaker_event
+from ..errors import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentStatus,
+    Postpone,
+    RetryableStatus,
+)
+from ..events import ConnectionPaused, ConnectionSlowed, breaker_event
 from ..job import Job
+from ..politeness import Hold
+from ..ratelimit import RateLimit
 from ..types import ConnectionLookup, EventSink, LimitStore
 from .bundling import Bundler
 from .classify import classify
 from .connection import Connection
 from .http import HttpClient, HttpResponse
+from .masking import SecretMask, connection_secret_values
 from .signing import signature_headers
 
 BREAKER_CACHE_SECONDS = 1.0
@@ -47,6 +59,9 @@ class RemoteClient:
         self.http = HttpClient()
         self._breakers: dict[str, tuple[float, BreakerRecord | None]] = {}
         self._bundlers: dict[tuple[str, str, str], Bundler] = {}
+        # The holds this process has met (set, or been refused by): a success clears a spent one.
+        self._holds: dict[str, Hold] = {}
+        self._masks: dict[tuple[str, ...], SecretMask] = {}
 
     async def close(self) -> None:
         await self.http.close()
@@ -62,12 +77,14 @@ class RemoteClient:
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> HttpResponse:
-        """Call a connection. Raises Postpone (breaker open, no token), RemoteUnavailable,
-        RetryableStatus or PermanentStatus."""
+        """Call a connection. Raises Postpone (breaker open, no token, the connection slowed or
+        paused, or this answer a 429/503/410 that holds it), RemoteUnavailable, RetryableStatus
+        or PermanentStatus, with the connection's secrets masked."""
         conn = self.connections.get_connection(connection)
         await self._admit(conn)
         if body is None and json_body is not None:
             body = json.dumps(json_body, separators=(",", ":")).encode()
+        mask = self.mask(conn)
         try:
             response = await self._send(conn, method.upper(), path, body, headers, idempotency_key)
             if response.status == 401 and conn.auth is not None and conn.auth.refreshable:
@@ -76,13 +93,35 @@ class RemoteClient:
                     conn, method.upper(), path, body, headers, idempotency_key, stale=stale
                 )
         except DeliveryError as error:
+            mask.error(error)
             await self._record(conn, error)
             raise
+        mask = self.mask(conn)  # an OAuth2 token fetched for this request is masked too
+        if mask:
+            response = replace(response, mask=mask.text)
         verdict = classify(response, time.time(), conn.max_retry_after)
         await self._record(conn, verdict)
-        if verdict is not None:
-            raise verdict
-        return response
+        if verdict is None:
+            if conn.name in self._holds:
+                await self._clear_spent(conn)
+            return response
+        mask.error(verdict)
+        status = verdict.status
+        if isinstance(verdict, RetryableStatus) and status in politeness.SLOW_DOWN_STATUSES:
+            raise await self._slow_down(conn, verdict, status)
+        if status == politeness.GONE_STATUS:
+            raise await self.pause(conn.name, str(verdict))
+        raise verdict
+
+    def mask(self, conn: Connection) -> SecretMask:
+        """The mask of the connection's secrets as they are now (cached by their values)."""
+        values = tuple(connection_secret_values(conn))
+        found = self._masks.get(values)
+        if found is None:
+            if len(self._masks) > 64:  # rotated tokens: keep the cache small
+                self._masks.clear()
+            found = self._masks[values] = SecretMask(values)
+        return found
 
     async def deliver(
         self,
@@ -141,7 +180,7 @@ class RemoteClient:
         response.extra["authorization"] = headers.get("Authorization")
         return response
 
-    # -- breaker and rate limit -------------------------------------------------------------
+    # -- breaker, hold and rate limit -------------------------------------------------------
 
     async def _admit(self, conn: Connection) -> None:
         store = self.limits
@@ -151,10 +190,16 @@ class RemoteClient:
             if wait > 0:
                 raise Postpone(wait, f"circuit breaker of {conn.name!r} is open")
             probe = wait < 0  # cooled off: this call may be the one probe
-        if conn.rate_limit is not None:  # before the probe slot, so a postponed call keeps none
+        # Before the probe slot, so a postponed call keeps none. A hold moves a rate-limited
+        # connection's bucket on (`LimitStore.change_hold`): the token refused is the hold's
+        # check, and only a refusal looks the hold up. Without a rate limit, one lookup.
+        if conn.rate_limit is not None:
             wait = await asyncio.to_thread(store.take_token, conn.bucket, conn.rate_limit)
             if wait > 0:
+                self._refuse(await asyncio.to_thread(store.held, conn.name))
                 raise Postpone(wait, f"rate limit of {conn.name!r}")
+        else:
+            self._refuse(await asyncio.to_thread(store.held, conn.name))
         if probe and conn.breaker is not None:
             settings = conn.breaker
             _, taken = await asyncio.to_thread(
@@ -165,6 +210,65 @@ class RemoteClient:
             if taken is None:
                 raise Postpone(1.0, f"circuit breaker of {conn.name!r} is probing")
             self._breakers[conn.name] = (time.monotonic(), taken)
+
+    def _refuse(self, held: tuple[Hold, float | None] | None) -> None:
+        """Raise the postponement of a hold in force, if there is one (a spent one is only
+        remembered: the next success clears it)."""
+        if held is not None:
+            hold, remaining = held
+            self._holds[hold.name] = hold
+            if remaining is None or remaining > 0:
+                raise politeness.postponement(hold, remaining)
+
+    async def _slow_down(self, conn: Connection, verdict: RetryableStatus, status: int) -> Postpone:
+        """A 429/503: the whole connection is quiet for Retry-After (or the back-off); the job
+        that got it is postponed like the others."""
+        where = f"{verdict.details.get('method', '')} {verdict.details.get('url', '')}".strip()
+        after, cap = verdict.after, conn.max_retry_after
+
+        def change(current: Hold | None, now: float) -> Hold | None:
+            return politeness.slow_down(current, conn.name, now, status, after, cap, where)
+
+        before, hold = await asyncio.to_thread(
+            self.limits.change_hold, conn.name, change, self._bucket(conn)
+        )
+        hold = hold or before
+        if hold is None:  # cannot happen: slow_down refuses only while paused
+            return Postpone(1.0, f"connection {conn.name!r} slowed: {verdict}")
+        self._holds[conn.name] = hold
+        if hold.kind == "slowed" and hold.until is not None:
+            self.events.publish(
+                ConnectionSlowed(conn.name, status, hold.until, hold.strikes, hold.reason)
+            )
+            return politeness.postponement(hold, hold.until - hold.updated_at)
+        return politeness.postponement(hold, None)
+
+    async def pause(self, name: str, reason: str) -> Postpone:
+        """Pause a connection (a 410 Gone, or an operator): no request from any worker until it
+        is resumed. Returns the postponement of a job that meets it."""
+        conn = self.connections.get_connection(name)
+
+        def change(current: Hold | None, now: float) -> Hold | None:
+            return politeness.pause(current, name, now, reason)
+
+        before, hold = await asyncio.to_thread(
+            self.limits.change_hold, name, change, self._bucket(conn)
+        )
+        if hold is not None:
+            self.events.publish(ConnectionPaused(name, reason))
+        current = hold or before
+        assert current is not None
+        self._holds[name] = current
+        return politeness.postponement(current, None)
+
+    async def _clear_spent(self, conn: Connection) -> None:
+        hold = self._holds.pop(conn.name)
+        if hold.kind == "slowed":
+            await asyncio.to_thread(self.limits.clear_spent_hold, conn.name)
+
+    @staticmethod
+    def _bucket(conn: Connection) -> tuple[str, RateLimit] | None:
+        return None if conn.rate_limit is None else (conn.bucket, conn.rate_limit)
 
     async def _breaker_state(self, name: str) -> BreakerRecord | None:
         cached = self._breakers.get(name)

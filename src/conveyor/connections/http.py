@@ -8,7 +8,7 @@ this module touches it, so the choice can change without touching the rest.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -41,6 +41,8 @@ class HttpResponse:
     url: str = ""
     method: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Applied to the excerpt (never to `body`): the connection's secrets, masked.
+    mask: Callable[[str], str] | None = None
 
     def json(self) -> Any:
         import json
@@ -48,7 +50,10 @@ class HttpResponse:
         return json.loads(self.body) if self.body else None
 
     def excerpt(self, limit: int = EXCERPT_BYTES) -> str:
-        text = self.body[:limit].decode("utf-8", errors="replace")
+        if self.mask is None:
+            text = self.body[:limit].decode("utf-8", errors="replace")
+        else:  # masked before it is cut, so that no secret is left half-shown at the cut
+            text = self.mask(self.body[: limit + 512].decode("utf-8", errors="replace"))[:limit]
         return text + ("…" if len(self.body) > limit else "")
 
     def details(self) -> dict[str, Any]:

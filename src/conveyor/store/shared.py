@@ -18,12 +18,13 @@ from typing import Any, Protocol
 from ..breaker import BreakerRecord
 from ..errors import JobNotFound
 from ..job import BlockedKey, Job, JobFilter, NewJob
+from ..politeness import Hold, paused_prefix
 from ..workers import STALE_AFTER_LEASES, WorkerRecord
 from . import queries
 from .base import Store
 from .common import filter_params, finished_params, worker_params
 from .jobs import IDEMPOTENCY_RETENTION
-from .limits import breaker_record
+from .limits import breaker_record, hold_record
 from .schema import pending
 
 
@@ -229,6 +230,33 @@ class SQLStore(Store):
     def breakers(self) -> list[BreakerRecord]:
         with self._read(records=True) as cur:
             return [breaker_record(row) for row in cur.execute(self._q["breaker_list"]).fetchall()]
+
+    def held(self, name: str) -> tuple[Hold, float | None] | None:
+        with self._read(records=True) as cur:
+            row = cur.execute(self._q["hold_active"], self._with_now({"name": name})).fetchone()
+        if row is None:
+            return None
+        hold = hold_record(row)
+        return hold, None if hold.kind == "paused" else float(row["remaining"])
+
+    def holds(self) -> list[Hold]:
+        with self._read(records=True) as cur:
+            return [hold_record(row) for row in cur.execute(self._q["hold_list"]).fetchall()]
+
+    def release_hold(self, name: str, bucket: str | None = None) -> tuple[Hold | None, int]:
+        with self._write(records=True) as cur:
+            row = cur.execute(self._q["hold_delete"], {"name": name}).fetchone()
+            if bucket is not None:
+                cur.execute(self._q["rate_release"], self._with_now({"name": bucket}))
+            params = self._with_now({"prefix": paused_prefix(name)})
+            woken = int(cur.execute(self._q["wake_held"], params).rowcount)
+            if woken:
+                self._notify(cur)
+        return (None if row is None else hold_record(row)), woken
+
+    def clear_spent_hold(self, name: str) -> None:
+        with self._write_one() as cur:
+            cur.execute(self._q["hold_delete_spent"], self._with_now({"name": name}))
 
     # -- schema -----------------------------------------------------------------------------
 

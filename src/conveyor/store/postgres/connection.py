@@ -43,6 +43,7 @@ CHECK_AFTER_IDLE = 1.0  # seconds: a pooled connection idle longer is tested bef
 KEY_LOCK = 1668247126  # key hashtext(ordering key): enqueue and release of one key, serialised
 MIGRATE_LOCK = 1668247126  # key 0: one migrating process at a time (shares the keys' class)
 BREAKER_LOCK = 1668247127  # key hashtext(breaker name): one change of a breaker at a time
+HOLD_LOCK = 1668247128  # key hashtext(connection name): one change of a connection's hold
 
 
 class PostgresConnection(SQLStore):

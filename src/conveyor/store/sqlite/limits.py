@@ -1,4 +1,5 @@
-"""SQLite, the limits slice: the application's clock, and the write lock as the breakers' lock."""
+"""SQLite, the limits slice: the application's clock, and the write lock as the lock of breakers
+and holds."""
 
 from __future__ import annotations
 
@@ -6,8 +7,16 @@ import time
 from dataclasses import asdict
 
 from ...breaker import BreakerRecord
+from ...politeness import Hold
 from ...ratelimit import RateLimit, wait_after_denial
-from ..limits import BreakerChange, breaker_record
+from ..limits import (
+    BreakerChange,
+    Bucket,
+    HoldChange,
+    breaker_record,
+    held_bucket_tat,
+    hold_record,
+)
 from .connection import SQLiteConnection
 
 
@@ -33,4 +42,19 @@ class SQLiteLimits(SQLiteConnection):
             after = change(before, time.time())
             if after is not None:
                 cur.execute(self._q["breaker_put"], asdict(after))
+        return before, after
+
+    def change_hold(
+        self, name: str, change: HoldChange, bucket: Bucket | None = None
+    ) -> tuple[Hold | None, Hold | None]:
+        with self._write() as cur:
+            row = cur.execute(self._q["hold_get"], {"name": name}).fetchone()
+            before = None if row is None else hold_record(row)
+            now = time.time()
+            after = change(before, now)
+            if after is not None:
+                cur.execute(self._q["hold_put"], asdict(after))
+                if bucket is not None:
+                    tat = held_bucket_tat(after, now, bucket[1])
+                    cur.execute(self._q["rate_hold"], {"name": bucket[0], "tat": tat})
         return before, after

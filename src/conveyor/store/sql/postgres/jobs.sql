@@ -216,9 +216,11 @@ WHERE state IN ('queued', 'retrying')
   AND (%(all_tasks)s OR task = ANY(%(tasks)s::text[]))
 
 -- name: any_postponed
--- Burst workers: a postponed job is runnable, only throttled.
+-- Burst workers: a postponed job is runnable, only throttled; not one on hold (its reason
+-- begins with politeness.ON_HOLD: a paused connection, one no worker here declares).
 SELECT EXISTS (SELECT 1 FROM conveyor_jobs
                WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
+                 AND postponed_reason NOT LIKE 'on hold: %%'
                  AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
                  AND (%(all_tasks)s OR task = ANY(%(tasks)s::text[])))
 

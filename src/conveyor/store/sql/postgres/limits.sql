@@ -39,3 +39,51 @@ SELECT * FROM conveyor_breakers ORDER BY name
 -- Locks the row, or (first use) the name, so two workers cannot both change it.
 -- The lock class is BREAKER_LOCK (store/postgres/connection.py).
 SELECT pg_advisory_xact_lock(%(lock)s::int, hashtext(%(name)s))
+
+-- name: hold_get
+SELECT * FROM conveyor_connection_holds WHERE name = %(name)s
+
+-- name: hold_active
+-- A request's look before it goes out, on a connection without a rate limit (one PK lookup).
+-- A spent slow-down comes back too (remaining <= 0): the next success clears it.
+SELECT *, until - extract(epoch FROM now())::float8 AS remaining
+FROM conveyor_connection_holds WHERE name = %(name)s
+
+-- name: hold_put
+INSERT INTO conveyor_connection_holds (name, kind, until, reason, strikes, updated_at)
+VALUES (%(name)s, %(kind)s, %(until)s, %(reason)s, %(strikes)s, %(updated_at)s)
+ON CONFLICT (name) DO UPDATE SET
+    kind = excluded.kind, until = excluded.until, reason = excluded.reason,
+    strikes = excluded.strikes, updated_at = excluded.updated_at
+
+-- name: hold_list
+SELECT * FROM conveyor_connection_holds ORDER BY name
+
+-- name: hold_delete
+DELETE FROM conveyor_connection_holds WHERE name = %(name)s RETURNING *
+
+-- name: hold_delete_spent
+-- A success after a slow-down's quiet: the back-off starts from one strike again.
+DELETE FROM conveyor_connection_holds
+WHERE name = %(name)s AND kind = 'slowed' AND until <= extract(epoch FROM now())::float8
+
+-- name: hold_lock
+-- The lock class is HOLD_LOCK (store/postgres/connection.py).
+SELECT pg_advisory_xact_lock(%(lock)s::int, hashtext(%(name)s))
+
+-- name: rate_hold
+-- A hold on a rate-limited connection moves its bucket on, so every `rate_take` is refused
+-- until the hold ends: the hot path needs no second statement.
+INSERT INTO conveyor_rate_limits AS r (name, tat) VALUES (%(name)s, %(tat)s)
+ON CONFLICT (name) DO UPDATE SET tat = greatest(r.tat, excluded.tat)
+
+-- name: rate_release
+UPDATE conveyor_rate_limits SET tat = extract(epoch FROM now())::float8
+WHERE name = %(name)s AND tat > extract(epoch FROM now())::float8
+
+-- name: wake_held
+-- A resume: the jobs its pause postponed are due at once (found by their reason, so jobs of
+-- the application's own tasks that called the connection are woken too).
+UPDATE conveyor_jobs SET run_at = now()
+WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
+  AND substr(postponed_reason, 1, length(%(prefix)s)) = %(prefix)s

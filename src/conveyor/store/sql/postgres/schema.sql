@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 6
+-- version: 7
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -80,6 +80,17 @@ CREATE TABLE conveyor_breakers (
     probe_until DOUBLE PRECISION,
     updated_at DOUBLE PRECISION NOT NULL,
     last_error TEXT
+);
+
+-- Connection-wide politeness: 'slowed' (a 429/503) until `until`, 'paused' (a 410 Gone, or an
+-- operator) until resumed (`until` NULL); `strikes`: consecutive 429/503s, for the back-off.
+CREATE TABLE conveyor_connection_holds (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('slowed', 'paused')),
+    until DOUBLE PRECISION,
+    reason TEXT NOT NULL,
+    strikes INTEGER NOT NULL DEFAULT 0,
+    updated_at DOUBLE PRECISION NOT NULL
 );
 
 -- Live workers: upserted at start, refreshed every lease/3, deleted on a clean stop; a row

@@ -189,9 +189,11 @@ WHERE state IN ('queued', 'retrying')
   AND (:all_tasks OR task IN (SELECT value FROM json_each(:tasks)))
 
 -- name: any_postponed
--- Burst workers: a postponed job is runnable, only throttled.
+-- Burst workers: a postponed job is runnable, only throttled; not one on hold (its reason
+-- begins with politeness.ON_HOLD: a paused connection, one no worker here declares).
 SELECT EXISTS (SELECT 1 FROM conveyor_jobs
                WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
+                 AND postponed_reason NOT LIKE 'on hold: %'
                  AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
                  AND (:all_tasks OR task IN (SELECT value FROM json_each(:tasks))))
 

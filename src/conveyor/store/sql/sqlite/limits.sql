@@ -26,3 +26,44 @@ ON CONFLICT (name) DO UPDATE SET
 
 -- name: breaker_list
 SELECT * FROM conveyor_breakers ORDER BY name
+
+-- name: hold_get
+SELECT * FROM conveyor_connection_holds WHERE name = :name
+
+-- name: hold_active
+-- A request's look before it goes out, on a connection without a rate limit (one PK lookup).
+-- A spent slow-down comes back too (remaining <= 0): the next success clears it.
+SELECT *, until - :now AS remaining FROM conveyor_connection_holds WHERE name = :name
+
+-- name: hold_put
+INSERT INTO conveyor_connection_holds (name, kind, until, reason, strikes, updated_at)
+VALUES (:name, :kind, :until, :reason, :strikes, :updated_at)
+ON CONFLICT (name) DO UPDATE SET
+    kind = excluded.kind, until = excluded.until, reason = excluded.reason,
+    strikes = excluded.strikes, updated_at = excluded.updated_at
+
+-- name: hold_list
+SELECT * FROM conveyor_connection_holds ORDER BY name
+
+-- name: hold_delete
+DELETE FROM conveyor_connection_holds WHERE name = :name RETURNING *
+
+-- name: hold_delete_spent
+-- A success after a slow-down's quiet: the back-off starts from one strike again.
+DELETE FROM conveyor_connection_holds WHERE name = :name AND kind = 'slowed' AND until <= :now
+
+-- name: rate_hold
+-- A hold on a rate-limited connection moves its bucket on, so every `rate_take` is refused
+-- until the hold ends: the hot path needs no second statement.
+INSERT INTO conveyor_rate_limits (name, tat) VALUES (:name, :tat)
+ON CONFLICT (name) DO UPDATE SET tat = max(tat, excluded.tat)
+
+-- name: rate_release
+UPDATE conveyor_rate_limits SET tat = :now WHERE name = :name AND tat > :now
+
+-- name: wake_held
+-- A resume: the jobs its pause postponed are due at once (found by their reason, so jobs of
+-- the application's own tasks that called the connection are woken too).
+UPDATE conveyor_jobs SET run_at = :now
+WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
+  AND substr(postponed_reason, 1, length(:prefix)) = :prefix

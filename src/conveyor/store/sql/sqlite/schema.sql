@@ -1,7 +1,7 @@
 -- The SQLite schema as migrations/ leave it, all applied: read this, change it only by adding a
 -- migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here.
--- version: 6
+-- version: 7
 -- Timestamps are Unix epoch seconds (REAL), written by the application.
 
 CREATE TABLE conveyor_jobs (
@@ -70,6 +70,17 @@ CREATE TABLE conveyor_breakers (
     probe_until REAL,
     updated_at REAL NOT NULL,
     last_error TEXT
+);
+
+-- Connection-wide politeness: 'slowed' (a 429/503) until `until`, 'paused' (a 410 Gone, or an
+-- operator) until resumed (`until` NULL); `strikes`: consecutive 429/503s, for the back-off.
+CREATE TABLE conveyor_connection_holds (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('slowed', 'paused')),
+    until REAL,
+    reason TEXT NOT NULL,
+    strikes INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
 );
 
 -- Live workers: upserted at start, refreshed every lease/3, deleted on a clean stop; a row

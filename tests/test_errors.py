@@ -246,6 +246,9 @@ def test_an_unmigrated_sqlite_file_says_to_migrate(tmp_path: Path) -> None:
         app.deliver("shop", "/contacts", {"id": 1})
     with pytest.raises(StoreError, match=r"no Conveyor schema here"):
         app.list_jobs()
+    app.task(lambda payload: None, name="noop")
+    with pytest.raises(StoreError, match=r"run app.migrate\(\) or `conveyor migrate`"):
+        app.enqueue("noop", {})  # the single enqueue's hot path maps the error too
     app.close()
 
 
@@ -258,6 +261,9 @@ def test_an_unmigrated_postgres_database_says_to_migrate(postgres_database: str)
     try:
         with pytest.raises(StoreError, match=r"run app.migrate\(\) or `conveyor migrate`"):
             app.list_jobs()
+        app.task(lambda payload: None, name="noop")
+        with pytest.raises(StoreError, match=r"run app.migrate\(\) or `conveyor migrate`"):
+            app.enqueue("noop", {})  # the single enqueue's hot path maps the error too
     finally:
         app.close()
         with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:

@@ -44,6 +44,30 @@ def test_run_at_in_the_past_is_due(store: Store) -> None:
     assert [j.id for j in claim(store)] == [job_id]
 
 
+@pytest.mark.parametrize(
+    "when",
+    [{"delay": 30.0}, {"run_at": datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)}],
+    ids=["delay", "run_at"],
+)
+def test_a_job_enqueued_alone_is_stored_as_in_a_batch(store: Store, when: dict[str, Any]) -> None:
+    """One job without a key or idempotency key takes a shorter path (the single enqueue's hot
+    path): every field must come out as the general path stores it."""
+    job = NewJob("t", "q1", '{"a": [1, "x"]}', 4, leads_key=True, priority=7, **when)
+    [alone] = store.enqueue([job])
+    [batched, _] = store.enqueue([job, new()])
+    a, b = store.get(alone), store.get(batched)
+    fields = ("task", "queue", "payload", "key", "leads_key", "idempotency_key", "priority")
+    fields += ("state", "attempts", "max_attempts", "errors", "postponed_reason")
+    assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
+    assert (a.leads_key, a.priority, a.queue, a.state) == (True, 7, "q1", "queued")
+    assert a.run_at is not None and a.created_at is not None
+    assert b.run_at is not None and b.created_at is not None
+    if "delay" in when:
+        assert a.run_at - a.created_at == b.run_at - b.created_at == timedelta(seconds=30)
+    else:
+        assert a.run_at == b.run_at == when["run_at"]
+
+
 def _user_connection(database_url: str) -> Any:
     if database_url.startswith("sqlite"):
         return sqlite3.connect(sqlite_path(database_url))

@@ -113,6 +113,31 @@ def test_schema_sql_is_the_schema_the_migrations_build(database_url: str, empty_
         assert _postgres_schema(empty_url) == _postgres_schema(database_url)
 
 
+def test_the_key_index_holds_heads_only_and_the_head_checks_use_it(database_url: str) -> None:
+    """Migration 0008: a waiting or finished job takes no entry in `conveyor_jobs_key` (fewer index
+    writes per keyed job), and a head check's predicate still matches the partial index, so it is
+    an index lookup, not a scan."""
+    heads = "('queued', 'running', 'retrying', 'dead')"
+    check = f"SELECT id FROM conveyor_jobs WHERE key = 'k:1' AND state IN {heads}"
+    if _dialect(database_url) == "sqlite":
+        [(definition,)] = _sql(
+            database_url, "SELECT sql FROM sqlite_master WHERE name = 'conveyor_jobs_key'"
+        )
+        plan = " ".join(str(row[-1]) for row in _sql(database_url, f"EXPLAIN QUERY PLAN {check}"))
+    else:
+        [(definition,)] = _sql(
+            database_url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'conveyor_jobs_key'"
+        )
+        with psycopg.connect(database_url, autocommit=True) as pg:
+            pg.execute("SET enable_seqscan = off")  # an empty table: a scan would be cheaper
+            plan = " ".join(str(row[0]) for row in pg.execute(f"EXPLAIN {check}".encode()))
+    assert [state for state in heads.strip("()").replace("'", "").split(", ")] == [
+        state for state in ("queued", "running", "retrying", "dead") if f"'{state}'" in definition
+    ]
+    assert not [s for s in ("waiting", "succeeded", "cancelled") if f"'{s}'" in definition]
+    assert "conveyor_jobs_key" in plan
+
+
 # -- reading a schema back -----------------------------------------------------------------------
 
 

@@ -38,11 +38,18 @@ class PostgresJobs(PostgresConnection):
             except psycopg.Error as error:
                 raise StoreError(f"PostgreSQL: {reason(error)}") from error
         if len(jobs) == 1 and jobs[0].key is None and jobs[0].idempotency_key is None:
-            with self._conn() as conn:  # the hot path: one statement, one round trip
-                cur = conn.execute(self._q["insert_job"], insert_params(jobs[0], "queued"))
-                row = cur.fetchone()
-                assert row is not None
-                return [int(row[0])]
+            job = jobs[0]  # the hot path: one statement, one round trip, parameters by position
+            params = (
+                job.task,
+                job.queue,
+                job.payload,
+                job.leads_key,
+                job.priority,
+                job.max_attempts,
+                job.run_at,
+                job.delay,
+            )
+            return [int(self._fetch_one(self._q["insert_unkeyed_job"], params)[0])]
         with self._tx() as cur:
             return self._enqueue_with(cur, jobs)
 

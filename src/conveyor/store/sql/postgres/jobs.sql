@@ -13,6 +13,13 @@ VALUES (%(task)s, %(queue)s, %(payload)s::jsonb, %(key)s, %(leads_key)s, %(idemp
         coalesce(%(run_at)s, now() + make_interval(secs => %(delay)s)))
 RETURNING id
 
+-- name: insert_unkeyed_job
+-- The single enqueue's hot path: a job with no key and no idempotency key, by position
+-- (task, queue, payload, leads_key, priority, max_attempts, run_at, delay).
+INSERT INTO conveyor_jobs (task, queue, payload, leads_key, priority, state, max_attempts, run_at)
+VALUES (%s, %s, %s::jsonb, %s, %s, 'queued', %s, coalesce(%s, now() + make_interval(secs => %s)))
+RETURNING id
+
 -- name: insert_jobs
 INSERT INTO conveyor_jobs (id, task, queue, payload, key, leads_key, idempotency_key, priority,
                            state, max_attempts, run_at)

@@ -12,6 +12,13 @@ INSERT INTO conveyor_jobs (task, queue, payload, key, leads_key, idempotency_key
 VALUES (:task, :queue, :payload, :key, :leads_key, :idempotency_key, :priority, :state,
         :max_attempts, :run_at, :now)
 
+-- name: insert_unkeyed_job
+-- The single enqueue's hot path: a job with no key and no idempotency key, by position
+-- (task, queue, payload, leads_key, priority, max_attempts, run_at, now).
+INSERT INTO conveyor_jobs (task, queue, payload, leads_key, priority, state, max_attempts, run_at,
+                           created_at)
+VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+
 -- name: last_id
 SELECT last_insert_rowid()
 

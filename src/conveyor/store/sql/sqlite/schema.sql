@@ -1,7 +1,7 @@
 -- The SQLite schema as migrations/ leave it, all applied: read this, change it only by adding a
 -- migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here.
--- version: 7
+-- version: 8
 -- Timestamps are Unix epoch seconds (REAL), written by the application.
 
 CREATE TABLE conveyor_jobs (
@@ -38,8 +38,9 @@ CREATE TABLE conveyor_jobs (
 -- The claim scans this, in claim order; only runnable rows are in it.
 CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)
     WHERE state IN ('queued', 'retrying');
--- Key heads and the waiting line behind them.
-CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id) WHERE key IS NOT NULL;
+-- Key heads (the waiting line behind them is conveyor_jobs_next).
+CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id)
+    WHERE key IS NOT NULL AND state IN ('queued', 'running', 'retrying', 'dead');
 -- The next job to promote: leading jobs first, then the oldest.
 CREATE INDEX conveyor_jobs_next ON conveyor_jobs (key, leads_key DESC, id) WHERE state = 'waiting';
 CREATE INDEX conveyor_jobs_lease ON conveyor_jobs (lease_expires_at) WHERE state = 'running';

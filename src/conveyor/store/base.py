@@ -13,12 +13,13 @@ from typing import Any
 
 from .jobs import JobStore
 from .limits import LimitStore
+from .records import RecordStore
 from .schema import SchemaStore
 from .wakeups import WakeUps
 from .workers import WorkerStore
 
 
-class Store(JobStore, LimitStore, WorkerStore, SchemaStore, WakeUps):
+class Store(JobStore, LimitStore, WorkerStore, RecordStore, SchemaStore, WakeUps):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""
 
     url: str

@@ -9,12 +9,13 @@ the rest is shared (`store/shared.py`).
 
 from __future__ import annotations
 
+from ..records_sql import SQLRecords
 from .jobs import PostgresJobs
 from .limits import PostgresLimits
 from .wakeups import PostgresWakeUps
 
 
-class PostgresStore(PostgresJobs, PostgresLimits, PostgresWakeUps):
+class PostgresStore(PostgresJobs, PostgresLimits, PostgresWakeUps, SQLRecords):
     """Every slice, on one PostgreSQL database."""
 
 

@@ -8,12 +8,13 @@ wake-ups slice) are in `connection.py`; the rest is shared (`store/shared.py`).
 
 from __future__ import annotations
 
+from ..records_sql import SQLRecords
 from .connection import sqlite_path
 from .jobs import SQLiteJobs
 from .limits import SQLiteLimits
 
 
-class SQLiteStore(SQLiteJobs, SQLiteLimits):
+class SQLiteStore(SQLiteJobs, SQLiteLimits, SQLRecords):
     """Every slice, on one SQLite file."""
 
 

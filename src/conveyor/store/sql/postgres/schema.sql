@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 6
+-- version: 9
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -94,3 +94,43 @@ CREATE TABLE conveyor_workers (
     started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     last_seen_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+
+-- Pull syncs: items (kind and parent empty) and their children, per source and owner; `last_run`
+-- is the run that last saw a record (deletions after a completed scan).
+CREATE TABLE conveyor_records (
+    source TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    data JSONB NOT NULL,
+    content_hash TEXT NOT NULL,
+    first_seen_at DOUBLE PRECISION NOT NULL,
+    last_seen_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    deleted_at DOUBLE PRECISION,
+    last_run BIGINT NOT NULL,
+    PRIMARY KEY (source, owner, kind, parent, external_id)
+);
+
+-- One row per sync of one owner; `checkpoint` is the next page to fetch, so a run that crashed
+-- resumes there; `cursor` the incremental position it reached.
+CREATE TABLE conveyor_sync_runs (
+    id BIGSERIAL PRIMARY KEY,
+    source TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+    mode TEXT NOT NULL CHECK (mode IN ('incremental', 'full', 'since')),
+    since DOUBLE PRECISION,
+    started_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION,
+    stats JSONB NOT NULL DEFAULT '{}',
+    errors JSONB NOT NULL DEFAULT '[]',
+    checkpoint JSONB,
+    cursor JSONB
+);
+-- At most one run of an owner at a time: a second sync resumes it instead.
+CREATE UNIQUE INDEX conveyor_sync_runs_running ON conveyor_sync_runs (source, owner)
+    WHERE state = 'running';
+CREATE INDEX conveyor_sync_runs_owner ON conveyor_sync_runs (source, owner, id);

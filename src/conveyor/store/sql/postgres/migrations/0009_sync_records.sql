@@ -1,0 +1,42 @@
+-- Pull syncs: the local copy of each remote collection, per owner, and the runs that fill it.
+-- A record is one item (kind '' and parent '') or one child extracted from an item (kind: the
+-- child's name, parent: the item's external id). `last_run` is the run that last saw it: after a
+-- completed scan, items another run saw last are the ones the remote no longer lists.
+-- Times are epoch seconds written by the application (records are not coordination state).
+CREATE TABLE conveyor_records (
+    source TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    data JSONB NOT NULL,
+    content_hash TEXT NOT NULL,
+    first_seen_at DOUBLE PRECISION NOT NULL,
+    last_seen_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    deleted_at DOUBLE PRECISION,
+    last_run BIGINT NOT NULL,
+    PRIMARY KEY (source, owner, kind, parent, external_id)
+);
+
+-- One row per sync of one owner; `checkpoint` is the next page to fetch, so a run that crashed
+-- resumes there; `cursor` the incremental position it reached.
+CREATE TABLE conveyor_sync_runs (
+    id BIGSERIAL PRIMARY KEY,
+    source TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+    mode TEXT NOT NULL CHECK (mode IN ('incremental', 'full', 'since')),
+    since DOUBLE PRECISION,
+    started_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION,
+    stats JSONB NOT NULL DEFAULT '{}',
+    errors JSONB NOT NULL DEFAULT '[]',
+    checkpoint JSONB,
+    cursor JSONB
+);
+-- At most one run of an owner at a time: a second sync resumes it instead.
+CREATE UNIQUE INDEX conveyor_sync_runs_running ON conveyor_sync_runs (source, owner)
+    WHERE state = 'running';
+CREATE INDEX conveyor_sync_runs_owner ON conveyor_sync_runs (source, owner, id);

@@ -1,0 +1,87 @@
+-- PostgreSQL, the records slice: pull syncs' local records and their runs. Times are epoch
+-- seconds from the application (records are not coordination state); batches are arrays.
+
+-- name: run_running
+SELECT * FROM conveyor_sync_runs
+WHERE source = %(source)s AND owner = %(owner)s AND state = 'running'
+
+-- name: run_insert
+INSERT INTO conveyor_sync_runs (source, owner, state, mode, since, started_at, updated_at)
+VALUES (%(source)s, %(owner)s, 'running', %(mode)s, %(since)s, %(now)s, %(now)s)
+ON CONFLICT (source, owner) WHERE state = 'running' DO NOTHING
+RETURNING *
+
+-- name: run_get
+SELECT * FROM conveyor_sync_runs WHERE id = %(run)s
+
+-- name: run_progress
+UPDATE conveyor_sync_runs
+SET checkpoint = %(checkpoint)s::jsonb, stats = %(stats)s::jsonb, updated_at = %(now)s
+WHERE id = %(run)s AND state = 'running'
+
+-- name: run_finish
+UPDATE conveyor_sync_runs
+SET state = %(state)s, stats = %(stats)s::jsonb, errors = %(errors)s::jsonb,
+    cursor = %(cursor)s::jsonb, checkpoint = NULL, finished_at = %(now)s, updated_at = %(now)s
+WHERE id = %(run)s AND state = 'running'
+
+-- name: run_list
+SELECT * FROM conveyor_sync_runs
+WHERE (%(source)s::text IS NULL OR source = %(source)s)
+  AND (%(owner)s::text IS NULL OR owner = %(owner)s)
+ORDER BY id DESC LIMIT %(limit)s
+
+-- name: run_last_cursor
+SELECT cursor FROM conveyor_sync_runs
+WHERE source = %(source)s AND owner = %(owner)s AND state = 'succeeded' AND cursor IS NOT NULL
+ORDER BY id DESC LIMIT 1
+
+-- name: record_hashes
+SELECT external_id, content_hash, deleted_at IS NOT NULL FROM conveyor_records
+WHERE source = %(source)s AND owner = %(owner)s AND kind = '' AND parent = ''
+  AND external_id = ANY(%(ids)s::text[])
+
+-- name: record_upsert
+-- `updated_at` moves only when the content did (or the record came back after a deletion).
+INSERT INTO conveyor_records (source, owner, kind, parent, external_id, data, content_hash,
+                              first_seen_at, last_seen_at, updated_at, deleted_at, last_run)
+VALUES (%(source)s, %(owner)s, %(kind)s, %(parent)s, %(external_id)s, %(data)s::jsonb, %(hash)s,
+        %(now)s, %(now)s, %(now)s, NULL, %(run)s)
+ON CONFLICT (source, owner, kind, parent, external_id) DO UPDATE SET
+    data = excluded.data, content_hash = excluded.content_hash,
+    last_seen_at = excluded.last_seen_at, last_run = excluded.last_run, deleted_at = NULL,
+    updated_at = CASE WHEN conveyor_records.content_hash = excluded.content_hash
+                       AND conveyor_records.deleted_at IS NULL
+                      THEN conveyor_records.updated_at ELSE excluded.updated_at END
+
+-- name: record_seen
+-- Unchanged items: only marked seen by this run, their data is not rewritten.
+UPDATE conveyor_records SET last_seen_at = %(now)s, last_run = %(run)s
+WHERE source = %(source)s AND owner = %(owner)s AND kind = '' AND parent = ''
+  AND external_id = ANY(%(ids)s::text[])
+
+-- name: record_drop_children
+-- Children a rewritten item no longer holds.
+UPDATE conveyor_records SET deleted_at = %(now)s
+WHERE source = %(source)s AND owner = %(owner)s AND kind <> '' AND deleted_at IS NULL
+  AND last_run <> %(run)s AND parent = ANY(%(parents)s::text[])
+
+-- name: record_delete_unseen
+UPDATE conveyor_records SET deleted_at = %(now)s
+WHERE source = %(source)s AND owner = %(owner)s AND kind = '' AND parent = ''
+  AND deleted_at IS NULL AND last_run <> %(run)s
+
+-- name: record_delete_orphans
+UPDATE conveyor_records SET deleted_at = %(now)s
+WHERE source = %(source)s AND owner = %(owner)s AND kind <> '' AND deleted_at IS NULL
+  AND parent IN (SELECT external_id FROM conveyor_records
+                 WHERE source = %(source)s AND owner = %(owner)s AND kind = '' AND parent = ''
+                   AND deleted_at IS NOT NULL)
+
+-- name: record_list
+SELECT * FROM conveyor_records
+WHERE source = %(source)s AND (%(owner)s::text IS NULL OR owner = %(owner)s)
+  AND kind = %(kind)s
+  AND (%(deleted)s::boolean IS NULL OR (deleted_at IS NOT NULL) = %(deleted)s)
+  AND (owner, parent, external_id) > (%(after_owner)s, %(after_parent)s, %(after_id)s)
+ORDER BY owner, parent, external_id LIMIT %(limit)s

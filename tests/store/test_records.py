@@ -245,3 +245,52 @@ def test_cursors_of_every_json_type(store: Store, value: object) -> None:
     )
     assert store.last_cursor("wf", "acme") == value
     assert store.last_cursor("wf", "nobody") is None
+
+
+def test_a_failed_run_keeps_its_checkpoint_and_is_resumed_in_the_same_mode(store: Store) -> None:
+    run = store.open_run("wf", "acme", "full", None)
+    store.write_page(run.id, "wf", "acme", PageWrite(writes=[item("1", 1)], checkpoint={"n": 2}))
+    store.finish_run(
+        run.id,
+        "wf",
+        "acme",
+        state="failed",
+        stats={"created": 1},
+        errors=[],
+        cursor=None,
+        delete_unseen=False,
+    )
+    failed = store.get_run(run.id)
+    assert failed is not None and failed.state == "failed" and failed.checkpoint == {"n": 2}
+    other_mode = store.open_run("wf", "acme", "since", 0.0)
+    assert other_mode.id != run.id
+    store.finish_run(
+        other_mode.id,
+        "wf",
+        "acme",
+        state="failed",
+        stats={},
+        errors=[],
+        cursor=None,
+        delete_unseen=False,
+    )
+    assert store.open_run("wf", "acme", "full", None).id not in (run.id, other_mode.id)
+
+
+def test_the_latest_failed_run_resumes(store: Store) -> None:
+    run = store.open_run("wf", "acme", "full", None)
+    store.write_page(run.id, "wf", "acme", PageWrite(checkpoint={"n": 5}, stats={"created": 4}))
+    store.finish_run(
+        run.id,
+        "wf",
+        "acme",
+        state="failed",
+        stats={"created": 4},
+        errors=[{"m": 1}],
+        cursor=None,
+        delete_unseen=False,
+    )
+    resumed = store.open_run("wf", "acme", "full", None)
+    assert resumed.id == run.id and resumed.state == "running"
+    assert resumed.checkpoint == {"n": 5} and resumed.stats == {"created": 4, "deleted": 0}
+    assert resumed.errors == [{"m": 1}]

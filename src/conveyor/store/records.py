@@ -79,7 +79,8 @@ class PageWrite:
 class RecordStore(ABC):
     @abstractmethod
     def open_run(self, source: str, owner: str, mode: RunMode, since: float | None) -> SyncRun:
-        """The owner's unfinished run (to resume from its checkpoint), else a new one."""
+        """The owner's running run, or its latest run if that failed in the same mode (both
+        resume from their checkpoint), else a new one."""
 
     @abstractmethod
     def get_run(self, run_id: int) -> SyncRun | None: ...

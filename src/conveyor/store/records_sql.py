@@ -24,6 +24,8 @@ class SQLRecords(SQLStore):
         with self._write(records=True) as cur:
             row = cur.execute(self._q["run_running"], params).fetchone()
             if row is None:
+                row = cur.execute(self._q["run_reopen"], {**params, "now": time.time()}).fetchone()
+            if row is None:
                 row = cur.execute(self._q["run_insert"], {**params, "now": time.time()}).fetchone()
             if row is None:  # another process opened it between the two statements
                 row = cur.execute(self._q["run_running"], params).fetchone()

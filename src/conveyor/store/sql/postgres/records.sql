@@ -5,6 +5,14 @@
 SELECT * FROM conveyor_sync_runs
 WHERE source = %(source)s AND owner = %(owner)s AND state = 'running'
 
+-- name: run_reopen
+-- A failed run keeps its checkpoint: the next sync of the owner in the same mode resumes it.
+UPDATE conveyor_sync_runs SET state = 'running', finished_at = NULL, updated_at = %(now)s
+WHERE id = (SELECT id FROM conveyor_sync_runs WHERE source = %(source)s AND owner = %(owner)s
+            ORDER BY id DESC LIMIT 1)
+  AND state = 'failed' AND checkpoint IS NOT NULL AND mode = %(mode)s
+RETURNING *
+
 -- name: run_insert
 INSERT INTO conveyor_sync_runs (source, owner, state, mode, since, started_at, updated_at)
 VALUES (%(source)s, %(owner)s, 'running', %(mode)s, %(since)s, %(now)s, %(now)s)
@@ -22,7 +30,8 @@ WHERE id = %(run)s AND state = 'running'
 -- name: run_finish
 UPDATE conveyor_sync_runs
 SET state = %(state)s, stats = %(stats)s::jsonb, errors = %(errors)s::jsonb,
-    cursor = %(cursor)s::jsonb, checkpoint = NULL, finished_at = %(now)s, updated_at = %(now)s
+    cursor = %(cursor)s::jsonb, checkpoint = CASE WHEN %(state)s = 'failed' THEN checkpoint END,
+    finished_at = %(now)s, updated_at = %(now)s
 WHERE id = %(run)s AND state = 'running'
 
 -- name: run_list

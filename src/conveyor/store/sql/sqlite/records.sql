@@ -4,6 +4,14 @@
 -- name: run_running
 SELECT * FROM conveyor_sync_runs WHERE source = :source AND owner = :owner AND state = 'running'
 
+-- name: run_reopen
+-- A failed run keeps its checkpoint: the next sync of the owner in the same mode resumes it.
+UPDATE conveyor_sync_runs SET state = 'running', finished_at = NULL, updated_at = :now
+WHERE id = (SELECT id FROM conveyor_sync_runs WHERE source = :source AND owner = :owner
+            ORDER BY id DESC LIMIT 1)
+  AND state = 'failed' AND checkpoint IS NOT NULL AND mode = :mode
+RETURNING *
+
 -- name: run_insert
 INSERT INTO conveyor_sync_runs (source, owner, state, mode, since, started_at, updated_at)
 VALUES (:source, :owner, 'running', :mode, :since, :now, :now)
@@ -19,7 +27,8 @@ WHERE id = :run AND state = 'running'
 
 -- name: run_finish
 UPDATE conveyor_sync_runs
-SET state = :state, stats = :stats, errors = :errors, cursor = :cursor, checkpoint = NULL,
+SET state = :state, stats = :stats, errors = :errors, cursor = :cursor,
+    checkpoint = CASE WHEN :state = 'failed' THEN checkpoint END,
     finished_at = :now, updated_at = :now
 WHERE id = :run AND state = 'running'
 

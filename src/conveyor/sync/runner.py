@@ -1,0 +1,359 @@
+"""One sync of one owner: pages through the source, writes what changed, marks deletions.
+
+Per page: fetch it (waiting out a short rate-limit postponement in place, so a scan is not torn
+into thousands of postponed attempts), find each item's id and hash, ask the store which are
+new or changed, download only those items' details (concurrently, through the connection's
+rate limit), and write the page — records, their children, the processing jobs of what changed
+and the checkpoint of the next page — in one transaction. Only a scan that reached the last
+page of a full listing marks what it did not see as deleted. A page that fails ends the run as
+failed with its checkpoint kept: the next sync of the owner resumes it from that page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from ..errors import DeliveryError, Postpone, RetryableStatus
+from ..job import NewJob
+from ..store.records import PageWrite, RecordWrite, RunMode, SyncRun
+from .paging import Page, PageRequest, PagingError, with_params
+from .paths import MISSING
+from .records import Change, SyncStats, change_of, content_hash, external_id, newer_cursor
+from .source import Source
+
+WAIT_IN_PLACE = 30.0  # a longer postponement ends the attempt: the run resumes from its checkpoint
+MAX_ERRORS_KEPT = 100
+
+
+class Fetcher(Protocol):
+    """What a sync calls its connection with (`RemoteClient`)."""
+
+    async def request(self, connection: str, method: str, path: str) -> Any: ...
+
+
+class RunStore(Protocol):
+    """The records slice, as a sync uses it."""
+
+    def open_run(self, source: str, owner: str, mode: RunMode, since: float | None) -> SyncRun: ...
+    def known_hashes(
+        self, source: str, owner: str, external_ids: Sequence[str]
+    ) -> dict[str, tuple[str, bool]]: ...
+    def write_page(self, run_id: int, source: str, owner: str, page: PageWrite) -> list[int]: ...
+    def finish_run(
+        self,
+        run_id: int,
+        source: str,
+        owner: str,
+        *,
+        state: Any,
+        stats: Mapping[str, int],
+        errors: Sequence[Mapping[str, Any]],
+        cursor: Any,
+        delete_unseen: bool,
+    ) -> int: ...
+    def last_cursor(self, source: str, owner: str) -> Any: ...
+    def get_run(self, run_id: int) -> SyncRun | None: ...
+
+
+class JobBuilder(Protocol):
+    def build_job(self, task: str, payload: Any = None, **options: Any) -> NewJob: ...
+
+
+class SyncFailed(DeliveryError):
+    """A page could not be fetched or read: the run failed, deleting nothing; the next sync of
+    the owner resumes from the failed page."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    pages: int
+    items: int
+    total: int | None
+
+
+def relative_target(base_url: str, target: str) -> str:
+    """A page URL the remote handed out, made relative to the connection, or PagingError when
+    it leaves the connection (its credentials must not follow it elsewhere)."""
+    parts = urlsplit(target)
+    if not parts.scheme and not parts.netloc:
+        return target
+    if target.startswith(base_url):
+        return target[len(base_url) :] or "/"
+    base = urlsplit(base_url)
+    if (parts.scheme, parts.netloc) == (base.scheme, base.netloc) and parts.path.startswith(
+        base.path
+    ):
+        return target[len(f"{base.scheme}://{base.netloc}{base.path}") :]
+    raise PagingError(f"the next page {target!r} is not under the connection's {base_url!r}")
+
+
+def process_key(source: str, owner: str, item_id: str, digest: str) -> str:
+    key = f"sync:{source}:{owner}:{item_id}:{digest[:24]}"
+    if len(key) <= 200:
+        return key
+    return "sync:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+class SyncRunner:
+    def __init__(
+        self,
+        source: Source,
+        *,
+        store: RunStore,
+        client: Fetcher,
+        jobs: JobBuilder,
+        base_url: str,
+        progress: Any = None,
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.client = client
+        self.jobs = jobs
+        self.base_url = base_url
+        self.progress = progress  # called with a Progress after each page, when given
+
+    async def run(
+        self, owner: str, mode: RunMode = "incremental", since: str | None = None
+    ) -> SyncRun:
+        src = self.source
+        since_epoch = _epoch(since)
+        run = await asyncio.to_thread(self.store.open_run, src.name, owner, mode, since_epoch)
+        stats = SyncStats(
+            **{k: int(v) for k, v in run.stats.items() if k in SyncStats.__dataclass_fields__}
+        )
+        errors: list[dict[str, Any]] = list(run.errors)
+        checkpoint = run.checkpoint or {}
+        previous = await asyncio.to_thread(self.store.last_cursor, src.name, owner)
+        cursor = checkpoint.get("cursor", previous)
+        start_cursor = (
+            since if run.mode == "since" else (previous if run.mode == "incremental" else None)
+        )
+        request = self._start(owner, checkpoint, start_cursor)
+        pages = 0
+        try:
+            while request is not None:
+                if request.number >= src.max_pages:
+                    raise PagingError(f"more than max_pages={src.max_pages} pages: stopped")
+                body, headers = await self._fetch_page(request)
+                page_items = self._items(body, request)
+                page = Page(body, headers, page_items)
+                write, cursor = await self._page_write(
+                    owner, run.id, page_items, stats, errors, cursor
+                )
+                following = src.paginate.follow(request, page)
+                write.checkpoint = {
+                    "request": None if following is None else following.to_json(),
+                    "cursor": cursor,
+                }
+                write.stats = stats.to_json()
+                await asyncio.to_thread(self.store.write_page, run.id, src.name, owner, write)
+                pages += 1
+                if self.progress is not None:
+                    self.progress(Progress(pages, stats.total, src.paginate.total_items(page)))
+                request = following
+        except (DeliveryError, PagingError, ValueError) as error:
+            errors.append(_error_entry(error))
+            await asyncio.to_thread(
+                self.store.finish_run,
+                run.id,
+                src.name,
+                owner,
+                state="failed",
+                stats=stats.to_json(),
+                errors=errors[-MAX_ERRORS_KEPT:],
+                cursor=previous,
+                delete_unseen=False,
+            )
+            raise SyncFailed(f"sync of {src.name!r} for {owner!r} failed: {error}") from error
+        complete_listing = run.mode == "full" or (
+            run.mode == "incremental" and src.incremental is None
+        )
+        await asyncio.to_thread(
+            self.store.finish_run,
+            run.id,
+            src.name,
+            owner,
+            state="succeeded",
+            stats=stats.to_json(),
+            errors=errors[-MAX_ERRORS_KEPT:],
+            cursor=cursor,
+            delete_unseen=complete_listing,
+        )
+        final = await asyncio.to_thread(self.store.get_run, run.id)
+        assert final is not None
+        return final
+
+    # -- pages ------------------------------------------------------------------------------
+
+    def _start(
+        self, owner: str, checkpoint: Mapping[str, Any], start_cursor: Any
+    ) -> PageRequest | None:
+        if "request" in checkpoint:
+            stored = checkpoint["request"]
+            return None if stored is None else PageRequest.from_json(stored)
+        src = self.source
+        params: dict[str, str] = {}
+        if src.owner_param is not None:
+            params[src.owner_param] = owner
+        if src.incremental is not None and start_cursor is not None:
+            params[src.incremental.param] = str(start_cursor)
+        elif src.incremental is not None and src.incremental.initial is not None:
+            params[src.incremental.param] = src.incremental.initial
+        return src.paginate.first(with_params(src.path, params))
+
+    async def _fetch_page(self, request: PageRequest) -> tuple[Any, dict[str, str]]:
+        response = await self._get(relative_target(self.base_url, request.target))
+        try:
+            body = json.loads(response.body) if response.body else None
+        except ValueError as error:
+            raise PagingError(f"page {request.number + 1} is not JSON: {error}") from None
+        return body, dict(response.headers)
+
+    async def _get(self, path: str) -> Any:
+        """GET through the connection, waiting out short postponements and retryable answers
+        in place (a few times), so one 429 does not fail a long scan."""
+        tries = 0
+        while True:
+            try:
+                return await self.client.request(self.source.connection, "GET", path)
+            except Postpone as postpone:
+                if postpone.after > WAIT_IN_PLACE:
+                    raise
+                await asyncio.sleep(postpone.after)
+            except RetryableStatus as error:
+                tries += 1
+                wait = error.after if error.after is not None else min(2.0**tries, 10.0)
+                if tries > 3 or wait > WAIT_IN_PLACE:
+                    raise
+                await asyncio.sleep(wait)
+
+    def _items(self, body: Any, request: PageRequest) -> list[Any]:
+        found = body if self.source.items is None else self.source.items.find(body)
+        if found is MISSING:
+            raise PagingError(f"page {request.number + 1} has no {self.source.items!s} list")
+        if not isinstance(found, list):
+            raise PagingError(f"page {request.number + 1}: the items are not a list")
+        return found
+
+    async def _page_write(
+        self,
+        owner: str,
+        run_id: int,
+        items: list[Any],
+        stats: SyncStats,
+        errors: list[dict[str, Any]],
+        cursor: Any,
+    ) -> tuple[PageWrite, Any]:
+        src = self.source
+        listed, cursor = self._listed(items, stats, errors, cursor)
+        known = await asyncio.to_thread(self.store.known_hashes, src.name, owner, list(listed))
+        write = PageWrite()
+        unchanged: list[str] = []
+        changed: list[tuple[str, Any, str, Change]] = []
+        for item_id, (item, digest) in listed.items():
+            stored = known.get(item_id)
+            change = change_of(
+                stored[0] if stored else None, stored[1] if stored else False, digest
+            )
+            if change == "unchanged":
+                unchanged.append(item_id)
+                stats.count("unchanged")
+            else:
+                changed.append((item_id, item, digest, change))
+        details = await self._details([(item_id, item) for item_id, item, _, _ in changed])
+        writes: list[RecordWrite] = []
+        jobs: list[NewJob] = []
+        parents: list[str] = []
+        for (item_id, item, digest, change), detail in zip(changed, details, strict=True):
+            if isinstance(detail, BaseException):
+                stats.errors += 1
+                errors.append(_error_entry(detail, item_id))
+                if item_id in known:
+                    unchanged.append(item_id)  # keep the old copy; it is not gone
+                continue
+            data = item if src.detail is None else detail
+            writes.append(RecordWrite(item_id, json.dumps(data), digest))
+            for kind, spec in src.children.items():
+                for child_id, child in spec.extract(data):
+                    writes.append(
+                        RecordWrite(child_id, json.dumps(child), content_hash(child), kind, item_id)
+                    )
+            if src.children:
+                parents.append(item_id)
+            stats.count(change)
+            if src.process is not None:
+                payload = {"source": src.name, "owner": owner, "id": item_id, "change": change}
+                jobs.append(
+                    self.jobs.build_job(
+                        src.process,
+                        payload,
+                        idempotency_key=process_key(src.name, owner, item_id, digest),
+                    )
+                )
+        write.writes, write.unchanged, write.rewritten_parents, write.jobs = (
+            writes,
+            unchanged,
+            parents,
+            jobs,
+        )
+        return write, cursor
+
+    def _listed(
+        self, items: list[Any], stats: SyncStats, errors: list[dict[str, Any]], cursor: Any
+    ) -> tuple[dict[str, tuple[Any, str]], Any]:
+        """The page's items by external id, with their hashes; the cursor moved past them."""
+        src = self.source
+        listed: dict[str, tuple[Any, str]] = {}
+        for item in items:
+            try:
+                item_id = external_id(item, src.id)
+            except ValueError as error:
+                stats.errors += 1
+                errors.append(_error_entry(error))
+                continue
+            listed[item_id] = (item, content_hash(item))
+            if src.incremental is not None:
+                cursor = newer_cursor(cursor, item, src.incremental.path)
+        return listed, cursor
+
+    async def _details(self, items: list[tuple[str, Any]]) -> list[Any]:
+        detail = self.source.detail
+        if detail is None:
+            return [None] * len(items)
+        gate = asyncio.Semaphore(self.source.detail_concurrency)
+
+        async def one(item_id: str, item: Any) -> Any:
+            async with gate:
+                response = await self._get(detail.format(item_id, item))
+                return json.loads(response.body) if response.body else None
+
+        return await asyncio.gather(*(one(i, item) for i, item in items), return_exceptions=True)
+
+
+def _epoch(since: str | None) -> float | None:
+    if since is None:
+        return None
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(since)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _error_entry(error: BaseException, item_id: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"at": time.time(), "type": type(error).__name__, "message": str(error)}
+    if item_id is not None:
+        entry["id"] = item_id
+    details = getattr(error, "details", None)
+    if isinstance(details, dict):
+        entry.update({k: v for k, v in details.items() if k in ("status", "url", "response")})
+    return entry

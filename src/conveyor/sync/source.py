@@ -1,0 +1,127 @@
+"""A source: a remote collection declared once (`app.source(...)`), synced per owner.
+
+Every setting is checked when the source is declared (a JSON path that cannot parse, a
+paginator of the wrong kind, a detail template with no field), so a typo never waits for the
+first scan to show.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..options import MAX_QUEUE_LENGTH
+from .paging import PAGINATORS, PageNumber, Paginator
+from .paths import JsonPath, optional_path
+from .records import Children, DetailPath, children_spec
+
+SYNC_QUEUE = "sync"
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """Fetch only what changed since the last completed run: the largest `field` (a JSON path
+    in each item, e.g. an ISO `updated_at`) is kept as the cursor and sent as `param`. An
+    incremental listing is partial by design, so only a full scan (`--full`) marks deletions."""
+
+    field: str
+    param: str
+    initial: str | None = None
+    _field: JsonPath = dataclasses.field(
+        init=False, repr=False, compare=False, default=JsonPath("$", ())
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_field", JsonPath.parse(self.field, what="incremental field"))
+        if not isinstance(self.param, str) or not self.param.strip():
+            raise ConfigurationError(
+                f"incremental param must be a query parameter name, not {self.param!r}"
+            )
+
+    @property
+    def path(self) -> JsonPath:
+        return self._field
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    connection: str
+    path: str
+    id: JsonPath
+    items: JsonPath | None = None
+    paginate: Paginator = field(default_factory=PageNumber)
+    detail: DetailPath | None = None
+    children: Mapping[str, Children] = field(default_factory=dict)
+    incremental: Incremental | None = None
+    owner_param: str | None = None
+    process: str | None = None
+    queue: str = SYNC_QUEUE
+    detail_concurrency: int = 8
+    max_pages: int = 1_000_000
+
+
+def make_source(
+    name: str,
+    *,
+    connection: str,
+    path: str,
+    items: str | None = None,
+    id: str = "id",
+    paginate: Any = None,
+    detail: str | None = None,
+    children: Mapping[str, str | Children] | None = None,
+    incremental: Incremental | None = None,
+    owner_param: str | None = None,
+    process: str | None = None,
+    queue: str = SYNC_QUEUE,
+    detail_concurrency: int = 8,
+    max_pages: int = 1_000_000,
+) -> Source:
+    """The keyword form `app.source(...)` and the config file use."""
+    if not isinstance(name, str) or not name.strip() or ":" in name:
+        raise ConfigurationError(f"a source needs a name without ':', not {name!r}")
+    if not isinstance(connection, str) or not connection.strip():
+        raise ConfigurationError(f"source {name!r}: connection must name a declared connection")
+    if not isinstance(path, str) or not path.strip():
+        raise ConfigurationError(
+            f"source {name!r}: path must be the collection's path, e.g. '/items'"
+        )
+    if paginate is None:
+        paginate = PageNumber()
+    if not isinstance(paginate, PAGINATORS):
+        raise ConfigurationError(
+            f"source {name!r}: paginate must be PageNumber, Offset, Cursor, LinkHeader or NextUrl"
+            f" (from conveyor), not {type(paginate).__name__}"
+        )
+    if incremental is not None and not isinstance(incremental, Incremental):
+        raise ConfigurationError(
+            f"source {name!r}: incremental must be Incremental(field=, param=)"
+        )
+    for what, value in (("owner_param", owner_param), ("process", process)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigurationError(f"source {name!r}: {what} must be a name, not {value!r}")
+    if not isinstance(queue, str) or not queue or len(queue) > MAX_QUEUE_LENGTH:
+        raise ConfigurationError(f"source {name!r}: queue must be a queue name, not {queue!r}")
+    for what, number in (("detail_concurrency", detail_concurrency), ("max_pages", max_pages)):
+        if type(number) is not int or number < 1:
+            raise ConfigurationError(f"source {name!r}: {what} must be a whole number >= 1")
+    return Source(
+        name=name,
+        connection=connection,
+        path=path,
+        id=JsonPath.parse(id, what=f"source {name!r} id"),
+        items=optional_path(items, what=f"source {name!r} items"),
+        paginate=paginate,
+        detail=None if detail is None else DetailPath(detail),
+        children=children_spec(children),
+        incremental=incremental,
+        owner_param=owner_param,
+        process=process,
+        queue=queue,
+        detail_concurrency=detail_concurrency,
+        max_pages=max_pages,
+    )

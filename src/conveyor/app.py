@@ -34,6 +34,9 @@ from .middleware import Logging, Middleware
 from .ops import Operations
 from .runner import AttemptRunner
 from .store import Store, open_store
+from .store.records import RunMode, StoredRecord, SyncRun
+from .sync.registry import SourceRegistry
+from .sync.source import Source
 from .task import Task
 from .tasks import TaskOptions, TaskRegistry
 from .types import JobOptions
@@ -73,9 +76,17 @@ class Conveyor:
             on_call=attempt.bind,
         )
         self.tasks.include(builtin_tasks, check=self.connections.check_named)
+        self.sources = SourceRegistry(
+            lambda: self.store,
+            self.connections,
+            self.tasks,
+            lambda job: self.tasks.store_jobs([job])[0],
+            self.connections.client,
+        )
+        self.tasks.include(self.sources.tasks)
         self.ops = Operations(lambda: self.store, self.tasks, self._wake_local_workers)
         # The areas to come are composed here the same way, each from its own module:
-        # app.sources (pull syncs), app.webhooks, app.schedules, app.alerts.
+        # app.webhooks, app.schedules, app.alerts.
 
     # -- configuration --------------------------------------------------------------------
 
@@ -297,6 +308,49 @@ class Conveyor:
         if error is not None:
             raise error
         return attempt.result
+
+    # -- pull syncs: app.sources ----------------------------------------------------------
+
+    def source(self, name: str, **settings: Any) -> Source:
+        """Declare a remote collection to sync per owner: connection, path, items, id,
+        paginate, detail, children, incremental, process... (`conveyor.sync.make_source`)."""
+        return self.sources.declare(name, **settings)
+
+    def sync(
+        self, source: str, owner: str, *, mode: RunMode = "incremental", since: str | None = None
+    ) -> int:
+        """Enqueue one owner's sync (a `conveyor.sync` job); returns the job id."""
+        return self.sources.enqueue_sync(source, owner, mode=mode, since=since)
+
+    def sync_now(
+        self,
+        source: str,
+        owner: str,
+        *,
+        mode: RunMode = "incremental",
+        since: str | None = None,
+        progress: Any = None,
+    ) -> SyncRun:
+        """Sync one owner in the caller and return the finished run (raises SyncFailed)."""
+        refuse_in_event_loop("sync_now()", "await app.sources.run(...)")
+        return asyncio.run(self._sync_and_close(source, owner, mode, since, progress))
+
+    async def _sync_and_close(
+        self, source: str, owner: str, mode: RunMode, since: str | None, progress: Any
+    ) -> SyncRun:
+        try:
+            return await self.sources.run(source, owner, mode=mode, since=since, progress=progress)
+        finally:
+            await self.close_remote()
+
+    def sync_runs(
+        self, source: str | None = None, owner: str | None = None, limit: int = 50
+    ) -> list[SyncRun]:
+        return self.store.list_runs(source, owner, limit)
+
+    def records(self, source: str, **filters: Any) -> list[StoredRecord]:
+        """A source's stored records; filters: owner, kind, deleted (False), after, limit."""
+        return self.store.list_records(source, **filters)
 
     def test_connection(self, name: str) -> ConnectionCheck:
         """Call the connection's check request; never raises for a remote failure. Use

@@ -72,6 +72,14 @@ class JobOptions(TypedDict, total=False):
     priority: int | None
 
 
+class JobBuilder(Protocol):
+    """Validates and serialises a job of a task by name, without storing it (the task registry)."""
+
+    def build_job(
+        self, task: str, payload: Any = None, **options: Unpack[JobOptions]
+    ) -> NewJob: ...
+
+
 class Enqueuer(Protocol):
     """Stores jobs of a task by name: the app, or its task registry."""
 

@@ -213,7 +213,9 @@ def worker(
     }
     state = session(ctx)
     app = state.app
-    if state.app_path is None and not worker_tasks(app.tasks, bool(app.connections)):
+    if state.app_path is None and not worker_tasks(
+        app.tasks, bool(app.connections), bool(app.sources)
+    ):
         raise CliError("no tasks registered: pass --app module:attr or set CONVEYOR_APP")
     configure_logging(log_level.lower())
     app.run_worker(**options)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from ..errors import DeliveryError, Postpone, RetryableStatus
 from ..job import NewJob
 from ..store.records import PageWrite, RecordWrite, RunMode, SyncRun
+from ..types import JobBuilder
 from .paging import Page, PageRequest, PagingError, with_params
 from .paths import MISSING
 from .records import Change, SyncStats, change_of, content_hash, external_id, newer_cursor
@@ -61,10 +62,6 @@ class RunStore(Protocol):
     ) -> int: ...
     def last_cursor(self, source: str, owner: str) -> Any: ...
     def get_run(self, run_id: int) -> SyncRun | None: ...
-
-
-class JobBuilder(Protocol):
-    def build_job(self, task: str, payload: Any = None, **options: Any) -> NewJob: ...
 
 
 class SyncFailed(DeliveryError):
@@ -219,7 +216,7 @@ class SyncRunner:
 
     async def _get(self, path: str) -> Any:
         """GET through the connection, waiting out short postponements and retryable answers
-        in place (a few times), so one 429 does not fail a long scan."""
+        in place (`page_retries` times), so one 429 or 503 does not fail a long scan."""
         tries = 0
         while True:
             try:
@@ -231,7 +228,7 @@ class SyncRunner:
             except RetryableStatus as error:
                 tries += 1
                 wait = error.after if error.after is not None else min(2.0**tries, 10.0)
-                if tries > 3 or wait > WAIT_IN_PLACE:
+                if tries > self.source.page_retries or wait > WAIT_IN_PLACE:
                     raise
                 await asyncio.sleep(wait)
 

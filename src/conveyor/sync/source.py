@@ -62,6 +62,9 @@ class Source:
     queue: str = SYNC_QUEUE
     detail_concurrency: int = 8
     max_pages: int = 1_000_000
+    max_attempts: int = 3
+    retry_after: float = 60.0
+    page_retries: int = 3
 
 
 def make_source(
@@ -80,16 +83,12 @@ def make_source(
     queue: str = SYNC_QUEUE,
     detail_concurrency: int = 8,
     max_pages: int = 1_000_000,
+    max_attempts: int = 3,
+    retry_after: float = 60.0,
+    page_retries: int = 3,
 ) -> Source:
     """The keyword form `app.source(...)` and the config file use."""
-    if not isinstance(name, str) or not name.strip() or ":" in name:
-        raise ConfigurationError(f"a source needs a name without ':', not {name!r}")
-    if not isinstance(connection, str) or not connection.strip():
-        raise ConfigurationError(f"source {name!r}: connection must name a declared connection")
-    if not isinstance(path, str) or not path.strip():
-        raise ConfigurationError(
-            f"source {name!r}: path must be the collection's path, e.g. '/items'"
-        )
+    _check_names(name, connection, path, queue, owner_param, process)
     if paginate is None:
         paginate = PageNumber()
     if not isinstance(paginate, PAGINATORS):
@@ -101,14 +100,9 @@ def make_source(
         raise ConfigurationError(
             f"source {name!r}: incremental must be Incremental(field=, param=)"
         )
-    for what, value in (("owner_param", owner_param), ("process", process)):
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ConfigurationError(f"source {name!r}: {what} must be a name, not {value!r}")
-    if not isinstance(queue, str) or not queue or len(queue) > MAX_QUEUE_LENGTH:
-        raise ConfigurationError(f"source {name!r}: queue must be a queue name, not {queue!r}")
-    for what, number in (("detail_concurrency", detail_concurrency), ("max_pages", max_pages)):
-        if type(number) is not int or number < 1:
-            raise ConfigurationError(f"source {name!r}: {what} must be a whole number >= 1")
+    _check_numbers(name, detail_concurrency, max_pages, max_attempts, retry_after)
+    if type(page_retries) is not int or page_retries < 0:
+        raise ConfigurationError(f"source {name!r}: page_retries must be a whole number >= 0")
     return Source(
         name=name,
         connection=connection,
@@ -124,4 +118,40 @@ def make_source(
         queue=queue,
         detail_concurrency=detail_concurrency,
         max_pages=max_pages,
+        max_attempts=max_attempts,
+        retry_after=float(retry_after),
+        page_retries=page_retries,
     )
+
+
+def _check_names(
+    name: str, connection: str, path: str, queue: str, owner_param: str | None, process: str | None
+) -> None:
+    if not isinstance(name, str) or not name.strip() or ":" in name:
+        raise ConfigurationError(f"a source needs a name without ':', not {name!r}")
+    if not isinstance(connection, str) or not connection.strip():
+        raise ConfigurationError(f"source {name!r}: connection must name a declared connection")
+    if not isinstance(path, str) or not path.strip():
+        raise ConfigurationError(
+            f"source {name!r}: path must be the collection's path, e.g. '/items'"
+        )
+    for what, value in (("owner_param", owner_param), ("process", process)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigurationError(f"source {name!r}: {what} must be a name, not {value!r}")
+    if not isinstance(queue, str) or not queue or len(queue) > MAX_QUEUE_LENGTH:
+        raise ConfigurationError(f"source {name!r}: queue must be a queue name, not {queue!r}")
+
+
+def _check_numbers(
+    name: str, detail_concurrency: int, max_pages: int, max_attempts: int, retry_after: float
+) -> None:
+    numbers = (
+        ("detail_concurrency", detail_concurrency),
+        ("max_pages", max_pages),
+        ("max_attempts", max_attempts),
+    )
+    for what, number in numbers:
+        if type(number) is not int or number < 1:
+            raise ConfigurationError(f"source {name!r}: {what} must be a whole number >= 1")
+    if isinstance(retry_after, bool) or not isinstance(retry_after, int | float) or retry_after < 0:
+        raise ConfigurationError(f"source {name!r}: retry_after must be seconds >= 0")

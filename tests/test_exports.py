@@ -3,6 +3,16 @@
 import conveyor
 
 EXPECTED = {
+    "SyncFailed",
+    "PagingError",
+    "Source",
+    "PageNumber",
+    "Offset",
+    "NextUrl",
+    "LinkHeader",
+    "Incremental",
+    "Cursor",
+    "Children",
     "ApiKey",
     "Basic",
     "Bundle",

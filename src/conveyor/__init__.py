@@ -20,6 +20,7 @@ from .errors import (
     Discard,
     InvalidStateError,
     JobNotFound,
+    PagingError,
     PayloadError,
     PermanentStatus,
     Postpone,
@@ -29,6 +30,7 @@ from .errors import (
     RetryableStatus,
     StoreError,
     StoreUnavailable,
+    SyncFailed,
     TaskNotFound,
     UnknownConnection,
 )
@@ -36,6 +38,7 @@ from .job import Job
 from .middleware import Middleware
 from .ratelimit import RateLimit
 from .retry import Delays, Exponential, Fixed, Linear
+from .sync import Children, Cursor, Incremental, LinkHeader, NextUrl, Offset, PageNumber, Source
 from .task import JobContext, Task, current_job
 from .worker import Worker
 
@@ -45,23 +48,31 @@ __all__ = [
     "Bearer",
     "Breaker",
     "Bundle",
+    "Children",
     "ConfigurationError",
     "Connection",
     "ConnectionCheck",
     "Conveyor",
     "ConveyorError",
+    "Cursor",
     "Delays",
     "DeliveryError",
     "Discard",
     "Exponential",
     "Fixed",
+    "Incremental",
     "InvalidStateError",
     "Job",
     "JobContext",
     "JobNotFound",
     "Linear",
+    "LinkHeader",
     "Middleware",
+    "NextUrl",
     "OAuth2ClientCredentials",
+    "Offset",
+    "PageNumber",
+    "PagingError",
     "PayloadError",
     "PermanentStatus",
     "Postpone",
@@ -71,8 +82,10 @@ __all__ = [
     "Retry",
     "RetryableStatus",
     "Secret",
+    "Source",
     "StoreError",
     "StoreUnavailable",
+    "SyncFailed",
     "Task",
     "TaskNotFound",
     "Timeouts",

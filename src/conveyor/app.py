@@ -35,6 +35,7 @@ from .ops import Operations
 from .runner import AttemptRunner
 from .store import Store, open_store
 from .store.records import RunMode, StoredRecord, SyncRun
+from .sync.operations import SyncOperations
 from .sync.registry import SourceRegistry
 from .sync.source import Source
 from .task import Task
@@ -84,7 +85,12 @@ class Conveyor:
             self.connections.client,
         )
         self.tasks.include(self.sources.tasks)
-        self.ops = Operations(lambda: self.store, self.tasks, self._wake_local_workers)
+        self.ops = Operations(
+            lambda: self.store,
+            self.tasks,
+            self._wake_local_workers,
+            sync=SyncOperations(lambda: self.store, self.sources),
+        )
         # The areas to come are composed here the same way, each from its own module:
         # app.webhooks, app.schedules, app.alerts.
 
@@ -346,11 +352,15 @@ class Conveyor:
     def sync_runs(
         self, source: str | None = None, owner: str | None = None, limit: int = 50
     ) -> list[SyncRun]:
-        return self.store.list_runs(source, owner, limit)
+        return self.ops.sync.runs(source, owner, limit)
 
     def records(self, source: str, **filters: Any) -> list[StoredRecord]:
         """A source's stored records; filters: owner, kind, deleted (False), after, limit."""
-        return self.store.list_records(source, **filters)
+        return self.ops.sync.records(source, **filters)
+
+    def reextract(self, source: str, owner: str | None = None) -> list[SyncRun]:
+        """Rebuild stored items' children from their stored data, without calling the remote."""
+        return self.ops.sync.reextract(source, owner)
 
     def test_connection(self, name: str) -> ConnectionCheck:
         """Call the connection's check request; never raises for a remote failure. Use

@@ -13,10 +13,14 @@ ConveyorError
 │   └── StoreUnavailable    the database could not be reached at all
 ├── Postponed               run_now could not run the task yet (rate limit, open breaker);
 │                           `.after` says in how many seconds it may (also a Postpone)
+├── PagingError             a page a sync cannot go on from (a has-more flag missing, a cursor
+│                           that repeats, a next link off the connection): the scan fails
 └── DeliveryError           a call to a connection failed; `.details` has status, latency, excerpt
     ├── RemoteUnavailable   network error or timeout: retried (also a Retry)
     ├── RetryableStatus     408, 425, 429 or 5xx: retried after Retry-After if given (also a Retry)
-    └── PermanentStatus     any other 4xx: dead at once (also a Discard)
+    ├── PermanentStatus     any other 4xx: dead at once (also a Discard)
+    └── SyncFailed          a sync's page could not be fetched or read: the run failed, deleting
+                            nothing; the next sync of the owner resumes from that page
 
 Control flow raised by task code (not errors, and not subclasses of ConveyorError):
     Retry(after=...)        try again later, counting the attempt
@@ -142,3 +146,12 @@ class PermanentStatus(DeliveryError, Discard):
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         DeliveryError.__init__(self, message, details)
         self.reason = message
+
+
+class PagingError(ConveyorError):
+    """A page the paginator cannot continue from: the scan fails, so it deletes nothing."""
+
+
+class SyncFailed(DeliveryError):
+    """A page could not be fetched or read: the run failed, deleting nothing; the next sync of
+    the owner resumes from the failed page."""

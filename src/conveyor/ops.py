@@ -22,6 +22,7 @@ from .breaker import BreakerRecord
 from .errors import ConfigurationError, JobNotFound
 from .job import STATES, BlockedKey, Job, JobFilter
 from .store import Store
+from .sync.operations import SyncOperations
 from .types import TaskHost
 from .workers import Unserved, WorkerRecord, no_worker_reason, unserved
 
@@ -57,11 +58,17 @@ class Operations:
     """Look at jobs, act on them, and see who works on what."""
 
     def __init__(
-        self, store: Callable[[], Store], tasks: TaskHost, wake: Callable[[], None]
+        self,
+        store: Callable[[], Store],
+        tasks: TaskHost,
+        wake: Callable[[], None],
+        *,
+        sync: SyncOperations,
     ) -> None:
         self._store = store
         self._tasks = tasks
         self._wake = wake
+        self.sync = sync  # pull syncs: runs, records, owners, re-extraction
 
     @property
     def store(self) -> Store:

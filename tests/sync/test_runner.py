@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
-from conveyor import Conveyor
+from conveyor import Conveyor, SyncFailed
 from conveyor.errors import ConfigurationError
 from conveyor.sync import Children, Cursor, LinkHeader, NextUrl, Offset, PageNumber
-from conveyor.sync.runner import SyncFailed
 from tests.connections.conftest import run_burst
 from tests.sync.remote import Remote
 

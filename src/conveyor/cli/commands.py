@@ -25,6 +25,7 @@ from .session import (
     quiet_driver_logs,
     session,
 )
+from .sync import records_app, sync_app
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -38,6 +39,8 @@ cli = typer.Typer(
 )
 cli.add_typer(jobs_app)
 cli.add_typer(connections_app)
+cli.add_typer(sync_app)
+cli.add_typer(records_app)
 
 
 def version_text() -> str:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from ..job import NewJob
 
 RunState = Literal["running", "succeeded", "failed"]
-RunMode = Literal["incremental", "full", "since"]
+RunMode = Literal["incremental", "full", "since", "reextract"]
 ITEM = ""  # the kind (and parent) of a top-level item: children carry their own kind
 
 
@@ -116,6 +116,10 @@ class RecordStore(ABC):
     def list_runs(
         self, source: str | None = None, owner: str | None = None, limit: int = 50
     ) -> list[SyncRun]: ...
+
+    @abstractmethod
+    def run_owners(self, source: str) -> list[str]:
+        """Every owner the source was ever synced for."""
 
     @abstractmethod
     def last_cursor(self, source: str, owner: str) -> Any:

@@ -130,6 +130,11 @@ class SQLRecords(SQLStore):
             rows = cur.execute(self._q["run_list"], params).fetchall()
         return [self._run(row) for row in rows]
 
+    def run_owners(self, source: str) -> list[str]:
+        with self._read() as cur:
+            rows = cur.execute(self._q["run_owners"], {"source": source}).fetchall()
+        return [row[0] for row in rows]
+
     def last_cursor(self, source: str, owner: str) -> Any:
         with self._read() as cur:
             row = cur.execute(

@@ -19,14 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import ConfigurationError, ConveyorError
+from ..errors import ConfigurationError, PagingError
 from .links import parse_link_header
 from .paths import MISSING, JsonPath, optional_path
-
-
-class PagingError(ConveyorError):
-    """A page the paginator cannot continue from (a flag missing, a cursor that repeats): the
-    scan fails, so it deletes nothing."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ..errors import ConfigurationError, Retry
+from ..errors import ConfigurationError, Retry, SyncFailed
 from ..job import NewJob
 from ..store.records import RunMode, SyncRun
 from ..tasks import Blueprint
 from ..types import ConnectionLookup, JobBuilder
 from ..workers import SYNC_TASK
-from .runner import Fetcher, RunStore, SyncFailed, SyncRunner
+from .runner import Fetcher, RunStore, SyncRunner
 from .source import Source, make_source
 
 
@@ -38,8 +39,6 @@ class SyncRequest(BaseModel):
     @classmethod
     def _iso(cls, value: str | None) -> str | None:
         if value is not None:
-            from datetime import datetime
-
             datetime.fromisoformat(value)  # a ValueError here is a PayloadError at enqueue
         return value
 
@@ -94,7 +93,7 @@ class SourceRegistry(Mapping[str, Source]):
         self, name: str, owner: str, *, mode: RunMode = "incremental", since: str | None = None
     ) -> int:
         """One `conveyor.sync` job for the owner (queue: the source's; key: the owner's)."""
-        source = self._checked(name, owner)
+        source = self._checked(name, owner, mode, since)
         payload = {"source": name, "owner": owner, "mode": mode, "since": since}
         job = self._jobs.build_job(SYNC_TASK, payload, queue=source.queue, key=_key(name, owner))
         return self._enqueue(dataclasses.replace(job, max_attempts=source.max_attempts))
@@ -109,7 +108,7 @@ class SourceRegistry(Mapping[str, Source]):
         progress: Any = None,
     ) -> SyncRun:
         """Sync the owner now, in the caller's event loop. Raises SyncFailed."""
-        source = self._checked(name, owner)
+        source = self._checked(name, owner, mode, since)
         connection = self._connections.get_connection(source.connection)
         runner = SyncRunner(
             source,
@@ -131,8 +130,19 @@ class SourceRegistry(Mapping[str, Source]):
             raise Retry(after=source.retry_after, reason=str(error)) from error
         return {"run": run.id, **run.stats}
 
-    def _checked(self, name: str, owner: str) -> Source:
+    def _checked(self, name: str, owner: str, mode: str, since: str | None) -> Source:
         source = self.get_source(name)
+        if mode not in ("incremental", "full", "since"):
+            raise ConfigurationError(f"mode must be incremental, full or since, not {mode!r}")
+        if (mode == "since") != (since is not None):
+            raise ConfigurationError("give since= with mode='since' (and only then)")
+        if since is not None:
+            try:
+                datetime.fromisoformat(since)
+            except (TypeError, ValueError):
+                raise ConfigurationError(
+                    f"since {since!r} is not an ISO date like 2026-01-31"
+                ) from None
         if not isinstance(owner, str) or not owner.strip() or len(owner) > 200:
             raise ConfigurationError(
                 f"owner must be a non-empty name of at most 200 characters, not {owner!r}"

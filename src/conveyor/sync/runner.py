@@ -21,11 +21,11 @@ from datetime import UTC
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from ..errors import DeliveryError, Postpone, RetryableStatus
+from ..errors import DeliveryError, PagingError, Postpone, RetryableStatus, SyncFailed
 from ..job import NewJob
 from ..store.records import PageWrite, RecordWrite, RunMode, SyncRun
 from ..types import JobBuilder
-from .paging import Page, PageRequest, PagingError, with_params
+from .paging import Page, PageRequest, with_params
 from .paths import MISSING
 from .records import Change, SyncStats, change_of, content_hash, external_id, newer_cursor
 from .source import Source
@@ -62,11 +62,6 @@ class RunStore(Protocol):
     ) -> int: ...
     def last_cursor(self, source: str, owner: str) -> Any: ...
     def get_run(self, run_id: int) -> SyncRun | None: ...
-
-
-class SyncFailed(DeliveryError):
-    """A page could not be fetched or read: the run failed, deleting nothing; the next sync of
-    the owner resumes from the failed page."""
 
 
 @dataclass(frozen=True, slots=True)

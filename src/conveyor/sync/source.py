@@ -8,7 +8,7 @@ first scan to show.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,7 @@ class Source:
     max_attempts: int = 3
     retry_after: float = 60.0
     page_retries: int = 3
+    owners: Sequence[str] | Callable[[], Iterable[str]] = ()
 
 
 def make_source(
@@ -86,6 +87,7 @@ def make_source(
     max_attempts: int = 3,
     retry_after: float = 60.0,
     page_retries: int = 3,
+    owners: Sequence[str] | Callable[[], Iterable[str]] = (),
 ) -> Source:
     """The keyword form `app.source(...)` and the config file use."""
     _check_names(name, connection, path, queue, owner_param, process)
@@ -121,6 +123,7 @@ def make_source(
         max_attempts=max_attempts,
         retry_after=float(retry_after),
         page_retries=page_retries,
+        owners=_owners(name, owners),
     )
 
 
@@ -155,3 +158,15 @@ def _check_numbers(
             raise ConfigurationError(f"source {name!r}: {what} must be a whole number >= 1")
     if isinstance(retry_after, bool) or not isinstance(retry_after, int | float) or retry_after < 0:
         raise ConfigurationError(f"source {name!r}: retry_after must be seconds >= 0")
+
+
+def _owners(
+    name: str, owners: Sequence[str] | Callable[[], Iterable[str]]
+) -> Sequence[str] | Callable[[], Iterable[str]]:
+    """`owners=`: the owners `--all` syncs (besides every owner synced before), as a list or a
+    callable that reads them from the application (its customers table) when asked."""
+    if callable(owners):
+        return owners
+    if isinstance(owners, str) or not all(isinstance(o, str) and o for o in owners):
+        raise ConfigurationError(f"source {name!r}: owners must be a list of names or a callable")
+    return tuple(owners)

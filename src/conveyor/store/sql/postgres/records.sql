@@ -40,6 +40,9 @@ WHERE (%(source)s::text IS NULL OR source = %(source)s)
   AND (%(owner)s::text IS NULL OR owner = %(owner)s)
 ORDER BY id DESC LIMIT %(limit)s
 
+-- name: run_owners
+SELECT DISTINCT owner FROM conveyor_sync_runs WHERE source = %(source)s ORDER BY owner
+
 -- name: run_last_cursor
 SELECT cursor FROM conveyor_sync_runs
 WHERE source = %(source)s AND owner = %(owner)s AND state = 'succeeded' AND cursor IS NOT NULL

@@ -37,6 +37,9 @@ SELECT * FROM conveyor_sync_runs
 WHERE (:source IS NULL OR source = :source) AND (:owner IS NULL OR owner = :owner)
 ORDER BY id DESC LIMIT :limit
 
+-- name: run_owners
+SELECT DISTINCT owner FROM conveyor_sync_runs WHERE source = :source ORDER BY owner
+
 -- name: run_last_cursor
 SELECT cursor FROM conveyor_sync_runs
 WHERE source = :source AND owner = :owner AND state = 'succeeded' AND cursor IS NOT NULL

@@ -26,7 +26,7 @@ CREATE TABLE conveyor_sync_runs (
     source TEXT NOT NULL,
     owner TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
-    mode TEXT NOT NULL CHECK (mode IN ('incremental', 'full', 'since')),
+    mode TEXT NOT NULL CHECK (mode IN ('incremental', 'full', 'since', 'reextract')),
     since DOUBLE PRECISION,
     started_at DOUBLE PRECISION NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL,

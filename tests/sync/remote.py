@@ -52,14 +52,21 @@ class Remote:
     # -- the data ---------------------------------------------------------------------------
 
     def put(
-        self, owner: str, item_id: str, *, name: str = "", tasks: list[dict[str, Any]] | None = None
+        self,
+        owner: str,
+        item_id: str,
+        *,
+        name: str = "",
+        tasks: list[dict[str, Any]] | None = None,
+        updated: str | None = None,
     ) -> None:
-        """Add or change a workflow of `owner`, with the tasks its export lists."""
+        """Add or change a workflow of `owner`, with the tasks its export lists; `updated` is
+        its `updated_at` (then `?updated_since=` lists only the later ones)."""
+        item: dict[str, Any] = {"id": item_id, "name": name or item_id}
+        if updated is not None:
+            item["updated_at"] = updated
         with self._lock:
-            self.collections.setdefault(owner, {})[item_id] = {
-                "id": item_id,
-                "name": name or item_id,
-            }
+            self.collections.setdefault(owner, {})[item_id] = item
             self.exports[item_id] = {"id": item_id, "name": name or item_id, "tasks": tasks or []}
 
     def remove(self, owner: str, item_id: str) -> None:
@@ -99,6 +106,9 @@ class Remote:
         owner = request.query.get("customer", "")
         with self._lock:
             items = list(self.collections.get(owner, {}).values())
+        since = request.query.get("updated_since")
+        if since is not None:
+            items = [item for item in items if item.get("updated_at", "") > since]
         return self._page(request, items)
 
     def _page(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:

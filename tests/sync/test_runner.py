@@ -8,7 +8,7 @@ import pytest
 
 from conveyor import Conveyor, SyncFailed
 from conveyor.errors import ConfigurationError
-from conveyor.sync import Children, Cursor, LinkHeader, NextUrl, Offset, PageNumber
+from conveyor.sync import Children, Cursor, Incremental, LinkHeader, NextUrl, Offset, PageNumber
 from tests.connections.conftest import run_burst
 from tests.sync.remote import Remote
 
@@ -201,3 +201,51 @@ def test_bad_input_is_refused_with_one_line(app: Conveyor, remote: Remote) -> No
     with pytest.raises(ConfigurationError, match="page_retries"):
         app.source("other", connection="zuora", path="/x", page_retries=-1)
     assert app.list_jobs() == []  # nothing was enqueued by the refused calls
+
+
+def test_incremental_syncs_send_the_cursor_and_only_full_scans_delete(
+    app: Conveyor, remote: Remote
+) -> None:
+    declare(app, remote, incremental=Incremental(field="updated_at", param="updated_since"))
+    for i, day in enumerate(("2026-01-01", "2026-01-03", "2026-01-02")):
+        remote.put("acme", f"w{i}", updated=day)
+    first = app.sync_now("workflows", "acme")
+    assert first.stats["created"] == 3 and first.cursor == "2026-01-03"
+    assert "updated_since" not in remote.paths("/workflows?")[0]
+
+    remote.put("acme", "w0", name="changed", updated="2026-01-05")
+    remote.remove("acme", "w2")
+    remote.hits.clear()
+    second = app.sync_now("workflows", "acme")
+    assert "updated_since=2026-01-03" in remote.paths("/workflows?")[0]
+    assert second.stats["updated"] == 1 and second.stats["total"] == 1
+    assert second.stats["deleted"] == 0 and second.cursor == "2026-01-05"
+    assert live_ids(app) == ["w0", "w1", "w2"]  # an incremental listing is partial
+
+    remote.hits.clear()
+    full = app.sync_now("workflows", "acme", mode="full")
+    assert "updated_since" not in remote.paths("/workflows?")[0]
+    assert full.stats["deleted"] == 1 and live_ids(app) == ["w0", "w1"]
+    assert full.cursor == "2026-01-05"
+
+    remote.hits.clear()
+    since = app.sync_now("workflows", "acme", mode="since", since="2025-12-31")
+    assert "updated_since=2025-12-31" in remote.paths("/workflows?")[0]
+    assert since.stats["unchanged"] == 2 and since.stats["deleted"] == 0
+    with pytest.raises(ConfigurationError, match="since"):
+        app.sync_now("workflows", "acme", mode="since")
+    with pytest.raises(ConfigurationError, match="ISO date"):
+        app.sync("workflows", "acme", mode="since", since="last week")
+
+
+def test_bad_items_are_counted_as_errors_and_kept(app: Conveyor, remote: Remote) -> None:
+    declare(app, remote)
+    fill(remote, 3)
+    app.sync_now("workflows", "acme")
+    del remote.exports["w1"]  # its export now answers 404
+    remote.put("acme", "w1", name="changed")
+    del remote.exports["w1"]
+    run = app.sync_now("workflows", "acme", mode="full")
+    assert run.stats["errors"] == 1 and run.stats["unchanged"] == 2
+    assert run.errors[-1]["id"] == "w1" and run.errors[-1]["status"] == 404
+    assert live_ids(app) == ["w0", "w1", "w2"]  # not seen whole, so not deleted

@@ -22,9 +22,17 @@ from .paths import MISSING, JsonPath
 Change = Literal["created", "updated", "unchanged"]
 
 
-def content_hash(data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def canonical(data: Any) -> str:
+    """The JSON text an item is hashed and stored as: sorted keys, no spaces."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def content_hash(data: Any) -> str:
+    return digest(canonical(data))
 
 
 def change_of(stored_hash: str | None, stored_deleted: bool, new_hash: str) -> Change:

@@ -27,7 +27,7 @@ from ..store.records import PageWrite, RecordWrite, RunMode, SyncRun
 from ..types import JobBuilder
 from .paging import Page, PageRequest, with_params
 from .paths import MISSING
-from .records import Change, SyncStats, change_of, content_hash, external_id, newer_cursor
+from .records import Change, SyncStats, canonical, change_of, digest, external_id, newer_cursor
 from .source import Source
 
 WAIT_IN_PLACE = 30.0  # a longer postponement ends the attempt: the run resumes from its checkpoint
@@ -129,28 +129,8 @@ class SyncRunner:
             since if run.mode == "since" else (previous if run.mode == "incremental" else None)
         )
         request = self._start(owner, checkpoint, start_cursor)
-        pages = 0
         try:
-            while request is not None:
-                if request.number >= src.max_pages:
-                    raise PagingError(f"more than max_pages={src.max_pages} pages: stopped")
-                body, headers = await self._fetch_page(request)
-                page_items = self._items(body, request)
-                page = Page(body, headers, page_items)
-                write, cursor = await self._page_write(
-                    owner, run.id, page_items, stats, errors, cursor
-                )
-                following = src.paginate.follow(request, page)
-                write.checkpoint = {
-                    "request": None if following is None else following.to_json(),
-                    "cursor": cursor,
-                }
-                write.stats = stats.to_json()
-                await asyncio.to_thread(self.store.write_page, run.id, src.name, owner, write)
-                pages += 1
-                if self.progress is not None:
-                    self.progress(Progress(pages, stats.total, src.paginate.total_items(page)))
-                request = following
+            cursor = await self._scan(request, owner, run.id, stats, errors, cursor)
         except (DeliveryError, PagingError, ValueError) as error:
             errors.append(_error_entry(error))
             await asyncio.to_thread(
@@ -182,6 +162,50 @@ class SyncRunner:
         final = await asyncio.to_thread(self.store.get_run, run.id)
         assert final is not None
         return final
+
+    async def _scan(
+        self,
+        request: PageRequest | None,
+        owner: str,
+        run_id: int,
+        stats: SyncStats,
+        errors: list[dict[str, Any]],
+        cursor: Any,
+    ) -> Any:
+        """Every page from `request` on; the next page is fetched while this one is written, so
+        the remote's latency and the database's overlap. Returns the cursor reached."""
+        src = self.source
+        pages = 0
+        ahead: asyncio.Task[tuple[Any, dict[str, str]]] | None = None
+        try:
+            while request is not None:
+                if request.number >= src.max_pages:
+                    raise PagingError(f"more than max_pages={src.max_pages} pages: stopped")
+                body, headers = await (ahead or self._fetch_page(request))
+                page_items = self._items(body, request)
+                page = Page(body, headers, page_items)
+                following = src.paginate.follow(request, page)
+                ahead = (
+                    None if following is None else asyncio.create_task(self._fetch_page(following))
+                )
+                write, cursor = await self._page_write(
+                    owner, run_id, page_items, stats, errors, cursor
+                )
+                write.checkpoint = {
+                    "request": None if following is None else following.to_json(),
+                    "cursor": cursor,
+                }
+                write.stats = stats.to_json()
+                await asyncio.to_thread(self.store.write_page, run_id, src.name, owner, write)
+                pages += 1
+                if self.progress is not None:
+                    self.progress(Progress(pages, stats.total, src.paginate.total_items(page)))
+                request = following
+        finally:
+            if ahead is not None and not ahead.done():
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
+        return cursor
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -249,22 +273,22 @@ class SyncRunner:
         known = await asyncio.to_thread(self.store.known_hashes, src.name, owner, list(listed))
         write = PageWrite()
         unchanged: list[str] = []
-        changed: list[tuple[str, Any, str, Change]] = []
-        for item_id, (item, digest) in listed.items():
+        changed: list[tuple[str, Any, str, str, Change]] = []
+        for item_id, (item, text, item_hash) in listed.items():
             stored = known.get(item_id)
             change = change_of(
-                stored[0] if stored else None, stored[1] if stored else False, digest
+                stored[0] if stored else None, stored[1] if stored else False, item_hash
             )
             if change == "unchanged":
                 unchanged.append(item_id)
                 stats.count("unchanged")
             else:
-                changed.append((item_id, item, digest, change))
-        details = await self._details([(item_id, item) for item_id, item, _, _ in changed])
+                changed.append((item_id, item, text, item_hash, change))
+        details = await self._details([(item_id, item) for item_id, item, _, _, _ in changed])
         writes: list[RecordWrite] = []
         jobs: list[NewJob] = []
         parents: list[str] = []
-        for (item_id, item, digest, change), detail in zip(changed, details, strict=True):
+        for (item_id, item, text, item_hash, change), detail in zip(changed, details, strict=True):
             if isinstance(detail, BaseException):
                 stats.errors += 1
                 errors.append(_error_entry(detail, item_id))
@@ -272,13 +296,15 @@ class SyncRunner:
                     unchanged.append(item_id)  # keep the old copy; it is not gone
                 continue
             data = item if src.detail is None else detail
-            writes.append(RecordWrite(item_id, json.dumps(data), digest))
+            stored_text = text if src.detail is None else json.dumps(data)
+            writes.append(RecordWrite(item_id, stored_text, item_hash))
             for kind, spec in src.children.items():
                 for child_id, child in spec.extract(data):
+                    child_text = canonical(child)
                     writes.append(
-                        RecordWrite(child_id, json.dumps(child), content_hash(child), kind, item_id)
+                        RecordWrite(child_id, child_text, digest(child_text), kind, item_id)
                     )
-            if src.children:
+            if src.children and change == "updated":  # a new item has no old children
                 parents.append(item_id)
             stats.count(change)
             if src.process is not None:
@@ -287,7 +313,7 @@ class SyncRunner:
                     self.jobs.build_job(
                         src.process,
                         payload,
-                        idempotency_key=process_key(src.name, owner, item_id, digest),
+                        idempotency_key=process_key(src.name, owner, item_id, item_hash),
                     )
                 )
         write.writes, write.unchanged, write.rewritten_parents, write.jobs = (
@@ -300,10 +326,10 @@ class SyncRunner:
 
     def _listed(
         self, items: list[Any], stats: SyncStats, errors: list[dict[str, Any]], cursor: Any
-    ) -> tuple[dict[str, tuple[Any, str]], Any]:
+    ) -> tuple[dict[str, tuple[Any, str, str]], Any]:
         """The page's items by external id, with their hashes; the cursor moved past them."""
         src = self.source
-        listed: dict[str, tuple[Any, str]] = {}
+        listed: dict[str, tuple[Any, str, str]] = {}
         for item in items:
             try:
                 item_id = external_id(item, src.id)
@@ -311,7 +337,8 @@ class SyncRunner:
                 stats.errors += 1
                 errors.append(_error_entry(error))
                 continue
-            listed[item_id] = (item, content_hash(item))
+            text = canonical(item)
+            listed[item_id] = (item, text, digest(text))
             if src.incremental is not None:
                 cursor = newer_cursor(cursor, item, src.incremental.path)
         return listed, cursor

@@ -49,9 +49,18 @@ WHERE source = %(source)s AND owner = %(owner)s AND state = 'succeeded' AND curs
 ORDER BY id DESC LIMIT 1
 
 -- name: record_hashes
-SELECT external_id, content_hash, deleted_at IS NOT NULL FROM conveyor_records
-WHERE source = %(source)s AND owner = %(owner)s AND kind = '' AND parent = ''
-  AND external_id = ANY(%(ids)s::text[])
+-- Each id looked up by key in a LATERAL subquery that OFFSET 0 keeps from being flattened: while
+-- the table's statistics are still those of an empty table (during and just after a first
+-- sync, before autovacuum analyses it), `= ANY(...)` or a plain join make the planner read every
+-- row of the owner per page, which makes a sync quadratic.
+SELECT wanted.id, r.content_hash, r.deleted_at IS NOT NULL
+FROM unnest(%(ids)s::text[]) AS wanted (id)
+CROSS JOIN LATERAL (
+    SELECT content_hash, deleted_at FROM conveyor_records
+    WHERE source = %(source)s AND owner = %(owner)s AND kind = '' AND parent = ''
+      AND external_id = wanted.id
+    OFFSET 0
+) AS r
 
 -- name: record_upsert
 -- `updated_at` moves only when the content did (or the record came back after a deletion).
@@ -68,15 +77,30 @@ ON CONFLICT (source, owner, kind, parent, external_id) DO UPDATE SET
 
 -- name: record_seen
 -- Unchanged items: only marked seen by this run, their data is not rewritten.
+-- The rows found by key as in record_hashes, then updated by their ctid (a TID scan).
 UPDATE conveyor_records SET last_seen_at = %(now)s, last_run = %(run)s
-WHERE source = %(source)s AND owner = %(owner)s AND kind = '' AND parent = ''
-  AND external_id = ANY(%(ids)s::text[])
+WHERE ctid = ANY(ARRAY(
+    SELECT r.ctid FROM unnest(%(ids)s::text[]) AS wanted (id)
+    CROSS JOIN LATERAL (
+        SELECT ctid FROM conveyor_records
+        WHERE source = %(source)s AND owner = %(owner)s AND kind = '' AND parent = ''
+          AND external_id = wanted.id
+        OFFSET 0
+    ) AS r
+))
 
 -- name: record_drop_children
 -- Children a rewritten item no longer holds.
 UPDATE conveyor_records SET deleted_at = %(now)s
-WHERE source = %(source)s AND owner = %(owner)s AND kind <> '' AND deleted_at IS NULL
-  AND last_run <> %(run)s AND parent = ANY(%(parents)s::text[])
+WHERE ctid = ANY(ARRAY(
+    SELECT r.ctid FROM unnest(%(parents)s::text[]) AS rewritten (parent)
+    CROSS JOIN LATERAL (
+        SELECT ctid FROM conveyor_records
+        WHERE source = %(source)s AND owner = %(owner)s AND parent = rewritten.parent
+          AND kind <> '' AND deleted_at IS NULL AND last_run <> %(run)s
+        OFFSET 0
+    ) AS r
+))
 
 -- name: record_delete_unseen
 UPDATE conveyor_records SET deleted_at = %(now)s

@@ -18,6 +18,9 @@ CREATE TABLE conveyor_records (
     last_run BIGINT NOT NULL,
     PRIMARY KEY (source, owner, kind, parent, external_id)
 );
+-- The children of one item, whatever their kind (dropping those an item no longer holds).
+CREATE INDEX conveyor_records_children ON conveyor_records (source, owner, parent)
+    WHERE kind <> '';
 
 -- One row per sync of one owner; `checkpoint` is the next page to fetch, so a run that crashed
 -- resumes there; `cursor` the incremental position it reached.

@@ -249,3 +249,38 @@ def test_bad_items_are_counted_as_errors_and_kept(app: Conveyor, remote: Remote)
     assert run.stats["errors"] == 1 and run.stats["unchanged"] == 2
     assert run.errors[-1]["id"] == "w1" and run.errors[-1]["status"] == 404
     assert live_ids(app) == ["w0", "w1", "w2"]  # not seen whole, so not deleted
+
+
+def test_a_page_whose_detail_failed_is_judged_again_next_time(
+    app: Conveyor, remote: Remote
+) -> None:
+    declare(app, remote)
+    fill(remote, 4)
+    saved = remote.exports.pop("w1")  # its export answers 404 this time
+    first = app.sync_now("workflows", "acme")
+    assert first.stats["errors"] == 1 and "w1" not in live_ids(app)
+    remote.exports["w1"] = saved
+    again = app.sync_now("workflows", "acme")
+    assert again.stats["created"] == 1 and "w1" in live_ids(app)  # page 1 was not skipped
+    assert again.stats["unchanged"] == 3
+
+
+def test_only_the_pages_that_changed_are_read_item_by_item(app: Conveyor, remote: Remote) -> None:
+    declare(app, remote)
+    fill(remote, 6)
+    app.sync_now("workflows", "acme")
+    remote.put("acme", "w3", name="renamed", tasks=[{"id": "t3a"}, {"id": "t3b"}])
+    looked_up: list[int] = []
+    original = type(app.store).known_hashes
+
+    def counting(store: object, source: str, owner: str, ids: list[str]) -> dict[str, Any]:
+        looked_up.append(len(ids))
+        return original(store, source, owner, ids)  # type: ignore[arg-type]
+
+    type(app.store).known_hashes = counting  # type: ignore[method-assign]
+    try:
+        run = app.sync_now("workflows", "acme")
+    finally:
+        type(app.store).known_hashes = original  # type: ignore[method-assign]
+    assert run.stats["updated"] == 1 and run.stats["unchanged"] == 5
+    assert looked_up == [2]  # the page holding w2 and w3 only

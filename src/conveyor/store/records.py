@@ -66,14 +66,20 @@ class RecordWrite:
 
 @dataclass(slots=True)
 class PageWrite:
-    """Everything one page of a run changes, written in one transaction."""
+    """Everything one page of a run changes, written in one transaction. `page_key` (the page's
+    request), `body_hash` and `ids` (every item id on it) record the page itself: the ids are
+    what the run saw, and an unchanged body next time means unchanged items. `body_hash` is None
+    for a page whose items could not all be judged (a detail failed): it is processed item by
+    item next time."""
 
     writes: Sequence[RecordWrite] = ()
-    unchanged: Sequence[str] = ()
     rewritten_parents: Sequence[str] = ()  # items whose children were all written again
     jobs: Sequence[NewJob] = ()
     checkpoint: Mapping[str, Any] | None = None
     stats: Mapping[str, int] = field(default_factory=dict)
+    page_key: str | None = None
+    body_hash: str | None = None
+    ids: Sequence[str] = ()
 
 
 class RecordStore(ABC):
@@ -90,6 +96,11 @@ class RecordStore(ABC):
         self, source: str, owner: str, external_ids: Sequence[str]
     ) -> dict[str, tuple[str, bool]]:
         """Stored items among `external_ids`: id → (content hash, marked deleted)."""
+
+    @abstractmethod
+    def page_hashes(self, source: str, owner: str) -> dict[str, str]:
+        """Page key → body hash, of the pages the owner's scans judged whole (one row per page
+        of the collection: small beside the records)."""
 
     @abstractmethod
     def write_page(self, run_id: int, source: str, owner: str, page: PageWrite) -> list[int]:
@@ -109,8 +120,8 @@ class RecordStore(ABC):
         cursor: Any,
         delete_unseen: bool,
     ) -> int:
-        """End the run; when `delete_unseen` (a completed scan), mark the items it did not see,
-        and their children, deleted. Returns how many items that marked."""
+        """End the run; when `delete_unseen` (a completed scan), mark the items on none of the
+        pages it saw, and their children, deleted. Returns how many items that marked."""
 
     @abstractmethod
     def list_runs(

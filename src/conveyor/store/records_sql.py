@@ -46,6 +46,12 @@ class SQLRecords(SQLStore):
             rows = cur.execute(self._q["record_hashes"], params).fetchall()
         return {row[0]: (row[1], bool(row[2])) for row in rows}
 
+    def page_hashes(self, source: str, owner: str) -> dict[str, str]:
+        params = {"source": source, "owner": owner}
+        with self._read() as cur:
+            rows = cur.execute(self._q["page_hashes"], params).fetchall()
+        return {row[0]: row[1] for row in rows}
+
     def write_page(self, run_id: int, source: str, owner: str, page: PageWrite) -> list[int]:
         now = time.time()
         scope = {"source": source, "owner": owner, "run": run_id, "now": now}
@@ -66,8 +72,14 @@ class SQLRecords(SQLStore):
                         for w in page.writes
                     ],
                 )
-            if page.unchanged:
-                cur.execute(self._q["record_seen"], {**scope, "ids": self._array(page.unchanged)})
+            if page.page_key is not None:
+                params = {
+                    **scope,
+                    "page_key": page.page_key,
+                    "body_hash": page.body_hash,
+                    "ids": self._array(page.ids),
+                }
+                cur.execute(self._q["page_upsert"], params)
             if page.rewritten_parents:
                 parents = self._array(page.rewritten_parents)
                 cur.execute(self._q["record_drop_children"], {**scope, "parents": parents})
@@ -107,9 +119,11 @@ class SQLRecords(SQLStore):
         with self._write() as cur:
             deleted = 0
             if delete_unseen:
+                self._collect_seen(cur, scope)
                 deleted = int(cur.execute(self._q["record_delete_unseen"], scope).rowcount)
                 if deleted:
                     cur.execute(self._q["record_delete_orphans"], scope)
+                cur.execute(self._q["pages_drop_stale"], scope)
             final = {**stats, "deleted": int(stats.get("deleted", 0)) + deleted}
             params = {
                 "run": run_id,
@@ -117,10 +131,18 @@ class SQLRecords(SQLStore):
                 "stats": json.dumps(final),
                 "errors": json.dumps(list(errors), default=str),
                 "cursor": None if cursor is None else json.dumps(cursor),
+                "complete": delete_unseen,
                 "now": now,
             }
             cur.execute(self._q["run_finish"], params)
         return deleted
+
+    def _collect_seen(self, cur: Cursor, scope: Mapping[str, Any]) -> None:
+        """Where the dialect gathers the run's seen ids first (PostgreSQL: a keyed temporary
+        table); SQLite's NOT IN reads them straight from the pages."""
+        if "seen_table" in self._q:
+            cur.execute(self._q["seen_table"])
+            cur.execute(self._q["seen_fill"], scope)
 
     def list_runs(
         self, source: str | None = None, owner: str | None = None, limit: int = 50
@@ -201,7 +223,7 @@ class SQLRecords(SQLStore):
             data=self._json(row["data"]),
             content_hash=row["content_hash"],
             first_seen_at=float(row["first_seen_at"]),
-            last_seen_at=float(row["last_seen_at"]),
+            last_seen_at=float(row["seen_at"]),
             updated_at=float(row["updated_at"]),
             deleted_at=None if row["deleted_at"] is None else float(row["deleted_at"]),
         )

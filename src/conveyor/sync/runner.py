@@ -48,6 +48,7 @@ class RunStore(Protocol):
         self, source: str, owner: str, external_ids: Sequence[str]
     ) -> dict[str, tuple[str, bool]]: ...
     def write_page(self, run_id: int, source: str, owner: str, page: PageWrite) -> list[int]: ...
+    def page_hashes(self, source: str, owner: str) -> dict[str, str]: ...
     def finish_run(
         self,
         run_id: int,
@@ -176,21 +177,28 @@ class SyncRunner:
         the remote's latency and the database's overlap. Returns the cursor reached."""
         src = self.source
         pages = 0
-        ahead: asyncio.Task[tuple[Any, dict[str, str]]] | None = None
+        known_pages = await asyncio.to_thread(self.store.page_hashes, src.name, owner)
+        ahead: asyncio.Task[tuple[Any, dict[str, str], str]] | None = None
         try:
             while request is not None:
                 if request.number >= src.max_pages:
                     raise PagingError(f"more than max_pages={src.max_pages} pages: stopped")
-                body, headers = await (ahead or self._fetch_page(request))
+                body, headers, body_hash = await (ahead or self._fetch_page(request))
                 page_items = self._items(body, request)
                 page = Page(body, headers, page_items)
                 following = src.paginate.follow(request, page)
                 ahead = (
                     None if following is None else asyncio.create_task(self._fetch_page(following))
                 )
-                write, cursor = await self._page_write(
-                    owner, run_id, page_items, stats, errors, cursor
-                )
+                write, judged = None, True
+                if known_pages.get(request.target) == body_hash:
+                    write, cursor = self._unchanged_page(page_items, stats, cursor)
+                if write is None:
+                    write, cursor, judged = await self._page_write(
+                        owner, page_items, stats, errors, cursor
+                    )
+                write.page_key = request.target
+                write.body_hash = body_hash if judged else None
                 write.checkpoint = {
                     "request": None if following is None else following.to_json(),
                     "cursor": cursor,
@@ -225,13 +233,14 @@ class SyncRunner:
             params[src.incremental.param] = src.incremental.initial
         return src.paginate.first(with_params(src.path, params))
 
-    async def _fetch_page(self, request: PageRequest) -> tuple[Any, dict[str, str]]:
+    async def _fetch_page(self, request: PageRequest) -> tuple[Any, dict[str, str], str]:
+        """The page's decoded body, its headers, and the hash of its bytes."""
         response = await self._get(relative_target(self.base_url, request.target))
         try:
             body = json.loads(response.body) if response.body else None
         except ValueError as error:
             raise PagingError(f"page {request.number + 1} is not JSON: {error}") from None
-        return body, dict(response.headers)
+        return body, dict(response.headers), hashlib.sha256(response.body).hexdigest()
 
     async def _get(self, path: str) -> Any:
         """GET through the connection, waiting out short postponements and retryable answers
@@ -259,20 +268,39 @@ class SyncRunner:
             raise PagingError(f"page {request.number + 1}: the items are not a list")
         return found
 
+    def _unchanged_page(
+        self, items: list[Any], stats: SyncStats, cursor: Any
+    ) -> tuple[PageWrite | None, Any]:
+        """A page whose bytes are those of the owner's last scan, which judged every item on it:
+        its items are unchanged, so only their ids are read (None: an id is missing after all,
+        so the page goes item by item)."""
+        src = self.source
+        try:
+            ids = [external_id(item, src.id) for item in items]
+        except ValueError:
+            return None, cursor
+        if src.incremental is not None:
+            for item in items:
+                cursor = newer_cursor(cursor, item, src.incremental.path)
+        stats.unchanged += len(ids)
+        stats.total += len(ids)
+        return PageWrite(ids=ids), cursor
+
     async def _page_write(
         self,
         owner: str,
-        run_id: int,
         items: list[Any],
         stats: SyncStats,
         errors: list[dict[str, Any]],
         cursor: Any,
-    ) -> tuple[PageWrite, Any]:
+    ) -> tuple[PageWrite, Any, bool]:
+        """Item by item: hash each, look the hashes up, write what changed. Also says whether
+        every item on the page could be judged (its body hash is kept only then)."""
         src = self.source
+        errors_before = stats.errors
         listed, cursor = self._listed(items, stats, errors, cursor)
         known = await asyncio.to_thread(self.store.known_hashes, src.name, owner, list(listed))
-        write = PageWrite()
-        unchanged: list[str] = []
+        write = PageWrite(ids=list(listed))
         changed: list[tuple[str, Any, str, str, Change]] = []
         for item_id, (item, text, item_hash) in listed.items():
             stored = known.get(item_id)
@@ -280,7 +308,6 @@ class SyncRunner:
                 stored[0] if stored else None, stored[1] if stored else False, item_hash
             )
             if change == "unchanged":
-                unchanged.append(item_id)
                 stats.count("unchanged")
             else:
                 changed.append((item_id, item, text, item_hash, change))
@@ -289,11 +316,9 @@ class SyncRunner:
         jobs: list[NewJob] = []
         parents: list[str] = []
         for (item_id, item, text, item_hash, change), detail in zip(changed, details, strict=True):
-            if isinstance(detail, BaseException):
+            if isinstance(detail, BaseException):  # kept as it was: listed, so not gone
                 stats.errors += 1
                 errors.append(_error_entry(detail, item_id))
-                if item_id in known:
-                    unchanged.append(item_id)  # keep the old copy; it is not gone
                 continue
             data = item if src.detail is None else detail
             stored_text = text if src.detail is None else json.dumps(data)
@@ -316,13 +341,8 @@ class SyncRunner:
                         idempotency_key=process_key(src.name, owner, item_id, item_hash),
                     )
                 )
-        write.writes, write.unchanged, write.rewritten_parents, write.jobs = (
-            writes,
-            unchanged,
-            parents,
-            jobs,
-        )
-        return write, cursor
+        write.writes, write.rewritten_parents, write.jobs = writes, parents, jobs
+        return write, cursor, stats.errors == errors_before
 
     def _listed(
         self, items: list[Any], stats: SyncStats, errors: list[dict[str, Any]], cursor: Any

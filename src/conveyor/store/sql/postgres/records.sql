@@ -30,6 +30,7 @@ WHERE id = %(run)s AND state = 'running'
 -- name: run_finish
 UPDATE conveyor_sync_runs
 SET state = %(state)s, stats = %(stats)s::jsonb, errors = %(errors)s::jsonb,
+    complete = %(complete)s,
     cursor = %(cursor)s::jsonb, checkpoint = CASE WHEN %(state)s = 'failed' THEN checkpoint END,
     finished_at = %(now)s, updated_at = %(now)s
 WHERE id = %(run)s AND state = 'running'
@@ -75,19 +76,20 @@ ON CONFLICT (source, owner, kind, parent, external_id) DO UPDATE SET
                        AND conveyor_records.deleted_at IS NULL
                       THEN conveyor_records.updated_at ELSE excluded.updated_at END
 
--- name: record_seen
--- Unchanged items: only marked seen by this run, their data is not rewritten.
--- The rows found by key as in record_hashes, then updated by their ctid (a TID scan).
-UPDATE conveyor_records SET last_seen_at = %(now)s, last_run = %(run)s
-WHERE ctid = ANY(ARRAY(
-    SELECT r.ctid FROM unnest(%(ids)s::text[]) AS wanted (id)
-    CROSS JOIN LATERAL (
-        SELECT ctid FROM conveyor_records
-        WHERE source = %(source)s AND owner = %(owner)s AND kind = '' AND parent = ''
-          AND external_id = wanted.id
-        OFFSET 0
-    ) AS r
-))
+-- name: page_hashes
+SELECT page_key, body_hash FROM conveyor_sync_pages
+WHERE source = %(source)s AND owner = %(owner)s AND body_hash IS NOT NULL
+
+-- name: page_upsert
+INSERT INTO conveyor_sync_pages (source, owner, page_key, body_hash, ids, last_run)
+VALUES (%(source)s, %(owner)s, %(page_key)s, %(body_hash)s, %(ids)s::text[], %(run)s)
+ON CONFLICT (source, owner, page_key) DO UPDATE SET
+    body_hash = excluded.body_hash, ids = excluded.ids, last_run = excluded.last_run
+
+-- name: pages_drop_stale
+-- After a completed scan: pages past the listing's end now, or under keys no longer asked for.
+DELETE FROM conveyor_sync_pages
+WHERE source = %(source)s AND owner = %(owner)s AND last_run <> %(run)s
 
 -- name: record_drop_children
 -- Children a rewritten item no longer holds.
@@ -102,10 +104,21 @@ WHERE ctid = ANY(ARRAY(
     ) AS r
 ))
 
+-- name: seen_table
+-- The ids this run saw, with a key, so the anti-join below is by index or hash whatever the
+-- planner believes of the tables (their statistics may be an empty table's after a first sync).
+CREATE TEMPORARY TABLE conveyor_seen (id TEXT PRIMARY KEY) ON COMMIT DROP
+
+-- name: seen_fill
+INSERT INTO conveyor_seen
+SELECT DISTINCT unnest(ids) FROM conveyor_sync_pages
+WHERE source = %(source)s AND owner = %(owner)s AND last_run = %(run)s
+
 -- name: record_delete_unseen
-UPDATE conveyor_records SET deleted_at = %(now)s
-WHERE source = %(source)s AND owner = %(owner)s AND kind = '' AND parent = ''
-  AND deleted_at IS NULL AND last_run <> %(run)s
+UPDATE conveyor_records AS r SET deleted_at = %(now)s
+WHERE r.source = %(source)s AND r.owner = %(owner)s AND r.kind = '' AND r.parent = ''
+  AND r.deleted_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM conveyor_seen AS s WHERE s.id = r.external_id)
 
 -- name: record_delete_orphans
 UPDATE conveyor_records SET deleted_at = %(now)s
@@ -115,7 +128,12 @@ WHERE source = %(source)s AND owner = %(owner)s AND kind <> '' AND deleted_at IS
                    AND deleted_at IS NOT NULL)
 
 -- name: record_list
-SELECT * FROM conveyor_records
+-- A live record was seen by the owner's last completed scan, whether or not it was written then.
+SELECT r.*, CASE WHEN r.deleted_at IS NULL THEN greatest(r.last_seen_at, (
+           SELECT max(finished_at) FROM conveyor_sync_runs AS s
+           WHERE s.source = r.source AND s.owner = r.owner AND s.complete
+       )) ELSE r.last_seen_at END AS seen_at
+FROM conveyor_records AS r
 WHERE source = %(source)s AND (%(owner)s::text IS NULL OR owner = %(owner)s)
   AND kind = %(kind)s
   AND (%(deleted)s::boolean IS NULL OR (deleted_at IS NOT NULL) = %(deleted)s)

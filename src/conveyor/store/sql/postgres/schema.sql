@@ -95,8 +95,8 @@ CREATE TABLE conveyor_workers (
     last_seen_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
--- Pull syncs: items (kind and parent empty) and their children, per source and owner; `last_run`
--- is the run that last saw a record (deletions after a completed scan).
+-- Pull syncs: items (kind and parent empty) and their children, per source and owner; the
+-- pages of each owner's last scan; the runs.
 CREATE TABLE conveyor_records (
     source TEXT NOT NULL,
     owner TEXT NOT NULL,
@@ -116,8 +116,23 @@ CREATE TABLE conveyor_records (
 CREATE INDEX conveyor_records_children ON conveyor_records (source, owner, parent)
     WHERE kind <> '';
 
+-- The pages of the last scan of each owner, by request: the hash of the page's body and the ids
+-- on it (an array). A page whose body is byte for byte what it was last time holds no change,
+-- so its items are neither hashed nor looked up again; the ids of the pages a run saw
+-- (`last_run`) are the items that run saw, for the deletions after a completed scan.
+CREATE TABLE conveyor_sync_pages (
+    source TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    page_key TEXT NOT NULL,
+    body_hash TEXT,
+    ids TEXT[] NOT NULL,
+    last_run BIGINT NOT NULL,
+    PRIMARY KEY (source, owner, page_key)
+);
+
 -- One row per sync of one owner; `checkpoint` is the next page to fetch, so a run that crashed
--- resumes there; `cursor` the incremental position it reached.
+-- resumes there; `cursor` the incremental position it reached; `complete` that it scanned the
+-- whole listing (and so marked deletions).
 CREATE TABLE conveyor_sync_runs (
     id BIGSERIAL PRIMARY KEY,
     source TEXT NOT NULL,
@@ -128,6 +143,7 @@ CREATE TABLE conveyor_sync_runs (
     started_at DOUBLE PRECISION NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL,
     finished_at DOUBLE PRECISION,
+    complete BOOLEAN NOT NULL DEFAULT false,
     stats JSONB NOT NULL DEFAULT '{}',
     errors JSONB NOT NULL DEFAULT '[]',
     checkpoint JSONB,

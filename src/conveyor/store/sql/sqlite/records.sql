@@ -27,7 +27,7 @@ WHERE id = :run AND state = 'running'
 
 -- name: run_finish
 UPDATE conveyor_sync_runs
-SET state = :state, stats = :stats, errors = :errors, cursor = :cursor,
+SET state = :state, stats = :stats, errors = :errors, cursor = :cursor, complete = :complete,
     checkpoint = CASE WHEN :state = 'failed' THEN checkpoint END,
     finished_at = :now, updated_at = :now
 WHERE id = :run AND state = 'running'
@@ -62,11 +62,19 @@ ON CONFLICT (source, owner, kind, parent, external_id) DO UPDATE SET
                        AND conveyor_records.deleted_at IS NULL
                       THEN conveyor_records.updated_at ELSE excluded.updated_at END
 
--- name: record_seen
--- Unchanged items: only marked seen by this run, their data is not rewritten.
-UPDATE conveyor_records SET last_seen_at = :now, last_run = :run
-WHERE source = :source AND owner = :owner AND kind = '' AND parent = ''
-  AND external_id IN (SELECT value FROM json_each(:ids))
+-- name: page_hashes
+SELECT page_key, body_hash FROM conveyor_sync_pages
+WHERE source = :source AND owner = :owner AND body_hash IS NOT NULL
+
+-- name: page_upsert
+INSERT INTO conveyor_sync_pages (source, owner, page_key, body_hash, ids, last_run)
+VALUES (:source, :owner, :page_key, :body_hash, :ids, :run)
+ON CONFLICT (source, owner, page_key) DO UPDATE SET
+    body_hash = excluded.body_hash, ids = excluded.ids, last_run = excluded.last_run
+
+-- name: pages_drop_stale
+-- After a completed scan: pages past the listing's end now, or under keys no longer asked for.
+DELETE FROM conveyor_sync_pages WHERE source = :source AND owner = :owner AND last_run <> :run
 
 -- name: record_drop_children
 -- Children a rewritten item no longer holds.
@@ -75,9 +83,14 @@ WHERE source = :source AND owner = :owner AND kind <> '' AND deleted_at IS NULL
   AND last_run <> :run AND parent IN (SELECT value FROM json_each(:parents))
 
 -- name: record_delete_unseen
+-- The items on none of the pages this run saw. (SQLite reads a NOT IN subquery once, into an
+-- index of its own.)
 UPDATE conveyor_records SET deleted_at = :now
-WHERE source = :source AND owner = :owner AND kind = '' AND parent = ''
-  AND deleted_at IS NULL AND last_run <> :run
+WHERE source = :source AND owner = :owner AND kind = '' AND parent = '' AND deleted_at IS NULL
+  AND external_id NOT IN (
+      SELECT j.value FROM conveyor_sync_pages AS p, json_each(p.ids) AS j
+      WHERE p.source = :source AND p.owner = :owner AND p.last_run = :run
+  )
 
 -- name: record_delete_orphans
 UPDATE conveyor_records SET deleted_at = :now
@@ -87,7 +100,12 @@ WHERE source = :source AND owner = :owner AND kind <> '' AND deleted_at IS NULL
                    AND deleted_at IS NOT NULL)
 
 -- name: record_list
-SELECT * FROM conveyor_records
+-- A live record was seen by the owner's last completed scan, whether or not it was written then.
+SELECT r.*, CASE WHEN r.deleted_at IS NULL THEN max(r.last_seen_at, coalesce((
+           SELECT max(finished_at) FROM conveyor_sync_runs AS s
+           WHERE s.source = r.source AND s.owner = r.owner AND s.complete = 1
+       ), 0)) ELSE r.last_seen_at END AS seen_at
+FROM conveyor_records AS r
 WHERE source = :source AND (:owner IS NULL OR owner = :owner) AND kind = :kind
   AND (:deleted IS NULL OR (deleted_at IS NOT NULL) = :deleted)
   AND (owner, parent, external_id) > (:after_owner, :after_parent, :after_id)

@@ -85,8 +85,8 @@ CREATE TABLE conveyor_workers (
     last_seen_at REAL NOT NULL
 );
 
--- Pull syncs: items (kind and parent empty) and their children, per source and owner; `last_run`
--- is the run that last saw a record (deletions after a completed scan).
+-- Pull syncs: items (kind and parent empty) and their children, per source and owner; the
+-- pages of each owner's last scan; the runs.
 CREATE TABLE conveyor_records (
     source TEXT NOT NULL,
     owner TEXT NOT NULL,
@@ -106,8 +106,23 @@ CREATE TABLE conveyor_records (
 CREATE INDEX conveyor_records_children ON conveyor_records (source, owner, parent)
     WHERE kind <> '';
 
+-- The pages of the last scan of each owner, by request: the hash of the page's body and the ids
+-- on it (a JSON array). A page whose body is byte for byte what it was last time holds no change,
+-- so its items are neither hashed nor looked up again; the ids of the pages a run saw
+-- (`last_run`) are the items that run saw, for the deletions after a completed scan.
+CREATE TABLE conveyor_sync_pages (
+    source TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    page_key TEXT NOT NULL,
+    body_hash TEXT,
+    ids TEXT NOT NULL,
+    last_run INTEGER NOT NULL,
+    PRIMARY KEY (source, owner, page_key)
+);
+
 -- One row per sync of one owner; `checkpoint` is the next page to fetch, so a run that crashed
--- resumes there; `cursor` the incremental position it reached.
+-- resumes there; `cursor` the incremental position it reached; `complete` that it scanned the
+-- whole listing (and so marked deletions).
 CREATE TABLE conveyor_sync_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL,
@@ -118,6 +133,7 @@ CREATE TABLE conveyor_sync_runs (
     started_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     finished_at REAL,
+    complete INTEGER NOT NULL DEFAULT 0,
     stats TEXT NOT NULL DEFAULT '{}',
     errors TEXT NOT NULL DEFAULT '[]',
     checkpoint TEXT,

@@ -58,6 +58,8 @@ class SQLRecords(SQLStore):
         with self._write() as cur:
             job_ids = self._enqueue_with(cur, page.jobs) if page.jobs else []
             if page.writes:
+                # The last write of a key wins (a child id twice in one item).
+                unique = {(w.kind, w.parent, w.external_id): w for w in page.writes}
                 cur.executemany(  # type: ignore[attr-defined]
                     self._q["record_upsert"],
                     [
@@ -69,7 +71,7 @@ class SQLRecords(SQLStore):
                             "data": w.data_json,
                             "hash": w.content_hash,
                         }
-                        for w in page.writes
+                        for w in unique.values()
                     ],
                 )
             if page.page_key is not None:

@@ -64,6 +64,8 @@ CROSS JOIN LATERAL (
 ) AS r
 
 -- name: record_upsert
+-- Sent with executemany, which psycopg pipelines: measured at 0.7x the time of one INSERT ...
+-- SELECT FROM unnest(arrays) for a page of 100 (6.6 against 9.0 ms, interleaved, 20 pages each).
 -- `updated_at` moves only when the content did (or the record came back after a deletion).
 INSERT INTO conveyor_records (source, owner, kind, parent, external_id, data, content_hash,
                               first_seen_at, last_seen_at, updated_at, deleted_at, last_run)

@@ -173,12 +173,14 @@ class SyncRunner:
         errors: list[dict[str, Any]],
         cursor: Any,
     ) -> Any:
-        """Every page from `request` on; the next page is fetched while this one is written, so
-        the remote's latency and the database's overlap. Returns the cursor reached."""
+        """Every page from `request` on, as a pipeline: page N+1 is fetched while page N is
+        judged, and page N is written while page N+1 is judged (the writes stay in page order,
+        each with its checkpoint). Returns the cursor reached."""
         src = self.source
         pages = 0
         known_pages = await asyncio.to_thread(self.store.page_hashes, src.name, owner)
         ahead: asyncio.Task[tuple[Any, dict[str, str], str]] | None = None
+        writing: asyncio.Task[list[int]] | None = None
         try:
             while request is not None:
                 if request.number >= src.max_pages:
@@ -204,15 +206,25 @@ class SyncRunner:
                     "cursor": cursor,
                 }
                 write.stats = stats.to_json()
-                await asyncio.to_thread(self.store.write_page, run_id, src.name, owner, write)
+                if writing is not None:
+                    await writing  # the previous page first: checkpoints only move forward
+                writing = asyncio.create_task(
+                    asyncio.to_thread(self.store.write_page, run_id, src.name, owner, write)
+                )
                 pages += 1
                 if self.progress is not None:
                     self.progress(Progress(pages, stats.total, src.paginate.total_items(page)))
                 request = following
+            if writing is not None:
+                await writing
         finally:
             if ahead is not None and not ahead.done():
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
+            if writing is not None and not writing.done():
+                # A page failed: the write already under way is let finish, so a resumed run
+                # starts after it (a write cannot be taken back half done anyway).
+                await asyncio.gather(writing, return_exceptions=True)
         return cursor
 
     # -- pages ------------------------------------------------------------------------------

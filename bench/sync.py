@@ -95,8 +95,13 @@ def measure(items: int, subjects: Sequence[str], repeat: int) -> dict[str, dict[
     return results
 
 
-def run(items: int = 100_000, big: int = 1_000_000, repeat: int = 1) -> dict[str, Any]:
-    report: dict[str, Any] = {"items": items, "big": big, "main": measure(items, SUBJECTS, repeat)}
+def run(
+    items: int = 100_000,
+    big: int = 1_000_000,
+    repeat: int = 1,
+    subjects: Sequence[str] = SUBJECTS,
+) -> dict[str, Any]:
+    report: dict[str, Any] = {"items": items, "big": big, "main": measure(items, subjects, repeat)}
     if big:
         report["big_results"] = measure(big, ("conveyor-sqlite", "conveyor-postgres"), 1)
     return report
@@ -159,7 +164,10 @@ def markdown(report: dict[str, Any]) -> str:
             None if ours is None or again is None else again / ours,
             2.0,
         )
-    for results, count in ((main, report["items"]), (report.get("big_results", {}), report["big"])):
+    sizes = [(main, report["items"])]
+    if report["big"]:
+        sizes.append((report.get("big_results", {}), report["big"]))
+    for results, count in sizes:
         for backend in ("sqlite", "postgres"):
             peak = results.get(f"conveyor-{backend}", {}).get("peak_rss_mb")
             verdict(f"conveyor-{backend} peak RSS < 200 MB at {count:,} items", peak, 200.0, False)
@@ -173,14 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--subjects", nargs="+", choices=SUBJECTS, default=list(SUBJECTS))
     args = parser.parse_args(argv)
-    report: dict[str, Any] = {
-        "items": args.items,
-        "big": args.big,
-        "main": measure(args.items, args.subjects, args.repeat),
-    }
-    if args.big:
-        report["big_results"] = measure(args.big, ("conveyor-sqlite", "conveyor-postgres"), 1)
-    print(markdown(report))
+    print(markdown(run(args.items, args.big, args.repeat, args.subjects)))
     return 0
 
 

@@ -3,6 +3,13 @@
 import conveyor
 
 EXPECTED = {
+    "Account",
+    "AccountRejected",
+    "AuthorizationError",
+    "NeedsReauth",
+    "OAuth2AuthorizationCode",
+    "SecretKeyError",
+    "UnknownAccount",
     "ApiKey",
     "Basic",
     "Bundle",

@@ -1,5 +1,6 @@
 """Conveyor: keep an application's data in sync with external APIs, durably and in order."""
 
+from .accounts import Account, OAuth2AuthorizationCode
 from .app import Conveyor
 from .breaker import Breaker
 from .connections import (
@@ -14,12 +15,15 @@ from .connections import (
     Timeouts,
 )
 from .errors import (
+    AccountRejected,
+    AuthorizationError,
     ConfigurationError,
     ConveyorError,
     DeliveryError,
     Discard,
     InvalidStateError,
     JobNotFound,
+    NeedsReauth,
     PayloadError,
     PermanentStatus,
     Postpone,
@@ -27,9 +31,11 @@ from .errors import (
     RemoteUnavailable,
     Retry,
     RetryableStatus,
+    SecretKeyError,
     StoreError,
     StoreUnavailable,
     TaskNotFound,
+    UnknownAccount,
     UnknownConnection,
 )
 from .job import Job
@@ -40,7 +46,10 @@ from .task import JobContext, Task, current_job
 from .worker import Worker
 
 __all__ = [
+    "Account",
+    "AccountRejected",
     "ApiKey",
+    "AuthorizationError",
     "Basic",
     "Bearer",
     "Breaker",
@@ -61,6 +70,8 @@ __all__ = [
     "JobNotFound",
     "Linear",
     "Middleware",
+    "NeedsReauth",
+    "OAuth2AuthorizationCode",
     "OAuth2ClientCredentials",
     "PayloadError",
     "PermanentStatus",
@@ -71,11 +82,13 @@ __all__ = [
     "Retry",
     "RetryableStatus",
     "Secret",
+    "SecretKeyError",
     "StoreError",
     "StoreUnavailable",
     "Task",
     "TaskNotFound",
     "Timeouts",
+    "UnknownAccount",
     "UnknownConnection",
     "Worker",
     "current_job",

@@ -7,6 +7,8 @@ import threading
 import time
 from dataclasses import replace
 
+import pytest
+
 from conveyor.store import Store
 from conveyor.store.accounts import PendingAuthorization, StoredAccount
 
@@ -14,8 +16,18 @@ from conveyor.store.accounts import PendingAuthorization, StoredAccount
 def account(owner: str = "alice", connection: str = "bank", **fields: object) -> StoredAccount:
     now = time.time()
     base = StoredAccount(
-        connection, owner, "oauth", "sealed-1", "k1", "active", None, now + 60, now + 30,
-        "read", now, now,
+        connection,
+        owner,
+        "oauth",
+        "sealed-1",
+        "k1",
+        "active",
+        None,
+        now + 60,
+        now + 30,
+        "read",
+        now,
+        now,
     )
     return replace(base, **fields)  # type: ignore[arg-type]
 
@@ -92,10 +104,8 @@ def test_a_change_that_raises_stores_nothing(store: Store) -> None:
     def failing(current: StoredAccount) -> StoredAccount | None:
         raise RuntimeError("the provider did not answer")
 
-    try:
+    with pytest.raises(RuntimeError):
         store.change_account("bank", "alice", failing)
-    except RuntimeError:
-        pass
     got = store.get_account("bank", "alice")
     assert got is not None and got.secret == "sealed-1"
 

@@ -32,7 +32,9 @@ class SQLAccounts(SQLStore):
 
     def remove_account(self, connection: str, owner: str) -> bool:
         with self._write_one() as cur:
-            done = cur.execute(self._q["account_remove"], {"connection": connection, "owner": owner})
+            done = cur.execute(
+                self._q["account_remove"], {"connection": connection, "owner": owner}
+            )
             return int(done.rowcount) > 0
 
     def change_account(

@@ -1,0 +1,24 @@
+"""Conveyor's HTTP side (the `web` extra: FastAPI and uvicorn): `create_app(app)` is an ASGI
+application to serve with uvicorn (`uvicorn 'module:web' --factory` or in code). Importing
+`conveyor` never imports this package, so FastAPI stays optional."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from .oauth import oauth_router
+
+if TYPE_CHECKING:
+    from ..app import Conveyor
+
+
+def create_app(app: Conveyor) -> FastAPI:
+    """The routes of every web feature of `app`: today the OAuth authorisation of owners."""
+    web = FastAPI(title="Conveyor", openapi_url=None, docs_url=None, redoc_url=None)
+    web.include_router(oauth_router(app))
+    return web
+
+
+__all__ = ["create_app", "oauth_router"]

@@ -8,7 +8,8 @@
                     authenticates with HTTP basic or in the form. A refresh rotates the
                     refresh token (the old one is then refused with ``invalid_grant``) unless
                     ``rotate=False``; ``revoke(user)`` refuses the user's refresh tokens.
-                    ``refresh_delay`` slows each refresh (a window for other processes to wait).
+                    ``refresh_delay`` slows each refresh (a window for other processes to wait);
+                    ``fail_next_refresh = 503`` answers the next one with that status.
 ``GET /api/me``     the protected resource: ``{"user": ...}`` for a live access token, else 401.
 
 Access tokens live ``expires_in`` seconds. ``refresh_requests`` counts refresh grants received,
@@ -44,6 +45,8 @@ class _State:
     access: dict[str, tuple[str, float]] = field(default_factory=dict)  # token: (user, expiry)
     refresh: dict[str, str] = field(default_factory=dict)  # live refresh token: user
     refresh_requests: int = 0
+    api_calls: int = 0
+    api_refusals: int = 0
     code_exchanges: int = 0
     serial: int = 0
 
@@ -63,6 +66,7 @@ class Provider:
         self.rotate = rotate
         self.user = "alice"
         self.refresh_delay = 0.0
+        self.fail_next_refresh: int | None = None  # a status the next refresh answers with
         self._state = _State()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -121,6 +125,17 @@ class Provider:
     def refresh_requests(self) -> int:
         with self._lock:
             return self._state.refresh_requests
+
+    @property
+    def api_calls(self) -> int:
+        with self._lock:
+            return self._state.api_calls
+
+    @property
+    def api_refusals(self) -> int:
+        """Calls to /api/me answered 401."""
+        with self._lock:
+            return self._state.api_refusals
 
     @property
     def code_exchanges(self) -> int:
@@ -193,6 +208,9 @@ class Provider:
                 self._state.refresh_requests += 1
             if self.refresh_delay:
                 await asyncio.sleep(self.refresh_delay)
+            failure, self.fail_next_refresh = self.fail_next_refresh, None
+            if failure is not None:
+                return web.json_response({"error": "temporarily_unavailable"}, status=failure)
             return self._refresh(fields)
         return web.json_response({"error": "unsupported_grant_type"}, status=400)
 
@@ -243,6 +261,9 @@ class Provider:
         header = request.headers.get("Authorization", "")
         with self._lock:
             found = self._state.access.get(header.removeprefix("Bearer "))
-        if found is None or found[1] <= time.time():
+            self._state.api_calls += 1
+            refused = found is None or found[1] <= time.time()
+            self._state.api_refusals += refused
+        if found is None or refused:
             return web.json_response({"error": "invalid_token"}, status=401)
         return web.json_response({"user": found[0]})

@@ -101,7 +101,7 @@ def test_a_sealed_secret_opens_and_does_not_show_its_plaintext() -> None:
 def test_an_envelope_moved_to_another_account_does_not_open() -> None:
     ring = Keyring.parse(generate_key())
     sealed = ring.seal("s3cr3t", "bank\0alice\0token")
-    with pytest.raises(SecretKeyError, match="'bank'/'mallory'.*belongs to another account"):
+    with pytest.raises(SecretKeyError, match=r"'bank'/'mallory'.*belongs to another account"):
         ring.open(sealed, "bank\0mallory\0token")
 
 

@@ -44,7 +44,7 @@ def test_a_refused_refresh_token_postpones_the_owners_jobs_until_it_authorises_a
     [account] = bank.list_accounts("bank")
     assert (account.state, account.reason) == (
         "needs_reauth",
-        "the provider refused the refresh token: invalid_grant: refresh token revoked",
+        "the provider refused the refresh token (invalid_grant: refresh token revoked)",
     )
     assert provider.refresh_requests == 1  # asked once; waiting jobs do not ask again
     assert [type(e) for e in seen] == [AccountAuthorized, AccountNeedsReauth]

@@ -251,7 +251,7 @@ class OwnerTokens:
             now = time.time()
             if isinstance(answer, Refused):
                 refused.append(answer.text())
-                reason = f"the provider refused the refresh token: {answer.text()}"
+                reason = f"the provider refused the refresh token ({answer.text()})"
                 return replace(current, state=NEEDS_REAUTH, reason=reason, updated_at=now)
             if isinstance(answer, Failed):
                 error = RetryableStatus if answer.retryable else PermanentStatus

@@ -19,6 +19,7 @@ import typer
 from rich.table import Table
 
 from ..accounts import Account, generate_key
+from ..logs import configure_logging
 from . import render
 from .session import CliError, session
 
@@ -78,6 +79,7 @@ def add(
     """Store (or replace) an owner's credentials, sealed with CONVEYOR_SECRET_KEY. Adding again
     clears a needs_reauth state: the owner's jobs run again."""
     app = session(ctx).app
+    configure_logging("warning")  # the app's events to stderr, not its info lines to stdout
     secrets = {
         "api_key": _from_env(api_key_env, "--api-key-env"),
         "token": _from_env(token_env, "--token-env"),
@@ -153,7 +155,7 @@ def _table(accounts: list[Account]) -> Table:
     for column in ("CONNECTION", "OWNER", "KIND", "STATE", "EXPIRES", "KEY"):
         table.add_column(column)
     for a in accounts:
-        state = a.state if a.reason is None else f"{a.state} ({render.shorten(a.reason, 50)})"
+        state = a.state if a.reason is None else f"{a.state} ({render.shorten(a.reason, 80)})"
         expires = "-" if a.expires_at is None else _when(a.expires_at)
         table.add_row(a.connection, a.owner, a.kind, state, expires, a.key_id)
     return table

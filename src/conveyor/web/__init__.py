@@ -4,6 +4,8 @@ application to serve with uvicorn (`uvicorn 'module:web' --factory` or in code).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -15,8 +17,17 @@ if TYPE_CHECKING:
 
 
 def create_app(app: Conveyor) -> FastAPI:
-    """The routes of every web feature of `app`: today the OAuth authorisation of owners."""
-    web = FastAPI(title="Conveyor", openapi_url=None, docs_url=None, redoc_url=None)
+    """The routes of every web feature of `app`: today the OAuth authorisation of owners. The
+    server loop's connection client (token requests) is closed when the server stops."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.close_remote()
+
+    web = FastAPI(
+        title="Conveyor", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
+    )
     web.include_router(oauth_router(app))
     return web
 

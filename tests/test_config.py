@@ -279,7 +279,7 @@ def test_a_file_with_mistakes_declares_nothing_even_its_good_connections(tmp_pat
 def test_the_unknown_auth_type_message() -> None:
     assert error_of(BASE + 'auth = { type = "magic" }\n') == (
         "conveyor.toml: connections.shop.auth.type: unknown auth type 'magic' "
-        "(bearer, basic, api_key, oauth2)"
+        "(bearer, basic, api_key, oauth2, oauth2_code)"
     )
 
 

@@ -153,3 +153,41 @@ def test_rotate_key(cli_args: list[str], monkeypatch: pytest.MonkeyPatch, secret
     out = ok(runner.invoke(cli, [*cli_args, "accounts", "rotate-key"]))
     assert out == "Re-sealed 0 account secrets with the first key.\n"
     assert new != generate_key()
+
+
+def test_a_config_file_declares_an_authorization_code_connection(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "cs-code-flow-do-not-print"
+    monkeypatch.setenv("BANK_CLIENT_SECRET", secret)
+    config = tmp_path / "conveyor.toml"
+    config.write_text(
+        "[connections.bank]\n"
+        'base_url = "https://api.bank.example"\n'
+        'auth = { type = "oauth2_code", authorize_url = "https://bank.example/authorize",'
+        ' token_url = "https://bank.example/token", client_id = "app",'
+        ' client_secret = "env:BANK_CLIENT_SECRET", scope = "read write",'
+        ' redirect_url = "https://me.example/oauth/bank/callback" }\n'
+    )
+    args = ["--database-url", database_url, "--config", str(config)]
+    [line] = ok(runner.invoke(cli, [*args, "connections", "list", "--json"])).splitlines()
+    auth = json.loads(line)["auth"]
+    assert auth == {
+        "type": "oauth2_code",
+        "authorize_url": "https://bank.example/authorize",
+        "token_url": "https://bank.example/token",
+        "client_id": "app",
+        "client_secret": "env:BANK_CLIENT_SECRET",
+        "scope": "read write",
+        "redirect_url": "https://me.example/oauth/bank/callback",
+    }
+    table = ok(runner.invoke(cli, [*args, "connections", "list"]))
+    assert "oauth2_code app / env:BANK_CLIENT_SECRET (per owner)" in table
+    assert secret not in table
+    config.write_text(
+        "[connections.bank]\n"
+        'base_url = "https://api.bank.example"\n'
+        'auth = { type = "oauth2_code", token_url = "https://bank.example/token" }\n'
+    )
+    message = error_line(runner.invoke(cli, [*args, "connections", "list"]))
+    assert "connections.bank.auth.authorize_url" in message and "client_id" in message

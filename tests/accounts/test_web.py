@@ -108,3 +108,17 @@ def test_bad_callbacks_are_400_with_one_json_error(
     status, _, body = asyncio.run(get(f"{web.url}/oauth/nope/start?owner=alice"))
     assert status == 404 and "unknown connection 'nope'" in body
     assert bank.list_accounts() == []
+
+
+def test_conveyor_imports_without_fastapi() -> None:
+    """The web extra is optional: with FastAPI unimportable, `conveyor` and its accounts load."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['fastapi'] = None; sys.modules['uvicorn'] = None\n"
+        "import conveyor, conveyor.accounts, conveyor.cli\n"
+        "try:\n    import conveyor.web\nexcept ImportError:\n    print('no web')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (0, "no web\n"), result.stderr

@@ -37,7 +37,7 @@ class OwnerCredentials(Protocol):
     `stale` is the bearer token the remote just refused: refresh it, unless that was done."""
 
     async def owner_headers(
-        self, connection: Connection, owner: str, http: HttpClient, *, stale: str | None = None
+        self, connection: Connection, owner: str, *, stale: str | None = None
     ) -> dict[str, str]: ...
 
 

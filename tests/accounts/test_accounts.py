@@ -238,3 +238,31 @@ def test_bad_input_is_one_clear_error(bank: Conveyor) -> None:
         bank.add_account("plain", "alice", refresh_token="r")
     with pytest.raises(ConfigurationError, match="unknown connection 'nope'"):
         bank.add_account("nope", "alice", token="t")
+
+
+def test_jobs_of_one_process_share_one_refresh_and_a_cancelled_one_does_not_stop_it(
+    bank: Conveyor, provider: Provider
+) -> None:
+    authorise(bank, "alice")
+    provider.expire_access("alice")
+    provider.refresh_delay = 0.3
+
+    async def calls() -> list[object]:
+        client = bank.remote()
+        try:
+            first = asyncio.create_task(client.request("bank", "GET", "/me", owner="alice"))
+            while provider.refresh_requests == 0:  # the first call is refreshing
+                await asyncio.sleep(0.01)
+            others = [
+                asyncio.create_task(client.request("bank", "GET", "/me", owner="alice"))
+                for _ in range(10)
+            ]
+            await asyncio.sleep(0.05)
+            first.cancel()  # its job timed out: the others still get the refreshed token
+            return [(await task).json() for task in others]
+        finally:
+            await bank.close_remote()
+
+    assert asyncio.run(calls()) == [{"user": "alice"}] * 10
+    assert provider.refresh_requests == 1
+    assert bank.accounts.refreshes == 1

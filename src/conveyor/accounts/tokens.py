@@ -5,22 +5,24 @@ In the process, the jobs that need one owner's new token at once await one futur
 processes, the refresh runs inside the store's lock on the account (`change_account`: a row
 lock on PostgreSQL, the write lock on SQLite), and decides only after taking it: a process
 that waited finds the token another one just stored, and uses it instead of refreshing again.
-The provider's answer (a new access token, and a rotated refresh token if it sent one) is
-stored by one UPDATE, so the two are never out of step.
+The token request runs in the thread that holds the lock, on an event loop of its own. The
+provider's answer (a new access token, and a rotated refresh token if it sent one) is stored by
+one UPDATE, so the two are never out of step.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .. import settings
 from ..connections.auth import ApiKey
+from ..connections.http import HttpClient
 from ..errors import (
     ConfigurationError,
     NeedsReauth,
@@ -37,7 +39,6 @@ from .oauth import OAuth2AuthorizationCode
 
 if TYPE_CHECKING:
     from ..connections.connection import Connection
-    from ..connections.http import HttpClient
 
 ACTIVE = "active"
 NEEDS_REAUTH = "needs_reauth"
@@ -89,6 +90,22 @@ def grant_account(
     return sealed(keyring, stored, secret)
 
 
+async def _token_request(
+    auth: OAuth2AuthorizationCode, conn: Connection, refresh_token: str
+) -> TokenGrant | Refused | Failed:
+    """The refresh request, on a loop and client of its own in the thread that holds the
+    account's lock: nothing it needs (its DNS lookup, its connection) waits for the app's
+    loop or its executor, whose threads may all be queued behind that lock."""
+    http = HttpClient(limit=1)
+    limit = conn.timeouts.connect + 2 * conn.timeouts.read
+    try:
+        return await asyncio.wait_for(auth.refresh(http, conn.timeouts, refresh_token), limit)
+    except TimeoutError:
+        raise RemoteUnavailable(f"OAuth2 refresh at {auth.token_url} timed out") from None
+    finally:
+        await http.close()
+
+
 class OwnerTokens:
     """The `OwnerCredentials` of `conveyor.types`: what a call on behalf of an owner sends."""
 
@@ -108,7 +125,7 @@ class OwnerTokens:
         self._keyrings: dict[str, Keyring] = {}
         self._cache: dict[tuple[str, str], tuple[float, StoredAccount]] = {}
         self._inflight: dict[
-            tuple[asyncio.AbstractEventLoop, str, str], asyncio.Future[StoredAccount]
+            tuple[asyncio.AbstractEventLoop, str, str], asyncio.Task[StoredAccount]
         ] = {}
 
     # -- secrets ------------------------------------------------------------------------------
@@ -169,7 +186,7 @@ class OwnerTokens:
     # -- the headers of a call ----------------------------------------------------------------
 
     async def owner_headers(
-        self, connection: Connection, owner: str, http: HttpClient, *, stale: str | None = None
+        self, connection: Connection, owner: str, *, stale: str | None = None
     ) -> dict[str, str]:
         """API key: the connection's ApiKey header (X-API-Key if it declares none); a token or
         an OAuth access token: `Authorization: Bearer`, refreshed first when due or refused."""
@@ -184,42 +201,34 @@ class OwnerTokens:
         if stored.kind == "oauth":
             refused = stale is not None and stale == token
             if refused or not token or refresh_due(stored.refresh_at, time.time()):
-                stored = await self._refresh(connection, owner, http, token if refused else None)
+                stored = await self._refresh(connection, owner, token if refused else None)
                 token = self.open(stored)["access_token"]
         return {"Authorization": f"Bearer {token}"}
 
-    async def _refresh(
-        self, conn: Connection, owner: str, http: HttpClient, stale: str | None
-    ) -> StoredAccount:
-        """One refresh per owner in this process, however many jobs wait for it."""
+    async def _refresh(self, conn: Connection, owner: str, stale: str | None) -> StoredAccount:
+        """One refresh per owner in this process, however many jobs wait for it. It runs as a
+        task of its own: a job cancelled while it waits (its timeout) cancels only its wait."""
         loop = asyncio.get_running_loop()
         slot = (loop, conn.name, owner)
-        pending = self._inflight.get(slot)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        pending = self._inflight[slot] = loop.create_future()
-        try:
-            result = await self._refresh_locked(conn, owner, http, stale, loop)
-            pending.set_result(result)
-        except BaseException as error:
-            pending.set_exception(error)
-            pending.exception()  # retrieved here: the waiters re-raise it
-            raise
-        finally:
-            del self._inflight[slot]
-        return result
+        task = self._inflight.get(slot)
+        if task is None:
+            task = loop.create_task(self._refresh_locked(conn, owner, stale))
+            self._inflight[slot] = task
+            task.add_done_callback(partial(self._refreshed, slot))
+        return await asyncio.shield(task)
+
+    def _refreshed(
+        self, slot: tuple[asyncio.AbstractEventLoop, str, str], task: asyncio.Task[StoredAccount]
+    ) -> None:
+        self._inflight.pop(slot, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter re-raises it, and none may be left
 
     async def _refresh_locked(
-        self,
-        conn: Connection,
-        owner: str,
-        http: HttpClient,
-        stale: str | None,
-        loop: asyncio.AbstractEventLoop,
+        self, conn: Connection, owner: str, stale: str | None
     ) -> StoredAccount:
         auth = self.oauth_auth(conn)
         refused: list[str] = []
-        limit = conn.timeouts.connect + 2 * conn.timeouts.read + 5.0
 
         def change(current: StoredAccount) -> StoredAccount | None:
             """Runs in a store thread, the account locked: decide now, from the row as it is."""
@@ -239,14 +248,7 @@ class OwnerTokens:
             if not refresh_token:
                 refused.append("no refresh token is stored")
                 return replace(current, state=NEEDS_REAUTH, reason=refused[0], updated_at=now)
-            call = asyncio.run_coroutine_threadsafe(
-                auth.refresh(http, conn.timeouts, refresh_token), loop
-            )
-            try:
-                answer = call.result(timeout=limit)
-            except concurrent.futures.TimeoutError:
-                call.cancel()
-                raise RemoteUnavailable(f"OAuth2 refresh at {auth.token_url} timed out") from None
+            answer = asyncio.run(_token_request(auth, conn, refresh_token))
             self.refreshes += 1
             now = time.time()
             if isinstance(answer, Refused):

@@ -138,9 +138,7 @@ class RemoteClient:
         if owner is not None:
             if self.owners is None:
                 raise ConfigurationError("calls on behalf of an owner need the app's accounts")
-            headers.update(
-                await self.owners.owner_headers(conn, owner, self.http, stale=stale or None)
-            )
+            headers.update(await self.owners.owner_headers(conn, owner, stale=stale or None))
         elif conn.auth is not None:
             headers.update(await conn.auth.headers(self.http, conn.timeouts, stale=stale or None))
         if idempotency_key:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,3 +192,26 @@ def test_a_config_file_declares_an_authorization_code_connection(
     )
     message = error_line(runner.invoke(cli, [*args, "connections", "list"]))
     assert "connections.bank.auth.authorize_url" in message and "client_id" in message
+
+
+def test_add_oauth_tokens_from_the_environment(
+    cli_args: list[str], database_url: str, provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    access, refresh = provider.issue("alice")
+    monkeypatch.setenv("BANK_REFRESH", refresh)
+    monkeypatch.setenv("BANK_ACCESS", access)
+    args = [*cli_args, "accounts", "add", "bank", "alice", "--refresh-token-env", "BANK_REFRESH"]
+    out = ok(
+        runner.invoke(cli, [*args, "--access-token-env", "BANK_ACCESS", "--expires-in", "600"])
+    )
+    assert out == "Stored the oauth account of 'alice' on 'bank'.\n"
+    [record] = ok(runner.invoke(cli, [*cli_args, "accounts", "list", "--json"])).splitlines()
+    account = json.loads(record)
+    assert (account["kind"], account["state"]) == ("oauth", "active")
+    assert 0 < account["expires_at"] - time.time() <= 600
+    assert refresh not in record and access not in record
+    app = Conveyor(database_url)
+    app.connection("bank", f"{provider.url}/api/", auth=bank_auth(provider), check="GET /me")
+    assert app.check_account("bank", "alice").status == 200  # the stored tokens work
+    assert provider.refresh_requests == 0
+    app.close()

@@ -9,11 +9,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
 import uvicorn
+from fastapi import Depends, HTTPException, Request
 
 from conveyor import Conveyor
 from conveyor.web import create_app
@@ -23,12 +25,16 @@ from .provider import Provider
 
 
 class Server:
-    def __init__(self, app: Conveyor) -> None:
+    def __init__(self, app: Conveyor, **options: Any) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_app(app), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            create_app(app, **options),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -122,3 +128,25 @@ def test_conveyor_imports_without_fastapi() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert (result.returncode, result.stdout) == (0, "no web\n"), result.stderr
+
+
+def test_the_routes_take_the_applications_own_guard(bank: Conveyor, provider: Provider) -> None:
+    def require_login(request: Request) -> None:
+        if request.headers.get("X-User") != request.query_params.get("owner"):
+            raise HTTPException(403, "not this owner")
+
+    with Server(bank, dependencies=[Depends(require_login)]) as server:
+
+        async def start(user: str) -> int:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(
+                    f"{server.url}/oauth/bank/start?owner=alice",
+                    headers={"X-User": user},
+                    allow_redirects=False,
+                ) as response,
+            ):
+                return response.status
+
+        assert asyncio.run(start("mallory")) == 403
+        assert asyncio.run(start("alice")) == 302

@@ -4,9 +4,9 @@ application to serve with uvicorn (`uvicorn 'module:web' --factory` or in code).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -16,9 +16,10 @@ if TYPE_CHECKING:
     from ..app import Conveyor
 
 
-def create_app(app: Conveyor) -> FastAPI:
+def create_app(app: Conveyor, *, dependencies: Sequence[Any] = ()) -> FastAPI:
     """The routes of every web feature of `app`: today the OAuth authorisation of owners. The
-    server loop's connection client (token requests) is closed when the server stops."""
+    server loop's connection client (token requests) is closed when the server stops.
+    `dependencies` guard every route (the application's own login check)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -28,7 +29,7 @@ def create_app(app: Conveyor) -> FastAPI:
     web = FastAPI(
         title="Conveyor", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
     )
-    web.include_router(oauth_router(app))
+    web.include_router(oauth_router(app, dependencies=dependencies))
     return web
 
 

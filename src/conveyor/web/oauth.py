@@ -9,7 +9,8 @@ a token endpoint that failed 502, a server without CONVEYOR_SECRET_KEY 500.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -28,8 +29,11 @@ if TYPE_CHECKING:
 CALLBACK_ROUTE = "oauth_callback"
 
 
-def oauth_router(app: Conveyor) -> APIRouter:
-    router = APIRouter()
+def oauth_router(app: Conveyor, *, dependencies: Sequence[Any] = ()) -> APIRouter:
+    """`dependencies`: FastAPI dependencies of both routes (`[Depends(require_login)]`). The
+    start route stores the tokens it leads to under the `owner` it is given, so an application
+    should let only that owner (or its operators) start it: see docs/accounts.md."""
+    router = APIRouter(dependencies=list(dependencies))
 
     @router.get("/oauth/{connection}/start", response_model=None)
     async def start(

@@ -113,7 +113,7 @@ def test_a_token_is_refreshed_before_it_expires_and_the_rotation_is_kept(
 
     provider.expires_in = 4  # refreshed at half its life: margin 60 s > 4 s / 2
     app.connection("bank", f"{provider.url}/api/", auth=bank_auth(provider))
-    authorise(app, "alice")
+    created = authorise(app, "alice").created_at
     [first_refresh] = provider.live_refresh_tokens("alice")
     assert call_me(app, "alice") == {"user": "alice"}
     assert provider.refresh_requests == 0
@@ -124,7 +124,9 @@ def test_a_token_is_refreshed_before_it_expires_and_the_rotation_is_kept(
     assert call_me(app, "alice") == {"user": "alice"}
     assert provider.refresh_requests == 1
     assert provider.api_refusals == 0  # refreshed before the remote refused anything
-    stored = app.accounts.open(app.accounts.stored("bank", "alice"))
+    row = app.accounts.stored("bank", "alice")
+    stored = app.accounts.open(row)
+    assert row.created_at == created < row.updated_at  # one row, updated in place
     [rotated] = provider.live_refresh_tokens("alice")
     assert rotated != first_refresh
     assert stored["refresh_token"] == rotated  # the rotated one, stored with its access token

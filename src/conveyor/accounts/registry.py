@@ -134,7 +134,7 @@ class AccountRegistry(OwnerTokens):
         self.store().put_account(stored)
         self.forget(connection, owner)
         self.events.publish(AccountAuthorized(connection, owner, stored.kind))
-        return Account.of(stored)
+        return self.get(connection, owner)  # as stored: an earlier created_at is kept
 
     def remove(self, connection: str, owner: str) -> bool:
         """False when the owner had no account on the connection."""
@@ -229,7 +229,7 @@ class AccountRegistry(OwnerTokens):
         await asyncio.to_thread(self.store().put_account, stored)
         self.forget(connection, pending.owner)
         self.events.publish(AccountAuthorized(connection, pending.owner, stored.kind))
-        return Account.of(stored)
+        return await asyncio.to_thread(self.get, connection, pending.owner)
 
     # -- the credential check -----------------------------------------------------------------
 

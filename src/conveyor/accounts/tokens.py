@@ -260,7 +260,9 @@ class OwnerTokens:
                 details = {"status": answer.status, "url": auth.token_url}
                 raise error(f"OAuth2 refresh of owner {owner!r}: {answer.message}", details)
             fresh = grant_account(self.keyring, conn, owner, answer, refresh_token, now)
-            return replace(fresh, scopes=answer.scope or current.scopes)
+            return replace(
+                fresh, scopes=answer.scope or current.scopes, created_at=current.created_at
+            )
 
         after = await asyncio.to_thread(self.store().change_account, conn.name, owner, change)
         if after is None:

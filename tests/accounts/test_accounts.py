@@ -111,7 +111,7 @@ def test_a_token_is_refreshed_before_it_expires_and_the_rotation_is_kept(
 ) -> None:
     from .conftest import bank_auth
 
-    provider.expires_in = 4  # refreshed at half its life: margin 60 s > 4 s / 2
+    provider.expires_in = 8  # refreshed at half its life: margin 60 s > 8 s / 2
     app.connection("bank", f"{provider.url}/api/", auth=bank_auth(provider))
     created = authorise(app, "alice").created_at
     [first_refresh] = provider.live_refresh_tokens("alice")

@@ -5,8 +5,9 @@ attempt not counted), its rate limit (no token: postponed likewise), auth header
 key, the Standard Webhooks signature, the request with its timeouts, one token refresh and resend
 on a 401 for OAuth2, and the classification of the response (retry, or dead at once).
 
-`RemoteClient` takes what it uses: the connection lookup, the limits slice of the store, and an
-event sink for breaker changes (`conveyor.types`). There is one per event loop
+`RemoteClient` takes what it uses: the connection lookup, the limits slice of the store, an
+event sink for breaker changes, and the owners' credentials for calls made with `owner=`
+(`conveyor.types`; they replace the connection's own auth). There is one per event loop
 (`ConnectionRegistry.client()`); a task's attempt reaches it with `current_remote()`.
 """
 

@@ -1,5 +1,6 @@
 """Conveyor: keep an application's data in sync with external APIs, durably and in order."""
 
+from .accounts import Account, OAuth2AuthorizationCode
 from .app import Conveyor
 from .breaker import Breaker
 from .connections import (
@@ -14,12 +15,15 @@ from .connections import (
     Timeouts,
 )
 from .errors import (
+    AccountRejected,
+    AuthorizationError,
     ConfigurationError,
     ConveyorError,
     DeliveryError,
     Discard,
     InvalidStateError,
     JobNotFound,
+    NeedsReauth,
     PagingError,
     PayloadError,
     PermanentStatus,
@@ -28,10 +32,12 @@ from .errors import (
     RemoteUnavailable,
     Retry,
     RetryableStatus,
+    SecretKeyError,
     StoreError,
     StoreUnavailable,
     SyncFailed,
     TaskNotFound,
+    UnknownAccount,
     UnknownConnection,
 )
 from .job import Job
@@ -43,7 +49,10 @@ from .task import JobContext, Task, current_job
 from .worker import Worker
 
 __all__ = [
+    "Account",
+    "AccountRejected",
     "ApiKey",
+    "AuthorizationError",
     "Basic",
     "Bearer",
     "Breaker",
@@ -68,7 +77,9 @@ __all__ = [
     "Linear",
     "LinkHeader",
     "Middleware",
+    "NeedsReauth",
     "NextUrl",
+    "OAuth2AuthorizationCode",
     "OAuth2ClientCredentials",
     "Offset",
     "PageNumber",
@@ -82,6 +93,7 @@ __all__ = [
     "Retry",
     "RetryableStatus",
     "Secret",
+    "SecretKeyError",
     "Source",
     "StoreError",
     "StoreUnavailable",
@@ -89,6 +101,7 @@ __all__ = [
     "Task",
     "TaskNotFound",
     "Timeouts",
+    "UnknownAccount",
     "UnknownConnection",
     "Worker",
     "current_job",

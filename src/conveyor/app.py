@@ -2,7 +2,8 @@
 
 `Conveyor` is what applications import; it holds no logic of its own. Each area owns a registry
 in its own module: `app.tasks` (tasks.py: declaring, looking up, enqueueing), `app.connections`
-(connections/registry.py), and the operator service `app.ops` (ops.py). The areas to come get
+(connections/registry.py), the per-owner credentials of connections `app.accounts`
+(accounts/registry.py), and the operator service `app.ops` (ops.py). The areas to come get
 theirs the same way, beside these: `app.sources` (pull syncs), `app.webhooks` (inbound webhooks),
 `app.schedules` (the scheduler) and `app.alerts`, each with its store slice (docs/design.md).
 """
@@ -18,6 +19,7 @@ from typing import Any, Unpack, overload
 import structlog
 
 from . import settings
+from .accounts.registry import Account, AccountCheck, AccountRegistry
 from .connections.auth import Auth
 from .connections.builtins import builtin_tasks
 from .connections.client import RemoteClient, Resources
@@ -77,6 +79,10 @@ class Conveyor:
             on_call=attempt.bind,
         )
         self.tasks.include(builtin_tasks, check=self.connections.check_named)
+        self.accounts = AccountRegistry(
+            lambda: self.store, self.connections, self.events, self.connections.client
+        )
+        self.connections.owners = self.accounts  # `request(..., owner=)` uses their credentials
         self.sources = SourceRegistry(
             lambda: self.store,
             self.connections,
@@ -371,3 +377,38 @@ class Conveyor:
 
     async def test_connection_async(self, name: str) -> ConnectionCheck:
         return await self.connections.test(name)
+
+    # -- per-owner accounts: app.accounts -------------------------------------------------
+
+    def add_account(self, connection: str, owner: str, **credentials: Any) -> Account:
+        """Store an owner's credentials for a connection, sealed with CONVEYOR_SECRET_KEY: one
+        of `api_key=`, `token=`, or OAuth tokens (`refresh_token=`, `access_token=`,
+        `expires_in=`). Replaces the owner's account and clears a `needs_reauth` state."""
+        return self.accounts.add(connection, owner, **credentials)
+
+    def remove_account(self, connection: str, owner: str) -> bool:
+        return self.accounts.remove(connection, owner)
+
+    def list_accounts(self, connection: str | None = None) -> list[Account]:
+        """Every account (of one connection), with its kind, state and expiry: never a secret."""
+        return self.accounts.list(connection)
+
+    def rotate_secret_key(self) -> int:
+        """Re-seal every account secret with the first key of CONVEYOR_SECRET_KEY."""
+        return self.accounts.rotate_key()
+
+    def check_account(self, connection: str, owner: str) -> AccountCheck:
+        """The credential check before a sync: the connection's check request with the owner's
+        credentials. Raises AccountRejected (401/403) or NeedsReauth. Use
+        `check_account_async` from async code (a sync task)."""
+        refuse_in_event_loop("check_account()", "await app.check_account_async(...)")
+        return asyncio.run(self._check_account_and_close(connection, owner))
+
+    async def _check_account_and_close(self, connection: str, owner: str) -> AccountCheck:
+        try:
+            return await self.accounts.check(connection, owner)
+        finally:
+            await self.close_remote()
+
+    async def check_account_async(self, connection: str, owner: str) -> AccountCheck:
+        return await self.accounts.check(connection, owner)

@@ -16,6 +16,11 @@ Jobs (a worker's attempt ended; `duration` in seconds; `run_now` publishes none 
 Breakers (a connection's circuit breaker changed; `previous` is the state it left):
     BreakerOpened     failures reached the threshold, or a probe failed: calls stop `cool_off` s
     BreakerClosed     a probe succeeded: calls flow again
+Accounts (a connection's per-owner credentials):
+    AccountAuthorized   an owner authorised the connection (OAuth callback, `accounts add`):
+                        a `needs_reauth` state it had is cleared, its jobs run again
+    AccountNeedsReauth  the provider refused the owner's refresh token (`invalid_grant`): its
+                        jobs wait, attempts not counted, until the owner authorises again
 Workers (each carries the `worker_id`):
     WorkerStarted     about to register and claim
     WorkerStopping    first signal (or request_stop): no more claims, running jobs get `grace`
@@ -51,6 +56,9 @@ if TYPE_CHECKING:
     from .job import ClaimedJob, Outcome
 
 __all__ = [
+    "AccountAuthorized",
+    "AccountEvent",
+    "AccountNeedsReauth",
     "BreakerClosed",
     "BreakerEvent",
     "BreakerOpened",
@@ -208,6 +216,29 @@ def breaker_event(
     if after.state == "closed" and was != "closed":
         return BreakerClosed(connection, was)
     return None
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEvent(Event):
+    """Something happened to one owner's account on a connection."""
+
+    connection: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAuthorized(AccountEvent):
+    name: ClassVar[str] = "account.authorized"
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountNeedsReauth(AccountEvent):
+    name: ClassVar[str] = "account.needs_reauth"
+    reason: str
 
 
 # -- workers --------------------------------------------------------------------------------

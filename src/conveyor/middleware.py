@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from .events import (
+    AccountNeedsReauth,
     BreakerEvent,
     Event,
     JobDead,
@@ -37,8 +38,9 @@ class Middleware:
         """Called with the outcome of an attempt, before it is written."""
 
 
-# Once per outage each: the store became unreachable (`error`), and it answers again.
-_WARNINGS = (StoreOutageStarted, StoreOutageEnded, BreakerEvent)
+# Once per outage each: the store became unreachable (`error`), and it answers again; a
+# breaker's changes; an owner that must authorise again.
+_WARNINGS = (StoreOutageStarted, StoreOutageEnded, BreakerEvent, AccountNeedsReauth)
 
 
 class Logging:

@@ -12,6 +12,7 @@ from ..errors import TaskNotFound
 from ..logs import configure_logging
 from ..workers import worker_tasks
 from . import connections_view, jobs_view, render
+from .accounts import accounts_app
 from .connections import connections_app
 from .jobs import jobs_app
 from .session import (
@@ -41,6 +42,7 @@ cli.add_typer(jobs_app)
 cli.add_typer(connections_app)
 cli.add_typer(sync_app)
 cli.add_typer(records_app)
+cli.add_typer(accounts_app)
 
 
 def version_text() -> str:

@@ -5,8 +5,9 @@ attempt not counted), its rate limit (no token: postponed likewise), auth header
 key, the Standard Webhooks signature, the request with its timeouts, one token refresh and resend
 on a 401 for OAuth2, and the classification of the response (retry, or dead at once).
 
-`RemoteClient` takes what it uses: the connection lookup, the limits slice of the store, and an
-event sink for breaker changes (`conveyor.types`). There is one per event loop
+`RemoteClient` takes what it uses: the connection lookup, the limits slice of the store, an
+event sink for breaker changes, and the owners' credentials for calls made with `owner=`
+(`conveyor.types`; they replace the connection's own auth). There is one per event loop
 (`ConnectionRegistry.client()`); a task's attempt reaches it with `current_remote()`.
 """
 
@@ -24,7 +25,7 @@ from ..breaker import BreakerRecord, admit, on_failure, on_success, take_probe
 from ..errors import ConfigurationError, DeliveryError, PermanentStatus, Postpone
 from ..events import breaker_event
 from ..job import Job
-from ..types import ConnectionLookup, EventSink, LimitStore
+from ..types import ConnectionLookup, EventSink, LimitStore, OwnerCredentials
 from .bundling import Bundler
 from .classify import classify
 from .connection import Connection
@@ -39,11 +40,16 @@ class RemoteClient:
     a short cache of breaker states (other workers' changes are seen within a second)."""
 
     def __init__(
-        self, connections: ConnectionLookup, limits: LimitStore, events: EventSink
+        self,
+        connections: ConnectionLookup,
+        limits: LimitStore,
+        events: EventSink,
+        owners: OwnerCredentials | None = None,
     ) -> None:
         self.connections = connections
         self.limits = limits
         self.events = events
+        self.owners = owners  # per-owner credentials (app.accounts), for `owner=` calls
         self.http = HttpClient()
         self._breakers: dict[str, tuple[float, BreakerRecord | None]] = {}
         self._bundlers: dict[tuple[str, str, str], Bundler] = {}
@@ -61,20 +67,21 @@ class RemoteClient:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        owner: str | None = None,
     ) -> HttpResponse:
-        """Call a connection. Raises Postpone (breaker open, no token), RemoteUnavailable,
-        RetryableStatus or PermanentStatus."""
+        """Call a connection; with `owner`, with that owner's stored credentials instead of
+        the connection's own. Raises Postpone (breaker open, no token, owner to re-authorise),
+        RemoteUnavailable, RetryableStatus or PermanentStatus."""
         conn = self.connections.get_connection(connection)
         await self._admit(conn)
         if body is None and json_body is not None:
             body = json.dumps(json_body, separators=(",", ":")).encode()
+        call = (method.upper(), path, body, headers, idempotency_key, owner)
         try:
-            response = await self._send(conn, method.upper(), path, body, headers, idempotency_key)
+            response = await self._send(conn, *call)
             if response.status == 401 and conn.auth is not None and conn.auth.refreshable:
                 stale = _bearer(response.extra.get("authorization"))
-                response = await self._send(
-                    conn, method.upper(), path, body, headers, idempotency_key, stale=stale
-                )
+                response = await self._send(conn, *call, stale=stale)
         except DeliveryError as error:
             await self._record(conn, error)
             raise
@@ -93,10 +100,12 @@ class RemoteClient:
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str,
+        owner: str | None = None,
     ) -> HttpResponse:
-        """One delivery: alone, or in a bundle when the connection accepts bundles."""
+        """One delivery: alone, or in a bundle when the connection accepts bundles (never
+        one on behalf of an owner: a bundle would mix owners)."""
         conn = self.connections.get_connection(connection)
-        if conn.bundle is None or headers:
+        if conn.bundle is None or headers or owner is not None:
             return await self.request(
                 connection,
                 method,
@@ -104,6 +113,7 @@ class RemoteClient:
                 json_body=body,
                 headers=headers,
                 idempotency_key=idempotency_key,
+                owner=owner,
             )
         slot = (connection, method.upper(), path)
         bundler = self._bundlers.get(slot)
@@ -119,13 +129,18 @@ class RemoteClient:
         body: bytes | None,
         extra: Mapping[str, str] | None,
         idempotency_key: str | None,
+        owner: str | None,
         *,
         stale: str | None = "",
     ) -> HttpResponse:
         headers: dict[str, str] = {"Accept": "application/json", **conn.headers}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        if conn.auth is not None:
+        if owner is not None:
+            if self.owners is None:
+                raise ConfigurationError("calls on behalf of an owner need the app's accounts")
+            headers.update(await self.owners.owner_headers(conn, owner, stale=stale or None))
+        elif conn.auth is not None:
             headers.update(await conn.auth.headers(self.http, conn.timeouts, stale=stale or None))
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key

@@ -11,6 +11,7 @@ import traceback
 from abc import abstractmethod
 from typing import Any
 
+from .accounts import AccountStore
 from .jobs import JobStore
 from .limits import LimitStore
 from .records import RecordStore
@@ -19,7 +20,7 @@ from .wakeups import WakeUps
 from .workers import WorkerStore
 
 
-class Store(JobStore, LimitStore, WorkerStore, RecordStore, SchemaStore, WakeUps):
+class Store(JobStore, LimitStore, WorkerStore, RecordStore, AccountStore, SchemaStore, WakeUps):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""
 
     url: str

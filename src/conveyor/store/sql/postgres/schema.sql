@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 9
+-- version: 11
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -153,3 +153,30 @@ CREATE TABLE conveyor_sync_runs (
 CREATE UNIQUE INDEX conveyor_sync_runs_running ON conveyor_sync_runs (source, owner)
     WHERE state = 'running';
 CREATE INDEX conveyor_sync_runs_owner ON conveyor_sync_runs (source, owner, id);
+-- Per-owner accounts of connections, each secret an encrypted envelope (key_id: the key that
+-- sealed it); 'needs_reauth': the provider refused the refresh token. Pending OAuth
+-- authorisations, by state, until called back once or expired. Epoch seconds.
+CREATE TABLE conveyor_accounts (
+    connection TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('api_key', 'token', 'oauth')),
+    secret TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('active', 'needs_reauth')),
+    reason TEXT,
+    expires_at DOUBLE PRECISION,
+    refresh_at DOUBLE PRECISION,
+    scopes TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (connection, owner)
+);
+
+CREATE TABLE conveyor_oauth_states (
+    state TEXT PRIMARY KEY,
+    connection TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    verifier TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+);

@@ -89,6 +89,7 @@ class Conveyor:
             self.tasks,
             lambda job: self.tasks.store_jobs([job])[0],
             self.connections.client,
+            self.accounts,
         )
         self.tasks.include(self.sources.tasks)
         self.ops = Operations(

@@ -41,6 +41,8 @@ class Remote:
         self.hits: list[Hit] = []
         self.failures: list[Failure] = []
         self.next_base: str | None = None  # where next links point (default: this server)
+        # When set, every request needs `X-API-Key: keys[customer]` (the check request /me too).
+        self.keys: dict[str, str] | None = None
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -96,6 +98,13 @@ class Remote:
                         headers=failure.headers,
                         content_type="application/json",
                     )
+        if self.keys is not None:
+            key = request.headers.get("X-API-Key", "")
+            owner = next((o for o, k in self.keys.items() if k == key), None)
+            if owner is None:
+                return web.json_response({"error": "bad api key"}, status=401)
+            if request.path == "/me":
+                return web.json_response({"customer": owner})
         if request.path.endswith("/export"):
             item_id = request.match_info["id"]
             with self._lock:
@@ -150,6 +159,7 @@ class Remote:
             app = web.Application()
             app.router.add_get("/workflows", self._handle)
             app.router.add_get("/workflows/{id}/export", self._handle)
+            app.router.add_get("/me", self._handle)
             self._runner = web.AppRunner(app, access_log=None)
             loop.run_until_complete(self._runner.setup())
             site = web.SockSite(self._runner, self._sock)

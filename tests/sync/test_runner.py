@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from conveyor import Conveyor, SyncFailed
+from conveyor import AccountRejected, Conveyor, SyncFailed
+from conveyor.accounts import generate_key
 from conveyor.errors import ConfigurationError
 from conveyor.sync import Children, Cursor, Incremental, LinkHeader, NextUrl, Offset, PageNumber
 from tests.connections.conftest import run_burst
@@ -284,3 +285,64 @@ def test_only_the_pages_that_changed_are_read_item_by_item(app: Conveyor, remote
         type(app.store).known_hashes = original  # type: ignore[method-assign]
     assert run.stats["updated"] == 1 and run.stats["unchanged"] == 5
     assert looked_up == [2]  # the page holding w2 and w3 only
+
+
+@pytest.fixture
+def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    key = generate_key()
+    monkeypatch.setenv("CONVEYOR_SECRET_KEY", key)
+    return key
+
+
+def per_owner(app: Conveyor, remote: Remote, **overrides: Any) -> None:
+    app.connection("zuora", remote.url, check="GET /me", identity="customer")
+
+    @app.task(name=PROCESS)
+    def process(payload: dict[str, Any]) -> None:
+        pass
+
+    settings: dict[str, Any] = {
+        "connection": "zuora",
+        "path": "/workflows",
+        "items": "data",
+        "paginate": PageNumber(page="page", size="page_length", per_page=2, has_more="hasMore"),
+        "owner_param": "customer",
+    }
+    settings.update(overrides)
+    app.source("workflows", **settings)
+
+
+def test_a_sync_calls_with_the_owners_own_credentials(
+    app: Conveyor, remote: Remote, secret_key: str
+) -> None:
+    per_owner(app, remote)
+    remote.keys = {"acme": "key-acme", "globex": "key-globex"}
+    fill(remote, 3, "acme")
+    app.add_account("zuora", "acme", api_key="key-acme")
+    run = app.sync_now("workflows", "acme")
+    assert run.state == "succeeded" and run.stats["created"] == 3
+    assert remote.paths()[0] == "/me"  # the credential check came first
+    assert app.ops.sync.owners("workflows") == ["acme"]  # --all: owners with an account
+
+
+def test_a_refused_credential_fails_before_any_page(
+    app: Conveyor, remote: Remote, secret_key: str
+) -> None:
+    per_owner(app, remote)
+    remote.keys = {"acme": "key-acme"}
+    fill(remote, 3, "acme")
+    app.add_account("zuora", "acme", api_key="an-old-key")
+    with pytest.raises(AccountRejected, match="refused the credentials of owner 'acme'"):
+        app.sync_now("workflows", "acme")
+    assert remote.paths("/workflows") == []  # no page fetched
+    job_id = app.sync("workflows", "acme")
+    run_burst(app, queues=["sync"])
+    job = app.get_job(job_id)
+    assert job.state == "dead" and job.attempts == 1  # retrying cannot fix a credential
+
+
+def test_owner_credentials_required_but_missing(app: Conveyor, remote: Remote) -> None:
+    per_owner(app, remote, owner_credentials=True)
+    with pytest.raises(ConfigurationError, match="has no account on connection 'zuora'"):
+        app.sync_now("workflows", "acme")
+    assert remote.hits == []

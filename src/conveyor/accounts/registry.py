@@ -10,6 +10,7 @@ an event sink, the running loop's connection client), never the app.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import time
 from collections.abc import Callable
@@ -147,6 +148,12 @@ class AccountRegistry(OwnerTokens):
 
     def get(self, connection: str, owner: str) -> Account:
         return Account.of(self.stored(connection, owner))
+
+    def has(self, connection: str, owner: str) -> bool:
+        return self.store().get_account(connection, owner) is not None
+
+    def owners(self, connection: str) -> builtins.list[str]:  # `list` is a method here
+        return sorted(stored.owner for stored in self.store().list_accounts(connection))
 
     def rotate_key(self) -> int:
         """Seal every secret sealed with an older key with the first key of

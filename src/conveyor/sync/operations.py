@@ -24,6 +24,13 @@ PAGE = 500
 class SourceLookup(Protocol):
     def get_source(self, name: str) -> Source: ...
 
+    @property
+    def accounts(self) -> AccountOwners: ...
+
+
+class AccountOwners(Protocol):
+    def owners(self, connection: str) -> list[str]: ...
+
 
 class SyncOperations:
     def __init__(self, store: Callable[[], RecordStore], sources: SourceLookup) -> None:
@@ -51,13 +58,20 @@ class SyncOperations:
         )
 
     def owners(self, source: str) -> list[str]:
-        """The owners `--all` syncs: those the source declares and every one synced before."""
-        declared = self._sources.get_source(source).owners
+        """The owners `--all` syncs: those the source declares, those with an account on its
+        connection, and every one synced before."""
+        spec = self._sources.get_source(source)
+        declared = spec.owners
         named = list(declared() if callable(declared) else declared)
         for owner in named:
             if not isinstance(owner, str) or not owner:
                 raise ConfigurationError(f"source {source!r}: owners gave {owner!r}, not a name")
-        return sorted(set(named) | set(self._store().run_owners(source)))
+        with_accounts = (
+            []
+            if spec.owner_credentials is False
+            else (self._sources.accounts.owners(spec.connection))
+        )
+        return sorted(set(named) | set(with_accounts) | set(self._store().run_owners(source)))
 
     def reextract(self, source: str, owner: str | None = None) -> list[SyncRun]:
         """Rebuild the children of every stored item of the owner (of every owner when None)."""

@@ -8,10 +8,11 @@ registry, so no module-level state ties it to one app.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -43,6 +44,14 @@ class SyncRequest(BaseModel):
         return value
 
 
+class OwnerAccounts(Protocol):
+    """The owners' own credentials (`app.accounts`), as a sync uses them."""
+
+    def has(self, connection: str, owner: str) -> bool: ...
+    def owners(self, connection: str) -> list[str]: ...
+    async def check(self, connection: str, owner: str) -> Any: ...
+
+
 class SourceRegistry(Mapping[str, Source]):
     def __init__(
         self,
@@ -51,6 +60,7 @@ class SourceRegistry(Mapping[str, Source]):
         jobs: JobBuilder,
         enqueue: Callable[[NewJob], int],
         client: Callable[[], Fetcher],
+        accounts: OwnerAccounts,
     ) -> None:
         self._sources: dict[str, Source] = {}
         self._store = store
@@ -58,6 +68,7 @@ class SourceRegistry(Mapping[str, Source]):
         self._jobs = jobs
         self._enqueue = enqueue
         self._client = client
+        self.accounts = accounts
         self.tasks = Blueprint()
         self.tasks.task(name=SYNC_TASK, max_attempts=3)(self._run_job)
 
@@ -107,9 +118,13 @@ class SourceRegistry(Mapping[str, Source]):
         since: str | None = None,
         progress: Any = None,
     ) -> SyncRun:
-        """Sync the owner now, in the caller's event loop. Raises SyncFailed."""
+        """Sync the owner now, in the caller's event loop. Raises SyncFailed, and before any
+        page AccountRejected when the owner's own credentials are refused."""
         source = self._checked(name, owner, mode, since)
         connection = self._connections.get_connection(source.connection)
+        on_behalf = await self._on_behalf(source, owner)
+        if on_behalf:
+            await self.accounts.check(source.connection, owner)  # no page with a bad credential
         runner = SyncRunner(
             source,
             store=self._store(),
@@ -117,8 +132,23 @@ class SourceRegistry(Mapping[str, Source]):
             jobs=self._jobs,
             base_url=connection.base_url,
             progress=progress,
+            on_behalf=on_behalf,
         )
         return await runner.run(owner, mode, since)
+
+    async def _on_behalf(self, source: Source, owner: str) -> bool:
+        """`owner_credentials`: True, the owner's account is required; False, the connection's
+        own auth; None, the owner's account when there is one."""
+        if source.owner_credentials is False:
+            return False
+        has = await asyncio.to_thread(self.accounts.has, source.connection, owner)
+        if source.owner_credentials and not has:
+            raise ConfigurationError(
+                f"source {source.name!r} syncs with each owner's own credentials, and owner"
+                f" {owner!r} has no account on connection {source.connection!r}:"
+                " add one (conveyor accounts add) or authorise over OAuth"
+            )
+        return has
 
     async def _run_job(self, payload: SyncRequest) -> dict[str, Any]:
         source = self.get_source(payload.source)

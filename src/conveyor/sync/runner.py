@@ -37,7 +37,9 @@ MAX_ERRORS_KEPT = 100
 class Fetcher(Protocol):
     """What a sync calls its connection with (`RemoteClient`)."""
 
-    async def request(self, connection: str, method: str, path: str) -> Any: ...
+    async def request(
+        self, connection: str, method: str, path: str, *, owner: str | None = None
+    ) -> Any: ...
 
 
 class RunStore(Protocol):
@@ -105,6 +107,7 @@ class SyncRunner:
         jobs: JobBuilder,
         base_url: str,
         progress: Any = None,
+        on_behalf: bool = False,
     ) -> None:
         self.source = source
         self.store = store
@@ -112,11 +115,14 @@ class SyncRunner:
         self.jobs = jobs
         self.base_url = base_url
         self.progress = progress  # called with a Progress after each page, when given
+        self.on_behalf = on_behalf  # call with the owner's own credentials (app.accounts)
+        self._owner: str | None = None
 
     async def run(
         self, owner: str, mode: RunMode = "incremental", since: str | None = None
     ) -> SyncRun:
         src = self.source
+        self._owner = owner if self.on_behalf else None
         since_epoch = _epoch(since)
         run = await asyncio.to_thread(self.store.open_run, src.name, owner, mode, since_epoch)
         stats = SyncStats(
@@ -260,7 +266,9 @@ class SyncRunner:
         tries = 0
         while True:
             try:
-                return await self.client.request(self.source.connection, "GET", path)
+                return await self.client.request(
+                    self.source.connection, "GET", path, owner=self._owner
+                )
             except Postpone as postpone:
                 if postpone.after > WAIT_IN_PLACE:
                     raise

@@ -66,6 +66,7 @@ class Source:
     retry_after: float = 60.0
     page_retries: int = 3
     owners: Sequence[str] | Callable[[], Iterable[str]] = ()
+    owner_credentials: bool | None = None
 
 
 def make_source(
@@ -88,6 +89,7 @@ def make_source(
     retry_after: float = 60.0,
     page_retries: int = 3,
     owners: Sequence[str] | Callable[[], Iterable[str]] = (),
+    owner_credentials: bool | None = None,
 ) -> Source:
     """The keyword form `app.source(...)` and the config file use."""
     _check_names(name, connection, path, queue, owner_param, process)
@@ -103,6 +105,8 @@ def make_source(
             f"source {name!r}: incremental must be Incremental(field=, param=)"
         )
     _check_numbers(name, detail_concurrency, max_pages, max_attempts, retry_after)
+    if owner_credentials not in (None, True, False):
+        raise ConfigurationError(f"source {name!r}: owner_credentials must be True, False or None")
     if type(page_retries) is not int or page_retries < 0:
         raise ConfigurationError(f"source {name!r}: page_retries must be a whole number >= 0")
     return Source(
@@ -124,6 +128,7 @@ def make_source(
         retry_after=float(retry_after),
         page_retries=page_retries,
         owners=_owners(name, owners),
+        owner_credentials=owner_credentials,
     )
 
 

@@ -187,6 +187,12 @@ def extra_sections(args: argparse.Namespace) -> list[str]:
             f"| {backend} | {r['seconds']:g} | {r['requests']} | {r['max_in_1s']}"
             f" ({r['allowed_in_1s']:g}) | {r['achieved_rate']} | {r['share_of_allowed']:.0%} |"
         )
+    print("[bench] pull syncs ...", file=sys.stderr, flush=True)
+    from bench import sync as sync_bench
+
+    sync_report = sync_bench.run(args.sync_items, big=args.sync_big, repeat=args.repeat)
+    common.write_results(args.json.with_name("sync.json"), [sync_report])
+    lines += ["", *sync_bench.markdown(sync_report).splitlines()]
     print("[bench] deliveries ...", file=sys.stderr, flush=True)
     delivery_rows = deliveries.run(args.delivery_jobs, repeat=args.repeat)
     common.write_results(args.json.with_name("deliveries.json"), delivery_rows)
@@ -250,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
     parser.add_argument("--rate-seconds", type=float, default=30.0)
     parser.add_argument("--delivery-jobs", type=int, default=10_000)
+    parser.add_argument("--sync-items", type=int, default=100_000)
+    parser.add_argument("--sync-big", type=int, default=1_000_000, help="0: skip")
     parser.add_argument("--core-only", action="store_true", help="skip the connections figures")
     parser.add_argument("--task-jobs", type=int, default=task_kinds.JOBS)
     args = parser.parse_args(argv)

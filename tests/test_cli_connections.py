@@ -340,7 +340,7 @@ def test_bad_config_is_one_line(sqlite_url: str, tmp_path: Path) -> None:
     message = error_line(invoke(sqlite_url, path, "connections", "list"))
     assert message == (
         f"Error: {path}: connections.shop.auth.type: unknown auth type 'magic' "
-        "(bearer, basic, api_key, oauth2)"
+        "(bearer, basic, api_key, oauth2, oauth2_code)"
     )
     missing = error_line(invoke(sqlite_url, tmp_path / "nope.toml", "connections", "list"))
     assert missing.endswith("nope.toml: config file not found")

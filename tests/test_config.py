@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conveyor import ConfigurationError, Conveyor
+from conveyor.accounts import OAuth2AuthorizationCode
 from conveyor.breaker import Breaker
 from conveyor.connections import ApiKey, Basic, Bearer, Bundle, OAuth2ClientCredentials, Secret
 from conveyor.connections.config import CONNECTION_KEYS, apply_config, load_config, parse_config
@@ -194,9 +195,9 @@ def test_empty_file_declares_nothing(tmp_path: Path) -> None:
 
 def test_example_file_parses() -> None:
     connections = load_config(EXAMPLE)
-    assert {"shop", "loyalty", "crm", "billing"} <= {c.name for c in connections}
+    assert {"shop", "loyalty", "crm", "billing", "bank"} <= {c.name for c in connections}
     kinds = {type(c.auth) for c in connections}
-    assert {Bearer, Basic, ApiKey, OAuth2ClientCredentials} <= kinds
+    assert {Bearer, Basic, ApiKey, OAuth2ClientCredentials, OAuth2AuthorizationCode} <= kinds
 
 
 @pytest.mark.parametrize(
@@ -279,7 +280,7 @@ def test_a_file_with_mistakes_declares_nothing_even_its_good_connections(tmp_pat
 def test_the_unknown_auth_type_message() -> None:
     assert error_of(BASE + 'auth = { type = "magic" }\n') == (
         "conveyor.toml: connections.shop.auth.type: unknown auth type 'magic' "
-        "(bearer, basic, api_key, oauth2)"
+        "(bearer, basic, api_key, oauth2, oauth2_code)"
     )
 
 

@@ -3,6 +3,23 @@
 import conveyor
 
 EXPECTED = {
+    "SyncFailed",
+    "PagingError",
+    "Source",
+    "PageNumber",
+    "Offset",
+    "NextUrl",
+    "LinkHeader",
+    "Incremental",
+    "Cursor",
+    "Children",
+    "Account",
+    "AccountRejected",
+    "AuthorizationError",
+    "NeedsReauth",
+    "OAuth2AuthorizationCode",
+    "SecretKeyError",
+    "UnknownAccount",
     "ApiKey",
     "Basic",
     "Bundle",

@@ -1,5 +1,6 @@
 """Conveyor: keep an application's data in sync with external APIs, durably and in order."""
 
+from .accounts import Account, OAuth2AuthorizationCode
 from .app import Conveyor
 from .breaker import Breaker
 from .connections import (
@@ -14,12 +15,16 @@ from .connections import (
     Timeouts,
 )
 from .errors import (
+    AccountRejected,
+    AuthorizationError,
     ConfigurationError,
     ConveyorError,
     DeliveryError,
     Discard,
     InvalidStateError,
     JobNotFound,
+    NeedsReauth,
+    PagingError,
     PayloadError,
     PermanentStatus,
     Postpone,
@@ -27,41 +32,58 @@ from .errors import (
     RemoteUnavailable,
     Retry,
     RetryableStatus,
+    SecretKeyError,
     StoreError,
     StoreUnavailable,
+    SyncFailed,
     TaskNotFound,
+    UnknownAccount,
     UnknownConnection,
 )
 from .job import Job
 from .middleware import Middleware
 from .ratelimit import RateLimit
 from .retry import Delays, Exponential, Fixed, Linear
+from .sync import Children, Cursor, Incremental, LinkHeader, NextUrl, Offset, PageNumber, Source
 from .task import JobContext, Task, current_job
 from .worker import Worker
 
 __all__ = [
+    "Account",
+    "AccountRejected",
     "ApiKey",
+    "AuthorizationError",
     "Basic",
     "Bearer",
     "Breaker",
     "Bundle",
+    "Children",
     "ConfigurationError",
     "Connection",
     "ConnectionCheck",
     "Conveyor",
     "ConveyorError",
+    "Cursor",
     "Delays",
     "DeliveryError",
     "Discard",
     "Exponential",
     "Fixed",
+    "Incremental",
     "InvalidStateError",
     "Job",
     "JobContext",
     "JobNotFound",
     "Linear",
+    "LinkHeader",
     "Middleware",
+    "NeedsReauth",
+    "NextUrl",
+    "OAuth2AuthorizationCode",
     "OAuth2ClientCredentials",
+    "Offset",
+    "PageNumber",
+    "PagingError",
     "PayloadError",
     "PermanentStatus",
     "Postpone",
@@ -71,11 +93,15 @@ __all__ = [
     "Retry",
     "RetryableStatus",
     "Secret",
+    "SecretKeyError",
+    "Source",
     "StoreError",
     "StoreUnavailable",
+    "SyncFailed",
     "Task",
     "TaskNotFound",
     "Timeouts",
+    "UnknownAccount",
     "UnknownConnection",
     "Worker",
     "current_job",

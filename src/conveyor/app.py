@@ -2,7 +2,8 @@
 
 `Conveyor` is what applications import; it holds no logic of its own. Each area owns a registry
 in its own module: `app.tasks` (tasks.py: declaring, looking up, enqueueing), `app.connections`
-(connections/registry.py), and the operator service `app.ops` (ops.py). The areas to come get
+(connections/registry.py), the per-owner credentials of connections `app.accounts`
+(accounts/registry.py), and the operator service `app.ops` (ops.py). The areas to come get
 theirs the same way, beside these: `app.sources` (pull syncs), `app.webhooks` (inbound webhooks),
 `app.schedules` (the scheduler) and `app.alerts`, each with its store slice (docs/design.md).
 """
@@ -18,6 +19,7 @@ from typing import Any, Unpack, overload
 import structlog
 
 from . import settings
+from .accounts.registry import Account, AccountCheck, AccountRegistry
 from .connections.auth import Auth
 from .connections.builtins import builtin_tasks
 from .connections.client import RemoteClient, Resources
@@ -35,6 +37,10 @@ from .ops import Operations
 from .politeness import Hold
 from .runner import AttemptRunner
 from .store import Store, open_store
+from .store.records import RunMode, StoredRecord, SyncRun
+from .sync.operations import SyncOperations
+from .sync.registry import SourceRegistry
+from .sync.source import Source
 from .task import Task
 from .tasks import TaskOptions, TaskRegistry
 from .types import JobOptions
@@ -74,15 +80,29 @@ class Conveyor:
             on_call=attempt.bind,
         )
         self.tasks.include(builtin_tasks, check=self.connections.check_named)
+        self.accounts = AccountRegistry(
+            lambda: self.store, self.connections, self.events, self.connections.client
+        )
+        self.connections.owners = self.accounts  # `request(..., owner=)` uses their credentials
+        self.sources = SourceRegistry(
+            lambda: self.store,
+            self.connections,
+            self.tasks,
+            lambda job: self.tasks.store_jobs([job])[0],
+            self.connections.client,
+            self.accounts,
+        )
+        self.tasks.include(self.sources.tasks)
         self.ops = Operations(
             lambda: self.store,
             self.tasks,
             self._wake_local_workers,
             connections=self.connections,
             events=self.events,
+            sync=SyncOperations(lambda: self.store, self.sources),
         )
         # The areas to come are composed here the same way, each from its own module:
-        # app.sources (pull syncs), app.webhooks, app.schedules, app.alerts.
+        # app.webhooks, app.schedules, app.alerts.
 
     # -- configuration --------------------------------------------------------------------
 
@@ -313,6 +333,53 @@ class Conveyor:
             raise error
         return attempt.result
 
+    # -- pull syncs: app.sources ----------------------------------------------------------
+
+    def source(self, name: str, **settings: Any) -> Source:
+        """Declare a remote collection to sync per owner: connection, path, items, id,
+        paginate, detail, children, incremental, process... (`conveyor.sync.make_source`)."""
+        return self.sources.declare(name, **settings)
+
+    def sync(
+        self, source: str, owner: str, *, mode: RunMode = "incremental", since: str | None = None
+    ) -> int:
+        """Enqueue one owner's sync (a `conveyor.sync` job); returns the job id."""
+        return self.sources.enqueue_sync(source, owner, mode=mode, since=since)
+
+    def sync_now(
+        self,
+        source: str,
+        owner: str,
+        *,
+        mode: RunMode = "incremental",
+        since: str | None = None,
+        progress: Any = None,
+    ) -> SyncRun:
+        """Sync one owner in the caller and return the finished run (raises SyncFailed)."""
+        refuse_in_event_loop("sync_now()", "await app.sources.run(...)")
+        return asyncio.run(self._sync_and_close(source, owner, mode, since, progress))
+
+    async def _sync_and_close(
+        self, source: str, owner: str, mode: RunMode, since: str | None, progress: Any
+    ) -> SyncRun:
+        try:
+            return await self.sources.run(source, owner, mode=mode, since=since, progress=progress)
+        finally:
+            await self.close_remote()
+
+    def sync_runs(
+        self, source: str | None = None, owner: str | None = None, limit: int = 50
+    ) -> list[SyncRun]:
+        return self.ops.sync.runs(source, owner, limit)
+
+    def records(self, source: str, **filters: Any) -> list[StoredRecord]:
+        """A source's stored records; filters: owner, kind, deleted (False), after, limit."""
+        return self.ops.sync.records(source, **filters)
+
+    def reextract(self, source: str, owner: str | None = None) -> list[SyncRun]:
+        """Rebuild stored items' children from their stored data, without calling the remote."""
+        return self.ops.sync.reextract(source, owner)
+
     def test_connection(self, name: str) -> ConnectionCheck:
         """Call the connection's check request; never raises for a remote failure. Use
         `test_connection_async` from async code."""
@@ -322,3 +389,38 @@ class Conveyor:
 
     async def test_connection_async(self, name: str) -> ConnectionCheck:
         return await self.connections.test(name)
+
+    # -- per-owner accounts: app.accounts -------------------------------------------------
+
+    def add_account(self, connection: str, owner: str, **credentials: Any) -> Account:
+        """Store an owner's credentials for a connection, sealed with CONVEYOR_SECRET_KEY: one
+        of `api_key=`, `token=`, or OAuth tokens (`refresh_token=`, `access_token=`,
+        `expires_in=`). Replaces the owner's account and clears a `needs_reauth` state."""
+        return self.accounts.add(connection, owner, **credentials)
+
+    def remove_account(self, connection: str, owner: str) -> bool:
+        return self.accounts.remove(connection, owner)
+
+    def list_accounts(self, connection: str | None = None) -> list[Account]:
+        """Every account (of one connection), with its kind, state and expiry: never a secret."""
+        return self.accounts.list(connection)
+
+    def rotate_secret_key(self) -> int:
+        """Re-seal every account secret with the first key of CONVEYOR_SECRET_KEY."""
+        return self.accounts.rotate_key()
+
+    def check_account(self, connection: str, owner: str) -> AccountCheck:
+        """The credential check before a sync: the connection's check request with the owner's
+        credentials. Raises AccountRejected (401/403) or NeedsReauth. Use
+        `check_account_async` from async code (a sync task)."""
+        refuse_in_event_loop("check_account()", "await app.check_account_async(...)")
+        return asyncio.run(self._check_account_and_close(connection, owner))
+
+    async def _check_account_and_close(self, connection: str, owner: str) -> AccountCheck:
+        try:
+            return await self.accounts.check(connection, owner)
+        finally:
+            await self.close_remote()
+
+    async def check_account_async(self, connection: str, owner: str) -> AccountCheck:
+        return await self.accounts.check(connection, owner)

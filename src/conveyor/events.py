@@ -20,6 +20,11 @@ Connections (politeness: a hold stops every worker's requests to a connection):
     ConnectionSlowed  a 429/503 answer: no request until `until` (epoch seconds), `reason`
     ConnectionPaused  a 410 Gone, or an operator's pause: no request until resumed
     ConnectionResumed an operator resumed it; `woken` postponed jobs are due at once
+Accounts (a connection's per-owner credentials):
+    AccountAuthorized   an owner authorised the connection (OAuth callback, `accounts add`):
+                        a `needs_reauth` state it had is cleared, its jobs run again
+    AccountNeedsReauth  the provider refused the owner's refresh token (`invalid_grant`): its
+                        jobs wait, attempts not counted, until the owner authorises again
 Workers (each carries the `worker_id`):
     WorkerStarted     about to register and claim
     WorkerStopping    first signal (or request_stop): no more claims, running jobs get `grace`
@@ -55,6 +60,9 @@ if TYPE_CHECKING:
     from .job import ClaimedJob, Outcome
 
 __all__ = [
+    "AccountAuthorized",
+    "AccountEvent",
+    "AccountNeedsReauth",
     "BreakerClosed",
     "BreakerEvent",
     "BreakerOpened",
@@ -247,6 +255,29 @@ class ConnectionPaused(ConnectionEvent):
 class ConnectionResumed(ConnectionEvent):
     name: ClassVar[str] = "connection.resumed"
     woken: int
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEvent(Event):
+    """Something happened to one owner's account on a connection."""
+
+    connection: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAuthorized(AccountEvent):
+    name: ClassVar[str] = "account.authorized"
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountNeedsReauth(AccountEvent):
+    name: ClassVar[str] = "account.needs_reauth"
+    reason: str
 
 
 # -- workers --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from .events import (
+    AccountNeedsReauth,
     BreakerEvent,
     ConnectionEvent,
     Event,
@@ -38,8 +39,15 @@ class Middleware:
         """Called with the outcome of an attempt, before it is written."""
 
 
-# Once per outage each: the store became unreachable (`error`), and it answers again.
-_WARNINGS = (StoreOutageStarted, StoreOutageEnded, BreakerEvent, ConnectionEvent)
+# Once per outage each: the store became unreachable (`error`), and it answers again; a
+# breaker's changes; a connection's hold; an owner that must authorise again.
+_WARNINGS = (
+    StoreOutageStarted,
+    StoreOutageEnded,
+    BreakerEvent,
+    ConnectionEvent,
+    AccountNeedsReauth,
+)
 
 
 class Logging:

@@ -25,6 +25,7 @@ from .events import ConnectionPaused, ConnectionResumed, EventSink
 from .job import STATES, BlockedKey, Job, JobFilter
 from .politeness import Hold
 from .store import Store
+from .sync.operations import SyncOperations
 from .types import ConnectionLookup, TaskHost
 from .workers import Unserved, WorkerRecord, no_worker_reason, unserved
 
@@ -69,12 +70,14 @@ class Operations:
         *,
         connections: ConnectionLookup | None = None,
         events: EventSink | None = None,
+        sync: SyncOperations,
     ) -> None:
         self._store = store
         self._tasks = tasks
         self._wake = wake
         self._connections = connections
         self._events = events
+        self.sync = sync  # pull syncs: runs, records, owners, re-extraction
 
     @property
     def store(self) -> Store:

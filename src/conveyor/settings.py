@@ -26,3 +26,8 @@ def lease_seconds(given: float | None) -> float:
     if seconds <= 0:
         raise ConfigurationError("the lease must be longer than 0 seconds")
     return seconds
+
+
+def secret_key(given: str | None) -> str | None:
+    """The keys that seal stored account secrets (comma-separated: the first seals, all open)."""
+    return given or os.environ.get("CONVEYOR_SECRET_KEY")

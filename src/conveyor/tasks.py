@@ -203,10 +203,7 @@ class TaskRegistry(Mapping[str, Task]):
         With `db=` (the application's own open database connection) the job is written in the
         caller's transaction: it exists if and only if that transaction commits.
         """
-        job = self.build_job(task, payload, **options)
-        job_id = self._store().enqueue([job], connection=db)[0]
-        self.wake()
-        return job_id
+        return self.store_jobs([self.build_job(task, payload, **options)], db=db)[0]
 
     def enqueue_many(
         self,
@@ -233,6 +230,10 @@ class TaskRegistry(Mapping[str, Task]):
             self.build_job(task, payload, idempotency_key=ikey, **options)
             for payload, ikey in zip(payloads, ikeys, strict=True)
         ]
+        return self.store_jobs(jobs, db=db)
+
+    def store_jobs(self, jobs: Sequence[NewJob], *, db: Any = None) -> list[int]:
+        """Store jobs already built (`build_job`), in one transaction, and wake local workers."""
         ids = self._store().enqueue(jobs, connection=db) if jobs else []
         self.wake()
         return ids

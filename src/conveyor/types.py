@@ -20,6 +20,7 @@ from .ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from .connections.connection import Connection
+    from .connections.http import HttpClient, HttpResponse
     from .options import Delay
 
 # `change(current, now)`: the record to store, or None to leave it as it is.
@@ -31,6 +32,26 @@ class ConnectionLookup(Protocol):
     """The declared connections, by name (raises UnknownConnection)."""
 
     def get_connection(self, name: str) -> Connection: ...
+
+
+class OwnerCredentials(Protocol):
+    """Per-owner credentials (`app.accounts`): the headers of a call made on behalf of `owner`.
+    `stale` is the bearer token the remote just refused: refresh it, unless that was done."""
+
+    async def owner_headers(
+        self, connection: Connection, owner: str, *, stale: str | None = None
+    ) -> dict[str, str]: ...
+
+
+class RemoteCaller(Protocol):
+    """The connection client of the running loop, as the accounts use it: calls on behalf of
+    an owner, and the pooled HTTP client (token endpoints)."""
+
+    http: HttpClient
+
+    async def request(
+        self, connection: str, method: str, path: str, *, owner: str | None = None
+    ) -> HttpResponse: ...
 
 
 class LimitStore(Protocol):
@@ -81,6 +102,14 @@ class JobOptions(TypedDict, total=False):
     delay: Delay | None
     run_at: datetime | None
     priority: int | None
+
+
+class JobBuilder(Protocol):
+    """Validates and serialises a job of a task by name, without storing it (the task registry)."""
+
+    def build_job(
+        self, task: str, payload: Any = None, **options: Unpack[JobOptions]
+    ) -> NewJob: ...
 
 
 class Enqueuer(Protocol):

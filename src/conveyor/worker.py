@@ -57,6 +57,8 @@ class WorkerApp(Protocol):
     @property
     def connections(self) -> Mapping[str, object]: ...
     @property
+    def sources(self) -> Mapping[str, object]: ...
+    @property
     def store(self) -> Store: ...
     @property
     def lease_seconds(self) -> float: ...
@@ -134,7 +136,7 @@ class Worker:
         if burst_wait < 0:
             raise ConfigurationError("burst_wait must be >= 0 seconds")
         # Only jobs of these tasks are claimed: one this worker cannot run keeps its attempts.
-        self.tasks = worker_tasks(app.tasks, bool(app.connections))
+        self.tasks = worker_tasks(app.tasks, bool(app.connections), bool(app.sources))
         if not self.tasks:
             raise ConfigurationError(
                 "no tasks registered: a worker needs tasks (@app.task) or a declared connection"

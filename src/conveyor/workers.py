@@ -12,15 +12,24 @@ from datetime import datetime
 from typing import Any
 
 BUILTIN_PREFIX = "conveyor."
+SYNC_TASK = "conveyor.sync"  # runs a source's sync: claimed only where a source is declared
 # A worker refreshes its row every lease/3; one unseen for this many leases is gone.
 STALE_AFTER_LEASES = 3
 
 
-def worker_tasks(tasks: Iterable[str], has_connections: bool) -> list[str]:
+def worker_tasks(
+    tasks: Iterable[str], has_connections: bool, has_sources: bool = False
+) -> list[str]:
     """The task names a worker of this app claims: its own, and the built-in `conveyor.*` ones
-    (deliveries, RPC calls) only when the app declared a connection, since without one they
-    could only fail."""
-    return sorted(name for name in tasks if has_connections or not name.startswith(BUILTIN_PREFIX))
+    (deliveries, RPC calls) only when the app declared a connection, and syncs only when it
+    declared a source too, since without them they could only fail."""
+
+    def claims(name: str) -> bool:
+        if not name.startswith(BUILTIN_PREFIX):
+            return True
+        return has_connections and (has_sources or name != SYNC_TASK)
+
+    return sorted(name for name in tasks if claims(name))
 
 
 @dataclass(frozen=True, slots=True)

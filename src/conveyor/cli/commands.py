@@ -12,6 +12,7 @@ from ..errors import TaskNotFound
 from ..logs import configure_logging
 from ..workers import worker_tasks
 from . import connections_view, jobs_view, render
+from .accounts import accounts_app
 from .connections import connections_app
 from .jobs import jobs_app
 from .session import (
@@ -25,6 +26,7 @@ from .session import (
     quiet_driver_logs,
     session,
 )
+from .sync import records_app, sync_app
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -38,6 +40,9 @@ cli = typer.Typer(
 )
 cli.add_typer(jobs_app)
 cli.add_typer(connections_app)
+cli.add_typer(sync_app)
+cli.add_typer(records_app)
+cli.add_typer(accounts_app)
 
 
 def version_text() -> str:
@@ -213,7 +218,9 @@ def worker(
     }
     state = session(ctx)
     app = state.app
-    if state.app_path is None and not worker_tasks(app.tasks, bool(app.connections)):
+    if state.app_path is None and not worker_tasks(
+        app.tasks, bool(app.connections), bool(app.sources)
+    ):
         raise CliError("no tasks registered: pass --app module:attr or set CONVEYOR_APP")
     configure_logging(log_level.lower())
     app.run_worker(**options)

@@ -13,6 +13,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from ..accounts.oauth import OAuth2AuthorizationCode
 from ..breaker import BreakerRecord
 from ..connections.auth import ApiKey, Auth, Basic, Bearer, OAuth2ClientCredentials
 from ..connections.connection import Connection
@@ -95,6 +96,18 @@ def auth_record(auth: Auth | None) -> dict[str, Any] | None:
             "client_secret": secret_text(auth.client_secret),
             "scope": auth.scope,
             "audience": auth.audience,
+        }
+    if isinstance(auth, OAuth2AuthorizationCode):
+        return {
+            "type": "oauth2_code",
+            "authorize_url": safe_url(auth.authorize_url),
+            "token_url": safe_url(auth.token_url),
+            "client_id": auth.client_id,
+            "client_secret": None
+            if auth.client_secret is None
+            else secret_text(auth.client_secret),
+            "scope": " ".join(auth.scopes) or None,
+            "redirect_url": auth.redirect_url,
         }
     return {"type": type(auth).__name__}  # a custom kind: its attributes may be secrets
 
@@ -200,6 +213,8 @@ def auth_text(auth: Mapping[str, Any] | None) -> Text:
         parts.append(f"{auth['header']}: {auth['key']}")
     elif kind == "oauth2":
         parts.append(f"{auth['client_id']} / {auth['client_secret']}")
+    elif kind == "oauth2_code":
+        parts.append(f"{auth['client_id']} / {auth['client_secret'] or 'public'} (per owner)")
     return Text(" ".join(parts))
 
 

@@ -7,8 +7,9 @@ one token refresh and resend on a 401 for OAuth2, and the classification of the 
 dead at once, or, for a 429/503 or a 410, a hold on the whole connection: `conveyor.politeness`).
 The connection's secrets are masked in the response excerpt and in any error it raises.
 
-`RemoteClient` takes what it uses: the connection lookup, the limits slice of the store, and an
-event sink for breaker changes (`conveyor.types`). There is one per event loop
+`RemoteClient` takes what it uses: the connection lookup, the limits slice of the store, an
+event sink for breaker changes, and the owners' credentials for calls made with `owner=`
+(`conveyor.types`; they replace the connection's own auth). There is one per event loop
 (`ConnectionRegistry.client()`); a task's attempt reaches it with `current_remote()`.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
@@ -35,7 +36,7 @@ from ..events import ConnectionPaused, ConnectionSlowed, breaker_event
 from ..job import Job
 from ..politeness import Hold
 from ..ratelimit import RateLimit
-from ..types import ConnectionLookup, EventSink, LimitStore
+from ..types import ConnectionLookup, EventSink, LimitStore, OwnerCredentials
 from .bundling import Bundler
 from .classify import classify
 from .connection import Connection
@@ -51,11 +52,16 @@ class RemoteClient:
     a short cache of breaker states (other workers' changes are seen within a second)."""
 
     def __init__(
-        self, connections: ConnectionLookup, limits: LimitStore, events: EventSink
+        self,
+        connections: ConnectionLookup,
+        limits: LimitStore,
+        events: EventSink,
+        owners: OwnerCredentials | None = None,
     ) -> None:
         self.connections = connections
         self.limits = limits
         self.events = events
+        self.owners = owners  # per-owner credentials (app.accounts), for `owner=` calls
         self.http = HttpClient()
         self._breakers: dict[str, tuple[float, BreakerRecord | None]] = {}
         self._bundlers: dict[tuple[str, str, str], Bundler] = {}
@@ -76,27 +82,29 @@ class RemoteClient:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        owner: str | None = None,
     ) -> HttpResponse:
-        """Call a connection. Raises Postpone (breaker open, no token, the connection slowed or
-        paused, or this answer a 429/503/410 that holds it), RemoteUnavailable, RetryableStatus
-        or PermanentStatus, with the connection's secrets masked."""
+        """Call a connection; with `owner`, with that owner's stored credentials instead of
+        the connection's own. Raises Postpone (breaker open, no token, the connection slowed or
+        paused, this answer a 429/503/410 that holds it, or the owner to re-authorise),
+        RemoteUnavailable, RetryableStatus or PermanentStatus, with the secrets masked."""
         conn = self.connections.get_connection(connection)
         await self._admit(conn)
         if body is None and json_body is not None:
             body = json.dumps(json_body, separators=(",", ":")).encode()
         mask = self.mask(conn)
+        call = (method.upper(), path, body, headers, idempotency_key, owner)
         try:
-            response = await self._send(conn, method.upper(), path, body, headers, idempotency_key)
+            response = await self._send(conn, *call)
             if response.status == 401 and conn.auth is not None and conn.auth.refreshable:
                 stale = _bearer(response.extra.get("authorization"))
-                response = await self._send(
-                    conn, method.upper(), path, body, headers, idempotency_key, stale=stale
-                )
+                response = await self._send(conn, *call, stale=stale)
         except DeliveryError as error:
             mask.error(error)
             await self._record(conn, error)
             raise
-        mask = self.mask(conn)  # an OAuth2 token fetched for this request is masked too
+        # An OAuth2 token fetched for this request, or the owner's credentials, are masked too.
+        mask = self.mask(conn, response.extra.get("owner_secrets", ()))
         if mask:
             response = replace(response, mask=mask.text)
         verdict = classify(response, time.time(), conn.max_retry_after)
@@ -113,9 +121,10 @@ class RemoteClient:
             raise await self.pause(conn.name, str(verdict))
         raise verdict
 
-    def mask(self, conn: Connection) -> SecretMask:
-        """The mask of the connection's secrets as they are now (cached by their values)."""
-        values = tuple(connection_secret_values(conn))
+    def mask(self, conn: Connection, more: Sequence[str] = ()) -> SecretMask:
+        """The mask of the connection's secrets as they are now, and of `more` (an owner's
+        credentials), cached by their values."""
+        values = (*connection_secret_values(conn), *more)
         found = self._masks.get(values)
         if found is None:
             if len(self._masks) > 64:  # rotated tokens: keep the cache small
@@ -132,10 +141,12 @@ class RemoteClient:
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str,
+        owner: str | None = None,
     ) -> HttpResponse:
-        """One delivery: alone, or in a bundle when the connection accepts bundles."""
+        """One delivery: alone, or in a bundle when the connection accepts bundles (never
+        one on behalf of an owner: a bundle would mix owners)."""
         conn = self.connections.get_connection(connection)
-        if conn.bundle is None or headers:
+        if conn.bundle is None or headers or owner is not None:
             return await self.request(
                 connection,
                 method,
@@ -143,6 +154,7 @@ class RemoteClient:
                 json_body=body,
                 headers=headers,
                 idempotency_key=idempotency_key,
+                owner=owner,
             )
         slot = (connection, method.upper(), path)
         bundler = self._bundlers.get(slot)
@@ -158,13 +170,21 @@ class RemoteClient:
         body: bytes | None,
         extra: Mapping[str, str] | None,
         idempotency_key: str | None,
+        owner: str | None,
         *,
         stale: str | None = "",
     ) -> HttpResponse:
         headers: dict[str, str] = {"Accept": "application/json", **conn.headers}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        if conn.auth is not None:
+        owner_secrets: list[str] = []
+        if owner is not None:
+            if self.owners is None:
+                raise ConfigurationError("calls on behalf of an owner need the app's accounts")
+            credentials = await self.owners.owner_headers(conn, owner, stale=stale or None)
+            headers.update(credentials)
+            owner_secrets = [_credential(value) for value in credentials.values()]
+        elif conn.auth is not None:
             headers.update(await conn.auth.headers(self.http, conn.timeouts, stale=stale or None))
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
@@ -178,6 +198,7 @@ class RemoteClient:
             method, conn.url(path), headers=headers, body=body, timeouts=conn.timeouts
         )
         response.extra["authorization"] = headers.get("Authorization")
+        response.extra["owner_secrets"] = owner_secrets  # masked like the connection's own
         return response
 
     # -- breaker, hold and rate limit -------------------------------------------------------
@@ -306,6 +327,11 @@ class RemoteClient:
             event = breaker_event(conn.name, before, after)
             if event is not None:
                 self.events.publish(event)
+
+
+def _credential(header_value: str) -> str:
+    """The secret in an auth header's value: a bearer token without its scheme."""
+    return header_value[len("Bearer ") :] if header_value.startswith("Bearer ") else header_value
 
 
 def _bearer(header: str | None) -> str | None:

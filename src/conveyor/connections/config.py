@@ -40,7 +40,7 @@ from .registry import ConnectionRegistry
 from .tables import HEADER_NAME, Table, key_path
 
 CONFIG_ENV = "CONVEYOR_CONFIG"
-AUTH_TYPES = ("bearer", "basic", "api_key", "oauth2")
+AUTH_TYPES = ("bearer", "basic", "api_key", "oauth2", "oauth2_code")
 CHECK_METHODS = ("GET", "HEAD", "POST")
 CONNECTION_KEYS = (
     "base_url",
@@ -229,6 +229,8 @@ def _auth(table: Table) -> Auth | None:
         return None if key is None else ApiKey(key, header or "X-API-Key")
     if kind == "oauth2":
         return _oauth2(table)
+    if kind == "oauth2_code":
+        return _oauth2_code(table)
     raise table.error("type", f"unknown auth type {kind!r} ({', '.join(AUTH_TYPES)})")
 
 
@@ -263,6 +265,48 @@ def _oauth2(table: Table) -> Auth | None:
         audience=audience,
         in_body=bool(in_body),
         refresh_margin=30.0 if margin is None else margin,
+    )
+
+
+def _oauth2_code(table: Table) -> Auth | None:
+    """Each owner authorises the connection (`conveyor.accounts`); `scope` is space-separated."""
+    # Here, not at the top: `conveyor.accounts` imports this package's auth module, and this
+    # package's __init__ imports this module.
+    from ..accounts.oauth import OAuth2AuthorizationCode
+
+    known = (
+        "type",
+        "authorize_url",
+        "token_url",
+        "client_id",
+        "client_secret",
+        "scope",
+        "redirect_url",
+        "in_body",
+        "refresh_margin",
+    )
+    before = len(table.mistakes)
+    guard = table.guard
+    authorize_url = guard(lambda: table.url("authorize_url", required=True))
+    token_url = guard(lambda: table.url("token_url", required=True))
+    client_id = guard(lambda: table.string("client_id", required=True, plain=True))
+    client_secret = guard(lambda: table.secret("client_secret"))
+    scope = guard(lambda: table.string("scope", plain=True))
+    redirect_url = guard(lambda: table.url("redirect_url"))
+    in_body = guard(lambda: table.boolean("in_body"))
+    margin = guard(lambda: table.seconds("refresh_margin", positive=False))
+    table.finish("oauth2_code auth settings", known)
+    if len(table.mistakes) > before:
+        return None
+    return OAuth2AuthorizationCode(
+        _present(authorize_url),
+        _present(token_url),
+        _present(client_id),
+        client_secret,
+        scopes=(scope or "").split(),
+        redirect_url=redirect_url,
+        in_body=bool(in_body),
+        refresh_margin=60.0 if margin is None else margin,
     )
 
 

@@ -119,6 +119,6 @@ def check_auth(name: str, auth: object) -> None:
             "(from conveyor; the token itself or an env:NAME reference)"
         )
     raise ConfigurationError(
-        f"connection {name!r}: auth must be Bearer, Basic, ApiKey or OAuth2ClientCredentials "
-        f"(from conveyor), not {type(auth).__name__}"
+        f"connection {name!r}: auth must be Bearer, Basic, ApiKey, OAuth2ClientCredentials or "
+        f"OAuth2AuthorizationCode (from conveyor), not {type(auth).__name__}"
     )

@@ -76,8 +76,9 @@ def connection_secrets(connection: Connection) -> list[Secret]:
         found.append(auth.password)
     elif isinstance(auth, ApiKey):
         found.append(auth.key)
-    elif isinstance(auth, OAuth2ClientCredentials):
-        found.append(auth.client_secret)
+    client_secret = getattr(auth, "client_secret", None)  # either OAuth2 flavour
+    if isinstance(client_secret, Secret):
+        found.append(client_secret)
     return [value for value in found if value is not None]
 
 

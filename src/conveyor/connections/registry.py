@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError, UnknownConnection
-from ..types import EventSink, LimitStore
+from ..types import EventSink, LimitStore, OwnerCredentials
 from .auth import Auth
 from .client import RemoteClient
 from .connection import Connection, make_connection
@@ -29,6 +29,7 @@ class ConnectionRegistry(Mapping[str, Connection]):
         self.sources: dict[str, str] = {}  # name -> the config file that declared it
         self._limits = limits
         self._events = events
+        self.owners: OwnerCredentials | None = None  # per-owner credentials: app.accounts
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RemoteClient] = (
             weakref.WeakKeyDictionary()
         )
@@ -85,7 +86,8 @@ class ConnectionRegistry(Mapping[str, Connection]):
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = RemoteClient(self, self._limits(), self._events)
+            client = RemoteClient(self, self._limits(), self._events, self.owners)
+            self._clients[loop] = client
         return client
 
     async def close_client(self) -> None:

@@ -11,14 +11,16 @@ import traceback
 from abc import abstractmethod
 from typing import Any
 
+from .accounts import AccountStore
 from .jobs import JobStore
 from .limits import LimitStore
+from .records import RecordStore
 from .schema import SchemaStore
 from .wakeups import WakeUps
 from .workers import WorkerStore
 
 
-class Store(JobStore, LimitStore, WorkerStore, SchemaStore, WakeUps):
+class Store(JobStore, LimitStore, WorkerStore, RecordStore, AccountStore, SchemaStore, WakeUps):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""
 
     url: str

@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 8
+-- version: 11
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -105,4 +105,90 @@ CREATE TABLE conveyor_workers (
     lease_seconds DOUBLE PRECISION NOT NULL,
     started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     last_seen_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- Pull syncs: items (kind and parent empty) and their children, per source and owner; the
+-- pages of each owner's last scan; the runs.
+CREATE TABLE conveyor_records (
+    source TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    data JSONB NOT NULL,
+    content_hash TEXT NOT NULL,
+    first_seen_at DOUBLE PRECISION NOT NULL,
+    last_seen_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    deleted_at DOUBLE PRECISION,
+    last_run BIGINT NOT NULL,
+    PRIMARY KEY (source, owner, kind, parent, external_id)
+);
+-- The children of one item, whatever their kind (dropping those an item no longer holds).
+CREATE INDEX conveyor_records_children ON conveyor_records (source, owner, parent)
+    WHERE kind <> '';
+
+-- The pages of the last scan of each owner, by request: the hash of the page's body and the ids
+-- on it (an array). A page whose body is byte for byte what it was last time holds no change,
+-- so its items are neither hashed nor looked up again; the ids of the pages a run saw
+-- (`last_run`) are the items that run saw, for the deletions after a completed scan.
+CREATE TABLE conveyor_sync_pages (
+    source TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    page_key TEXT NOT NULL,
+    body_hash TEXT,
+    ids TEXT[] NOT NULL,
+    last_run BIGINT NOT NULL,
+    PRIMARY KEY (source, owner, page_key)
+);
+
+-- One row per sync of one owner; `checkpoint` is the next page to fetch, so a run that crashed
+-- resumes there; `cursor` the incremental position it reached; `complete` that it scanned the
+-- whole listing (and so marked deletions).
+CREATE TABLE conveyor_sync_runs (
+    id BIGSERIAL PRIMARY KEY,
+    source TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+    mode TEXT NOT NULL CHECK (mode IN ('incremental', 'full', 'since', 'reextract')),
+    since DOUBLE PRECISION,
+    started_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION,
+    complete BOOLEAN NOT NULL DEFAULT false,
+    stats JSONB NOT NULL DEFAULT '{}',
+    errors JSONB NOT NULL DEFAULT '[]',
+    checkpoint JSONB,
+    cursor JSONB
+);
+-- At most one run of an owner at a time: a second sync resumes it instead.
+CREATE UNIQUE INDEX conveyor_sync_runs_running ON conveyor_sync_runs (source, owner)
+    WHERE state = 'running';
+CREATE INDEX conveyor_sync_runs_owner ON conveyor_sync_runs (source, owner, id);
+-- Per-owner accounts of connections, each secret an encrypted envelope (key_id: the key that
+-- sealed it); 'needs_reauth': the provider refused the refresh token. Pending OAuth
+-- authorisations, by state, until called back once or expired. Epoch seconds.
+CREATE TABLE conveyor_accounts (
+    connection TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('api_key', 'token', 'oauth')),
+    secret TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('active', 'needs_reauth')),
+    reason TEXT,
+    expires_at DOUBLE PRECISION,
+    refresh_at DOUBLE PRECISION,
+    scopes TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (connection, owner)
+);
+
+CREATE TABLE conveyor_oauth_states (
+    state TEXT PRIMARY KEY,
+    connection TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    verifier TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
 );

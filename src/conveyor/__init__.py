@@ -31,7 +31,9 @@ from .errors import (
     StoreUnavailable,
     TaskNotFound,
     UnknownConnection,
+    WebhookRejected,
 )
+from .inbound import Hmac, StandardWebhooks
 from .job import Job
 from .middleware import Middleware
 from .ratelimit import RateLimit
@@ -55,6 +57,7 @@ __all__ = [
     "Discard",
     "Exponential",
     "Fixed",
+    "Hmac",
     "InvalidStateError",
     "Job",
     "JobContext",
@@ -71,12 +74,14 @@ __all__ = [
     "Retry",
     "RetryableStatus",
     "Secret",
+    "StandardWebhooks",
     "StoreError",
     "StoreUnavailable",
     "Task",
     "TaskNotFound",
     "Timeouts",
     "UnknownConnection",
+    "WebhookRejected",
     "Worker",
     "current_job",
 ]

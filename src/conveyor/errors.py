@@ -11,6 +11,9 @@ ConveyorError
 ├── InvalidStateError       an operator action that the job's state does not allow
 ├── StoreError              the database failed or could not be reached
 │   └── StoreUnavailable    the database could not be reached at all
+├── WebhookRejected         an inbound webhook request refused (`.status`: 401 bad or missing
+│                           signature or stale timestamp, 400 malformed, 404 unknown hook,
+│                           413 too large, 422 does not fit the declaration); nothing stored
 ├── Postponed               run_now could not run the task yet (rate limit, open breaker);
 │                           `.after` says in how many seconds it may (also a Postpone)
 └── DeliveryError           a call to a connection failed; `.details` has status, latency, excerpt
@@ -59,6 +62,15 @@ class StoreError(ConveyorError):
 
 class StoreUnavailable(StoreError):
     pass
+
+
+class WebhookRejected(ConveyorError):
+    """An inbound webhook request that is refused, with the HTTP status it is answered with.
+    The message names the problem, never a secret or the signature expected."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Retry(Exception):

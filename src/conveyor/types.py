@@ -19,6 +19,7 @@ from .ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from .connections.connection import Connection
+    from .inbound.records import NewEvent
     from .options import Delay
 
 # `change(current, now)`: the record to store, or None to leave it as it is.
@@ -99,3 +100,19 @@ class TaskHost(Enqueuer, Protocol):
     """Looks tasks up by name (raises TaskNotFound) and enqueues their jobs."""
 
     def get_task(self, name: str) -> PayloadSpec: ...
+
+
+class JobBuilder(Protocol):
+    """Builds (validates, serialises) a job of a task by name without storing it."""
+
+    def build_job(
+        self, task: str, payload: Any = None, **options: Unpack[JobOptions]
+    ) -> NewJob: ...
+
+    def get_task(self, name: str) -> PayloadSpec: ...
+
+
+class InboundWriter(Protocol):
+    """The store slice that stores a received webhook event with its jobs, in one transaction."""
+
+    def receive_event(self, event: NewEvent, jobs: Sequence[NewJob]) -> tuple[bool, list[int]]: ...

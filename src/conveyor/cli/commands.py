@@ -14,6 +14,7 @@ from ..workers import worker_tasks
 from . import connections_view, jobs_view, render
 from .connections import connections_app
 from .jobs import jobs_app
+from .serve import serve
 from .session import (
     CliError,
     ConveyorGroup,
@@ -38,6 +39,7 @@ cli = typer.Typer(
 )
 cli.add_typer(jobs_app)
 cli.add_typer(connections_app)
+cli.command()(serve)
 
 
 def version_text() -> str:

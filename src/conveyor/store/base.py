@@ -11,6 +11,7 @@ import traceback
 from abc import abstractmethod
 from typing import Any
 
+from .inbound import InboundStore
 from .jobs import JobStore
 from .limits import LimitStore
 from .schema import SchemaStore
@@ -18,7 +19,7 @@ from .wakeups import WakeUps
 from .workers import WorkerStore
 
 
-class Store(JobStore, LimitStore, WorkerStore, SchemaStore, WakeUps):
+class Store(JobStore, LimitStore, WorkerStore, SchemaStore, WakeUps, InboundStore):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""
 
     url: str

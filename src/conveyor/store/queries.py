@@ -15,7 +15,7 @@ from importlib import resources
 
 from ..errors import StoreError
 
-SLICES = ("jobs", "limits", "workers", "migrate", "wakeups")
+SLICES = ("jobs", "limits", "workers", "migrate", "wakeups", "inbound")
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 

@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 6
+-- version: 10
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -93,4 +93,18 @@ CREATE TABLE conveyor_workers (
     lease_seconds DOUBLE PRECISION NOT NULL,
     started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     last_seen_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- Received webhook events (0010): the raw body, the headers worth keeping (never the
+-- signature) and the ids of the jobs it was split into, written in one transaction with them.
+-- The unique (webhook, event_id) is the dedupe.
+CREATE TABLE conveyor_inbound_events (
+    id BIGSERIAL PRIMARY KEY,
+    webhook TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    headers JSONB NOT NULL,
+    body BYTEA NOT NULL,
+    job_ids BIGINT[] NOT NULL DEFAULT '{}',
+    UNIQUE (webhook, event_id)
 );

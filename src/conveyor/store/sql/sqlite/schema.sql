@@ -1,7 +1,7 @@
 -- The SQLite schema as migrations/ leave it, all applied: read this, change it only by adding a
 -- migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here.
--- version: 6
+-- version: 10
 -- Timestamps are Unix epoch seconds (REAL), written by the application.
 
 CREATE TABLE conveyor_jobs (
@@ -83,4 +83,18 @@ CREATE TABLE conveyor_workers (
     lease_seconds REAL NOT NULL,
     started_at REAL NOT NULL,
     last_seen_at REAL NOT NULL
+);
+
+-- Received webhook events (0010): the raw body, the headers worth keeping (never the
+-- signature) and the ids of the jobs it was split into, written in one transaction with them.
+-- The unique (webhook, event_id) is the dedupe.
+CREATE TABLE conveyor_inbound_events (
+    id INTEGER PRIMARY KEY,
+    webhook TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL,
+    job_ids TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (webhook, event_id)
 );

@@ -113,6 +113,9 @@ class JobBuilder(Protocol):
 
 
 class InboundWriter(Protocol):
-    """The store slice that stores a received webhook event with its jobs, in one transaction."""
+    """The store slice that stores received webhook events with their jobs, in one transaction:
+    per event (stored now, its job ids), a known event id storing nothing."""
 
-    def receive_event(self, event: NewEvent, jobs: Sequence[NewJob]) -> tuple[bool, list[int]]: ...
+    def receive_events(
+        self, batch: Sequence[tuple[NewEvent, Sequence[NewJob]]]
+    ) -> list[tuple[bool, list[int]]]: ...

@@ -90,3 +90,26 @@ def test_two_deliveries_of_one_event_at_once_store_it_once(database_url: str) ->
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_batch_stores_each_event_once_in_order(store: Store) -> None:
+    """Many requests in one transaction (group commit): an id known before, and one given twice
+    in the batch, are duplicates that get the first delivery's jobs."""
+    _, known = store.receive_event(event("old"), [new(payload="0")])
+    results = store.receive_events(
+        [
+            (event("a"), [new(payload="1"), new(payload="2")]),
+            (event("old"), [new(payload="9")]),
+            (event("b"), []),
+            (event("a"), [new(payload="9")]),
+            (event("c"), [new(payload="3")]),
+        ]
+    )
+    assert [stored for stored, _ in results] == [True, False, True, False, True]
+    a, old, b, a_again, c = (ids for _, ids in results)
+    assert old == known and a_again == a and b == [] and len(a) == 2 and len(c) == 1
+    payloads = {job.id: job.payload for job in store.list_jobs(JobFilter(limit=100))}
+    assert [payloads[i] for i in [*a, *c]] == [1, 2, 3]
+    assert len(payloads) == 4  # no job of a duplicate
+    assert store.get_event("health", "a").job_ids == a  # type: ignore[union-attr]
+    assert store.receive_events([]) == []

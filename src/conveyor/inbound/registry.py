@@ -1,26 +1,36 @@
-"""The webhook registry (`app.webhooks`): declared webhooks by name, and receiving a request.
+"""The webhook registry (`app.webhooks`): declared webhooks by name, and receiving requests.
 
-`receive(name, headers, body)` is the whole intake below HTTP, synchronous (the web layer runs it
-in a thread): the declaration's checks (`Webhook.accept`, pure), then every job built (validated
-against its task: a bad item refuses the whole event, 422), then the event and its jobs stored in
-one transaction by the store's inbound slice. It raises `WebhookRejected` with the status to
-answer; it publishes `WebhookReceived` / `WebhookRefused` on the event sink.
+`receive(name, headers, body)` is the whole intake below HTTP, synchronous (the web layer runs
+it in a thread, `receive_many` for the requests that arrived together): the declaration's checks
+(`Webhook.accept`, pure), then every job built (validated against its task: a bad item refuses
+the whole event, 422), then the event and its jobs stored in one transaction by the store's
+inbound slice. A refusal is a `WebhookRejected` with the status to answer; `WebhookReceived` /
+`WebhookRefused` are published on the event sink.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from ..errors import ConfigurationError, PayloadError, TaskNotFound, WebhookRejected
+from ..errors import (
+    ConfigurationError,
+    ConveyorError,
+    PayloadError,
+    StoreError,
+    TaskNotFound,
+    WebhookRejected,
+)
 from ..events import EventSink, WebhookReceived, WebhookRefused
+from ..job import NewJob
 from ..types import InboundWriter, JobBuilder
 from .records import NewEvent, Receipt
 from .verify import Verifier
 from .webhook import DEFAULT_MAX_BODY, Webhook, make_webhook
 
 TaskRef = Any  # a task name, or a Task (anything with a `name`)
+Request = tuple[str, Mapping[str, str], bytes]  # (webhook name, lower-case headers, body)
 
 
 def task_name(task: TaskRef) -> str:
@@ -108,18 +118,72 @@ class WebhookRegistry(Mapping[str, Webhook]):
         self, name: str, headers: Mapping[str, str], body: bytes, now: float | None = None
     ) -> Receipt:
         """Verify, store and enqueue one request (`headers` with lower-case names). Raises
-        `WebhookRejected` (nothing stored) with the status to answer."""
-        try:
-            return self._receive(name, headers, body, self._clock() if now is None else now)
-        except WebhookRejected as error:
-            self.refused(name, error)
-            raise
+        `WebhookRejected` (nothing stored) with the status to answer, or `StoreError`."""
+        result = self.receive_many([(name, headers, body)], now)[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def receive_many(
+        self, requests: Sequence[Request], now: float | None = None
+    ) -> list[Receipt | ConveyorError]:
+        """`receive` for requests that arrived together, stored in one transaction (one commit
+        for all: what lets the intake keep up under load). Each request gets its own answer: a
+        `Receipt`, or the `WebhookRejected` / `StoreError` it would have raised. If the batch
+        cannot be stored, each of its events is tried alone, so one event the database refuses
+        does not fail the others."""
+        at = self._clock() if now is None else now
+        results: list[Receipt | ConveyorError | None] = [None] * len(requests)
+        accepted: list[tuple[int, NewEvent, list[NewJob], int]] = []
+        for index, (name, headers, body) in enumerate(requests):
+            try:
+                accepted.append((index, *self._prepare(name, headers, body, at)))
+            except WebhookRejected as error:
+                self.refused(name, error)
+                results[index] = error
+        for (index, event, _, ignored), outcome in zip(
+            accepted, self._store_all(accepted), strict=True
+        ):
+            if isinstance(outcome, StoreError):
+                results[index] = outcome
+                continue
+            stored, job_ids = outcome
+            self._events.publish(
+                WebhookReceived(event.webhook, event.event_id, len(job_ids), not stored)
+            )
+            results[index] = Receipt(event.webhook, event.event_id, not stored, job_ids, ignored)
+        if self._wake is not None and any(
+            isinstance(r, Receipt) and r.job_ids and not r.duplicate for r in results
+        ):
+            self._wake()
+        return [result for result in results if result is not None]
 
     def refused(self, name: str, error: WebhookRejected) -> None:
-        """Report a request refused before `receive` (by the HTTP layer: too large)."""
+        """Report a refused request (also one the HTTP layer refused itself: too large)."""
         self._events.publish(WebhookRefused(name, error.status, str(error)))
 
-    def _receive(self, name: str, headers: Mapping[str, str], body: bytes, now: float) -> Receipt:
+    def _store_all(
+        self, accepted: Sequence[tuple[int, NewEvent, list[NewJob], int]]
+    ) -> list[tuple[bool, list[int]] | StoreError]:
+        if not accepted:
+            return []
+        store = self._store()
+        try:
+            return list(store.receive_events([(event, jobs) for _, event, jobs, _ in accepted]))
+        except StoreError as error:
+            if len(accepted) == 1:
+                return [error]
+        alone: list[tuple[bool, list[int]] | StoreError] = []
+        for _, event, jobs, _ in accepted:
+            try:
+                alone.append(store.receive_events([(event, jobs)])[0])
+            except StoreError as error:
+                alone.append(error)
+        return alone
+
+    def _prepare(
+        self, name: str, headers: Mapping[str, str], body: bytes, now: float
+    ) -> tuple[NewEvent, list[NewJob], int]:
         hook = self._hooks.get(name)
         if hook is None:
             raise WebhookRejected(404, f"no webhook named {name!r}")
@@ -141,8 +205,4 @@ class WebhookRegistry(Mapping[str, Webhook]):
             body=body,
             headers={h: headers[h] for h in dict.fromkeys(kept) if h in headers},
         )
-        stored, job_ids = self._store().receive_event(event, jobs)
-        if stored and job_ids and self._wake is not None:
-            self._wake()
-        self._events.publish(WebhookReceived(name, intake.event_id, len(job_ids), not stored))
-        return Receipt(name, intake.event_id, not stored, job_ids, intake.ignored)
+        return event, jobs, intake.ignored

@@ -17,13 +17,21 @@ from ..inbound.records import NewEvent, ReceivedEvent
 from ..job import NewJob
 from .common import When, as_stored
 
+Received = tuple[NewEvent, Sequence[NewJob]]  # an event and the jobs it splits into
+
 
 class InboundStore(ABC):
-    @abstractmethod
     def receive_event(self, event: NewEvent, jobs: Sequence[NewJob]) -> tuple[bool, list[int]]:
         """Store the event and enqueue its jobs in one transaction: (True, new job ids). An
         event id the webhook already has stores nothing: (False, the job ids stored with it
         the first time). Two requests with one id at once: exactly one stores."""
+        return self.receive_events([(event, jobs)])[0]
+
+    @abstractmethod
+    def receive_events(self, batch: Sequence[Received]) -> list[tuple[bool, list[int]]]:
+        """`receive_event` for many events in one transaction (all or none), in order: an
+        event id given twice in the batch is stored once, the later one a duplicate. One
+        commit for many requests at once is what lets the intake keep up (group commit)."""
 
     @abstractmethod
     def get_event(self, webhook: str, event_id: str) -> ReceivedEvent | None: ...

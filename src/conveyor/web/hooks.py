@@ -4,7 +4,8 @@ The body is read with the webhook's size cap before anything else: a `Content-Le
 answered 413 without reading a byte, and a body sent without one (chunked) or with a lying one is
 cut off as soon as it passes the cap, so a sender cannot make the server hold more than the cap
 in memory. The registry (signature, JSON, split, the event and its jobs in one transaction) runs
-in a worker thread: the store is synchronous and the event loop never waits on the database.
+in a worker thread, for the requests that arrived together at once (`batching.py`: one commit
+for many): the store is synchronous and the event loop never waits on the database.
 
 Answers: 202 `{"event_id", "jobs": [ids], "ignored"}` stored; 200 with `"duplicate": true` for an
 event id already stored (nothing new); otherwise the status of the `WebhookRejected` with
@@ -15,16 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..errors import StoreError, WebhookRejected
 from ..inbound import WebhookRegistry
+from .batching import IntakeBatcher
 
 
 def hooks_router(webhooks: WebhookRegistry) -> APIRouter:
     router = APIRouter()
+    intake = IntakeBatcher(webhooks)
 
     async def receive(request: Request) -> Response:
         name = request.path_params["name"]
@@ -34,7 +36,7 @@ def hooks_router(webhooks: WebhookRegistry) -> APIRouter:
                 raise WebhookRejected(404, f"no webhook named {name!r}")
             body = await read_capped(request, hook.max_body)
             headers = raw_headers(request)
-            receipt = await anyio.to_thread.run_sync(webhooks.receive, name, headers, body)
+            receipt = await intake.receive(name, headers, body)
         except WebhookRejected as error:
             if error.status in (404, 413):  # refused here, before the registry saw it
                 webhooks.refused(name, error)

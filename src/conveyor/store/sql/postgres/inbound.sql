@@ -1,19 +1,27 @@
 -- PostgreSQL, the inbound slice: received webhook events. Times come from the database's clock.
 
--- name: inbound_insert
--- Nothing comes back for an event id the webhook already has (an insert of the same id still
--- in flight is waited for, then counts as known): the caller stores no jobs then.
+-- name: inbound_insert_many
+-- Only the events stored now come back: an id the webhook already has (or one given earlier in
+-- the same batch) conflicts and is skipped. An insert of the same id still in flight in another
+-- transaction is waited for, then counts as known.
 INSERT INTO conveyor_inbound_events (webhook, event_id, headers, body)
-VALUES (%(webhook)s, %(event_id)s, %(headers)s::jsonb, %(body)s)
+SELECT webhook, event_id, headers::jsonb, body
+FROM unnest(%(webhooks)s::text[], %(event_ids)s::text[], %(headers)s::text[],
+            %(bodies)s::bytea[]) WITH ORDINALITY AS e(webhook, event_id, headers, body, n)
+ORDER BY n
 ON CONFLICT (webhook, event_id) DO NOTHING
-RETURNING id
+RETURNING id, webhook, event_id
 
--- name: inbound_set_jobs
-UPDATE conveyor_inbound_events SET job_ids = %(job_ids)s WHERE id = %(id)s
+-- name: inbound_set_jobs_many
+UPDATE conveyor_inbound_events AS e SET job_ids = v.job_ids
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id BIGINT, job_ids BIGINT[])
+WHERE e.id = v.id
 
--- name: inbound_known_jobs
-SELECT job_ids FROM conveyor_inbound_events
-WHERE webhook = %(webhook)s AND event_id = %(event_id)s
+-- name: inbound_known_many
+SELECT e.webhook, e.event_id, e.job_ids
+FROM conveyor_inbound_events AS e
+JOIN unnest(%(webhooks)s::text[], %(event_ids)s::text[]) AS k(webhook, event_id)
+  ON e.webhook = k.webhook AND e.event_id = k.event_id
 
 -- name: inbound_get
 SELECT * FROM conveyor_inbound_events WHERE webhook = %(webhook)s AND event_id = %(event_id)s

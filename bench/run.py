@@ -1,6 +1,7 @@
 """`make bench`: Conveyor and its peers, measured side by side in one run.
 
     python -m bench.run [--jobs N] [--repeat R] [--only NAME ...] [--out docs/benchmarks.md]
+    python -m bench.run --webhooks-only [--webhook-seconds S]     (the webhook intake section)
 
 Every subject runs the same method (bench/peers/common.py). With --repeat R the subjects run R
 times, interleaved, and each figure is the median, so a noisy spell on this shared machine does
@@ -152,7 +153,8 @@ def fmt(value: Any, digits: int = 0) -> str:
 
 
 def extra_sections(args: argparse.Namespace) -> list[str]:
-    """The connections issue's figures: HTTP client choice and rate-limit accuracy."""
+    """The connections and webhook issues' figures: HTTP clients, rate-limit accuracy, webhook
+    intake, deliveries."""
     from bench import deliveries, http_clients, rate_accuracy
 
     lines: list[str] = []
@@ -185,11 +187,22 @@ def extra_sections(args: argparse.Namespace) -> list[str]:
             f"| {backend} | {r['seconds']:g} | {r['requests']} | {r['max_in_1s']}"
             f" ({r['allowed_in_1s']:g}) | {r['achieved_rate']} | {r['share_of_allowed']:.0%} |"
         )
+    lines += ["", *webhook_section(args).splitlines()]
     print("[bench] deliveries ...", file=sys.stderr, flush=True)
     delivery_rows = deliveries.run(args.delivery_jobs, repeat=args.repeat)
     common.write_results(args.json.with_name("deliveries.json"), delivery_rows)
     lines += ["", *deliveries.markdown(delivery_rows, args.delivery_jobs).splitlines()]
     return [*lines, ""]
+
+
+def webhook_section(args: argparse.Namespace) -> str:
+    """The webhook intake issue's figures: `conveyor serve` beside a bare FastAPI endpoint."""
+    from bench import webhooks
+
+    print("[bench] webhook intake ...", file=sys.stderr, flush=True)
+    rows = webhooks.run(args.webhook_seconds, args.webhook_concurrency, repeat=args.repeat)
+    common.write_results(args.json.with_name("webhooks.json"), rows)
+    return webhooks.markdown(rows, args.webhook_seconds, args.webhook_concurrency)
 
 
 def markdown(
@@ -249,7 +262,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate-seconds", type=float, default=30.0)
     parser.add_argument("--delivery-jobs", type=int, default=10_000)
     parser.add_argument("--core-only", action="store_true", help="skip the connections figures")
+    parser.add_argument("--webhook-seconds", type=float, default=10.0)
+    parser.add_argument("--webhook-concurrency", type=int, default=50)
+    parser.add_argument(
+        "--webhooks-only",
+        action="store_true",
+        help="run only the webhook intake section and print it (docs/benchmarks.md untouched)",
+    )
     args = parser.parse_args(argv)
+    if args.webhooks_only:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        print(webhook_section(args))
+        return 0
     names = args.only or list(SUBJECTS)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     started = time.monotonic()

@@ -8,6 +8,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -208,3 +209,23 @@ def test_the_jobs_run(hooked: Conveyor, base_url: str) -> None:
     assert post(f"{base_url}/hooks/health", BODY, sign(BODY))[0] == 202
     hooked.run_worker(burst=True, install_signal_handlers=False)
     assert {job.state for job in jobs(hooked)} == {"succeeded"}
+
+
+def test_requests_at_once_each_get_their_own_answer(hooked: Conveyor, base_url: str) -> None:
+    """Requests arriving together are stored in one transaction (group commit), and each is
+    still answered for itself: distinct events 202, a repeated id once 202 and then 200, a bad
+    signature 401."""
+    bodies = [json.dumps({"data": [{"type": "metric", "n": n}]}).encode() for n in range(30)]
+    requests = [(body, sign(body, f"evt_{n}")) for n, body in enumerate(bodies)]
+    requests += [(bodies[0], sign(bodies[0], "evt_0"))] * 5
+    requests += [(bodies[1], {**sign(bodies[1], "evt_x"), "webhook-signature": "v1,AAAA"})]
+    with ThreadPoolExecutor(len(requests)) as pool:
+        answers = list(pool.map(lambda r: post(f"{base_url}/hooks/health", *r), requests))
+    statuses = [status for status, _ in answers]
+    assert statuses[:30].count(202) + statuses[30:35].count(202) == 30
+    assert sorted(statuses[:35]) == [200] * 5 + [202] * 30
+    assert statuses[35] == 401
+    first = {tuple(a["jobs"]) for s, a in answers[:35] if a["event_id"] == "evt_0"}
+    assert len(first) == 1  # every delivery of evt_0 names the same job
+    assert len(jobs(hooked)) == 30
+    assert len(hooked.store.list_events(limit=100)) == 30

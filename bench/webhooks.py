@@ -1,7 +1,8 @@
 """Webhook intake: requests/s and latency of one `conveyor serve --no-worker` process, beside a
 bare FastAPI endpoint that answers 202 and stores nothing, in the same run.
 
-    python -m bench.webhooks [--seconds S] [--concurrency C] [--repeat R] [--markdown]
+    python -m bench.webhooks [--seconds S] [--concurrency C] [--repeat R] [--only NAME ...]
+                             [--markdown]
 
 Each subject is a server process started the way a user would (`conveyor --app
 bench.webhook_app:app serve --no-worker`, on SQLite and on PostgreSQL; the bare endpoint through
@@ -206,11 +207,16 @@ def measure(subject: str, seconds: float, concurrency: int, folder: Path) -> dic
     return result
 
 
-def run(seconds: float = 10.0, concurrency: int = 50, repeat: int = 1) -> list[dict[str, Any]]:
-    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in SUBJECTS}
+def run(
+    seconds: float = 10.0,
+    concurrency: int = 50,
+    repeat: int = 1,
+    subjects: tuple[str, ...] = SUBJECTS,
+) -> list[dict[str, Any]]:
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in subjects}
     with common.temp_dir("bench-webhooks-") as folder:
         for round_no in range(1, repeat + 1):
-            for name in SUBJECTS:
+            for name in subjects:
                 print(f"[bench] webhooks {name} ({round_no}/{repeat}) ...", file=sys.stderr)
                 rounds[name].append(measure(name, seconds, concurrency, folder))
     rows = []
@@ -281,12 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--only", nargs="+", choices=SUBJECTS, default=list(SUBJECTS))
     parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.load:
         load_main(args.load, args.seconds, args.concurrency)
         return 0
-    rows = run(args.seconds, args.concurrency, args.repeat)
+    rows = run(args.seconds, args.concurrency, args.repeat, tuple(args.only))
     if args.markdown:
         print(markdown(rows, args.seconds, args.concurrency))
     else:

@@ -113,3 +113,41 @@ def test_a_batch_stores_each_event_once_in_order(store: Store) -> None:
     assert len(payloads) == 4  # no job of a duplicate
     assert store.get_event("health", "a").job_ids == a  # type: ignore[union-attr]
     assert store.receive_events([]) == []
+
+
+def test_batches_sharing_ids_in_opposite_orders_do_not_deadlock(database_url: str) -> None:
+    """Two batches at once, the same ids in opposite orders: both finish, each id stored once
+    (PostgreSQL inserts a batch in key order, so its unique-index locks come in one order)."""
+    stores = [open_store(database_url) for _ in range(2)]
+    try:
+        for round_no in range(10):
+            ids = [f"r{round_no}-{n}" for n in range(300)]
+            start = threading.Barrier(2)
+            outcomes: list[object] = []
+
+            def deliver(
+                store: Store,
+                order: list[str],
+                start: threading.Barrier = start,
+                outcomes: list[object] = outcomes,
+            ) -> None:
+                start.wait()
+                try:
+                    outcomes.append(store.receive_events([(event(i), [new()]) for i in order]))
+                except StoreError as error:
+                    outcomes.append(error)
+
+            threads = [
+                threading.Thread(target=deliver, args=(stores[0], ids)),
+                threading.Thread(target=deliver, args=(stores[1], ids[::-1])),
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert not [o for o in outcomes if isinstance(o, StoreError)], outcomes
+            stored = [s for result in outcomes for s, _ in result]  # type: ignore[attr-defined]
+            assert stored.count(True) == 300
+    finally:
+        for s in stores:
+            s.close()

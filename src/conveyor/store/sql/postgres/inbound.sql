@@ -3,12 +3,13 @@
 -- name: inbound_insert_many
 -- Only the events stored now come back: an id the webhook already has (or one given earlier in
 -- the same batch) conflicts and is skipped. An insert of the same id still in flight in another
--- transaction is waited for, then counts as known.
+-- transaction is waited for, then counts as known. Inserted in key order, so two batches
+-- sharing ids take the unique index's locks in one order and cannot deadlock.
 INSERT INTO conveyor_inbound_events (webhook, event_id, headers, body)
 SELECT webhook, event_id, headers::jsonb, body
 FROM unnest(%(webhooks)s::text[], %(event_ids)s::text[], %(headers)s::text[],
             %(bodies)s::bytea[]) WITH ORDINALITY AS e(webhook, event_id, headers, body, n)
-ORDER BY n
+ORDER BY webhook, event_id, n
 ON CONFLICT (webhook, event_id) DO NOTHING
 RETURNING id, webhook, event_id
 

@@ -265,7 +265,8 @@ def markdown(rows: list[dict[str, Any]], seconds: float, concurrency: int) -> st
         f" uvicorn settings), {concurrency} requests in flight from an aiohttp client in its own"
         " process, every request a distinct signed event split into 2 jobs (bench/webhooks.py).",
         "",
-        "| subject | requests/s | p50 ms | p99 ms | requests | errors | events stored |",
+        "| subject | requests/s | p50 ms | p99 ms | requests | errors"
+        " | events stored (+ warm-up) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:

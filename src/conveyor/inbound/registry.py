@@ -114,6 +114,10 @@ class WebhookRegistry(Mapping[str, Webhook]):
         self._hooks[name] = hook
         return hook
 
+    def remove(self, name: str) -> None:
+        """Forget a declaration (a config file whose later webhook failed: all or none)."""
+        self._hooks.pop(name, None)
+
     def receive(
         self, name: str, headers: Mapping[str, str], body: bytes, now: float | None = None
     ) -> Receipt:

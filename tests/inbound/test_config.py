@@ -103,3 +103,23 @@ task = "nope"
     with pytest.raises(ConfigurationError, match=r"webhooks.bad: .*unknown task 'nope'"):
         apply_webhooks(app, write(tmp_path, text))
     assert len(app.webhooks) == 0
+
+
+def test_the_cli_declares_the_files_webhooks_on_the_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conveyor.cli.session import Session
+
+    (tmp_path / "cfg_hooks_app.py").write_text(
+        "from conveyor import Conveyor\n"
+        f"app = Conveyor('sqlite:///{tmp_path / 'x.db'}')\n"
+        "@app.task\ndef process_metric(payload: dict) -> None: ...\n"
+    )
+    path = write(
+        tmp_path,
+        '[webhooks.m]\nverify = { type = "standard_webhooks", secret = "whsec_c2VjcmV0" }\n'
+        'task = "process_metric"\n',
+    )
+    monkeypatch.chdir(tmp_path)
+    session = Session(app_path="cfg_hooks_app:app", database_url=None, config_path=str(path))
+    assert list(session.app.webhooks) == ["m"]

@@ -3,6 +3,8 @@ request: event id, split, routes. Pure: `Webhook.accept` with a clock passed in.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -71,9 +73,6 @@ def test_event_id_from_a_json_path_or_a_header(app: Conveyor) -> None:
     gh = Hmac(header="X-Sig", secret="k")
     by_header = app.webhook("g", verify=gh, event_id="X-GitHub-Delivery", task="process_metric")
     body = b"{}"
-    import hashlib
-    import hmac
-
     headers = {"x-sig": hmac.new(b"k", body, hashlib.sha256).hexdigest(), "x-github-delivery": "d1"}
     assert by_header.accept(headers, body, NOW).event_id == "d1"
     del headers["x-github-delivery"]

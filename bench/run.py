@@ -2,6 +2,7 @@
 
     python -m bench.run [--jobs N] [--repeat R] [--only NAME ...] [--out docs/benchmarks.md]
                         [--task-jobs N] [--core-only]
+    python -m bench.run --webhooks-only [--webhook-seconds S]     (the webhook intake section)
 
 Every subject runs the same method (bench/peers/common.py). With --repeat R the subjects run R
 times, interleaved, and each figure is the median, so a noisy spell on this shared machine does
@@ -154,7 +155,8 @@ def fmt(value: Any, digits: int = 0) -> str:
 
 
 def extra_sections(args: argparse.Namespace) -> list[str]:
-    """The connections issue's figures: HTTP client choice and rate-limit accuracy."""
+    """The connections and webhook issues' figures: HTTP clients, rate-limit accuracy, webhook
+    intake, deliveries."""
     from bench import deliveries, http_clients, rate_accuracy
 
     lines: list[str] = []
@@ -193,11 +195,22 @@ def extra_sections(args: argparse.Namespace) -> list[str]:
     sync_report = sync_bench.run(args.sync_items, big=args.sync_big, repeat=args.repeat)
     common.write_results(args.json.with_name("sync.json"), [sync_report])
     lines += ["", *sync_bench.markdown(sync_report).splitlines()]
+    lines += ["", *webhook_section(args).splitlines()]
     print("[bench] deliveries ...", file=sys.stderr, flush=True)
     delivery_rows = deliveries.run(args.delivery_jobs, repeat=args.repeat)
     common.write_results(args.json.with_name("deliveries.json"), delivery_rows)
     lines += ["", *deliveries.markdown(delivery_rows, args.delivery_jobs).splitlines()]
     return [*lines, ""]
+
+
+def webhook_section(args: argparse.Namespace) -> str:
+    """The webhook intake issue's figures: `conveyor serve` beside a bare FastAPI endpoint."""
+    from bench import webhooks
+
+    print("[bench] webhook intake ...", file=sys.stderr, flush=True)
+    rows = webhooks.run(args.webhook_seconds, args.webhook_concurrency, repeat=args.repeat)
+    common.write_results(args.json.with_name("webhooks.json"), rows)
+    return webhooks.markdown(rows, args.webhook_seconds, args.webhook_concurrency)
 
 
 def markdown(
@@ -260,7 +273,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sync-big", type=int, default=1_000_000, help="0: skip")
     parser.add_argument("--core-only", action="store_true", help="skip the connections figures")
     parser.add_argument("--task-jobs", type=int, default=task_kinds.JOBS)
+    parser.add_argument("--webhook-seconds", type=float, default=10.0)
+    parser.add_argument("--webhook-concurrency", type=int, default=50)
+    parser.add_argument(
+        "--webhooks-only",
+        action="store_true",
+        help="run only the webhook intake section and print it (docs/benchmarks.md untouched)",
+    )
     args = parser.parse_args(argv)
+    if args.webhooks_only:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        print(webhook_section(args))
+        return 0
     names = args.only or list(SUBJECTS)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     started = time.monotonic()

@@ -39,7 +39,9 @@ from .errors import (
     TaskNotFound,
     UnknownAccount,
     UnknownConnection,
+    WebhookRejected,
 )
+from .inbound import Hmac, StandardWebhooks
 from .job import Job
 from .middleware import Middleware
 from .ratelimit import RateLimit
@@ -69,6 +71,7 @@ __all__ = [
     "Discard",
     "Exponential",
     "Fixed",
+    "Hmac",
     "Incremental",
     "InvalidStateError",
     "Job",
@@ -95,6 +98,7 @@ __all__ = [
     "Secret",
     "SecretKeyError",
     "Source",
+    "StandardWebhooks",
     "StoreError",
     "StoreUnavailable",
     "SyncFailed",
@@ -103,6 +107,7 @@ __all__ = [
     "Timeouts",
     "UnknownAccount",
     "UnknownConnection",
+    "WebhookRejected",
     "Worker",
     "current_job",
 ]

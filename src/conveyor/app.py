@@ -30,6 +30,7 @@ from .connections.rpc_jobs import enqueue_rpc
 from .connections.tester import ConnectionCheck
 from .errors import ConfigurationError, Postpone, Postponed
 from .events import EventBus
+from .inbound import DEFAULT_MAX_BODY, Verifier, Webhook, WebhookRegistry
 from .job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob
 from .loops import refuse_in_event_loop
 from .middleware import Logging, Middleware
@@ -93,6 +94,9 @@ class Conveyor:
             self.accounts,
         )
         self.tasks.include(self.sources.tasks)
+        self.webhooks = WebhookRegistry(
+            self.tasks, lambda: self.store, self.events, wake=self._wake_local_workers
+        )
         self.ops = Operations(
             lambda: self.store,
             self.tasks,
@@ -102,7 +106,7 @@ class Conveyor:
             sync=SyncOperations(lambda: self.store, self.sources),
         )
         # The areas to come are composed here the same way, each from its own module:
-        # app.webhooks, app.schedules, app.alerts.
+        # app.schedules, app.alerts.
 
     # -- configuration --------------------------------------------------------------------
 
@@ -239,6 +243,32 @@ class Conveyor:
     def no_worker_reason(self, job: Job) -> str | None:
         """Why a queued or retrying job waits for a worker, or None if a live one can run it."""
         return self.ops.no_worker_reason(job)
+
+    # -- inbound webhooks: app.webhooks ---------------------------------------------------
+
+    def webhook(
+        self,
+        name: str,
+        *,
+        verify: Verifier,
+        event_id: str | None = None,
+        split: str | None = None,
+        task: str | Task | None = None,
+        route: tuple[str, dict[str, str | Task]] | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> Webhook:
+        """Declare `POST /hooks/<name>` (served by `conveyor serve`): the signature check, where
+        the event id is, how the event splits into jobs, and their task(s). See
+        `conveyor.inbound.webhook.make_webhook` for every argument."""
+        return self.webhooks.declare(
+            name,
+            verify=verify,
+            event_id=event_id,
+            split=split,
+            task=task,
+            route=route,
+            max_body=max_body,
+        )
 
     # -- connections: app.connections -----------------------------------------------------
 

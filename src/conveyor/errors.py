@@ -22,6 +22,9 @@ ConveyorError
 ├── NeedsReauth             the owner's refresh token was refused (`invalid_grant`): its jobs
 │                           wait, their attempts not counted, until it is authorised again
 │                           (also a Postpone)
+├── WebhookRejected         an inbound webhook request refused (`.status`: 401 bad or missing
+│                           signature or stale timestamp, 400 malformed, 404 unknown hook,
+│                           413 too large, 422 does not fit the declaration); nothing stored
 ├── Postponed               run_now could not run the task yet (rate limit, open breaker);
 │                           `.after` says in how many seconds it may (also a Postpone)
 ├── PagingError             a page a sync cannot go on from (a has-more flag missing, a cursor
@@ -75,6 +78,15 @@ class StoreError(ConveyorError):
 
 class StoreUnavailable(StoreError):
     pass
+
+
+class WebhookRejected(ConveyorError):
+    """An inbound webhook request that is refused, with the HTTP status it is answered with.
+    The message names the problem, never a secret or the signature expected."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Retry(Exception):

@@ -39,6 +39,9 @@ Workers (each carries the `worker_id`):
                       the store stopped / started answering (once each per outage)
     FlushFailed, RenewFailed, RecoverFailed, CancelCheckFailed
                       a background store call failed for another reason than an outage
+Inbound webhooks (`POST /hooks/<name>`, in the serving process's threads):
+    WebhookReceived   a signed event stored with its jobs (or a known event id: `duplicate`)
+    WebhookRefused    a request refused (`status`, `reason`): nothing stored
 
 Handlers run synchronously in the publishing thread (the worker's event loop): keep them quick
 and never block. A handler that raises is logged (`events.handler_failed`) and skipped; it never
@@ -93,6 +96,8 @@ __all__ = [
     "StoreOutageStarted",
     "ThreadOverran",
     "WaitingForThreads",
+    "WebhookReceived",
+    "WebhookRefused",
     "WorkerEvent",
     "WorkerStarted",
     "WorkerStopped",
@@ -389,6 +394,32 @@ class RecoverFailed(WorkerEvent):
 class CancelCheckFailed(WorkerEvent):
     name: ClassVar[str] = "worker.cancel_check_failed"
     error: str
+
+
+# -- inbound webhooks -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookReceived(Event):
+    """A signed request was accepted: its event and jobs are stored (or, `duplicate`, the event
+    id was known and nothing new was stored)."""
+
+    name: ClassVar[str] = "webhook.received"
+    webhook: str
+    event_id: str
+    jobs: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRefused(Event):
+    """A request was refused with `status` (401 signature, 400 malformed, 413 too large...);
+    `reason` names the problem, never a secret."""
+
+    name: ClassVar[str] = "webhook.refused"
+    webhook: str
+    status: int
+    reason: str
 
 
 # -- the bus --------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from .events import (
     JobSucceeded,
     StoreOutageEnded,
     StoreOutageStarted,
+    WebhookReceived,
+    WebhookRefused,
 )
 from .job import ClaimedJob, Outcome
 
@@ -40,19 +42,21 @@ class Middleware:
 
 
 # Once per outage each: the store became unreachable (`error`), and it answers again; a
-# breaker's changes; a connection's hold; an owner that must authorise again.
+# breaker's changes; a connection's hold; an owner that must authorise again; a refused webhook.
 _WARNINGS = (
     StoreOutageStarted,
     StoreOutageEnded,
     BreakerEvent,
     ConnectionEvent,
     AccountNeedsReauth,
+    WebhookRefused,
 )
 
 
 class Logging:
     """The structured log lines of every event: job outcomes (successes at debug level), the
-    worker's life (info; store outages, breaker changes and connection holds at warning).
+    worker's life (info; store outages, breaker changes and connection holds at warning),
+    webhooks received (debug) and refused (warning).
 
     An event subscriber, not middleware: every app subscribes one to `app.events` as it is
     created, so every worker and breaker of the app logs through it. Change what is logged with
@@ -65,6 +69,9 @@ class Logging:
     def __call__(self, event: Event) -> None:
         if isinstance(event, JobEvent):
             self._job(event)
+        elif isinstance(event, WebhookReceived):  # one per request: debug, like successes
+            if self.log.is_enabled_for(DEBUG):
+                self.log.debug(event.name, **_fields(event))
         elif isinstance(event, _WARNINGS):
             self.log.warning(event.name, **_fields(event))
         else:

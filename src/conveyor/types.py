@@ -21,6 +21,7 @@ from .ratelimit import RateLimit
 if TYPE_CHECKING:
     from .connections.connection import Connection
     from .connections.http import HttpClient, HttpResponse
+    from .inbound.records import NewEvent
     from .options import Delay
 
 # `change(current, now)`: the record to store, or None to leave it as it is.
@@ -139,3 +140,18 @@ class TaskHost(Enqueuer, Protocol):
     """Looks tasks up by name (raises TaskNotFound) and enqueues their jobs."""
 
     def get_task(self, name: str) -> PayloadSpec: ...
+
+
+class TaskCatalog(JobBuilder, Protocol):
+    """Looks tasks up by name (raises TaskNotFound) and builds their jobs without storing them."""
+
+    def get_task(self, name: str) -> PayloadSpec: ...
+
+
+class InboundWriter(Protocol):
+    """The store slice that stores received webhook events with their jobs, in one transaction:
+    per event (stored now, its job ids), a known event id storing nothing."""
+
+    def receive_events(
+        self, batch: Sequence[tuple[NewEvent, Sequence[NewJob]]]
+    ) -> list[tuple[bool, list[int]]]: ...

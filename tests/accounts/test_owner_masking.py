@@ -8,7 +8,8 @@ import json
 from conveyor import Conveyor
 from conveyor.connections.client import current_remote
 from tests.connections.conftest import run_burst
-from tests.connections.test_politeness import Echo, assert_masked, echo  # noqa: F401
+from tests.connections.test_politeness import Echo, assert_masked
+from tests.connections.test_politeness import echo as echo  # the fixture
 
 OWNER_TOKEN = "owner-tok-6d1e-echoed-back"
 
@@ -16,7 +17,7 @@ OWNER_TOKEN = "owner-tok-6d1e-echoed-back"
 def test_an_owners_token_echoed_back_is_masked(
     app: Conveyor,
     echo: Echo,
-    secret_key: str,  # noqa: F811
+    secret_key: str,
 ) -> None:
     app.connection("shop", echo.url, breaker=False)
     app.add_account("shop", "acme", token=OWNER_TOKEN)

@@ -15,6 +15,7 @@ from . import connections_view, jobs_view, render
 from .accounts import accounts_app
 from .connections import connections_app
 from .jobs import jobs_app
+from .serve import serve
 from .session import (
     CliError,
     ConveyorGroup,
@@ -43,6 +44,7 @@ cli.add_typer(connections_app)
 cli.add_typer(sync_app)
 cli.add_typer(records_app)
 cli.add_typer(accounts_app)
+cli.command()(serve)
 
 
 def version_text() -> str:

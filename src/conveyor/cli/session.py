@@ -34,6 +34,7 @@ from ..app import Conveyor
 from ..connections.config import apply_config
 from ..durations import parse_duration
 from ..errors import ConveyorError, StoreError
+from ..inbound.config import apply_webhooks
 from ..job import STATES
 
 USAGE_ERROR = 2
@@ -135,6 +136,7 @@ class Session:
                 app.use_database(self.database_url)
             if self.config_path:
                 apply_config(app, self.config_path)
+                apply_webhooks(app, self.config_path)
             self._app = app
         return self._app
 

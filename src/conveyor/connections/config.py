@@ -133,7 +133,8 @@ def parse_config(text: str, source: str = "conveyor.toml") -> list[ConnectionSpe
     tables = root.guard(
         lambda: root.table("connections", expected="a table of [connections.NAME] tables")
     )
-    root.finish("top-level keys", ("connections",))
+    root.take("webhooks")  # read by conveyor.inbound.config
+    root.finish("top-level keys", ("connections", "webhooks"))
     specs = [] if tables is None else _connections(tables)
     if root.mistakes:
         raise ConfigurationError("; ".join(root.mistakes))

@@ -12,6 +12,7 @@ from abc import abstractmethod
 from typing import Any
 
 from .accounts import AccountStore
+from .inbound import InboundStore
 from .jobs import JobStore
 from .limits import LimitStore
 from .records import RecordStore
@@ -20,7 +21,9 @@ from .wakeups import WakeUps
 from .workers import WorkerStore
 
 
-class Store(JobStore, LimitStore, WorkerStore, RecordStore, AccountStore, SchemaStore, WakeUps):
+class Store(
+    JobStore, LimitStore, WorkerStore, RecordStore, AccountStore, InboundStore, SchemaStore, WakeUps
+):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""
 
     url: str

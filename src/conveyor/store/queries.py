@@ -15,7 +15,7 @@ from importlib import resources
 
 from ..errors import StoreError
 
-SLICES = ("jobs", "limits", "workers", "migrate", "wakeups", "records", "accounts")
+SLICES = ("jobs", "limits", "workers", "migrate", "wakeups", "records", "accounts", "inbound")
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 

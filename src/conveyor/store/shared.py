@@ -3,9 +3,10 @@
 A dialect gives the seam: cursors in three kinds of transaction (`_read`, `_write`, `_write_one`),
 how a batch travels (`_array`: a JSON text for SQLite's json_each, a list for PostgreSQL's arrays),
 whether the statement takes the application's clock (`_with_now`: SQLite) or the database's
-(PostgreSQL's now()), and its rows as records (`_job`, `_worker`). What differs for real (enqueue,
-claim, complete, renew, recovery, key locks, rate tokens, the breakers' lock and clock, wake-ups)
-stays in `sqlite/` and `postgres/`, one module per slice.
+(PostgreSQL's now()), and its rows as records (`_job`, `_worker`, `_event`). What differs for real
+(enqueue, claim, complete, renew, recovery, key locks, rate tokens, the breakers' lock and clock,
+wake-ups, an inbound event stored with its jobs) stays in `sqlite/` and `postgres/`, one module per
+slice.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from ..breaker import BreakerRecord
 from ..errors import JobNotFound
+from ..inbound.records import ReceivedEvent
 from ..job import BlockedKey, Job, JobFilter, NewJob
 from ..politeness import Hold, paused_prefix
 from ..workers import STALE_AFTER_LEASES, WorkerRecord
@@ -72,6 +74,9 @@ class SQLStore(Store):
 
     @abstractmethod
     def _worker(self, row: Any) -> WorkerRecord: ...
+
+    @abstractmethod
+    def _event(self, row: Any) -> ReceivedEvent: ...
 
     @abstractmethod
     def _release(self, query: str, job_ids: Sequence[int]) -> list[int]:
@@ -219,6 +224,20 @@ class SQLStore(Store):
         with self._read() as cur:
             rows = cur.execute(self._q["runnable_counts"]).fetchall()
         return [(r[0], r[1], int(r[2])) for r in rows]
+
+    # -- inbound ----------------------------------------------------------------------------
+
+    def get_event(self, webhook: str, event_id: str) -> ReceivedEvent | None:
+        params = {"webhook": webhook, "event_id": event_id}
+        with self._read(records=True) as cur:
+            row = cur.execute(self._q["inbound_get"], params).fetchone()
+        return None if row is None else self._event(row)
+
+    def list_events(self, webhook: str | None = None, limit: int = 50) -> list[ReceivedEvent]:
+        params = {"webhook": webhook, "limit": limit}
+        with self._read(records=True) as cur:
+            rows = cur.execute(self._q["inbound_list"], params).fetchall()
+        return [self._event(row) for row in rows]
 
     # -- limits -----------------------------------------------------------------------------
 

@@ -1,36 +1,15 @@
-"""Conveyor's HTTP side (the `web` extra: FastAPI and uvicorn): `create_app(app)` is an ASGI
-application to serve with uvicorn (`uvicorn 'module:web' --factory` or in code). Importing
-`conveyor` never imports this package, so FastAPI stays optional."""
+"""The HTTP side of Conveyor (FastAPI, the `web` extra): `create_app(conveyor_app)` is an ASGI app.
+
+    app.py     create_app: the routers composed, errors as JSON `{"error": "..."}`
+    hooks.py   POST /hooks/{name}: inbound webhooks (body read with a size cap, stored in a thread)
+    serve.py   `conveyor serve`: uvicorn and, unless --no-worker, a worker on the same event loop
+
+Routes call the app's registries and operator service, never the store. Importing this package
+needs FastAPI; `import conveyor` does not (the CLI imports this lazily).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from .app import create_app
 
-from fastapi import FastAPI
-
-from .oauth import oauth_router
-
-if TYPE_CHECKING:
-    from ..app import Conveyor
-
-
-def create_app(app: Conveyor, *, dependencies: Sequence[Any] = ()) -> FastAPI:
-    """The routes of every web feature of `app`: today the OAuth authorisation of owners. The
-    server loop's connection client (token requests) is closed when the server stops.
-    `dependencies` guard every route (the application's own login check)."""
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await app.close_remote()
-
-    web = FastAPI(
-        title="Conveyor", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
-    )
-    web.include_router(oauth_router(app, dependencies=dependencies))
-    return web
-
-
-__all__ = ["create_app", "oauth_router"]
+__all__ = ["create_app"]

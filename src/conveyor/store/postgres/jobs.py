@@ -80,7 +80,11 @@ class PostgresJobs(PostgresConnection):
             self._own_identity = (str(row[0]), str(row[1]))
         return self._own_identity
 
-    def _enqueue_with(self, cur: psycopg.Cursor[Any], jobs: Sequence[NewJob]) -> list[int]:
+    def _enqueue_with(
+        self, cur: psycopg.Cursor[Any], jobs: Sequence[NewJob], ids: Sequence[int] | None = None
+    ) -> list[int]:
+        """`ids`: already taken from the sequence, one per job, used unless idempotency keys
+        need ids of their own (compare the ids returned)."""
         q = self._q
         keys = sorted({job.key for job in jobs if job.key is not None})
         if keys:
@@ -90,6 +94,8 @@ class PostgresJobs(PostgresConnection):
         # in id order), then the keys are claimed in sorted order (no deadlock between batches).
         first = fresh_indexes(jobs, {})
         reserved: list[int | None] = [None] * len(first)
+        if ids is not None and len(ids) == len(jobs) == len(first):
+            reserved = list(ids)
         known: dict[str, int] = {}
         if any(jobs[i].idempotency_key for i in first):
             rows = cur.execute(q["allocate_ids"], {"n": len(first)}).fetchall()

@@ -191,4 +191,16 @@ CREATE TABLE conveyor_oauth_states (
     verifier TEXT NOT NULL,
     redirect_uri TEXT NOT NULL,
     expires_at DOUBLE PRECISION NOT NULL
+-- Received webhook events (0010): the raw body, the headers worth keeping (never the
+-- signature) and the ids of the jobs it was split into, written in one transaction with them.
+-- The unique (webhook, event_id) is the dedupe.
+CREATE TABLE conveyor_inbound_events (
+    id BIGSERIAL PRIMARY KEY,
+    webhook TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    headers JSONB NOT NULL,
+    body BYTEA NOT NULL,
+    job_ids BIGINT[] NOT NULL DEFAULT '{}',
+    UNIQUE (webhook, event_id)
 );

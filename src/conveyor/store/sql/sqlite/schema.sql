@@ -181,4 +181,16 @@ CREATE TABLE conveyor_oauth_states (
     verifier TEXT NOT NULL,
     redirect_uri TEXT NOT NULL,
     expires_at REAL NOT NULL
+-- Received webhook events (0010): the raw body, the headers worth keeping (never the
+-- signature) and the ids of the jobs it was split into, written in one transaction with them.
+-- The unique (webhook, event_id) is the dedupe.
+CREATE TABLE conveyor_inbound_events (
+    id INTEGER PRIMARY KEY,
+    webhook TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL,
+    job_ids TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (webhook, event_id)
 );

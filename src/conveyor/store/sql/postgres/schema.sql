@@ -191,6 +191,8 @@ CREATE TABLE conveyor_oauth_states (
     verifier TEXT NOT NULL,
     redirect_uri TEXT NOT NULL,
     expires_at DOUBLE PRECISION NOT NULL
+);
+
 -- Received webhook events (0010): the raw body, the headers worth keeping (never the
 -- signature) and the ids of the jobs it was split into, written in one transaction with them.
 -- The unique (webhook, event_id) is the dedupe.

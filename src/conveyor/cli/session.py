@@ -36,6 +36,7 @@ from ..durations import parse_duration
 from ..errors import ConveyorError, StoreError
 from ..inbound.config import apply_webhooks
 from ..job import STATES
+from ..sync.config import apply_sources
 
 USAGE_ERROR = 2
 PARTIAL_FAILURE = 1
@@ -137,6 +138,7 @@ class Session:
             if self.config_path:
                 apply_config(app, self.config_path)
                 apply_webhooks(app, self.config_path)
+                apply_sources(app, self.config_path)
             self._app = app
         return self._app
 

@@ -134,7 +134,8 @@ def parse_config(text: str, source: str = "conveyor.toml") -> list[ConnectionSpe
         lambda: root.table("connections", expected="a table of [connections.NAME] tables")
     )
     root.take("webhooks")  # read by conveyor.inbound.config
-    root.finish("top-level keys", ("connections", "webhooks"))
+    root.take("sources")  # read by conveyor.sync.config
+    root.finish("top-level keys", ("connections", "webhooks", "sources"))
     specs = [] if tables is None else _connections(tables)
     if root.mistakes:
         raise ConfigurationError("; ".join(root.mistakes))

@@ -92,6 +92,10 @@ class SourceRegistry(Mapping[str, Source]):
 
     # -- declaring --------------------------------------------------------------------------
 
+    def remove(self, name: str) -> None:
+        """Forget a declared source (a config file declaring all its sources or none)."""
+        self._sources.pop(name, None)
+
     def declare(self, name: str, **settings: Any) -> Source:
         if name in self._sources:
             raise ConfigurationError(f"source {name!r} is declared twice")

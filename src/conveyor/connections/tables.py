@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
+import tomllib
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
-from typing import Any, TypeVar
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from ..durations import parse_duration
 from ..errors import ConfigurationError
@@ -191,3 +195,57 @@ class Table:
         return (
             None if value is None else Table(self.source, (*self.path, key), value, self.mistakes)
         )
+
+
+class Declaring(Protocol):
+    """A registry a config file's section declares into (`app.webhooks`, `app.sources`)."""
+
+    def __contains__(self, name: object) -> bool: ...
+    def remove(self, name: str) -> None: ...
+
+
+def apply_section(
+    path: str | os.PathLike[str],
+    section: str,
+    noun: str,
+    read: Callable[[Table], dict[str, Any] | None],
+    registry: Declaring,
+    declare: Callable[..., Any],
+) -> list[Any]:
+    """Declare the `[section.NAME]` tables of a config file on `registry` with `declare(name,
+    **options)`: every table read by `read` (the options, or None with its mistakes recorded)
+    and checked first, every mistake reported at once, then all declared, or none on any
+    error."""
+    source = os.fspath(path)
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigurationError(f"{source}: cannot read the config file ({error})") from None
+    root = Table(source, (), document, [])
+    tables = root.guard(lambda: root.table(section, expected=f"[{section}.NAME] tables"))
+    if tables is None:
+        if root.mistakes:
+            raise ConfigurationError("; ".join(root.mistakes))
+        return []
+    declared: list[tuple[str, dict[str, Any]]] = []
+    for name in list(tables.data):
+        table = tables.guard(partial(tables.table, name, expected=f"a [{section}.NAME] table"))
+        options = None if table is None else read(table)
+        if options is None:
+            continue
+        if name in registry:
+            tables.mistakes.append(str(tables.error(name, f"a {noun} of that name is declared")))
+        declared.append((name, options))
+    if root.mistakes:
+        raise ConfigurationError("; ".join(root.mistakes))
+    done: list[str] = []
+    made: list[Any] = []
+    try:
+        for name, options in declared:
+            made.append(tables.convert(name, partial(declare, name, **options)))
+            done.append(name)
+    except ConfigurationError:
+        for name in done:  # all or none
+            registry.remove(name)
+        raise
+    return made

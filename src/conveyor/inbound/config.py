@@ -23,13 +23,9 @@ connections; a name already declared in Python is refused.
 from __future__ import annotations
 
 import os
-import tomllib
-from functools import partial
-from pathlib import Path
 from typing import Any, Protocol
 
-from ..connections.tables import Table
-from ..errors import ConfigurationError
+from ..connections.tables import Table, apply_section
 from .registry import WebhookRegistry
 from .verify import Hmac, StandardWebhooks, Verifier
 from .webhook import Webhook
@@ -46,39 +42,7 @@ class HasWebhooks(Protocol):
 
 def apply_webhooks(app: HasWebhooks, path: str | os.PathLike[str]) -> list[Webhook]:
     """Declare a config file's webhooks on `app`: all of them, or none on any mistake."""
-    source = os.fspath(path)
-    try:
-        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigurationError(f"{source}: cannot read the config file ({error})") from None
-    root = Table(source, (), document, [])
-    tables = root.guard(lambda: root.table("webhooks", expected="[webhooks.NAME] tables"))
-    if tables is None:
-        if root.mistakes:
-            raise ConfigurationError("; ".join(root.mistakes))
-        return []
-    declared: list[tuple[str, dict[str, Any]]] = []
-    for name in list(tables.data):
-        table = tables.guard(partial(tables.table, name, expected="a [webhooks.NAME] table"))
-        options = None if table is None else _webhook(table)
-        if options is not None:
-            if name in app.webhooks:
-                tables.mistakes.append(
-                    str(tables.error(name, "a webhook of that name is already declared"))
-                )
-            declared.append((name, options))
-    if root.mistakes:
-        raise ConfigurationError("; ".join(root.mistakes))
-    registry = app.webhooks
-    done: list[Webhook] = []
-    try:
-        for name, options in declared:
-            done.append(tables.convert(name, partial(registry.declare, name, **options)))
-    except ConfigurationError:
-        for hook in done:  # all or none
-            registry.remove(hook.name)
-        raise
-    return done
+    return apply_section(path, "webhooks", "webhook", _webhook, app.webhooks, app.webhooks.declare)
 
 
 def _webhook(table: Table) -> dict[str, Any] | None:

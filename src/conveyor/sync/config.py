@@ -21,12 +21,10 @@ already declared in Python is refused.
 from __future__ import annotations
 
 import os
-import tomllib
 from functools import partial
-from pathlib import Path
 from typing import Any, Protocol
 
-from ..connections.tables import Table
+from ..connections.tables import Table, apply_section
 from ..errors import ConfigurationError
 from .paging import Cursor, LinkHeader, NextUrl, Offset, PageNumber
 from .records import Children
@@ -61,38 +59,7 @@ class HasSources(Protocol):
 
 def apply_sources(app: HasSources, path: str | os.PathLike[str]) -> list[Source]:
     """Declare a config file's sources on `app`: all of them, or none on any mistake."""
-    source = os.fspath(path)
-    try:
-        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigurationError(f"{source}: cannot read the config file ({error})") from None
-    root = Table(source, (), document, [])
-    tables = root.guard(lambda: root.table("sources", expected="[sources.NAME] tables"))
-    if tables is None:
-        if root.mistakes:
-            raise ConfigurationError("; ".join(root.mistakes))
-        return []
-    declared: list[tuple[str, dict[str, Any]]] = []
-    for name in list(tables.data):
-        table = tables.guard(partial(tables.table, name, expected="a [sources.NAME] table"))
-        options = None if table is None else _source(table)
-        if options is None:
-            continue
-        if name in app.sources:
-            tables.mistakes.append(str(tables.error(name, "a source of that name is declared")))
-        declared.append((name, options))
-    if root.mistakes:
-        raise ConfigurationError("; ".join(root.mistakes))
-    registry = app.sources
-    done: list[Source] = []
-    try:
-        for name, options in declared:
-            done.append(tables.convert(name, partial(registry.declare, name, **options)))
-    except ConfigurationError:
-        for declared_source in done:  # all or none
-            registry.remove(declared_source.name)
-        raise
-    return done
+    return apply_section(path, "sources", "source", _source, app.sources, app.sources.declare)
 
 
 def _source(table: Table) -> dict[str, Any] | None:

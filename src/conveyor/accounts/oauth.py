@@ -8,11 +8,9 @@ scopes, the redirect URL registered with it); each owner's tokens are accounts
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
-from urllib.parse import urlencode
 
-from ..connections.auth import Auth
+from ..connections.auth import Auth, post_token_form
 from ..connections.http import HttpClient, Timeouts
 from ..connections.secrets import Secret
 from ..errors import ConfigurationError
@@ -89,22 +87,7 @@ class OAuth2AuthorizationCode(Auth):
     async def _post(
         self, http: HttpClient, timeouts: Timeouts, form: dict[str, str]
     ) -> TokenGrant | Refused | Failed:
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-        }
-        if self.client_secret is None or self.in_body:
-            form["client_id"] = self.client_id
-            if self.client_secret is not None:
-                form["client_secret"] = self.client_secret.reveal()
-        else:
-            raw = f"{self.client_id}:{self.client_secret.reveal()}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-        response = await http.send(
-            "POST",
-            self.token_url,
-            headers=headers,
-            body=urlencode(form).encode(),
-            timeouts=timeouts,
+        response = await post_token_form(
+            http, timeouts, self.token_url, form, self.client_id, self.client_secret, self.in_body
         )
         return read_token_answer(response.status, response.body)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from ..connections.tester import identity_in
 from ..errors import AccountRejected, AuthorizationError, ConfigurationError, PermanentStatus
 from ..events import AccountAuthorized
 from ..store.accounts import AccountStore, PendingAuthorization, StoredAccount
@@ -257,7 +258,7 @@ class AccountRegistry(OwnerTokens):
                 f" ({error.status} {word} at {conn.check}): add them again or re-authorise",
                 error.details,
             ) from None
-        identity = _identity(response.body, conn.identity)
+        identity = identity_in(response.body, conn.identity)
         return AccountCheck(
             connection, owner, response.status, round(response.latency_ms, 1), identity
         )
@@ -269,17 +270,3 @@ def _check_owner(owner: str) -> None:
             f"an owner is 1 to {MAX_OWNER_LENGTH} characters without surrounding spaces,"
             f" not {owner!r}"
         )
-
-
-def _identity(body: bytes, path: str | None) -> str | None:
-    if not path or not body:
-        return None
-    try:
-        value: object = json.loads(body)
-    except ValueError:
-        return None
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return None if value is None else str(value)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..errors import ConfigurationError, PermanentStatus, RetryableStatus
-from .http import HttpClient, Timeouts
+from .http import HttpClient, HttpResponse, Timeouts
 from .secrets import Secret
 
 
@@ -142,21 +142,8 @@ class OAuth2ClientCredentials(Auth):
             form["scope"] = self.scope
         if self.audience:
             form["audience"] = self.audience
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-        }
-        if self.in_body:
-            form.update(client_id=self.client_id, client_secret=self.client_secret.reveal())
-        else:
-            raw = f"{self.client_id}:{self.client_secret.reveal()}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-        response = await http.send(
-            "POST",
-            self.token_url,
-            headers=headers,
-            body=urlencode(form).encode(),
-            timeouts=timeouts,
+        response = await post_token_form(
+            http, timeouts, self.token_url, form, self.client_id, self.client_secret, self.in_body
         )
         details = {**response.details(), "response": "(token response withheld)"}
         if response.status >= 500 or response.status in (408, 429):
@@ -179,3 +166,27 @@ class OAuth2ClientCredentials(Auth):
 
     def describe(self) -> str:
         return f"OAuth2 client credentials for {self.client_id!r} at {self.token_url}"
+
+
+async def post_token_form(
+    http: HttpClient,
+    timeouts: Timeouts,
+    token_url: str,
+    form: dict[str, str],
+    client_id: str,
+    client_secret: Secret | None,
+    in_body: bool,
+) -> HttpResponse:
+    """POST a token request (RFC 6749), the client authenticated with HTTP Basic, or in the
+    form when `in_body` (or as a public client, without a secret)."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    if client_secret is None or in_body:
+        form["client_id"] = client_id
+        if client_secret is not None:
+            form["client_secret"] = client_secret.reveal()
+    else:
+        raw = f"{client_id}:{client_secret.reveal()}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+    return await http.send(
+        "POST", token_url, headers=headers, body=urlencode(form).encode(), timeouts=timeouts
+    )

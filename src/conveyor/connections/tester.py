@@ -61,7 +61,7 @@ async def check_connection(client: RemoteClient, conn: Connection) -> Connection
         return ConnectionCheck(
             conn.name, False, status, latency, None, f"the check request failed with HTTP {status}"
         )
-    identity = _identity(response.body, conn.identity)
+    identity = identity_in(response.body, conn.identity)
     return ConnectionCheck(conn.name, True, status, latency, identity, "ok")
 
 
@@ -80,7 +80,8 @@ def _explain_failure(text: str) -> str:
     return text
 
 
-def _identity(body: bytes, path: str | None) -> str | None:
+def identity_in(body: bytes, path: str | None) -> str | None:
+    """The account a check request authenticated as: the dotted `path` in its JSON answer."""
     if not path or not body:
         return None
     import json

@@ -39,6 +39,10 @@ class PostgresJobs(PostgresConnection):
                 raise StoreError(f"PostgreSQL: {reason(error)}") from error
         if len(jobs) == 1 and jobs[0].key is None and jobs[0].idempotency_key is None:
             job = jobs[0]  # the hot path: one statement, one round trip, parameters by position
+            if job.run_at is None and not job.delay:
+                now = (job.task, job.queue, job.payload, job.leads_key, job.priority)
+                row = self._fetch_one(self._q["insert_job_now"], (*now, job.max_attempts))
+                return [int(row[0])]
             params = (
                 job.task,
                 job.queue,

@@ -118,6 +118,9 @@ class Remote:
         since = request.query.get("updated_since")
         if since is not None:
             items = [item for item in items if item.get("updated_at", "") > since]
+        before = request.query.get("updated_before")
+        if before is not None:
+            items = [item for item in items if item.get("updated_at", "") < before]
         return self._page(request, items)
 
     def _page(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:

@@ -346,3 +346,39 @@ def test_owner_credentials_required_but_missing(app: Conveyor, remote: Remote) -
     with pytest.raises(ConfigurationError, match="has no account on connection 'zuora'"):
         app.sync_now("workflows", "acme")
     assert remote.hits == []
+
+
+def test_a_historical_initialisation_pages_through_windows_and_resumes(
+    app: Conveyor, remote: Remote
+) -> None:
+    history = Incremental(
+        field="updated_at", param="updated_since", until_param="updated_before", window="20d"
+    )
+    declare(app, remote, incremental=history, page_retries=0)
+    for i, moment in enumerate(
+        ("2026-01-02T10:00:00Z", "2026-01-15T10:00:00Z", "2026-02-03T10:00:00Z", "2026-03-10")
+    ):
+        remote.put("acme", f"w{i}", updated=moment)
+    remote.fail("updated_since=2026-01-21T00", 500)  # the second window fails once
+    with pytest.raises(SyncFailed):
+        app.sync_now("workflows", "acme", mode="since", since="2026-01-01")
+    listings = remote.paths("/workflows?")
+    assert "updated_since=2026-01-01T00:00:00Z" in listings[0]
+    assert "updated_before=2026-01-21T00:00:00Z" in listings[0]
+    assert live_ids(app) == ["w0", "w1"]  # the first window is stored
+
+    remote.hits.clear()
+    run = app.sync_now("workflows", "acme", mode="since", since="2026-01-01")
+    assert run.state == "succeeded" and run.stats["created"] == 4
+    again = remote.paths("/workflows?")
+    assert "updated_since=2026-01-21T00" in again[0]  # resumed at the failed window
+    assert not any("updated_since=2026-01-01T00" in path for path in again)
+    assert live_ids(app) == ["w0", "w1", "w2", "w3"]
+    assert run.stats["deleted"] == 0  # a historical initialisation marks no deletions
+
+
+def test_a_window_needs_its_end_parameter() -> None:
+    with pytest.raises(ConfigurationError, match="until_param"):
+        Incremental(field="updated_at", param="since", window="30d")
+    with pytest.raises(ConfigurationError, match="window"):
+        Incremental(field="updated_at", param="since", until_param="until", window="soon")

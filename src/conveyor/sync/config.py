@@ -129,8 +129,12 @@ def _incremental(table: Table) -> Incremental:
     field = table.string("field", required=True, plain=True)
     param = table.string("param", required=True, plain=True)
     initial = table.string("initial", plain=True)
-    table.finish("incremental settings", ("field", "param", "initial"))
-    made: Incremental = table.convert(None, lambda: Incremental(str(field), str(param), initial))
+    until_param = table.string("until_param", plain=True)
+    window = table.seconds("window", positive=True)
+    table.finish("incremental settings", ("field", "param", "initial", "until_param", "window"))
+    made: Incremental = table.convert(
+        None, lambda: Incremental(str(field), str(param), initial, until_param, window)
+    )
     return made
 
 

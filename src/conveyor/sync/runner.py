@@ -117,6 +117,7 @@ class SyncRunner:
         self.progress = progress  # called with a Progress after each page, when given
         self.on_behalf = on_behalf  # call with the owner's own credentials (app.accounts)
         self._owner: str | None = None
+        self._window: int | None = None  # the window of a historical initialisation
 
     async def run(
         self, owner: str, mode: RunMode = "incremental", since: str | None = None
@@ -135,9 +136,19 @@ class SyncRunner:
         start_cursor = (
             since if run.mode == "since" else (previous if run.mode == "incremental" else None)
         )
-        request = self._start(owner, checkpoint, start_cursor)
         try:
-            cursor = await self._scan(request, owner, run.id, stats, errors, cursor)
+            windows = _windows(src, run.mode, since, time.time())
+            if windows is None:
+                request = self._start(owner, checkpoint, start_cursor)
+                cursor = await self._scan(request, owner, run.id, stats, errors, cursor)
+            first = int(checkpoint.get("window", 0))
+            for index, window in enumerate(windows or ()):
+                if index < first:
+                    continue  # done before the run was interrupted
+                self._window = index
+                resumed = checkpoint if index == first else {}
+                request = self._start(owner, resumed, window[0], until=window[1])
+                cursor = await self._scan(request, owner, run.id, stats, errors, cursor)
         except (DeliveryError, PagingError, ValueError) as error:
             errors.append(_error_entry(error))
             await asyncio.to_thread(
@@ -211,6 +222,8 @@ class SyncRunner:
                     "request": None if following is None else following.to_json(),
                     "cursor": cursor,
                 }
+                if self._window is not None:
+                    write.checkpoint["window"] = self._window
                 write.stats = stats.to_json()
                 if writing is not None:
                     await writing  # the previous page first: checkpoints only move forward
@@ -236,7 +249,7 @@ class SyncRunner:
     # -- pages ------------------------------------------------------------------------------
 
     def _start(
-        self, owner: str, checkpoint: Mapping[str, Any], start_cursor: Any
+        self, owner: str, checkpoint: Mapping[str, Any], start_cursor: Any, until: str | None = None
     ) -> PageRequest | None:
         if "request" in checkpoint:
             stored = checkpoint["request"]
@@ -247,6 +260,8 @@ class SyncRunner:
             params[src.owner_param] = owner
         if src.incremental is not None and start_cursor is not None:
             params[src.incremental.param] = str(start_cursor)
+            if until is not None and src.incremental.until_param is not None:
+                params[src.incremental.until_param] = until
         elif src.incremental is not None and src.incremental.initial is not None:
             params[src.incremental.param] = src.incremental.initial
         return src.paginate.first(with_params(src.path, params))
@@ -395,6 +410,30 @@ class SyncRunner:
                 return json.loads(response.body) if response.body else None
 
         return await asyncio.gather(*(one(i, item) for i, item in items), return_exceptions=True)
+
+
+def _windows(
+    source: Source, mode: str, since: str | None, now: float
+) -> list[tuple[str, str]] | None:
+    """The (start, end) windows of a historical initialisation, oldest first; None when the
+    source pages through its history in one listing."""
+    incremental = source.incremental
+    if mode != "since" or since is None or incremental is None or incremental.window is None:
+        return None
+    step = float(incremental.window)
+    start = _epoch(since) or 0.0
+    windows = []
+    while start < now:
+        end = min(start + step, now)
+        windows.append((_iso(start), _iso(end)))
+        start = end
+    return windows
+
+
+def _iso(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _epoch(since: str | None) -> float | None:

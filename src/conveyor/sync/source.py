@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..durations import parse_duration
 from ..errors import ConfigurationError
 from ..options import MAX_QUEUE_LENGTH
 from .paging import PAGINATORS, PageNumber, Paginator
@@ -25,21 +26,43 @@ SYNC_QUEUE = "sync"
 class Incremental:
     """Fetch only what changed since the last completed run: the largest `field` (a JSON path
     in each item, e.g. an ISO `updated_at`) is kept as the cursor and sent as `param`. An
-    incremental listing is partial by design, so only a full scan (`--full`) marks deletions."""
+    incremental listing is partial by design, so only a full scan (`--full`) marks deletions.
+
+    `window` ("30d", or seconds) with `until_param`: a historical initialisation (`since=`)
+    pages through the past one window at a time (`param` = the window's start, `until_param`
+    its end, ISO 8601 UTC), oldest first, so a long history is many short listings; the run's
+    checkpoint names the window, and a resumed run goes on from it."""
 
     field: str
     param: str
     initial: str | None = None
+    until_param: str | None = None
+    window: float | str | None = None
     _field: JsonPath = dataclasses.field(
         init=False, repr=False, compare=False, default=JsonPath("$", ())
     )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_field", JsonPath.parse(self.field, what="incremental field"))
-        if not isinstance(self.param, str) or not self.param.strip():
-            raise ConfigurationError(
-                f"incremental param must be a query parameter name, not {self.param!r}"
-            )
+        for what, name in (("param", self.param), ("until_param", self.until_param)):
+            if name is not None and (not isinstance(name, str) or not name.strip()):
+                raise ConfigurationError(
+                    f"incremental {what} must be a query parameter name, not {name!r}"
+                )
+        if self.window is not None:
+            try:
+                seconds = (
+                    parse_duration(self.window)
+                    if isinstance(self.window, str)
+                    else float(self.window)
+                )
+            except (TypeError, ValueError) as error:
+                raise ConfigurationError(f"incremental window: {error}") from None
+            if seconds <= 0 or self.until_param is None:
+                raise ConfigurationError(
+                    "incremental window needs a duration above 0 and until_param (the window's end)"
+                )
+            object.__setattr__(self, "window", seconds)
 
     @property
     def path(self) -> JsonPath:

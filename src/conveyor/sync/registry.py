@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..errors import ConfigurationError, Retry, SyncFailed
 from ..job import NewJob
-from ..store.records import RunMode, SyncRun
+from ..store.records import RecordStore, RunMode, SyncRun
 from ..tasks import Blueprint
 from ..types import ConnectionLookup, JobBuilder
 from ..workers import SYNC_TASK
-from .runner import Fetcher, RunStore, SyncRunner
+from .runner import Fetcher, SyncRunner
 from .source import Source, make_source
 
 
@@ -55,7 +55,7 @@ class OwnerAccounts(Protocol):
 class SourceRegistry(Mapping[str, Source]):
     def __init__(
         self,
-        store: Callable[[], RunStore],
+        store: Callable[[], RecordStore],
         connections: ConnectionLookup,
         jobs: JobBuilder,
         enqueue: Callable[[NewJob], int],

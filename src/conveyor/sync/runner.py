@@ -15,15 +15,15 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ..errors import DeliveryError, PagingError, Postpone, RetryableStatus, SyncFailed
 from ..job import NewJob
-from ..store.records import PageWrite, RecordWrite, RunMode, SyncRun
+from ..store.records import PageWrite, RecordStore, RecordWrite, RunMode, SyncRun
 from ..types import JobBuilder
 from .paging import Page, PageRequest, with_params
 from .paths import MISSING
@@ -40,31 +40,6 @@ class Fetcher(Protocol):
     async def request(
         self, connection: str, method: str, path: str, *, owner: str | None = None
     ) -> Any: ...
-
-
-class RunStore(Protocol):
-    """The records slice, as a sync uses it."""
-
-    def open_run(self, source: str, owner: str, mode: RunMode, since: float | None) -> SyncRun: ...
-    def known_hashes(
-        self, source: str, owner: str, external_ids: Sequence[str]
-    ) -> dict[str, tuple[str, bool]]: ...
-    def write_page(self, run_id: int, source: str, owner: str, page: PageWrite) -> list[int]: ...
-    def page_hashes(self, source: str, owner: str) -> dict[str, str]: ...
-    def finish_run(
-        self,
-        run_id: int,
-        source: str,
-        owner: str,
-        *,
-        state: Any,
-        stats: Mapping[str, int],
-        errors: Sequence[Mapping[str, Any]],
-        cursor: Any,
-        delete_unseen: bool,
-    ) -> int: ...
-    def last_cursor(self, source: str, owner: str) -> Any: ...
-    def get_run(self, run_id: int) -> SyncRun | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +77,7 @@ class SyncRunner:
         self,
         source: Source,
         *,
-        store: RunStore,
+        store: RecordStore,
         client: Fetcher,
         jobs: JobBuilder,
         base_url: str,
@@ -431,8 +406,6 @@ def _windows(
 
 
 def _iso(epoch: float) -> str:
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -21,6 +21,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
+	$(PY) -m examples $(EXAMPLE)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples

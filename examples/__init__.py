@@ -1,0 +1,1 @@
+"""The five seed systems rebuilt on Conveyor, one folder each; `python -m examples [NAME]`."""

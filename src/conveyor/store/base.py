@@ -17,12 +17,21 @@ from .jobs import JobStore
 from .limits import LimitStore
 from .records import RecordStore
 from .schema import SchemaStore
+from .tokens import TokenStore
 from .wakeups import WakeUps
 from .workers import WorkerStore
 
 
 class Store(
-    JobStore, LimitStore, WorkerStore, RecordStore, AccountStore, InboundStore, SchemaStore, WakeUps
+    JobStore,
+    LimitStore,
+    WorkerStore,
+    RecordStore,
+    AccountStore,
+    InboundStore,
+    SchemaStore,
+    WakeUps,
+    TokenStore,
 ):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""
 

@@ -15,7 +15,17 @@ from importlib import resources
 
 from ..errors import StoreError
 
-SLICES = ("jobs", "limits", "workers", "migrate", "wakeups", "records", "accounts", "inbound")
+SLICES = (
+    "jobs",
+    "limits",
+    "workers",
+    "migrate",
+    "wakeups",
+    "records",
+    "accounts",
+    "inbound",
+    "tokens",
+)
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..accounts_sql import SQLAccounts
 from ..records_sql import SQLRecords
+from ..tokens_sql import SQLTokens
 from .inbound import PostgresInbound
 from .jobs import PostgresJobs
 from .limits import PostgresLimits
@@ -19,7 +20,13 @@ from .wakeups import PostgresWakeUps
 
 
 class PostgresStore(
-    PostgresInbound, PostgresJobs, PostgresLimits, PostgresWakeUps, SQLRecords, SQLAccounts
+    PostgresInbound,
+    PostgresJobs,
+    PostgresLimits,
+    PostgresWakeUps,
+    SQLRecords,
+    SQLAccounts,
+    SQLTokens,
 ):
     """Every slice, on one PostgreSQL database."""
 

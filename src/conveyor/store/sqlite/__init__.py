@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from ..accounts_sql import SQLAccounts
 from ..records_sql import SQLRecords
+from ..tokens_sql import SQLTokens
 from .connection import sqlite_path
 from .inbound import SQLiteInbound
 from .jobs import SQLiteJobs
 from .limits import SQLiteLimits
 
 
-class SQLiteStore(SQLiteInbound, SQLiteJobs, SQLiteLimits, SQLRecords, SQLAccounts):
+class SQLiteStore(SQLiteInbound, SQLiteJobs, SQLiteLimits, SQLRecords, SQLAccounts, SQLTokens):
     """Every slice, on one SQLite file."""
 
 

@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 11
+-- version: 16
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -205,4 +205,11 @@ CREATE TABLE conveyor_inbound_events (
     body BYTEA NOT NULL,
     job_ids BIGINT[] NOT NULL DEFAULT '{}',
     UNIQUE (webhook, event_id)
+);
+
+CREATE TABLE conveyor_tokens (
+    name TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    created_at DOUBLE PRECISION NOT NULL,
+    last_used_at DOUBLE PRECISION
 );

@@ -1,7 +1,7 @@
 -- The SQLite schema as migrations/ leave it, all applied: read this, change it only by adding a
 -- migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here.
--- version: 11
+-- version: 16
 -- Timestamps are Unix epoch seconds (REAL), written by the application.
 
 CREATE TABLE conveyor_jobs (
@@ -195,4 +195,11 @@ CREATE TABLE conveyor_inbound_events (
     body BLOB NOT NULL,
     job_ids TEXT NOT NULL DEFAULT '[]',
     UNIQUE (webhook, event_id)
+);
+
+CREATE TABLE conveyor_tokens (
+    name TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    last_used_at REAL
 );

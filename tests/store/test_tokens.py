@@ -1,0 +1,18 @@
+"""The tokens slice, every backend: created once by name, checked by hash, listed without the
+token, revoked."""
+
+from __future__ import annotations
+
+from conveyor.store import Store
+
+
+def test_tokens_are_created_checked_listed_and_revoked(store: Store) -> None:
+    assert store.create_token("ci", "secret-1", 100.0)
+    assert not store.create_token("ci", "secret-2", 101.0)  # the name is taken
+    assert store.check_token("wrong", 102.0) is None
+    assert store.check_token("secret-1", 103.0) == "ci"
+    [record] = store.list_tokens()
+    assert (record.name, record.created_at, record.last_used_at) == ("ci", 100.0, 103.0)
+    assert store.revoke_token("ci")
+    assert store.check_token("secret-1", 104.0) is None
+    assert not store.revoke_token("ci")

@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 16
+-- version: 12
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (

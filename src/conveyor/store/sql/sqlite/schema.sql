@@ -1,7 +1,7 @@
 -- The SQLite schema as migrations/ leave it, all applied: read this, change it only by adding a
 -- migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here.
--- version: 16
+-- version: 12
 -- Timestamps are Unix epoch seconds (REAL), written by the application.
 
 CREATE TABLE conveyor_jobs (

@@ -26,6 +26,7 @@ from .job import STATES, BlockedKey, Job, JobFilter
 from .politeness import Hold
 from .store import Store
 from .sync.operations import SyncOperations
+from .tokens import ApiTokens
 from .types import ConnectionLookup, TaskHost
 from .workers import Unserved, WorkerRecord, no_worker_reason, unserved
 
@@ -78,6 +79,7 @@ class Operations:
         self._connections = connections
         self._events = events
         self.sync = sync  # pull syncs: runs, records, owners, re-extraction
+        self.tokens = ApiTokens(store)  # the operator API's and the dashboard's bearer tokens
 
     @property
     def store(self) -> Store:

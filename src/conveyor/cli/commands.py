@@ -28,6 +28,7 @@ from .session import (
     session,
 )
 from .sync import records_app, sync_app
+from .tokens import tokens_app
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -44,6 +45,7 @@ cli.add_typer(connections_app)
 cli.add_typer(sync_app)
 cli.add_typer(records_app)
 cli.add_typer(accounts_app)
+cli.add_typer(tokens_app)
 cli.command()(serve)
 
 

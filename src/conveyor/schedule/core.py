@@ -41,7 +41,8 @@ def next_fire(cron: str, tz: str, after: datetime) -> datetime:
 
 
 def missed(cron: str, tz: str, last: datetime, now: datetime, catch_up: CatchUp) -> list[datetime]:
-    """Fires due in (last, now]: one due fire always; after downtime once = latest, all, none = []."""
+    """The fires to enqueue for (last, now]: one fire due is always fired; after downtime,
+    `once` fires the latest missed one, `all` every one, `none` none."""
     fires: list[datetime] = []
     at = last
     while (at := next_fire(cron, tz, at)) <= now:

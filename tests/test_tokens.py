@@ -1,0 +1,65 @@
+"""API tokens through the operator service and `conveyor tokens`, on both backends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import Result
+
+from conveyor import Conveyor
+from conveyor.tokens import PREFIX, TokenError
+from tests.test_cli import error_line, ok
+from tests.test_cli import invoke as invoke_cli
+
+
+def invoke(url: str, *args: str) -> Result:
+    return invoke_cli(url, *args, app=None)
+
+
+def test_a_token_checks_until_revoked(app: Conveyor) -> None:
+    tokens = app.ops.tokens
+    token = tokens.create("ci")
+    assert token.startswith(PREFIX) and len(token) > 40
+    assert tokens.check(token) == "ci"
+    assert tokens.check(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert tokens.check("Bearer " + token) is None
+    [listed] = tokens.list()
+    assert listed.name == "ci" and listed.last_used_at is not None
+    assert token not in repr(listed)
+    tokens.revoke("ci")
+    assert tokens.check(token) is None
+    assert tokens.list() == []
+
+
+def test_bad_and_taken_names_are_refused_and_keep_the_first(app: Conveyor) -> None:
+    tokens = app.ops.tokens
+    first = tokens.create("ops")
+    with pytest.raises(TokenError, match="exists"):
+        tokens.create("ops")
+    for bad in ("", "two words", "x" * 65, "-dash"):
+        with pytest.raises(TokenError, match="bad token name"):
+            tokens.create(bad)
+    with pytest.raises(TokenError, match="no token named 'nobody'"):
+        tokens.revoke("nobody")
+    assert tokens.check(first) == "ops"
+
+
+def test_cli_prints_the_token_alone_once(database_url: str) -> None:
+    assert ok(invoke(database_url, "migrate")) is not None
+    out = ok(invoke(database_url, "tokens", "create", "deploy"))
+    assert out.count("\n") == 1 and out.strip().startswith(PREFIX)
+    token = out.strip()
+    listed = ok(invoke(database_url, "tokens", "list"))
+    assert "deploy" in listed and token not in listed
+    [row] = [
+        json.loads(line)
+        for line in ok(invoke(database_url, "tokens", "list", "--json")).splitlines()
+    ]
+    assert row == {"name": "deploy", "created_at": row["created_at"], "last_used_at": None}
+    assert "exists" in error_line(invoke(database_url, "tokens", "create", "deploy"))
+    ok(invoke(database_url, "tokens", "revoke", "deploy"))
+    assert "no token named 'deploy'" in error_line(
+        invoke(database_url, "tokens", "revoke", "deploy")
+    )
+    assert "No tokens." in ok(invoke(database_url, "tokens", "list"))

@@ -31,3 +31,6 @@ def always_fails(payload: dict[str, Any]) -> None:
 @app.task(queue="other")
 def ping() -> str:
     return "pong"
+
+
+app.schedule("hourly-report", "0 * * * *", "ping")

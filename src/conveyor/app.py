@@ -37,6 +37,8 @@ from .middleware import Logging, Middleware
 from .ops import Operations
 from .politeness import Hold
 from .runner import AttemptRunner
+from .schedule.registry import Schedule, ScheduleRegistry
+from .schedule.scheduler import Scheduler
 from .store import Store, open_store
 from .store.records import RunMode, StoredRecord, SyncRun
 from .sync.operations import SyncOperations
@@ -97,6 +99,8 @@ class Conveyor:
         self.webhooks = WebhookRegistry(
             self.tasks, lambda: self.store, self.events, wake=self._wake_local_workers
         )
+        self.schedules = ScheduleRegistry(lambda name: name in self.tasks)
+        self.scheduler = Scheduler(self.schedules, lambda: self.store, self.tasks.enqueue)
         self.ops = Operations(
             lambda: self.store,
             self.tasks,
@@ -104,9 +108,9 @@ class Conveyor:
             connections=self.connections,
             events=self.events,
             sync=SyncOperations(lambda: self.store, self.sources),
+            schedules=self.scheduler,
         )
-        # The areas to come are composed here the same way, each from its own module:
-        # app.schedules, app.alerts.
+        # The areas to come are composed here the same way, each from its own module: app.alerts.
 
     # -- configuration --------------------------------------------------------------------
 
@@ -180,6 +184,15 @@ class Conveyor:
         """Validate and serialise a job without storing it. Raises PayloadError, TaskNotFound,
         ConfigurationError (an option of the wrong type or out of range, named)."""
         return self.tasks.build_job(task, payload, **options)
+
+    def schedule(
+        self, name: str, cron: str, task: str | Task | None = None, **options: Any
+    ) -> Schedule:
+        """A cron entry enqueueing `task` (see `ScheduleRegistry.add`), fired by the schedulers
+        of `conveyor worker --scheduler` and `conveyor serve`, exactly once per fire time."""
+        return self.schedules.add(
+            name, cron, task.name if isinstance(task, Task) else task, **options
+        )
 
     def _wake_local_workers(self) -> None:
         for wake in list(self.local_wakers):

@@ -24,6 +24,7 @@ from .errors import ConfigurationError, JobNotFound
 from .events import ConnectionPaused, ConnectionResumed, EventSink
 from .job import STATES, BlockedKey, Job, JobFilter
 from .politeness import Hold
+from .schedule.scheduler import Scheduler
 from .store import Store
 from .sync.operations import SyncOperations
 from .tokens import ApiTokens
@@ -72,6 +73,7 @@ class Operations:
         connections: ConnectionLookup | None = None,
         events: EventSink | None = None,
         sync: SyncOperations,
+        schedules: Scheduler,
     ) -> None:
         self._store = store
         self._tasks = tasks
@@ -79,6 +81,7 @@ class Operations:
         self._connections = connections
         self._events = events
         self.sync = sync  # pull syncs: runs, records, owners, re-extraction
+        self.schedules = schedules  # cron entries: next and last run (views), fire now (tick)
         self.tokens = ApiTokens(store)  # the operator API's and the dashboard's bearer tokens
 
     @property

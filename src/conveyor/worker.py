@@ -70,6 +70,12 @@ class WorkerApp(Protocol):
     async def close_remote(self) -> None: ...
 
 
+class SideService(Protocol):
+    """A loop run beside the claim loop until the worker stops (the scheduler)."""
+
+    async def run(self) -> None: ...
+
+
 @dataclass
 class WorkerStats:
     claimed: int = 0
@@ -130,6 +136,7 @@ class Worker:
         middleware: Sequence[Middleware] | None = None,
         install_signal_handlers: bool = True,
         worker_id: str | None = None,
+        scheduler: SideService | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
@@ -143,6 +150,7 @@ class Worker:
                 " (for deliveries); is the application that declares them imported?"
             )
         self.app = app
+        self.scheduler = scheduler  # `--scheduler`: fire the app's schedules beside the jobs
         self.store = app.store
         self.events = app.events
         self.queues = list(queues) if queues else None
@@ -205,6 +213,8 @@ class Worker:
             asyncio.create_task(services.recover_expired(self), name="conveyor-recover"),
             asyncio.create_task(services.watch_cancels(self), name="conveyor-cancel"),
         ]
+        if self.scheduler is not None:
+            side_tasks.append(asyncio.create_task(self.scheduler.run(), name="conveyor-schedule"))
         if stop_listener is None:
             side_tasks.append(
                 asyncio.create_task(services.poll_changes(self), name="conveyor-poll")

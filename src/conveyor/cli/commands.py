@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,6 +15,7 @@ from . import connections_view, jobs_view, render
 from .accounts import accounts_app
 from .connections import connections_app
 from .jobs import jobs_app
+from .schedule import schedule_app
 from .serve import serve
 from .session import (
     CliError,
@@ -46,6 +47,7 @@ cli.add_typer(sync_app)
 cli.add_typer(records_app)
 cli.add_typer(accounts_app)
 cli.add_typer(tokens_app)
+cli.add_typer(schedule_app)
 cli.command()(serve)
 
 
@@ -196,6 +198,14 @@ def worker(
         str, typer.Option(help="On SIGTERM/SIGINT, seconds running jobs get to finish.")
     ] = "30",
     log_level: Annotated[str, typer.Option(help=f"One of {', '.join(LOG_LEVELS)}.")] = "info",
+    scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--scheduler",
+            help="Also fire the app's schedules (any number of workers may: each fire is"
+            " enqueued once).",
+        ),
+    ] = False,
 ) -> None:
     """Run jobs until stopped (SIGTERM/SIGINT) or, with --burst, until nothing is runnable.
 
@@ -213,7 +223,7 @@ def worker(
     """
     if log_level.lower() not in LOG_LEVELS:
         raise CliError(f"unknown log level {log_level!r} (choose from {', '.join(LOG_LEVELS)})")
-    options = {
+    options: dict[str, Any] = {
         "queues": queue_list(queues),
         "concurrency": concurrency,
         "burst": burst,
@@ -222,6 +232,8 @@ def worker(
     }
     state = session(ctx)
     app = state.app
+    if scheduler:
+        options["scheduler"] = app.scheduler
     if state.app_path is None and not worker_tasks(
         app.tasks, bool(app.connections), bool(app.sources)
     ):

@@ -50,5 +50,9 @@ def serve(
     configure_logging(log_level.lower())
     options: dict[str, Any] = {}
     if not no_worker:
-        options = {"queues": queue_list(queues), "concurrency": concurrency}
+        options = {
+            "queues": queue_list(queues),
+            "concurrency": concurrency,
+            "scheduler": app.scheduler,  # the schedules fire here too (each once, whoever fires)
+        }
     run(app, host, port, worker=not no_worker, **options)

@@ -16,6 +16,7 @@ from .inbound import InboundStore
 from .jobs import JobStore
 from .limits import LimitStore
 from .records import RecordStore
+from .schedules import ScheduleStore
 from .schema import SchemaStore
 from .tokens import TokenStore
 from .wakeups import WakeUps
@@ -32,6 +33,7 @@ class Store(
     SchemaStore,
     WakeUps,
     TokenStore,
+    ScheduleStore,
 ):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""
 

@@ -25,6 +25,7 @@ SLICES = (
     "accounts",
     "inbound",
     "tokens",
+    "schedules",
 )
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 

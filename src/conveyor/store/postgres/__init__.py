@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..accounts_sql import SQLAccounts
 from ..records_sql import SQLRecords
+from ..schedules_sql import SQLSchedules
 from ..tokens_sql import SQLTokens
 from .inbound import PostgresInbound
 from .jobs import PostgresJobs
@@ -27,6 +28,7 @@ class PostgresStore(
     SQLRecords,
     SQLAccounts,
     SQLTokens,
+    SQLSchedules,
 ):
     """Every slice, on one PostgreSQL database."""
 

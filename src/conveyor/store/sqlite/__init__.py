@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..accounts_sql import SQLAccounts
 from ..records_sql import SQLRecords
+from ..schedules_sql import SQLSchedules
 from ..tokens_sql import SQLTokens
 from .connection import sqlite_path
 from .inbound import SQLiteInbound
@@ -18,7 +19,9 @@ from .jobs import SQLiteJobs
 from .limits import SQLiteLimits
 
 
-class SQLiteStore(SQLiteInbound, SQLiteJobs, SQLiteLimits, SQLRecords, SQLAccounts, SQLTokens):
+class SQLiteStore(
+    SQLiteInbound, SQLiteJobs, SQLiteLimits, SQLRecords, SQLAccounts, SQLTokens, SQLSchedules
+):
     """Every slice, on one SQLite file."""
 
 

@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 12
+-- version: 13
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -212,4 +212,11 @@ CREATE TABLE conveyor_tokens (
     hash TEXT NOT NULL UNIQUE,
     created_at DOUBLE PRECISION NOT NULL,
     last_used_at DOUBLE PRECISION
+);
+-- Schedules (0013): the last fire time of each, so a restarted scheduler catches up what it
+-- missed and `schedule list` shows the last run. Epoch seconds.
+CREATE TABLE conveyor_schedules (
+    name TEXT PRIMARY KEY,
+    last_fire_at DOUBLE PRECISION NOT NULL,
+    fired_at DOUBLE PRECISION NOT NULL
 );

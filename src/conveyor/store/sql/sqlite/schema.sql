@@ -1,7 +1,7 @@
 -- The SQLite schema as migrations/ leave it, all applied: read this, change it only by adding a
 -- migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here.
--- version: 12
+-- version: 13
 -- Timestamps are Unix epoch seconds (REAL), written by the application.
 
 CREATE TABLE conveyor_jobs (
@@ -202,4 +202,11 @@ CREATE TABLE conveyor_tokens (
     hash TEXT NOT NULL UNIQUE,
     created_at REAL NOT NULL,
     last_used_at REAL
+);
+-- Schedules (0013): the last fire time of each, so a restarted scheduler catches up what it
+-- missed and `schedule list` shows the last run. Epoch seconds.
+CREATE TABLE conveyor_schedules (
+    name TEXT PRIMARY KEY,
+    last_fire_at REAL NOT NULL,
+    fired_at REAL NOT NULL
 );

@@ -198,6 +198,10 @@ class Operations:
 
     # -- acting -------------------------------------------------------------------------------
 
+    def enqueue(self, task: str, payload: Any = None, **options: Any) -> int:
+        """Store one job (the HTTP API's enqueue): validated by its task, as `app.enqueue`."""
+        return self._tasks.enqueue(task, payload, **options)
+
     def retry(
         self,
         job_ids: Sequence[int] | None = None,

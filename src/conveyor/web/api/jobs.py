@@ -1,0 +1,110 @@
+"""`/api/jobs`: enqueue, list, show, retry, cancel and delete jobs: one, many, or by filter."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from ...ops import Operations
+
+
+class NewJobBody(BaseModel):
+    task: str
+    payload: Any = None
+    queue: str | None = None
+    key: str | None = None
+    priority: int | None = None
+    idempotency_key: str | None = None
+    delay: float | None = Field(default=None, ge=0)
+
+
+class Selection(BaseModel):
+    """Jobs to act on: their ids, or a filter (state, task, queue, key; limit)."""
+
+    ids: list[int] | None = None
+    filter: dict[str, Any] | None = None
+
+
+class RetryBody(BaseModel):
+    payload: Any = None
+
+
+def jobs_router(ops: Operations) -> APIRouter:
+    router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+    @router.post("", status_code=201)
+    def enqueue(body: NewJobBody) -> dict[str, Any]:
+        options = body.model_dump(exclude={"task", "payload"}, exclude_none=True)
+        job_id = ops.enqueue(body.task, body.payload, **options)
+        return {"id": job_id}
+
+    @router.get("")
+    def list_jobs(
+        state: str | None = None,
+        task: str | None = None,
+        queue: str | None = None,
+        key: str | None = None,
+        limit: int = Query(50, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        jobs = ops.list_jobs(state=state, task=task, queue=queue, key=key, limit=limit)
+        return {"jobs": [job.to_dict() for job in jobs]}
+
+    @router.get("/{job_id}")
+    def show(job_id: int) -> dict[str, Any]:
+        return ops.get_job(job_id).to_dict()
+
+    @router.post("/{job_id}/retry")
+    def retry_one(job_id: int, body: RetryBody | None = None) -> dict[str, Any]:
+        payload = None if body is None else body.payload
+        return _acted(ops, "retried", ops.retry([job_id], payload=payload), [job_id], "retry")
+
+    @router.post("/{job_id}/cancel")
+    def cancel_one(job_id: int) -> dict[str, Any]:
+        return _acted(ops, "cancelled", ops.cancel([job_id]), [job_id], "cancel")
+
+    @router.delete("/{job_id}")
+    def delete_one(job_id: int) -> dict[str, Any]:
+        return _acted(ops, "deleted", ops.delete([job_id]), [job_id], "delete")
+
+    @router.post("/retry")
+    def retry_many(selection: Selection) -> dict[str, Any]:
+        ids, chosen = _select(ops, selection)
+        return {"retried": ops.retry(ids, filter=chosen)}
+
+    @router.post("/cancel")
+    def cancel_many(selection: Selection) -> dict[str, Any]:
+        ids, chosen = _select(ops, selection)
+        return {"cancelled": ops.cancel(ids, filter=chosen)}
+
+    @router.post("/delete")
+    def delete_many(selection: Selection) -> dict[str, Any]:
+        ids, chosen = _select(ops, selection)
+        return {"deleted": ops.delete(ids, filter=chosen)}
+
+    return router
+
+
+def _select(ops: Operations, selection: Selection) -> tuple[Any, Any]:
+    from starlette.exceptions import HTTPException
+
+    if (selection.ids is None) == (selection.filter is None):
+        raise HTTPException(422, "give either 'ids' or 'filter'")
+    chosen = None if selection.filter is None else ops.job_filter(**selection.filter)
+    return selection.ids, chosen
+
+
+def _acted(
+    ops: Operations, past: str, done: list[int], asked: list[int], name: str
+) -> dict[str, Any]:
+    from starlette.exceptions import HTTPException
+
+    from ...ops import CANCEL, DELETE, RETRY
+
+    if not done:
+        action = {"retry": RETRY, "cancel": CANCEL, "delete": DELETE}[name]
+        reason = ops.why_not(action, asked[0])
+        raise HTTPException(404 if "no such job" in reason else 409, reason)
+    return {past: done}

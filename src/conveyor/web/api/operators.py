@@ -1,0 +1,66 @@
+"""`/api/` reads and actions beside the jobs: stats, workers, blocked keys, schedules,
+connections (pause, resume, test), sync runs and records."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from ...ops import Operations
+
+
+class PauseBody(BaseModel):
+    reason: str = "paused by an operator"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def operators_router(ops: Operations) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/stats")
+    def stats() -> dict[str, Any]:
+        return {"queues": ops.counts()}
+
+    @router.get("/workers")
+    def workers() -> dict[str, Any]:
+        return {"workers": [w.to_dict() for w in ops.workers()]}
+
+    @router.get("/blocked-keys")
+    def blocked_keys(limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+        return {"blocked_keys": [asdict(b) for b in ops.blocked_keys(limit)]}
+
+    @router.get("/schedules")
+    def schedules() -> dict[str, Any]:
+        return {"schedules": [_plain(asdict(v)) for v in ops.schedules.views()]}
+
+    @router.get("/connections")
+    def connections() -> dict[str, Any]:
+        return {
+            "breakers": [_plain(asdict(b)) for b in ops.breakers()],
+            "holds": [_plain(asdict(h)) for h in ops.holds()],
+        }
+
+    @router.post("/connections/{name}/pause")
+    def pause(name: str, body: PauseBody | None = None) -> dict[str, Any]:
+        hold = ops.pause_connection(name, (body or PauseBody()).reason)
+        return {"paused": name, "hold": _plain(asdict(hold))}
+
+    @router.post("/connections/{name}/resume")
+    def resume(name: str) -> dict[str, Any]:
+        return {"resumed": name, "jobs_released": ops.resume_connection(name)}
+
+    return router

@@ -1,0 +1,153 @@
+"""The operator API under /api/ and the health routes, on a real uvicorn server, both backends:
+every /api/ route refuses a missing or wrong token; the actions act; bad input is 4xx JSON."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conveyor import Conveyor
+from conveyor.web import create_app
+
+from .conftest import running
+
+
+def call(
+    base: str, method: str, path: str, body: Any = None, token: str | None = None
+) -> tuple[int, Any, dict[str, str]]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), dict(error.headers)
+
+
+@pytest.fixture
+def served(app: Conveyor) -> Iterator[tuple[Conveyor, str, str]]:
+    @app.task(name="greet")
+    def greet(payload: dict[str, int]) -> None: ...
+
+    @app.task(name="fails", max_attempts=1)
+    def fails(payload: dict[str, int]) -> None:
+        raise RuntimeError("boom")
+
+    token = app.ops.tokens.create("tests")
+    with running(app) as base:
+        yield app, base, token
+
+
+def api_routes(app: Conveyor) -> list[tuple[str, str]]:
+    """From the OpenAPI document: a route added later is checked too."""
+    routes = []
+    for path, operations in create_app(app).openapi()["paths"].items():
+        if path.startswith("/api/"):
+            for method in operations:
+                routes.append(
+                    (method.upper(), path.replace("{job_id}", "1").replace("{name}", "x"))
+                )
+    return routes
+
+
+def test_every_api_route_refuses_a_missing_or_wrong_token(
+    served: tuple[Conveyor, str, str],
+) -> None:
+    app, base, token = served
+    routes = api_routes(app)
+    assert len(routes) >= 15
+    for method, path in routes:
+        for wrong in (None, "cvr_wrong", token + "x"):
+            status, body, headers = call(base, method, path, {}, wrong)
+            assert status == 401, (method, path, status, body)
+            assert "error" in body and headers.get("www-authenticate") == "Bearer"
+    app.ops.tokens.revoke("tests")
+    assert call(base, "GET", "/api/jobs", token=token)[0] == 401
+
+
+def test_enqueue_list_show_and_act(served: tuple[Conveyor, str, str]) -> None:
+    _app, base, token = served
+    status, body, _ = call(base, "POST", "/api/jobs", {"task": "greet", "payload": {"n": 1}}, token)
+    assert status == 201
+    job_id = body["id"]
+    status, body, _ = call(base, "GET", f"/api/jobs/{job_id}", token=token)
+    assert (status, body["state"], body["payload"]) == (200, "queued", {"n": 1})
+    status, body, _ = call(base, "GET", "/api/jobs?state=queued&task=greet", token=token)
+    assert [job["id"] for job in body["jobs"]] == [job_id]
+    status, body, _ = call(base, "POST", f"/api/jobs/{job_id}/retry", {}, token)
+    assert status == 409 and "only dead or retrying" in body["error"]
+    assert call(base, "POST", f"/api/jobs/{job_id}/cancel", None, token)[1] == {
+        "cancelled": [job_id]
+    }
+    assert call(base, "DELETE", f"/api/jobs/{job_id}", None, token)[1] == {"deleted": [job_id]}
+    status, body, _ = call(base, "GET", f"/api/jobs/{job_id}", token=token)
+    assert status == 404 and "no job" in body["error"]
+
+
+def test_dead_jobs_retried_by_filter(served: tuple[Conveyor, str, str]) -> None:
+    app, base, token = served
+    ids = [app.enqueue("fails", {"n": n}) for n in range(3)]
+    app.run_worker(burst=True, install_signal_handlers=False)
+    assert set(app.ops.states(ids).values()) == {"dead"}
+    body = {"filter": {"state": "dead", "task": "fails"}}
+    status, answer, _ = call(base, "POST", "/api/jobs/retry", body, token)
+    assert status == 200 and sorted(answer["retried"]) == sorted(ids)
+    assert set(app.ops.states(ids).values()) == {"queued"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "words"),
+    [
+        ("POST", "/api/jobs", {"task": "nope"}, 422, "nope"),
+        ("POST", "/api/jobs", {"task": "greet", "payload": {"n": "x"}}, 422, "payload"),
+        ("POST", "/api/jobs", {"payload": 1}, 422, "task"),
+        ("GET", "/api/jobs?state=lost", None, 400, "state"),
+        ("GET", "/api/jobs?limit=0", None, 422, "limit"),
+        ("GET", "/api/jobs/abc", None, 422, "job_id"),
+        ("GET", "/api/jobs/99999999999999999999", None, 404, "no job"),
+        ("POST", "/api/jobs/retry", {}, 422, "ids"),
+        ("POST", "/api/jobs/retry", {"filter": {"colour": "red"}}, 400, "colour"),
+        ("POST", "/api/connections/nope/pause", {}, 404, "nope"),
+        ("GET", "/api/nothing", None, 404, "Not Found"),
+    ],
+)
+def test_bad_input_is_4xx_json_naming_the_problem(
+    served: tuple[Conveyor, str, str],
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    words: str,
+) -> None:
+    app, base, token = served
+    before = app.ops.counts()
+    got, answer, _ = call(base, method, path, body, token)
+    assert got == status, answer
+    assert words in answer["error"]
+    assert app.ops.counts() == before
+
+
+def test_reads_schedules_stats_workers_and_openapi(served: tuple[Conveyor, str, str]) -> None:
+    _app, base, token = served
+    names = [s["name"] for s in call(base, "GET", "/api/schedules", token=token)[1]["schedules"]]
+    assert "conveyor.prune" in names
+    assert call(base, "GET", "/api/stats", token=token)[1] == {"queues": {}}
+    assert call(base, "GET", "/api/workers", token=token)[1] == {"workers": []}
+    status, spec, _ = call(base, "GET", "/api/openapi.json")
+    assert status == 200 and "/api/jobs" in spec["paths"]
+
+
+def test_health(served: tuple[Conveyor, str, str]) -> None:
+    _app, base, _ = served
+    assert call(base, "GET", "/healthz")[:2] == (200, {"status": "ok"})
+    status, body, _ = call(base, "GET", "/readyz")
+    assert status == 200 and body["status"] == "degraded"  # no worker heartbeats
+    assert {c["name"]: c["status"] for c in body["checks"]}["workers"] == "warn"

@@ -1,5 +1,6 @@
-"""`/healthz` (the process answers) and `/readyz` (the store answers, workers heartbeat, breakers
-closed), open like the webhooks: a load balancer or an orchestrator probes them without a token.
+"""`/healthz` (the process answers), `/readyz` (the store answers, workers heartbeat, breakers
+closed) and `/metrics` (Prometheus text, `conveyor.metrics`), open like the webhooks: a load
+balancer or an orchestrator probes them without a token.
 
 `/readyz` answers 200 `healthy` or `degraded` (with the reasons: no live worker, an open breaker),
 503 `unhealthy` when the store cannot be reached.
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..errors import StoreError
 
@@ -52,5 +53,11 @@ def health_router(ops: Operations) -> APIRouter:
         status, checks = readiness(ops)
         body = {"status": status, "checks": checks}
         return JSONResponse(body, 503 if status == "unhealthy" else 200)
+
+    @router.get("/metrics")
+    def metrics() -> Response:
+        from ..metrics import CONTENT_TYPE, render
+
+        return Response(render(ops), media_type=CONTENT_TYPE)
 
     return router

@@ -148,6 +148,8 @@ class JobFilter:
     queue: str | None = None
     key: str | None = None
     limit: int = 50
+    before_id: int | None = None  # keyset pagination: the page after the one ending there
+    since: float | None = None  # epoch seconds: finished (or, unfinished, created) since then
 
     def params(self) -> dict[str, Any]:
         """The named parameters of the `list_jobs` query (both dialects)."""
@@ -157,6 +159,8 @@ class JobFilter:
             "queue": self.queue,
             "key": self.key,
             "limit": self.limit,
+            "before_id": self.before_id,
+            "since": self.since,
         }
 
 

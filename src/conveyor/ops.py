@@ -260,7 +260,8 @@ class Operations:
             assert job_ids is not None
             return check.job_ids(job_ids)
         _checked(filter)
-        if filter.state == "dead" and filter.key is None:  # every dead job: ids only, any number
+        plain = filter.key is None and filter.since is None and filter.before_id is None
+        if filter.state == "dead" and plain:  # every dead job: ids only, any number
             return self.store.dead_job_ids(queue=filter.queue, task=filter.task)
         jobs = self.store.list_jobs(replace(filter, limit=BULK_LIMIT + 1))
         if len(jobs) > BULK_LIMIT:

@@ -18,6 +18,17 @@ def test_list_and_stats(store: Store) -> None:
     assert store.list_jobs(JobFilter(state="dead")) == []
 
 
+def test_listing_pages_by_id_and_filters_by_time(store: Store) -> None:
+    ids = store.enqueue([new(task="p") for _ in range(7)])
+    first = store.list_jobs(JobFilter(task="p", limit=3))
+    second = store.list_jobs(JobFilter(task="p", limit=3, before_id=first[-1].id))
+    rest = store.list_jobs(JobFilter(task="p", limit=3, before_id=second[-1].id))
+    assert [j.id for j in first + second + rest] == sorted(ids, reverse=True)
+    created = store.get(ids[0]).created_at.timestamp()
+    assert len(store.list_jobs(JobFilter(task="p", since=created - 60))) == 7
+    assert store.list_jobs(JobFilter(task="p", since=created + 3600)) == []
+
+
 def test_states_come_in_the_order_asked(store: Store) -> None:
     a, b, c = store.enqueue([new(), new(), new()])
     assert list(store.states([c, 424242, a, b])) == [c, a, b]

@@ -4,9 +4,11 @@ every /api/ route refuses a missing or wrong token; the actions act; bad input i
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -151,3 +153,40 @@ def test_health(served: tuple[Conveyor, str, str]) -> None:
     status, body, _ = call(base, "GET", "/readyz")
     assert status == 200 and body["status"] == "degraded"  # no worker heartbeats
     assert {c["name"]: c["status"] for c in body["checks"]}["workers"] == "warn"
+
+
+def test_keyset_pages_list_each_job_once(served: tuple[Conveyor, str, str]) -> None:
+    app, base, token = served
+    ids = app.enqueue_many("greet", [{"n": n} for n in range(23)])
+    seen: list[int] = []
+    cursor: int | None = None
+    pages = 0
+    while True:
+        path = "/api/jobs?task=greet&limit=5" + (f"&before={cursor}" if cursor else "")
+        status, body, _ = call(base, "GET", path, token=token)
+        assert status == 200
+        seen += [job["id"] for job in body["jobs"]]
+        pages += 1
+        if pages == 2:  # jobs added meanwhile do not shift the pages
+            app.enqueue_many("greet", [{"n": 100}, {"n": 101}])
+        cursor = body["next"]
+        if cursor is None:
+            break
+    assert seen == sorted(ids, reverse=True) and pages == 5
+
+
+def test_everything_dead_since_a_time_is_retried(served: tuple[Conveyor, str, str]) -> None:
+    app, base, token = served
+    old = [app.enqueue("fails", {"n": n}) for n in range(2)]
+    app.run_worker(burst=True, install_signal_handlers=False)
+    time.sleep(0.05)
+    since = datetime.now(UTC)
+    new = [app.enqueue("fails", {"n": n}) for n in range(3)]
+    app.run_worker(burst=True, install_signal_handlers=False)
+    body = {"filter": {"state": "dead", "task": "fails", "since": since.isoformat()}}
+    status, answer, _ = call(base, "POST", "/api/jobs/retry", body, token)
+    assert status == 200 and sorted(answer["retried"]) == sorted(new)
+    assert set(app.ops.states(old).values()) == {"dead"}
+    bad = {"filter": {"state": "dead", "since": "yesterday"}}
+    status, answer, _ = call(base, "POST", "/api/jobs/retry", bad, token)
+    assert status == 422 and "since" in answer["error"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -47,10 +48,23 @@ def jobs_router(ops: Operations) -> APIRouter:
         task: str | None = None,
         queue: str | None = None,
         key: str | None = None,
-        limit: int = Query(50, ge=1, le=1000),
+        since: Annotated[datetime | None, Query(description="finished (or created) since")] = None,
+        before: Annotated[int | None, Query(ge=1, description="the previous `next`")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> dict[str, Any]:
-        jobs = ops.list_jobs(state=state, task=task, queue=queue, key=key, limit=limit)
-        return {"jobs": [job.to_dict() for job in jobs]}
+        """Newest first, a page at a time: pass the answer's `next` as `before` (keyset
+        pagination: each job is listed once however many are added meanwhile)."""
+        jobs = ops.list_jobs(
+            state=state,
+            task=task,
+            queue=queue,
+            key=key,
+            since=None if since is None else _epoch(since),
+            before_id=before,
+            limit=limit,
+        )
+        more = len(jobs) == limit
+        return {"jobs": [job.to_dict() for job in jobs], "next": jobs[-1].id if more else None}
 
     @router.get("/{job_id}")
     def show(job_id: int) -> dict[str, Any]:
@@ -92,8 +106,19 @@ def _select(ops: Operations, selection: Selection) -> tuple[Any, Any]:
 
     if (selection.ids is None) == (selection.filter is None):
         raise HTTPException(422, "give either 'ids' or 'filter'")
-    chosen = None if selection.filter is None else ops.job_filter(**selection.filter)
+    fields = dict(selection.filter or {})
+    if isinstance(fields.get("since"), str):  # "everything dead for X since 10:00"
+        try:
+            fields["since"] = _epoch(datetime.fromisoformat(fields["since"]))
+        except ValueError:
+            problem = f"filter.since: not an ISO-8601 time: {fields['since']!r}"
+            raise HTTPException(422, problem) from None
+    chosen = None if selection.filter is None else ops.job_filter(**fields)
     return selection.ids, chosen
+
+
+def _epoch(value: datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 def _acted(

@@ -247,6 +247,9 @@ WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(task)s::text IS NULL OR task = %(task)s)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(key)s::text IS NULL OR key = %(key)s)
+  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
+  AND (%(since)s::double precision IS NULL
+       OR COALESCE(finished_at, created_at) >= to_timestamp(%(since)s::double precision))
 ORDER BY id DESC
 LIMIT %(limit)s
 

@@ -213,6 +213,8 @@ WHERE (:state IS NULL OR state = :state)
   AND (:task IS NULL OR task = :task)
   AND (:queue IS NULL OR queue = :queue)
   AND (:key IS NULL OR key = :key)
+  AND (:before_id IS NULL OR id < :before_id)
+  AND (:since IS NULL OR COALESCE(finished_at, created_at) >= :since)
 ORDER BY id DESC
 LIMIT :limit
 

@@ -55,7 +55,12 @@ def api_routes(app: Conveyor) -> list[tuple[str, str]]:
         if path.startswith("/api/"):
             for method in operations:
                 routes.append(
-                    (method.upper(), path.replace("{job_id}", "1").replace("{name}", "x"))
+                    (
+                        method.upper(),
+                        path.replace("{job_id}", "1")
+                        .replace("{name}", "x")
+                        .replace("{source}", "x"),
+                    )
                 )
     return routes
 
@@ -119,6 +124,8 @@ def test_dead_jobs_retried_by_filter(served: tuple[Conveyor, str, str]) -> None:
         ("POST", "/api/jobs/retry", {"filter": {"colour": "red"}}, 400, "colour"),
         ("POST", "/api/connections/nope/pause", {}, 404, "nope"),
         ("GET", "/api/nothing", None, 404, "Not Found"),
+        ("GET", "/api/sync/nope/records", None, 400, "nope"),
+        ("GET", "/api/sync/runs?limit=5000", None, 422, "limit"),
     ],
 )
 def test_bad_input_is_4xx_json_naming_the_problem(
@@ -143,6 +150,7 @@ def test_reads_schedules_stats_workers_and_openapi(served: tuple[Conveyor, str, 
     assert "conveyor.prune" in names
     assert call(base, "GET", "/api/stats", token=token)[1] == {"queues": {}}
     assert call(base, "GET", "/api/workers", token=token)[1] == {"workers": []}
+    assert call(base, "GET", "/api/sync/runs", token=token)[1] == {"runs": []}
     status, spec, _ = call(base, "GET", "/api/openapi.json")
     assert status == 200 and "/api/jobs" in spec["paths"]
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends
 from .auth import bearer_token
 from .jobs import jobs_router
 from .operators import operators_router
+from .syncs import syncs_router
 
 if TYPE_CHECKING:
     from ...ops import Operations
@@ -23,6 +24,7 @@ def api_router(ops: Operations) -> APIRouter:
     router = APIRouter(prefix="/api", dependencies=[Depends(bearer_token(ops))])
     router.include_router(jobs_router(ops))
     router.include_router(operators_router(ops))
+    router.include_router(syncs_router(ops))
     return router
 
 

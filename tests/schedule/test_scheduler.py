@@ -4,8 +4,13 @@ schedulers sharing a store, the built-in maintenance, `app.schedule` errors and 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +154,51 @@ def test_cli_lists_schedules_with_next_run_and_inactive_builtins(
     assert by_name["conveyor.digest"]["status"].startswith("inactive: no task")
     assert by_name["conveyor.prune"]["status"] == "active"
     assert "hourly-report" in ok(invoke(database_url, "schedule", "list"))
+
+
+def test_three_scheduler_processes_and_a_restart_fire_each_time_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    clock, stop = tmp_path / "clock", tmp_path / "stop"
+
+    def set_clock(value: float) -> None:  # atomically: a reader never sees a half-written file
+        (tmp_path / "clock.new").write_text(str(value))
+        os.replace(tmp_path / "clock.new", clock)
+
+    set_clock(T0)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+    environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    script = Path(__file__).with_name("scheduler_process.py")
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, str(script), database_url, str(clock), str(stop)], env=environment
+        )
+
+    processes = [start() for _ in range(3)]
+    app = Conveyor(database_url)
+    try:
+        deadline = time.monotonic() + 30
+        while "minutely" not in app.store.last_fires():  # one of them saw the schedule
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)
+        for step in range(5):
+            if step == 2:  # a crash and a restart
+                processes[0].kill()
+                processes[0].wait(10)
+                processes[0] = start()
+            set_clock(T0 + 60 * (step + 1))
+            time.sleep(0.6)
+        stop.touch()
+        assert [p.wait(30) for p in processes[1:]] == [0, 0]
+        processes[0].wait(30)
+        jobs = app.store.list_jobs(app.ops.job_filter(task="report", limit=100))
+        keys = sorted(str(job.idempotency_key) for job in jobs)
+        assert keys == [f"cron:minutely:2026-12-07T09:0{minute}:00Z" for minute in range(5)]
+    finally:
+        stop.touch()
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+        app.close()

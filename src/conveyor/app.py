@@ -20,6 +20,7 @@ import structlog
 
 from . import settings
 from .accounts.registry import Account, AccountCheck, AccountRegistry
+from .alerts import AlertRegistry
 from .connections.auth import Auth
 from .connections.builtins import builtin_tasks
 from .connections.client import RemoteClient, Resources
@@ -110,7 +111,7 @@ class Conveyor:
             sync=SyncOperations(lambda: self.store, self.sources),
             schedules=self.scheduler,
         )
-        # The areas to come are composed here the same way, each from its own module: app.alerts.
+        self.alerts = AlertRegistry(lambda: self.store, self.events.subscribe)
 
     # -- configuration --------------------------------------------------------------------
 

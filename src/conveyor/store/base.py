@@ -12,6 +12,7 @@ from abc import abstractmethod
 from typing import Any
 
 from .accounts import AccountStore
+from .alerts import AlertStore
 from .inbound import InboundStore
 from .jobs import JobStore
 from .limits import LimitStore
@@ -34,6 +35,7 @@ class Store(
     WakeUps,
     TokenStore,
     ScheduleStore,
+    AlertStore,
 ):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""
 

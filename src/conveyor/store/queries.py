@@ -26,6 +26,7 @@ SLICES = (
     "inbound",
     "tokens",
     "schedules",
+    "alerts",
 )
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 

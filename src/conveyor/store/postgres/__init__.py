@@ -11,6 +11,7 @@ locks (`connection.py` names them). One module per slice where PostgreSQL differ
 from __future__ import annotations
 
 from ..accounts_sql import SQLAccounts
+from ..alerts_sql import SQLAlerts
 from ..records_sql import SQLRecords
 from ..schedules_sql import SQLSchedules
 from ..tokens_sql import SQLTokens
@@ -29,6 +30,7 @@ class PostgresStore(
     SQLAccounts,
     SQLTokens,
     SQLSchedules,
+    SQLAlerts,
 ):
     """Every slice, on one PostgreSQL database."""
 

@@ -10,6 +10,7 @@ wake-ups slice) are in `connection.py`; the rest is shared (`store/shared.py`,
 from __future__ import annotations
 
 from ..accounts_sql import SQLAccounts
+from ..alerts_sql import SQLAlerts
 from ..records_sql import SQLRecords
 from ..schedules_sql import SQLSchedules
 from ..tokens_sql import SQLTokens
@@ -20,7 +21,14 @@ from .limits import SQLiteLimits
 
 
 class SQLiteStore(
-    SQLiteInbound, SQLiteJobs, SQLiteLimits, SQLRecords, SQLAccounts, SQLTokens, SQLSchedules
+    SQLiteInbound,
+    SQLiteJobs,
+    SQLiteLimits,
+    SQLRecords,
+    SQLAccounts,
+    SQLTokens,
+    SQLSchedules,
+    SQLAlerts,
 ):
     """Every slice, on one SQLite file."""
 

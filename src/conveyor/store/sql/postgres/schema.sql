@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 13
+-- version: 14
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -220,3 +220,14 @@ CREATE TABLE conveyor_schedules (
     last_fire_at DOUBLE PRECISION NOT NULL,
     fired_at DOUBLE PRECISION NOT NULL
 );
+-- Alerts sent (0014), one row per kind, subject (a connection, an owner) and throttle window:
+-- the primary key is the cross-process dedupe. Epoch seconds.
+CREATE TABLE conveyor_alerts (
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    window_start DOUBLE PRECISION NOT NULL,
+    sent_at DOUBLE PRECISION NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (kind, subject, window_start)
+);
+CREATE INDEX conveyor_alerts_sent ON conveyor_alerts (sent_at);

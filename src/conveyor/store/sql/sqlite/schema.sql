@@ -1,7 +1,7 @@
 -- The SQLite schema as migrations/ leave it, all applied: read this, change it only by adding a
 -- migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here.
--- version: 13
+-- version: 14
 -- Timestamps are Unix epoch seconds (REAL), written by the application.
 
 CREATE TABLE conveyor_jobs (
@@ -210,3 +210,14 @@ CREATE TABLE conveyor_schedules (
     last_fire_at REAL NOT NULL,
     fired_at REAL NOT NULL
 );
+-- Alerts sent (0014), one row per kind, subject (a connection, an owner) and throttle window:
+-- the primary key is the cross-process dedupe. Epoch seconds.
+CREATE TABLE conveyor_alerts (
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    window_start REAL NOT NULL,
+    sent_at REAL NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (kind, subject, window_start)
+);
+CREATE INDEX conveyor_alerts_sent ON conveyor_alerts (sent_at);

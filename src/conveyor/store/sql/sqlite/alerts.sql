@@ -1,0 +1,10 @@
+-- The alerts slice: one row per alert sent, by kind, subject and throttle window.
+
+-- name: alert_claim
+INSERT INTO conveyor_alerts (kind, subject, window_start, sent_at, text)
+VALUES (:kind, :subject, :window, :now, :text)
+ON CONFLICT DO NOTHING
+
+-- name: alert_recent
+SELECT kind, subject, window_start, sent_at, text FROM conveyor_alerts
+ORDER BY sent_at DESC LIMIT :limit

@@ -111,7 +111,9 @@ class Conveyor:
             sync=SyncOperations(lambda: self.store, self.sources),
             schedules=self.scheduler,
         )
-        self.alerts = AlertRegistry(lambda: self.store, self.events.subscribe)
+        self.alerts = AlertRegistry(
+            lambda: self.store, self.events.subscribe, self.tasks.register, self.ops.failed_since
+        )
 
     # -- configuration --------------------------------------------------------------------
 

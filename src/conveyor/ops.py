@@ -100,6 +100,14 @@ class Operations:
         limit: 50)."""
         return self.store.list_jobs(filter or self.job_filter(**filters))
 
+    def failed_since(self, since: float, limit: int = 5000) -> list[Job]:
+        """Dead and retrying jobs that failed since `since` (the digest's input), newest first."""
+        return [
+            job
+            for state in ("dead", "retrying")
+            for job in self.store.list_jobs(JobFilter(state=state, since=since, limit=limit))
+        ]
+
     def job_filter(self, **filters: Any) -> JobFilter:
         """A checked filter: an unknown field or state is refused, naming the known ones."""
         unknown = sorted(set(filters) - set(JobFilter.__dataclass_fields__))

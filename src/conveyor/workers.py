@@ -17,6 +17,9 @@ SYNC_TASK = "conveyor.sync"  # runs a source's sync: claimed only where a source
 STALE_AFTER_LEASES = 3
 
 
+ALERTS_PREFIX = "conveyor.alerts."
+
+
 def worker_tasks(
     tasks: Iterable[str], has_connections: bool, has_sources: bool = False
 ) -> list[str]:
@@ -25,8 +28,8 @@ def worker_tasks(
     declared a source too, since without them they could only fail."""
 
     def claims(name: str) -> bool:
-        if not name.startswith(BUILTIN_PREFIX):
-            return True
+        if not name.startswith(BUILTIN_PREFIX) or name.startswith(ALERTS_PREFIX):
+            return True  # the digest exists only once an alert channel was added
         return has_connections and (has_sources or name != SYNC_TASK)
 
     return sorted(name for name in tasks if claims(name))

@@ -4,6 +4,8 @@ instances sharing a store; a channel that is down is logged, never raised."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import socket
 import sys
@@ -181,3 +183,40 @@ def test_cli_alerts_test_and_list(
     )
     listed = ok(invoke(database_url, "alerts", "list", app="alerting:app"))
     assert "channel 0: e-mail via smtp://127.0.0.1" in listed and "No alerts sent." in listed
+
+
+def test_weekly_digest_from_the_monday_schedule_groups_errors(
+    app: Conveyor, smtp: tuple[str, Inbox]
+) -> None:
+    url, inbox = smtp
+
+    @app.task(name="push_contact", max_attempts=1)
+    def push_contact(payload: dict[str, int]) -> None:
+        raise ValueError(f"bad contact {payload['n']}")
+
+    @app.task(name="push_order", max_attempts=1)
+    def push_order(payload: dict[str, int]) -> None:
+        raise KeyError("sku")
+
+    app.alerts.email(url, "conveyor@shop.test", "manager@shop.test")
+    app.alerts.dashboard_url = "http://conveyor.local/dashboard"
+    for n in range(3):
+        app.enqueue("push_contact", {"n": n})
+    app.enqueue("push_order", {"n": 9})
+    app.run_worker(burst=True, install_signal_handlers=False)
+    [digest] = [v for v in app.ops.schedules.views() if v.name == "conveyor.digest"]
+    assert digest.status == "active" and (digest.next_run.weekday(), digest.next_run.hour) in {
+        (0, 9),
+        (0, 8),
+    }  # Monday 10:00 Amsterdam (CET: 09:00 UTC, CEST: 08:00 UTC)
+    job_id = app.enqueue("conveyor.alerts.digest", idempotency_key="cron:conveyor.digest:test")
+    app.run_worker(burst=True, install_signal_handlers=False)
+    assert app.get_job(job_id).state == "succeeded"
+    app.alerts.flush()
+    [mail] = inbox.messages
+    message = email.message_from_bytes(mail.content, policy=email.policy.default)
+    assert str(message["Subject"]).startswith("[conveyor] 4 errors")
+    text = message.get_body().get_content()  # type: ignore[union-attr]
+    assert "- push_contact: ValueError x3" in text
+    assert "- push_order: KeyError x1" in text
+    assert "http://conveyor.local/dashboard/jobs?state=dead&task=push_contact" in text

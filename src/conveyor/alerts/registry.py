@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -21,6 +22,7 @@ from ..events import Event
 from ..store.alerts import AlertStore, SentAlert
 from .channels import Channel, EmailChannel, WebhookChannel
 from .core import DEFAULT_THROTTLE, Alert, alert_for, window_start
+from .digest import DIGEST_TASK, WEEK, digest_alert, group_errors
 
 log = structlog.get_logger("conveyor.alerts")
 
@@ -37,10 +39,15 @@ class AlertRegistry:
         self,
         store: Callable[[], AlertStore],
         subscribe: Callable[[Callable[[Event], object]], object],
+        register_task: Callable[..., object],
+        failed_jobs: Callable[[float], list[Any]],
         throttle: float = DEFAULT_THROTTLE,
     ) -> None:
         self._store = store
         self._subscribe = subscribe
+        self._register_task = register_task
+        self._failed_jobs = failed_jobs  # dead and retrying jobs that failed since a time
+        self.dashboard_url: str | None = None  # the digest links to it when set
         self.throttle = throttle
         self.channels: list[Channel] = []
         self._outbox: queue.Queue[Alert] = queue.Queue()
@@ -61,7 +68,25 @@ class AlertRegistry:
     def _add(self, channel: Channel) -> None:
         if not self.channels:
             self._subscribe(self.on_event)
+            # The built-in Monday 10:00 schedule enqueues it; it exists once there is a channel.
+            self._register_task(self._digest_task, name=DIGEST_TASK, max_attempts=3)
         self.channels.append(channel)
+
+    def _digest_task(self) -> dict[str, int]:
+        return self.send_digest()
+
+    def send_digest(self, now: float | None = None, period: float = WEEK) -> dict[str, int]:
+        """Send the errors of the last `period` to every channel now; the counts sent."""
+        until = time.time() if now is None else now
+        since = until - period
+        groups = group_errors(self._failed_jobs(since), since, until)
+        alert = digest_alert(groups, since, until, self.dashboard_url)
+        failed = [c.name for c in self.channels if self._send(c, alert) is not None]
+        return {
+            "groups": len(groups),
+            "errors": sum(g.count for g in groups),
+            "failed": len(failed),
+        }
 
     def on_event(self, event: Event) -> None:
         alert = alert_for(event)

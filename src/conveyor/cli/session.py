@@ -36,6 +36,7 @@ from ..durations import parse_duration
 from ..errors import ConveyorError, StoreError
 from ..inbound.config import apply_webhooks
 from ..job import STATES
+from ..schedule.config import apply_schedules
 from ..sync.config import apply_sources
 
 USAGE_ERROR = 2
@@ -139,6 +140,7 @@ class Session:
                 apply_config(app, self.config_path)
                 apply_webhooks(app, self.config_path)
                 apply_sources(app, self.config_path)
+                apply_schedules(app, self.config_path)
             self._app = app
         return self._app
 

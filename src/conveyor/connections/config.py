@@ -135,7 +135,8 @@ def parse_config(text: str, source: str = "conveyor.toml") -> list[ConnectionSpe
     )
     root.take("webhooks")  # read by conveyor.inbound.config
     root.take("sources")  # read by conveyor.sync.config
-    root.finish("top-level keys", ("connections", "webhooks", "sources"))
+    root.take("schedules")  # read by conveyor.schedule.config
+    root.finish("top-level keys", ("connections", "webhooks", "sources", "schedules"))
     specs = [] if tables is None else _connections(tables)
     if root.mistakes:
         raise ConfigurationError("; ".join(root.mistakes))

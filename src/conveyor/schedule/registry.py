@@ -103,6 +103,22 @@ class ScheduleRegistry:
         self._schedules[name] = schedule
         return schedule
 
+    def declare(self, name: str, **options: Any) -> Schedule | None:
+        """From a config file: `add`, or `enabled = false` to turn a schedule off."""
+        if options.pop("enabled", True) is False:
+            self.disable(name)
+            return None
+        cron = options.pop("cron")
+        return self.add(name, cron, options.pop("task", None), **options)
+
+    def __contains__(self, name: object) -> bool:
+        """Declared by the application (a built-in may be declared again, to move it)."""
+        known = self._schedules.get(name) if isinstance(name, str) else None
+        return known is not None and not known.builtin
+
+    def remove(self, name: str) -> None:
+        self._schedules.pop(name, None)
+
     def disable(self, name: str) -> None:
         if self._schedules.pop(name, None) is None:
             raise ConfigurationError(f"no schedule named {name!r}")

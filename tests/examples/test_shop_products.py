@@ -1,0 +1,103 @@
+"""examples/shop_products (003) against its stand-in products API, on both backends."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from pydantic import ValidationError
+
+from conveyor.events import BreakerClosed, BreakerOpened
+from examples.shop_products.integration import make_app, product_created
+from examples.shop_products.remote import ProductsApi
+
+
+@pytest.fixture
+def api() -> Iterator[ProductsApi]:
+    remote = ProductsApi()
+    remote.start()
+    yield remote
+    remote.stop()
+
+
+def product(n: int, **changes: object) -> dict[str, object]:
+    return {"id": n, "name": f"Product {n}", "price": 9.5 + n, "stock": n, **changes}
+
+
+def test_shop_products_end_to_end(database_url: str, api: ProductsApi) -> None:
+    app = make_app(database_url, api.url)
+    app.migrate()
+    events: list[str] = []
+    app.events.subscribe(lambda e: events.append(e.name), BreakerOpened, BreakerClosed)
+
+    # The hook validates and enqueues; it returns before any remote call.
+    ids = [product_created(app, product(n)) for n in range(1, 13)]
+    assert api.requests == [] and app.get_job(ids[0]).state == "queued"
+    for bad in ({"id": "x1"}, {"price": "cheap"}, {"stock": -1}):
+        with pytest.raises(ValidationError):
+            product_created(app, product(50, **bad))
+
+    # A 429 with Retry-After first, then bundles; bearer, signature and key verified remotely.
+    api.throttle = 1
+    deadline = time.monotonic() + 10
+    while len(api.products) < 12 and time.monotonic() < deadline:
+        app.run_worker(burst=True)
+        time.sleep(0.2)
+    assert sorted(api.products) == list(range(1, 13))
+    assert api.requests[0]["status"] == 429
+    assert max(r["size"] for r in api.requests) > 1  # batched
+    assert api.products[3] == {
+        "version": 1,
+        "id": 3,
+        "name": "Product 3",
+        "price": 12.5,
+        "stock": 3,
+    }
+    assert all(app.get_job(i).state == "succeeded" for i in ids)
+
+    # The same product enqueued again is the same job; a replayed key is deduped remotely.
+    assert product_created(app, product(1)) == ids[0]
+
+    # Outage: the breaker opens; after it, it closes and the jobs go through.
+    api.outage = True
+    down = [product_created(app, product(n)) for n in range(21, 25)]
+    deadline = time.monotonic() + 5
+    while "breaker.opened" not in events and time.monotonic() < deadline:
+        app.run_worker(burst=True)
+        time.sleep(0.2)
+    assert "breaker.opened" in events and 21 not in api.products
+    api.outage = False
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        app.run_worker(burst=True)
+        if all(app.get_job(i).state == "succeeded" for i in down):
+            break
+        time.sleep(0.3)
+    assert all(app.get_job(i).state == "succeeded" for i in down)
+    assert events[-1] == "breaker.closed"
+
+    # A remote 422 is a dead letter at once; reviewed, fixed and replayed.
+    bad = product_created(app, product(99, name=" "))
+    app.run_worker(burst=True)
+    dead = app.list_jobs(state="dead")
+    assert [j.id for j in dead] == [bad] and "422" in (dead[0].last_error or "")
+    job = app.get_job(bad)
+    app.retry_jobs([bad], payload={**job.payload, "body": {**job.payload["body"], "name": "Ok"}})
+    app.run_worker(burst=True)
+    assert app.get_job(bad).state == "succeeded" and api.products[99]["name"] == "Ok"
+
+
+def test_remote_rejects_unsigned_and_bad_token(api: ProductsApi) -> None:
+    request = urllib.request.Request(
+        f"{api.url}/products",
+        data=json.dumps(product(1)).encode(),
+        headers={"Idempotency-Key": "k", "Authorization": "Bearer wrong"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=5)
+    assert error.value.code == 401 and api.products == {}

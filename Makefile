@@ -20,7 +20,7 @@ $(BENCH_STAMP): $(STAMP)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/demo.py
+	$(if $(EXAMPLE),,$(PY) examples/demo.py)
 	$(PY) -m examples $(EXAMPLE)
 
 lint: $(STAMP)

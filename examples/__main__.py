@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from conveyor.logs import configure_logging
+
 # In the order of the write-ups they come from (../shared/seeds/000 … 004).
 EXAMPLES = ("loyalty", "integrations", "pos_erp", "shop_products", "workflows")
 
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: example {args.example!r} is not written yet", file=sys.stderr)
             return 2
         names = [args.example]
+    configure_logging("critical")  # the demos print their own few lines; the job logs are JSON noise
     started = time.monotonic()
     for name in names:
         print(f"\n== examples/{name} ==", flush=True)

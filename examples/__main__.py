@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: example {args.example!r} is not written yet", file=sys.stderr)
             return 2
         names = [args.example]
-    configure_logging("critical")  # the demos print their own few lines; the job logs are JSON noise
+    configure_logging("critical")  # the demos print their own few lines, not JSON job logs
     started = time.monotonic()
     for name in names:
         print(f"\n== examples/{name} ==", flush=True)

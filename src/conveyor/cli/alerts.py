@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -49,7 +48,7 @@ def list_alerts(
                 {
                     "kind": alert.kind,
                     "subject": alert.subject,
-                    "sent_at": _iso(alert.sent_at),
+                    "sent_at": render.iso(alert.sent_at),
                     "text": alert.text,
                 }
             )
@@ -65,10 +64,6 @@ def list_alerts(
         table.add_column(column)
     for alert in sent:
         table.add_row(
-            _iso(alert.sent_at), alert.kind, alert.subject, render.shorten(alert.text, 80)
+            render.iso(alert.sent_at), alert.kind, alert.subject, render.shorten(alert.text, 80)
         )
     render.console().print(table)
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

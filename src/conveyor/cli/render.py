@@ -39,6 +39,14 @@ def emit_json(value: Any, indent: int | None = None) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, default=str, indent=indent))
 
 
+def iso(value: datetime | float | None) -> str | None:
+    """A time (or epoch seconds) for JSON output: ISO-8601 in UTC, to the second, with a Z."""
+    if value is None:
+        return None
+    moment = datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else value
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 

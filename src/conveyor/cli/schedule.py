@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -37,8 +36,8 @@ def list_schedules(
                     "tz": v.tz,
                     "task": v.task,
                     "catch_up": v.catch_up,
-                    "next_run": _iso(v.next_run),
-                    "last_run": _iso(v.last_run),
+                    "next_run": render.iso(v.next_run),
+                    "last_run": render.iso(v.last_run),
                     "status": v.status,
                 }
             )
@@ -57,7 +56,3 @@ def list_schedules(
             v.status,
         )
     render.console().print(table)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")

@@ -7,7 +7,6 @@ token.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -45,8 +44,8 @@ def list_tokens(
             render.emit_json(
                 {
                     "name": token.name,
-                    "created_at": _iso(token.created_at),
-                    "last_used_at": _iso(token.last_used_at),
+                    "created_at": render.iso(token.created_at),
+                    "last_used_at": render.iso(token.last_used_at),
                 }
             )
         return
@@ -57,7 +56,9 @@ def list_tokens(
     for column in ("NAME", "CREATED", "LAST USED"):
         table.add_column(column)
     for token in tokens:
-        table.add_row(token.name, _iso(token.created_at), _iso(token.last_used_at) or "never")
+        table.add_row(
+            token.name, render.iso(token.created_at), render.iso(token.last_used_at) or "never"
+        )
     render.console().print(table)
 
 
@@ -66,9 +67,3 @@ def revoke(ctx: typer.Context, name: Name) -> None:
     """Delete a token: its next request is refused."""
     session(ctx).app.ops.tokens.revoke(name)
     typer.echo(f"Revoked token {name!r}.")
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -40,13 +40,23 @@ def next_fire(cron: str, tz: str, after: datetime) -> datetime:
     return next(CronSim(cron, local)).astimezone(UTC)
 
 
-def missed(cron: str, tz: str, last: datetime, now: datetime, catch_up: CatchUp) -> list[datetime]:
-    """The fires to enqueue for (last, now]: one fire due is always fired; after downtime,
-    `once` fires the latest missed one, `all` every one, `none` none."""
+def fires_between(cron: str, tz: str, last: datetime, now: datetime) -> list[datetime]:
+    """Every fire time in (last, now], oldest first."""
     fires: list[datetime] = []
     at = last
     while (at := next_fire(cron, tz, at)) <= now:
         fires.append(at)
+    return fires
+
+
+def to_fire(fires: list[datetime], catch_up: CatchUp) -> list[datetime]:
+    """Of the fires due, those to enqueue: one fire due is always fired; after downtime, `once`
+    fires the latest missed one, `all` every one, `none` none."""
     if len(fires) <= 1 or catch_up == "all":
         return fires
     return fires[-1:] if catch_up == "once" else []
+
+
+def missed(cron: str, tz: str, last: datetime, now: datetime, catch_up: CatchUp) -> list[datetime]:
+    """The fires to enqueue for (last, now]."""
+    return to_fire(fires_between(cron, tz, last, now), catch_up)

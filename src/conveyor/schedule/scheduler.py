@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from ..store.schedules import ScheduleStore
-from .core import missed, next_fire
+from .core import fires_between, next_fire, to_fire
 from .registry import Schedule, ScheduleRegistry
 
 MAX_SLEEP = 60.0  # wake at least this often: a schedule added elsewhere, a clock jump
@@ -84,17 +84,15 @@ class Scheduler:
                 self._slice().mark_fired(schedule.name, now_ts, 0.0)
                 continue
             since = datetime.fromtimestamp(record.last_fire_at, UTC)
-            due = missed(schedule.cron, schedule.tz, since, now, schedule.catch_up)
-            if not due:
-                newest = _newest_missed(schedule, since, now)
-                if newest is not None:  # catch_up="none": skip the missed fires for good
-                    self._slice().mark_fired(schedule.name, newest.timestamp(), now_ts)
+            fires = fires_between(schedule.cron, schedule.tz, since, now)
+            if not fires:
                 continue
+            due = to_fire(fires, schedule.catch_up)
             for fire_at in due:
                 fired.extend(self._fire(schedule, fire_at, now_ts))
-            newest = _newest_missed(schedule, since, now)
-            if newest is not None:
-                self._slice().mark_fired(schedule.name, newest.timestamp(), now_ts)
+            # Skipped fires (catch_up="none") are passed for good, without counting as a run.
+            ran_at = now_ts if due else record.fired_at
+            self._slice().mark_fired(schedule.name, fires[-1].timestamp(), ran_at)
         return fired
 
     def _fire(self, schedule: Schedule, fire_at: datetime, now_ts: float) -> list[Fired]:
@@ -156,8 +154,3 @@ class Scheduler:
                 )
             )
         return views
-
-
-def _newest_missed(schedule: Schedule, since: datetime, now: datetime) -> datetime | None:
-    fires = missed(schedule.cron, schedule.tz, since, now, "once")
-    return fires[-1] if fires else None

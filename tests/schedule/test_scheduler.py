@@ -65,6 +65,8 @@ def test_missed_fires_are_caught_up_by_policy(app: Conveyor, policy: str, count:
     clock.now += 3 * 3600  # down for three fires
     assert len(scheduler.tick()) == count
     assert len(fired_keys(app)) == count
+    [view] = [v for v in scheduler.views() if v.name == "hourly"]
+    assert (view.last_run is None) == (count == 0)  # skipped fires are not a run
     clock.now += 3600  # back to normal: the next fire fires, whatever the policy
     assert len(scheduler.tick()) == 1
 

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from ...ops import CANCEL, DELETE, RETRY, Action
 
 if TYPE_CHECKING:
     from ...ops import Operations
@@ -73,15 +76,15 @@ def jobs_router(ops: Operations) -> APIRouter:
     @router.post("/{job_id}/retry")
     def retry_one(job_id: int, body: RetryBody | None = None) -> dict[str, Any]:
         payload = None if body is None else body.payload
-        return _acted(ops, "retried", ops.retry([job_id], payload=payload), [job_id], "retry")
+        return _acted(ops, RETRY, ops.retry([job_id], payload=payload), job_id)
 
     @router.post("/{job_id}/cancel")
     def cancel_one(job_id: int) -> dict[str, Any]:
-        return _acted(ops, "cancelled", ops.cancel([job_id]), [job_id], "cancel")
+        return _acted(ops, CANCEL, ops.cancel([job_id]), job_id)
 
     @router.delete("/{job_id}")
     def delete_one(job_id: int) -> dict[str, Any]:
-        return _acted(ops, "deleted", ops.delete([job_id]), [job_id], "delete")
+        return _acted(ops, DELETE, ops.delete([job_id]), job_id)
 
     @router.post("/retry")
     def retry_many(selection: Selection) -> dict[str, Any]:
@@ -102,8 +105,6 @@ def jobs_router(ops: Operations) -> APIRouter:
 
 
 def _select(ops: Operations, selection: Selection) -> tuple[Any, Any]:
-    from starlette.exceptions import HTTPException
-
     if (selection.ids is None) == (selection.filter is None):
         raise HTTPException(422, "give either 'ids' or 'filter'")
     fields = dict(selection.filter or {})
@@ -121,15 +122,8 @@ def _epoch(value: datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
-def _acted(
-    ops: Operations, past: str, done: list[int], asked: list[int], name: str
-) -> dict[str, Any]:
-    from starlette.exceptions import HTTPException
-
-    from ...ops import CANCEL, DELETE, RETRY
-
+def _acted(ops: Operations, action: Action, done: list[int], job_id: int) -> dict[str, Any]:
     if not done:
-        action = {"retry": RETRY, "cancel": CANCEL, "delete": DELETE}[name]
-        reason = ops.why_not(action, asked[0])
-        raise HTTPException(404 if "no such job" in reason else 409, reason)
-    return {past: done}
+        ops.get_job(job_id)  # an unknown job: JobNotFound, answered 404
+        raise HTTPException(409, ops.why_not(action, job_id))
+    return {action.past: done}

@@ -66,7 +66,7 @@ def make_app(
             auth=Bearer(credentials.token),
             headers={"X-Shop-Uuid": credentials.shop},
             rate_limit=rate_limit,
-            breaker=breaker or Breaker(failures=10, cool_off=60),
+            breaker=breaker or Breaker(failures=5, cool_off=60),
             check="GET /company",
             identity="name",
         )

@@ -8,8 +8,8 @@ Every request carries a personal access token (`Authorization: Bearer ...`) and 
 `/contacts/{ref}/orders` (404 for a contact that does not exist yet: why contact-create leads).
 `GET /rewards` lists the rewards, `POST /contacts/{ref}/redeem` spends credits (422 when short).
 
-More than `limit` requests within a second from one token: 429 with `Retry-After: 1`.
-`outage = "503"` answers 503 to everything; `outage = "refuse"` closes the listening socket (and
+More than `limit` requests within a second for one shop (token and shop id): 429 with
+`Retry-After: 1`. `outage = "503"` answers 503 to everything; `outage = "refuse"` closes the listening socket (and
 drops requests on kept-alive connections). `broken` holds contact refs the remote fails with a
 500 (a remote bug about one contact). `requests` records every request, for the tests.
 
@@ -54,7 +54,7 @@ REWARDS = [
 
 class LoyaltyApi:
     def __init__(self, limit: int = 5, companies: tuple[Company, ...] = COMPANIES) -> None:
-        self.limit = limit  # requests per second per token; more is a 429
+        self.limit = limit  # requests per second per shop; more is a 429
         self.companies = {c.token: c for c in companies}
         # shop id -> contact ref -> contact ({"ref", "email", "name", "credits"})
         self.contacts: dict[str, dict[str, dict[str, Any]]] = {}
@@ -120,13 +120,13 @@ class LoyaltyApi:
         if self.outage == "503":
             return _error(503, "Leat is in maintenance")
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if self.throttle > 0 or self._too_fast(token):
+        shop = request.headers.get("X-Shop-Uuid", "")
+        if self.throttle > 0 or self._too_fast(f"{token}/{shop}"):
             self.throttle = max(0, self.throttle - 1)
             return _error(429, "too many requests", {"Retry-After": "1"})
         company = self.companies.get(token)
         if company is None:
             return _error(401, "invalid personal access token")
-        shop = request.headers.get("X-Shop-Uuid", "")
         if shop not in company.shops:
             return _error(403, f"shop {shop!r} is not a shop of {company.name}")
         ref = request.match_info.get("ref")
@@ -140,9 +140,9 @@ class LoyaltyApi:
             return web.json_response({"message": error.text}, status=error.status)
         return response
 
-    def _too_fast(self, token: str) -> bool:
+    def _too_fast(self, caller: str) -> bool:
         now = time.monotonic()
-        seen = self._seen.setdefault(token, deque())
+        seen = self._seen.setdefault(caller, deque())
         while seen and seen[0] <= now - 1.0:
             seen.popleft()
         if len(seen) >= self.limit:
@@ -157,6 +157,8 @@ class LoyaltyApi:
     async def create_contact(self, request: web.Request) -> web.Response:
         body = await _json(request)
         ref, email = str(body.get("ref") or ""), str(body.get("email") or "")
+        if ref in self.broken:
+            return _error(500, "internal server error")
         errors = {}
         if not ref:
             errors["ref"] = ["is required"]

@@ -9,9 +9,10 @@ Every request carries a personal access token (`Authorization: Bearer ...`) and 
 `GET /rewards` lists the rewards, `POST /contacts/{ref}/redeem` spends credits (422 when short).
 
 More than `limit` requests within a second for one shop (token and shop id): 429 with
-`Retry-After: 1`. `outage = "503"` answers 503 to everything; `outage = "refuse"` closes the listening socket (and
-drops requests on kept-alive connections). `broken` holds contact refs the remote fails with a
-500 (a remote bug about one contact). `requests` records every request, for the tests.
+`Retry-After: 1`. `set_outage("503")` answers 503 to everything; `set_outage("refuse")` closes
+the listening socket (and drops requests on kept-alive connections). `broken` holds contact
+refs the remote fails with a 500 (a remote bug about one contact). `requests` records every
+request (method, path, shop, status, when), for the tests.
 
     python -m examples.loyalty.remote --port 8000
 """

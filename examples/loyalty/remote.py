@@ -120,8 +120,7 @@ class LoyaltyApi:
     async def _answer(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if self.outage == "503":
             return _error(503, "Leat is in maintenance")
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        shop = request.headers.get("X-Shop-Uuid", "")
+        token, shop = _token(request), _shop(request)
         if self.throttle > 0 or self._too_fast(f"{token}/{shop}"):
             self.throttle = max(0, self.throttle - 1)
             return _error(429, "too many requests", {"Retry-After": "1"})
@@ -133,8 +132,6 @@ class LoyaltyApi:
         ref = request.match_info.get("ref")
         if ref is not None and ref in self.broken:
             return _error(500, "internal server error")
-        request["company"] = company
-        request["shop"] = shop
         try:
             response: web.StreamResponse = await handler(request)
         except web.HTTPException as error:  # 404 and 400 raised by the endpoints
@@ -152,7 +149,7 @@ class LoyaltyApi:
         return False
 
     async def company(self, request: web.Request) -> web.Response:
-        company: Company = request["company"]
+        company = self.companies[_token(request)]
         return web.json_response({"id": company.id, "name": company.name})
 
     async def create_contact(self, request: web.Request) -> web.Response:
@@ -167,7 +164,7 @@ class LoyaltyApi:
             errors["email"] = ["is not a valid e-mail address"]
         if errors:
             return web.json_response({"message": "invalid contact", "errors": errors}, status=422)
-        shop = self.contacts.setdefault(request["shop"], {})
+        shop = self.contacts.setdefault(_shop(request), {})
         if ref in shop:  # creating twice (a retry after a lost answer) is the same contact
             return web.json_response(shop[ref], status=200)
         shop[ref] = {"ref": ref, "email": email, "name": body.get("name"), "credits": 0}
@@ -232,7 +229,7 @@ class LoyaltyApi:
         )
 
     def _contact(self, request: web.Request) -> dict[str, Any]:
-        contact = self.contact(request["shop"], request.match_info["ref"])
+        contact = self.contact(_shop(request), request.match_info["ref"])
         if contact is None:
             raise web.HTTPNotFound(text="contact not found")
         return contact
@@ -296,6 +293,14 @@ async def _json(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="body must be an object")
     return body
+
+
+def _token(request: web.Request) -> str:
+    return request.headers.get("Authorization", "").removeprefix("Bearer ")
+
+
+def _shop(request: web.Request) -> str:
+    return request.headers.get("X-Shop-Uuid", "")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

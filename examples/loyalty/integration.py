@@ -76,6 +76,7 @@ def make_app(
         # Breaker opened ("leat-nl cannot be reached") and closed become mails; the weekly
         # digest of the errors kept on the jobs goes to the same address.
         app.alerts.email(smtp, "conveyor@shop.test", [manager])
+        app.alerts.digest_when_empty = False  # the Monday mail only if errors were reported
     app.schedule("conveyor.digest", "0 10 * * MON", tz=SHOP_TZ)  # Monday 10:00, shop time
     app.schedule("conveyor.prune", "0 3 1 * *", tz=SHOP_TZ)  # the 1st of the month
     return app

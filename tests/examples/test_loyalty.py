@@ -278,6 +278,7 @@ def test_outage_mail_rewards_now_and_schedules(
     digest = inbox.messages[-1]
     assert str(digest["Subject"]).startswith("[conveyor] ")
     assert "leat.redeem_reward: PermanentStatus 422 x1" in digest.get_content()
+    assert app.alerts.digest_when_empty is False  # a week without errors: no mail
 
 
 def test_five_requests_a_second_and_mass_create(database_url: str, api: LoyaltyApi) -> None:

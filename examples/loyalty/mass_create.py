@@ -24,8 +24,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from conveyor import Conveyor
+from conveyor.logs import configure_logging
 
 from .builders import ContactBuilder
+from .integration import default_stores, make_app
+from .remote import LoyaltyApi
 
 FINAL = ("succeeded", "dead", "cancelled")
 
@@ -93,11 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.count < 1:
         print("error: --count must be at least 1", file=sys.stderr)
         return 2
-    from conveyor.logs import configure_logging
-
-    from .integration import make_app
-    from .remote import LoyaltyApi
-
+    if args.store not in default_stores():
+        print(f"error: no credentials for store {args.store!r}", file=sys.stderr)
+        return 2
     configure_logging("critical")  # the progress bar, not the JSON job logs
     api = LoyaltyApi() if args.with_remote else None
     remote_url = api.start() if api else (args.remote_url or "http://127.0.0.1:8000")
@@ -105,9 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     app = make_app(database_url, remote_url)
     app.migrate()
     try:
-        if f"leat-{args.store}" not in app.connections:
-            print(f"error: no credentials for store {args.store!r}", file=sys.stderr)
-            return 2
         counts = mass_create(
             app, args.store, customers(args.count, args.first_id), work=not args.no_worker
         )

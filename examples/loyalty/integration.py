@@ -68,7 +68,7 @@ def make_app(
             rate_limit=rate_limit,
             breaker=breaker or Breaker(failures=5, cool_off=60),
             check="GET /company",
-            identity="name",
+            identity="{name} ({id})",  # the company the token and shop id belong to
         )
     # 7 attempts: the first at once, then 2 h, 6.4 h, 10.8 h, 15.2 h, 19.6 h and 24 h after.
     register_types(app, Linear(first=2 * hour, last=24 * hour), max_attempts=7)

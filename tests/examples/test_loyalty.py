@@ -313,9 +313,9 @@ def test_connection_tester_per_store(tmp_path: Any, api: LoyaltyApi) -> None:
     }
     app = make_app(f"sqlite:///{tmp_path}/t.db", api.url, stores=stores)
     checks = {name: app.test_connection(f"leat-{name}") for name in stores}
-    assert (checks["nl"].ok, checks["nl"].identity) == (True, "Demo Shop BV")
-    assert (checks["be"].ok, checks["be"].identity) == (True, "Demo Shop BV")
-    assert (checks["other"].ok, checks["other"].identity) == (True, "Other Retail Ltd")
+    assert (checks["nl"].ok, checks["nl"].identity) == (True, "Demo Shop BV (c-1001)")
+    assert (checks["be"].ok, checks["be"].identity) == (True, "Demo Shop BV (c-1001)")
+    assert (checks["other"].ok, checks["other"].identity) == (True, "Other Retail Ltd (c-2002)")
     assert (checks["uk"].ok, checks["uk"].status) == (False, 403)
     assert (checks["xx"].ok, checks["xx"].status) == (False, 401)
     assert "refused the credentials" in checks["xx"].message

@@ -422,6 +422,10 @@ class Conveyor:
         """A source's stored records; filters: owner, kind, deleted (False), after, limit."""
         return self.ops.sync.records(source, **filters)
 
+    def record(self, source: str, owner: str, external_id: str, **key: str) -> StoredRecord | None:
+        """One stored record by owner and id (`kind=`, `parent=` for a child), or None."""
+        return self.ops.sync.record(source, owner, external_id, **key)
+
     def reextract(self, source: str, owner: str | None = None) -> list[SyncRun]:
         """Rebuild stored items' children from their stored data, without calling the remote."""
         return self.ops.sync.reextract(source, owner)

@@ -387,10 +387,20 @@ class Conveyor:
         return self.sources.declare(name, **settings)
 
     def sync(
-        self, source: str, owner: str, *, mode: RunMode = "incremental", since: str | None = None
+        self,
+        source: str,
+        owner: str,
+        *,
+        mode: RunMode = "incremental",
+        since: str | None = None,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
-        """Enqueue one owner's sync (a `conveyor.sync` job); returns the job id."""
-        return self.sources.enqueue_sync(source, owner, mode=mode, since=since)
+        """Enqueue one owner's sync (a `conveyor.sync` job); returns the job id. `queue=`: a
+        pool other than the source's; `idempotency_key=`: enqueued once however often asked."""
+        return self.sources.enqueue_sync(
+            source, owner, mode=mode, since=since, queue=queue, idempotency_key=idempotency_key
+        )
 
     def sync_now(
         self,

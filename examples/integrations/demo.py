@@ -39,7 +39,7 @@ def main(database_url: str) -> None:
             for user in USERS:
                 connect(bank, web, user)
             wait_for(lambda: settled(app) and len(ledger.rows("transaction")) == 80, 20, "init")
-            windows = sum(1 for path, _ in bank.requests if path == "/transactions")
+            windows = sum(1 for path, *_ in bank.requests if path == "/transactions")
             print(
                 f"connected {', '.join(USERS)} over OAuth ({bank.code_exchanges} codes exchanged);"
                 f" history pulled on the init pool: {len(ledger.rows('transaction'))}"

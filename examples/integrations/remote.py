@@ -14,8 +14,8 @@ The bank (`BankApi`, aiohttp in a thread):
   `cursor`, answering `{"<collection>": [...], "next_cursor": ... | null}`. A bad `limit`,
   cursor or date is a 400 naming it; a missing or expired token a 401.
 - `throttle = N`: the next N API requests get 429 with `Retry-After: 1`. `outage = True`: every
-  API request gets 500 (the OAuth endpoints stay up). Counters: `requests` (path, status),
-  `refreshes`, `code_exchanges`.
+  API request gets 500 (the OAuth endpoints stay up). Counters: `requests` (path, status,
+  query), `refreshes`, `code_exchanges`; `live_refresh_tokens(user)`.
 
     python -m examples.integrations.remote --port 8001
 """
@@ -64,7 +64,7 @@ class BankApi:
         self.user = ""  # who is logged in at the bank when a consent page is opened
         self.throttle = 0
         self.outage = False
-        self.requests: list[tuple[str, int]] = []
+        self.requests: list[tuple[str, int, dict[str, str]]] = []  # path, status, query
         self.refreshes = 0
         self.code_exchanges = 0
         self._codes: dict[str, tuple[str, str, str]] = {}  # code: (user, challenge, redirect)
@@ -101,6 +101,18 @@ class BankApi:
             customer = self.customers[user]
             now = datetime.now(UTC).replace(microsecond=0)
             return [self._transaction(customer, now)["id"] for _ in range(count)]
+
+    def grant(self, user: str) -> str:
+        """An access token for `user`, as if they had just authorised (for direct calls)."""
+        token = secrets.token_urlsafe(16)
+        with self._lock:
+            self._access[token] = (user, datetime.now(UTC) + timedelta(seconds=self.expires_in))
+        return token
+
+    def live_refresh_tokens(self, user: str) -> int:
+        """How many refresh tokens of the user the bank would still honour (rotation: one)."""
+        with self._lock:
+            return sum(1 for owner in self._refresh.values() if owner == user)
 
     def _transaction(self, customer: Customer, when: datetime) -> dict[str, Any]:
         account = customer.accounts[0]
@@ -194,7 +206,7 @@ class BankApi:
     def _answer(self, request: web.Request, build: Any) -> web.Response:
         status, body, headers = self._serve(request, build)
         with self._lock:
-            self.requests.append((request.path, status))
+            self.requests.append((request.path, status, dict(request.query)))
         return web.json_response(body, status=status, headers=headers)
 
     def _serve(self, request: web.Request, build: Any) -> tuple[int, Any, dict[str, str]]:
@@ -312,7 +324,8 @@ class HealthSender:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
+            with error:
+                return error.code, json.loads(error.read())
 
 
 if __name__ == "__main__":

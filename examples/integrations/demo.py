@@ -15,7 +15,7 @@ from conveyor import Conveyor
 from conveyor.accounts import generate_key
 from conveyor.schedule.scheduler import Scheduler
 
-from .integration import make_app
+from .integration import SparkApp, make_app
 from .remote import BankApi, HealthSender
 from .running import wait_for, web_server, worker_pools
 
@@ -30,81 +30,98 @@ def main(database_url: str) -> None:
     bank.start()
     app = make_app(database_url, bank.url, retry_after=0.3, per_page=10)
     app.migrate()
-    ledger = app.ledger  # type: ignore[attr-defined]
-    clock = FastClock()
-    scheduler = Scheduler(app.schedules, lambda: app.store, app.tasks.enqueue, clock=clock)
-    scheduler.tick()  # the schedulers' first sight of check-for-updates
+    clock = FastClock(app)
     try:
         with web_server(app) as web, worker_pools(app):
-            for user in USERS:
-                connect(bank, web, user)
-            wait_for(lambda: settled(app) and len(ledger.rows("transaction")) == 80, 20, "init")
-            windows = sum(1 for path, *_ in bank.requests if path == "/transactions")
-            print(
-                f"connected {', '.join(USERS)} over OAuth ({bank.code_exchanges} codes exchanged);"
-                f" history pulled on the init pool: {len(ledger.rows('transaction'))}"
-                f" transactions in {windows} requests (30-day windows),"
-                f" {len(ledger.rows('account'))} accounts, {len(ledger.rows('pot'))} pots"
-            )
-
-            bank.add_transactions("alice", 3)
-            bank.throttle = 1
-            fired = clock.advance(15 * 60, scheduler)
-            wait_for(lambda: settled(app) and len(ledger.rows("transaction")) == 83, 20, "update")
-            print(
-                f"check-for-updates fired ({fired}): {fetches(app, 'fetch')} fetches on the fetch"
-                f" pool, 3 new transactions processed, a 429 waited out (Retry-After: 1),"
-                f" {bank.refreshes} token refreshes (each rotating the refresh token)"
-            )
-
-            sender = HealthSender()
-            hook = f"{web}/hooks/health"
-            first = sender.send(hook, health_items("alice"), event_id="msg_demo_1")
-            again = sender.send(hook, health_items("alice"), event_id="msg_demo_1")
-            forged = sender.send(hook, health_items("alice"), forge=True)
-            wait_for(lambda: len(ledger.rows("metric")) == 2 and settled(app), 10, "hooks")
-            print(
-                f"health webhook: {first[0]} with {len(first[1]['jobs'])} jobs (1 workout,"
-                f" 2 metrics) for the webhook pool; the same event again: {again[0]}"
-                f" {again[1]}; a forged signature: {forged[0]}"
-            )
-
-            bank.outage = True
-            clock.advance(15 * 60, scheduler)
-            wait_for(lambda: len(app.list_jobs(state="dead")) == 8, 20, "dead fetches")
-            dead = app.list_jobs(state="dead")
-            print(
-                f"bank outage: {len(dead)} fetches dead after 2 attempts each"
-                f" (conveyor jobs list --state dead): {(dead[0].last_error or '')[:60]}"
-            )
-            bank.outage = False
-            retried = retry_all(app, web)
-            wait_for(lambda: settled(app), 20, "retried")
-            print(
-                f"retry all (POST /api/jobs/retry, filter state=dead): {len(retried)} fetches"
-                f" succeeded; {len(ledger.rows('transaction'))} transactions in the ledger,"
-                f" {max(r['writes'] for r in ledger.rows('transaction').values())} write each"
-            )
+            connect_users(app, bank, web)
+            check_for_updates(app, bank, clock)
+            health_webhooks(app, web)
+            outage(app, bank, clock, web)
     finally:
         bank.stop()
-        app.ledger.close()  # type: ignore[attr-defined]
+        app.ledger.close()
         app.close()
     print("look at it: conveyor --app examples.integrations.integration:app serve")
 
 
-class FastClock:
-    """Wall time plus an offset the demo moves: 15 minutes of schedule in no time."""
+def connect_users(app: SparkApp, bank: BankApi, web: str) -> None:
+    """Each user connects the bank over OAuth; that enqueues their historical initialisation."""
+    for user in USERS:
+        connect(bank, web, user)
+    ledger = app.ledger
+    wait_for(lambda: settled(app) and len(ledger.rows("transaction")) == 80, 20, "init")
+    history = sum(1 for path, *_ in bank.requests if path == "/transactions")
+    print(
+        f"OAuth: {', '.join(USERS)} connected ({bank.code_exchanges} codes exchanged); init pool:"
+        f" {len(ledger.rows('transaction'))} transactions in {history} requests (30-day"
+        f" windows), {len(ledger.rows('account'))} accounts, {len(ledger.rows('pot'))} pots"
+    )
 
-    def __init__(self) -> None:
+
+def check_for_updates(app: SparkApp, bank: BankApi, clock: FastClock) -> None:
+    """The schedule fires 15 minutes later: new spending, a 429 on the way, tokens expired."""
+    bank.add_transactions("alice", 3)
+    bank.throttle = 1
+    fired = clock.advance(15 * 60)
+    wait_for(lambda: settled(app) and len(app.ledger.rows("transaction")) == 83, 20, "update")
+    throttled = sum(1 for _, status, _ in bank.requests if status == 429)
+    print(
+        f"check-for-updates at {fired} (fast clock): {fetches(app, 'fetch')} fetches on the"
+        f" fetch pool, 3 new transactions processed; {throttled} 429 waited out;"
+        f" {bank.refreshes} token refreshes, each rotating the refresh token"
+    )
+
+
+def health_webhooks(app: SparkApp, web: str) -> None:
+    """Signed health events: split into jobs at intake; a resend and a forgery."""
+    sender = HealthSender()
+    hook = f"{web}/hooks/health"
+    first = sender.send(hook, health_items("alice"), event_id="msg_demo_1")
+    again = sender.send(hook, health_items("alice"), event_id="msg_demo_1")
+    forged = sender.send(hook, health_items("alice"), forge=True)
+    wait_for(lambda: len(app.ledger.rows("metric")) == 2 and settled(app), 10, "hooks")
+    print(
+        f"health webhook: {first[0]}, {len(first[1]['jobs'])} jobs (1 workout, 2 metrics) on the"
+        f" webhook pool; sent again: {again[0]} duplicate; forged signature: {forged[0]}"
+    )
+
+
+def outage(app: SparkApp, bank: BankApi, clock: FastClock, web: str) -> None:
+    """The bank goes down for a check: the fetches die; after it, an operator retries them all."""
+    bank.outage = True
+    clock.advance(15 * 60)
+    wait_for(lambda: len(app.list_jobs(state="dead")) == 8, 20, "dead fetches")
+    dead = app.list_jobs(state="dead")
+    print(
+        f"bank outage: {len(dead)} fetches dead after 2 attempts (conveyor jobs list --state"
+        f" dead), e.g. {(dead[0].last_error or '')[:40]}"
+    )
+    bank.outage = False
+    retried = retry_all(app, web)
+    wait_for(lambda: settled(app), 20, "retried")
+    writes = {row["writes"] for row in app.ledger.rows("transaction").values()}
+    print(
+        f"retry all (POST /api/jobs/retry, filter state=dead): {len(retried)} fetches"
+        f" succeeded; {len(app.ledger.rows('transaction'))} transactions, written {writes} time"
+    )
+
+
+class FastClock:
+    """Wall time plus an offset the demo moves: 15 minutes of schedule in no time. The
+    scheduler is the one `conveyor worker --scheduler` runs, on this clock."""
+
+    def __init__(self, app: Conveyor) -> None:
         self.offset = 0.0
+        self.scheduler = Scheduler(app.schedules, lambda: app.store, app.tasks.enqueue, clock=self)
+        self.scheduler.tick()  # the first sight of check-for-updates: it fires from now on
 
     def __call__(self) -> float:
         return time.time() + self.offset
 
-    def advance(self, seconds: float, scheduler: Scheduler) -> str:
+    def advance(self, seconds: float) -> str:
         self.offset += seconds
-        fired = scheduler.tick()
-        return ", ".join(f"{f.schedule} {f.fire_at:%H:%M}" for f in fired)
+        fired = self.scheduler.tick()
+        return ", ".join(f"{f.fire_at:%H:%M}" for f in fired if f.schedule == "check-for-updates")
 
 
 def connect(bank: BankApi, web: str, user: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -23,11 +24,15 @@ ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data, writes = spark_ledger
 
 
 class Ledger:
-    def __init__(self, database_url: str) -> None:
-        self.url = database_url
+    def __init__(self, database_url: Callable[[], str]) -> None:
+        self._url = database_url  # read when first used: the CLI's --database-url may change it
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[Any] = []  # every thread's connection, to close them all
+
+    @property
+    def url(self) -> str:
+        return self._url()
 
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)

@@ -201,10 +201,13 @@ def make_app(
     @app.task(queue="fetch")
     def check_for_updates(payload: dict[str, Any] | None = None) -> list[int]:
         job = current_job()
-        tag = job.id if job is not None else "now"  # the same keys if this job is retried
+        stored = job is not None and job.id > 0  # not app.run_now(...), which stores no job
         users = [a.owner for a in app.list_accounts("bank") if a.state == "active"]
         orders = [
-            SyncOrder(f"bank_{c}", user, idempotency_key=f"updates:{tag}:{c}:{user}")
+            # The same keys if this job is retried: the fetches it stored already come back.
+            SyncOrder(f"bank_{c}", user, idempotency_key=f"updates:{job.id}:{c}:{user}")
+            if stored and job is not None
+            else SyncOrder(f"bank_{c}", user)
             for user in users
             for c in COLLECTIONS
         ]

@@ -142,6 +142,7 @@ def test_integrations_end_to_end(app: SparkApp, bank: BankApi, database_url: str
         assert sender.send(hook, health_items("bob"), forge=True)[0] == 401
         bad = [{**health_items("bob")[0], "minutes": -5}]
         assert sender.send(hook, bad)[0] == 422
+        assert len(jobs(app, "process_workout")) == 1  # nothing stored for the refused event
         wait_for(lambda: len(ledger.rows("metric")) == 2 and settled(app), 10, "hooks")
         assert ledger.rows("workout")["w-alice-1"]["data"]["minutes"] == 31.5
         assert {j.worker_id for j in jobs(app, "process_metric")} == {pools["webhook"].worker_id}

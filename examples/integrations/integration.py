@@ -23,7 +23,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -72,7 +72,7 @@ class SyncOrder:
 
     source: str
     owner: str
-    mode: str = "incremental"
+    mode: Literal["incremental", "full", "since"] = "incremental"
     since: str | None = None
     queue: str | None = None  # None: the source's own (fetch)
     idempotency_key: str | None = field(default=None)
@@ -81,22 +81,23 @@ class SyncOrder:
 def fan_out(app: Conveyor, orders: Sequence[SyncOrder]) -> list[int]:
     """The one place a job enqueues further jobs (`check_for_updates`, `initialise`).
 
-    Today each child is its own `app.enqueue` (here `app.sync`, which enqueues a `conveyor.sync`
-    job), committed before the parent finishes: a crash in between leaves some children stored
-    and the parent retried, and their idempotency keys make the retry store only the missing
-    ones. With `current_job().enqueue(...)` the children would commit with the parent's
-    completion instead; this function is where to switch."""
-    return [
-        app.sync(
+    Today the children are stored together, all or none, in a transaction of their own before
+    the parent finishes: a crash in between leaves them stored and the parent retried, and
+    their idempotency keys make the retry get the stored ones back instead of new ones. With
+    `current_job().enqueue(...)` the children would commit with the parent's completion
+    instead; this function is where to switch."""
+    jobs = [
+        app.sources.sync_job(
             o.source,
             o.owner,
-            mode=o.mode,  # type: ignore[arg-type]
+            mode=o.mode,
             since=o.since,
             queue=o.queue,
             idempotency_key=o.idempotency_key,
         )
         for o in orders
     ]
+    return app.tasks.store_jobs(jobs)
 
 
 class SparkApp(Conveyor):

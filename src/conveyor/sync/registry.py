@@ -114,13 +114,45 @@ class SourceRegistry(Mapping[str, Source]):
     # -- syncing ----------------------------------------------------------------------------
 
     def enqueue_sync(
-        self, name: str, owner: str, *, mode: RunMode = "incremental", since: str | None = None
+        self,
+        name: str,
+        owner: str,
+        *,
+        mode: RunMode = "incremental",
+        since: str | None = None,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
-        """One `conveyor.sync` job for the owner (queue: the source's; key: the owner's)."""
+        """One `conveyor.sync` job for the owner (queue: the source's unless given, so a long
+        historical initialisation can run on a pool of its own; key: the owner's, so it never
+        overlaps the owner's other syncs)."""
+        job = self.sync_job(
+            name, owner, mode=mode, since=since, queue=queue, idempotency_key=idempotency_key
+        )
+        return self._enqueue(job)
+
+    def sync_job(
+        self,
+        name: str,
+        owner: str,
+        *,
+        mode: RunMode = "incremental",
+        since: str | None = None,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> NewJob:
+        """The job `enqueue_sync` stores, built and checked but not stored: a job dispatching
+        many syncs stores them together, all or none (`app.tasks.store_jobs`)."""
         source = self._checked(name, owner, mode, since)
         payload = {"source": name, "owner": owner, "mode": mode, "since": since}
-        job = self._jobs.build_job(SYNC_TASK, payload, queue=source.queue, key=_key(name, owner))
-        return self._enqueue(dataclasses.replace(job, max_attempts=source.max_attempts))
+        job = self._jobs.build_job(
+            SYNC_TASK,
+            payload,
+            queue=queue or source.queue,
+            key=_key(name, owner),
+            idempotency_key=idempotency_key,
+        )
+        return dataclasses.replace(job, max_attempts=source.max_attempts)
 
     async def run(
         self,

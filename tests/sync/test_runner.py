@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -363,6 +364,23 @@ def test_a_refused_credential_fails_before_any_page(
     run_burst(app, queues=["sync"])
     job = app.get_job(job_id)
     assert job.state == "dead" and job.attempts == 1  # retrying cannot fix a credential
+
+
+def test_an_unreachable_credential_check_is_a_try_retry_after_apart(
+    app: Conveyor, remote: Remote, secret_key: str
+) -> None:
+    per_owner(app, remote, retry_after=45)
+    remote.keys = {"acme": "key-acme"}
+    fill(remote, 3, "acme")
+    app.add_account("zuora", "acme", api_key="key-acme")
+    remote.fail("/me", 500)
+    job_id = app.sync("workflows", "acme")
+    run_burst(app, queues=["sync"])
+    job = app.get_job(job_id)
+    assert (job.state, job.attempts) == ("retrying", 1)
+    assert 40 < (job.run_at - datetime.now(UTC)).total_seconds() <= 45
+    assert "the check GET /me failed" in (job.last_error or "")
+    assert remote.paths("/workflows") == []
 
 
 def test_owner_credentials_required_but_missing(app: Conveyor, remote: Remote) -> None:

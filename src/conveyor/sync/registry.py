@@ -20,10 +20,11 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from ..errors import (
     AccountRejected,
     ConfigurationError,
-    DeliveryError,
     PermanentStatus,
     Postpone,
+    RemoteUnavailable,
     Retry,
+    RetryableStatus,
     SyncFailed,
 )
 from ..job import NewJob
@@ -169,7 +170,13 @@ class SourceRegistry(Mapping[str, Source]):
         connection = self._connections.get_connection(source.connection)
         on_behalf = await self._on_behalf(source, owner)
         if on_behalf:
-            await self.accounts.check(source.connection, owner)  # no page with a bad credential
+            try:  # no page with a bad credential
+                await self.accounts.check(source.connection, owner)
+            except (RemoteUnavailable, RetryableStatus) as error:
+                raise SyncFailed(
+                    f"sync of {source.name!r} for {owner!r}: the check {connection.check}"
+                    f" failed: {error}"
+                ) from error
         elif source.check_owner:
             await self._check_owner(source, connection.check, owner)
         runner = SyncRunner(
@@ -208,7 +215,7 @@ class SourceRegistry(Mapping[str, Source]):
                 f" {check}): the sync did not start",
                 error.details,
             ) from None
-        except DeliveryError as error:  # unreachable: the job's tries, like a failed page
+        except (RemoteUnavailable, RetryableStatus) as error:  # the job's tries, as a page
             raise SyncFailed(
                 f"sync of {source.name!r} for {owner!r}: the check {check} failed: {error}"
             ) from error

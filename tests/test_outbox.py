@@ -79,3 +79,21 @@ def test_an_outbox_enqueue_does_not_wait_for_a_writer_blocked_by_it(tmp_path: Pa
     assert set(app.store.states([mine, other[0]])) == {mine, other[0]}  # type: ignore[list-item]
     conn.close()
     app.close()
+
+
+def test_an_outbox_job_waits_behind_its_keys_earlier_job(app: Conveyor, database_url: str) -> None:
+    """The second job of a key, enqueued in the caller's transaction, reads the key's head
+    through the caller's connection (a plain sqlite3 one reads rows by position)."""
+
+    @app.task(key=lambda p: f"card:{p['card']}")
+    def sync_move(payload: dict) -> None: ...
+
+    first = sync_move.enqueue({"card": 1, "n": 1})
+    engine = _engine(database_url)
+    try:
+        with engine.begin() as conn:
+            second = sync_move.enqueue({"card": 1, "n": 2}, db=conn)
+        states = app.store.states([first, second])
+        assert states[first] == "queued" and states[second] == "waiting"
+    finally:
+        engine.dispose()

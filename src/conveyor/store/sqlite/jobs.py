@@ -35,6 +35,7 @@ class SQLiteJobs(SQLiteConnection):
             if raw is not self._conn:
                 self._check_same_database(raw)
             cur = raw.cursor()
+            cur.row_factory = sqlite3.Row  # read by name, as on the store's own connection
             try:
                 return self._enqueue_with(cur, jobs)
             finally:

@@ -106,11 +106,19 @@ def make_app(
     )
     erp = Erp(*_login())
 
+    retry: dict[str, Any] = {"retry": backoff, "max_attempts": attempts}
+    _declare_sync(app, erp, engine, retry)
+    _declare_reference_data(app, erp, engine, retry)
+    return app
+
+
+def _declare_sync(app: Conveyor, erp: Erp, engine: Any, retry: dict[str, Any]) -> None:
+    """The POS → ERP side: real-time order sync and the 5-minute batch."""
+
     @app.task(
         queue=SYNC_QUEUE,
         key=lambda p: f"card:{p['partner_id']}",  # one card's moves reach the ERP in order
-        retry=backoff,
-        max_attempts=attempts,
+        **retry,
     )
     async def sync_order(payload: OrderRef) -> dict[str, Any]:
         """Real-time sync: the order, then its points moves; each id kept as it comes back,
@@ -135,7 +143,7 @@ def make_app(
         await asyncio.to_thread(pos.mark_synced, engine, order["id"])
         return {"pos.order": erp_id}
 
-    @app.task(queue=SYNC_QUEUE, retry=backoff, max_attempts=attempts)
+    @app.task(queue=SYNC_QUEUE, **retry)
     async def sync_pending(payload: dict[str, Any]) -> dict[str, int]:
         """Batch sync (every 5 minutes): the balance history in one create, and a job for any
         order still unsynced that has none (its idempotency key makes that a no-op otherwise)."""
@@ -155,6 +163,10 @@ def make_app(
 
     app.schedule("erp-batch-sync", BATCH_CRON, sync_pending, payload={})
 
+
+def _declare_reference_data(app: Conveyor, erp: Erp, engine: Any, retry: dict[str, Any]) -> None:
+    """The ERP → POS side: a webhook per changed record, the record read back, the cache."""
+
     async def refresh(change: RecordChanged) -> dict[str, Any]:
         """Reference data: read the record from the ERP, refresh the local cache."""
         _, fields = REFERENCE[change.model]
@@ -165,7 +177,7 @@ def make_app(
         await asyncio.to_thread(pos.cache_put, engine, change.model, change.id, rows[0])
         return {"cached": change.id}
 
-    @app.task(retry=backoff, max_attempts=attempts)
+    @app.task(**retry)
     async def refresh_partner(payload: RecordChanged) -> dict[str, Any]:
         result = await refresh(payload)
         # The write-up's invalidate_loyalty_card(partner_id): the partner's cards are re-read.
@@ -174,11 +186,11 @@ def make_app(
             await refresh(RecordChanged(model="loyalty.card", id=card["id"]))
         return {**result, "cards": len(cards)}
 
-    @app.task(retry=backoff, max_attempts=attempts)
+    @app.task(**retry)
     async def refresh_product(payload: RecordChanged) -> dict[str, Any]:
         return await refresh(payload)
 
-    @app.task(retry=backoff, max_attempts=attempts)
+    @app.task(**retry)
     async def refresh_membership(payload: RecordChanged) -> dict[str, Any]:
         return await refresh(payload)
 
@@ -192,7 +204,6 @@ def make_app(
         event_id="X-Erp-Event",
         route=("model", {model: task for model, (task, _) in REFERENCE.items()}),
     )
-    return app
 
 
 def _login() -> tuple[str, str, str]:

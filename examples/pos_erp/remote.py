@@ -71,7 +71,6 @@ class _Handler(SimpleXMLRPCRequestHandler):
         super().do_POST()
 
     def do_GET(self) -> None:
-        erp: Erp = self.server.erp  # type: ignore[attr-defined]
         if self.path != "/web/health":
             self._plain(404, b'{"error": "not found"}')
             return
@@ -150,7 +149,9 @@ class Erp:
             if method == "read":
                 return self._read(model, args[0], kwargs.get("fields") or args[1:2])
             if method == "search_read":
-                found = [i for i, r in self.records[model].items() if _matches(r, args[0])]
+                found = [
+                    i for i, r in self.records[model].items() if _matches({"id": i, **r}, args[0])
+                ]
                 return self._read(model, found, kwargs.get("fields"))
         raise xmlrpc.client.Fault(2, f"AttributeError: type object '{model}' has no {method!r}")
 
@@ -301,7 +302,7 @@ def _validate(model: str, vals: Any, *, create: bool) -> None:
 def _matches(record: dict[str, Any], domain: list[Any]) -> bool:
     for field, operator, value in domain:
         got = record.get(field)
-        if operator == "=" and got != value or operator == "in" and got not in value:
+        if (operator == "=" and got != value) or (operator == "in" and got not in value):
             return False
     return True
 

@@ -263,7 +263,9 @@ class Erp:
         self._port = server.server_address[1]
         self.url = f"http://127.0.0.1:{self._port}"
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True, name="erp")
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), daemon=True, name="erp"
+        )
         self._thread.start()
         return self.url
 

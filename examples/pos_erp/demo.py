@@ -27,7 +27,7 @@ from .remote import Erp
 from .serving import serving, wait_for
 
 FAST_BACKOFF = Exponential(base=0.1, factor=2, cap=0.4)
-PARTNERS = ["Ana", "Budi", "Citra", "Dewi", "Eko", "Fajar"]
+PARTNERS = ["Ana", "Budi", "Citra", "Dewi", "Eko", "Fajar"] + [f"Guest {n}" for n in range(7, 13)]
 
 
 def seed(erp: Erp) -> None:

@@ -43,9 +43,11 @@ def erp() -> Iterator[Erp]:
 
 @pytest.fixture
 def pos_app(database_url: str, erp: Erp) -> Iterator[Conveyor]:
-    app = make_app(database_url, erp.url, backoff=BACKOFF, attempts=5)
+    # A longer bundle window than the default 0.1 s: a loaded machine still bundles.
+    app = make_app(database_url, erp.url, backoff=BACKOFF, attempts=5, bundle_wait=0.2)
     migrate(app)
     app.alerts.webhook(f"{erp.url}/chat")
+    app.alerts.throttle = 10**9  # one window for the whole test (a boundary is 2033)
     alert_on_dead_letters(app)
     yield app
     engine = pos.engine_for(database_url)
@@ -68,8 +70,8 @@ def job_of(app: Conveyor, order_id: int) -> object:
 def test_pos_erp_end_to_end(pos_app: Conveyor, erp: Erp, database_url: str) -> None:
     app = pos_app
     engine = pos.engine_for(database_url)
-    delays: list[float] = []
-    app.events.subscribe(lambda e: delays.append(e.delay), JobRetried)
+    retried: list[tuple[int, float]] = []
+    app.events.subscribe(lambda e: retried.append((e.job_id, e.delay)), JobRetried)
 
     # The outbox, before any worker: a committed sale has its job; a rolled-back one has none.
     first = record_sale(app, pos.Sale("POS/0001", 1, 120.0))
@@ -80,14 +82,13 @@ def test_pos_erp_end_to_end(pos_app: Conveyor, erp: Erp, database_url: str) -> N
         record_sale(app, pos.Sale("POS/0002", 1, 10.0, redeem=500))
     assert len(app.list_jobs(queue=SYNC_QUEUE)) == 1
     assert pos.count(engine, pos.orders) == 1 and pos.count(engine, pos.moves) == 1
+    ids = [first] + [record_sale(app, pos.Sale(f"POS/1{n:03}", n + 2, 50.0 + n)) for n in range(11)]
 
     with serving(app) as web:
         erp.webhook_url = f"{web}/hooks/erp"
 
-        # Real time: the running worker pushes each sale over XML-RPC, bundled.
-        ids = [first] + [
-            record_sale(app, pos.Sale(f"POS/1{n:03}", n % 6 + 1, 50.0 + n)) for n in range(11)
-        ]
+        # The worker pushes the queued sales over XML-RPC, bundled (the sales made while it
+        # runs, below, go the same way).
         assert wait_for(lambda: synced(engine, *ids))
         assert erp.count("authenticate") >= 1  # common.authenticate, once per process
         creates = [c for c in erp.calls if c["method"] == "create"]
@@ -147,7 +148,7 @@ def test_pos_erp_end_to_end(pos_app: Conveyor, erp: Erp, database_url: str) -> N
         ]
         assert wait_for(lambda: synced(engine, later) and not pos.unsynced_history(engine))
         history = [c for c in erp.calls if c["model"] == "loyalty.history"]
-        assert [c["size"] for c in history] == [rows] and rows == 6
+        assert [c["size"] for c in history] == [rows] and rows == 12
 
         # On demand: one order pushed in the caller, nothing stored for it.
         offline = record_sale(app, pos.Sale("POS/2001", 5, 80.0), realtime=False)
@@ -175,10 +176,19 @@ def test_pos_erp_end_to_end(pos_app: Conveyor, erp: Erp, database_url: str) -> N
         erp.outage = True
         down = record_sale(app, pos.Sale("POS/3003", 3, 60.0))
         assert wait_for(lambda: job_of(app, down).state == "dead")
-        assert delays[-4:] == [0.05, 0.1, 0.2, 0.2] and job_of(app, down).attempts == 5
+        down_job = job_of(app, down).id  # type: ignore[attr-defined]
+        assert [d for j, d in retried if j == down_job] == [0.05, 0.1, 0.2, 0.2]
+        assert job_of(app, down).attempts == 5
         erp.outage = False
-        app.retry_jobs([job_of(app, down).id])  # type: ignore[attr-defined]
-        assert wait_for(lambda: synced(engine, down))
+        # A dead order holds its card's later moves back: they reach the ERP in order.
+        held = record_sale(app, pos.Sale("POS/3004", 3, 10.0))
+        assert job_of(app, held).state == "waiting"
+        app.retry_jobs([down_job])
+        assert wait_for(lambda: synced(engine, down, held))
+        assert (
+            pos.order_to_sync(engine, down)[0]["erp_id"]
+            < pos.order_to_sync(engine, held)[0]["erp_id"]
+        )
 
         # The dead-letter alert: once per window in the ops chat, however many went dead.
         app.alerts.flush()

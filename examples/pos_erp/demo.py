@@ -104,6 +104,7 @@ def _failures(app: Conveyor, erp: Erp, engine: Any, delays: list[float]) -> None
     wait_for(lambda: len(app.list_jobs(state="dead", queue=SYNC_QUEUE)) == 2, timeout=8)
     erp.outage = False
     print(f"outage: retried after {delays[-4:]} s (capped), then dead after 5 attempts")
+    wait_for(lambda: erp.chat)
     app.alerts.flush()
     print(f"ops chat: {[m['text'].splitlines()[0] for m in erp.chat]} (one per 15 min)")
     app.retry_jobs([j.id for j in app.list_jobs(state="dead", queue=SYNC_QUEUE, limit=1)])

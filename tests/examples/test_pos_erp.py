@@ -191,6 +191,7 @@ def test_pos_erp_end_to_end(pos_app: Conveyor, erp: Erp, database_url: str) -> N
         )
 
         # The dead-letter alert: once per window in the ops chat, however many went dead.
+        assert wait_for(lambda: erp.chat)
         app.alerts.flush()
         assert [a.kind for a in app.alerts.recent()] == ["dead_letters"]
         assert len(erp.chat) == 1 and "dead letter" in erp.chat[0]["text"]

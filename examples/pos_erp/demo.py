@@ -23,7 +23,7 @@ from .integration import (
     sync_metrics,
     sync_now,
 )
-from .remote import Erp
+from .remote import Chat, Erp
 from .serving import serving, wait_for
 
 FAST_BACKOFF = Exponential(base=0.1, factor=2, cap=0.4)
@@ -44,7 +44,8 @@ def main(database_url: str) -> None:
     seed(erp)
     app = make_app(database_url, erp.url, backoff=FAST_BACKOFF, attempts=5)
     migrate(app)
-    app.alerts.webhook(f"{erp.url}/chat")  # the ops chat (a Slack-like incoming webhook)
+    chat = Chat()
+    app.alerts.webhook(chat.start())  # the ops chat (a Slack-like incoming webhook)
     alert_on_dead_letters(app)
     delays: list[float] = []
     app.events.subscribe(lambda e: delays.append(e.delay), JobRetried)
@@ -55,16 +56,17 @@ def main(database_url: str) -> None:
             _realtime(app, erp, engine)
             _reference_data(app, erp, engine)
             _batch_and_on_demand(app, erp, engine)
-            _failures(app, erp, engine, delays)
+            _failures(app, erp, chat, engine, delays)
             wait_for(lambda: sync_metrics(app)["pending"] == 0)
             print(f"metrics: {sync_metrics(app)}; /metrics: {_scrape(web)}")
             report = health(app)
             print(
-                f"health: {report['status']}; erp: {report['erp']['reason']}; queue:"
-                f" {report['queue']['reason']}"
+                f"health: {report['status']}: database {report['database']['reason']}; erp"
+                f" {report['erp']['reason']}; queue {report['queue']['reason']}"
             )
     finally:
         erp.stop()
+        chat.stop()
     print("look at it: conveyor --app examples.pos_erp.integration:app serve")
 
 
@@ -85,7 +87,7 @@ def _realtime(app: Conveyor, erp: Erp, engine: Any) -> None:
         print(f"rolled back: {error}; still {jobs} sync jobs, no order POS/9999")
 
 
-def _failures(app: Conveyor, erp: Erp, engine: Any, delays: list[float]) -> None:
+def _failures(app: Conveyor, erp: Erp, chat: Chat, engine: Any, delays: list[float]) -> None:
     erp.throttle = 1
     throttled = record_sale(app, pos.Sale("POS/0100", 1, 50.0))
     bad = record_sale(app, pos.Sale("POS/0101", 999, 20.0))  # a card the ERP does not know
@@ -104,9 +106,9 @@ def _failures(app: Conveyor, erp: Erp, engine: Any, delays: list[float]) -> None
     wait_for(lambda: len(app.list_jobs(state="dead", queue=SYNC_QUEUE)) == 2, timeout=8)
     erp.outage = False
     print(f"outage: retried after {delays[-4:]} s (capped), then dead after 5 attempts")
-    wait_for(lambda: erp.chat)
+    wait_for(lambda: chat.messages)
     app.alerts.flush()
-    print(f"ops chat: {[m['text'].splitlines()[0] for m in erp.chat]} (one per 15 min)")
+    print(f"ops chat: {[m['text'].splitlines()[0] for m in chat.messages]} (one per 15 min)")
     app.retry_jobs([j.id for j in app.list_jobs(state="dead", queue=SYNC_QUEUE, limit=1)])
     wait_for(lambda: _synced(engine, down))
     print(f"replayed from the dead letters after the outage: order {down} synced")

@@ -303,16 +303,20 @@ def sync_metrics(app: Conveyor) -> dict[str, int]:
 
 def health(app: Conveyor) -> dict[str, Any]:
     """The write-up's check_integration_health: the database, the ERP and the sync queue."""
-    status, checks = readiness(app.ops)  # the store, the workers, the breakers
+    _, checks = readiness(app.ops)  # the store, the workers, the breakers (/readyz)
     database = next(c for c in checks if c["name"] == "store")
     erp = _erp_check(app)
-    metrics = sync_metrics(app) if status != "unhealthy" else {}
     workers = next((c for c in checks if c["name"] == "workers"), None)
-    queue_ok = status != "unhealthy" and workers is not None and workers["status"] == "ok"
-    queue = {
-        "status": "ok" if queue_ok and not metrics.get("failed") else "warn",
-        "reason": f"{workers['reason'] if workers else 'no store'}; {metrics}",
-    }
+    if workers is None:  # the store cannot be reached
+        queue = {"status": "fail", "reason": database["reason"]}
+    else:
+        counts = sync_metrics(app)
+        ok = workers["status"] == "ok" and not counts["failed"]
+        queue = {
+            "status": "ok" if ok else "warn",
+            "reason": f"{workers['reason']} worker(s); {counts['pending']} pending,"
+            f" {counts['failed']} dead",
+        }
     parts = {"database": database, "erp": erp, "queue": queue}
     if database["status"] == "fail":
         overall = "unhealthy"

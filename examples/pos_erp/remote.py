@@ -6,8 +6,8 @@
 `search_read` (domains of `[field, "=" | "in", value]`) on the models below. A wrong login is
 the Fault "Access Denied"; an unknown model, an unknown field, a missing required field or a
 wrong type is a Fault naming it (Odoo's ValidationError / ValueError), and nothing is written.
-`GET /web/health` is Odoo's health route. `POST /chat` is the ops chat's incoming webhook
-(Slack-like `{"text"}`), kept in `chat`.
+`GET /web/health` is Odoo's health route. `Chat` is the ops team's chat apart from the ERP
+(its incoming webhook takes Slack-like `{"text"}` posts, kept in `messages`).
 
 Switches: `outage = True` stops listening (connections refused) until set back to False;
 `throttle = N` answers the next N requests 429 with `Retry-After: 1`. Counters: `calls` (every
@@ -31,6 +31,7 @@ import threading
 import time
 import urllib.request
 import xmlrpc.client
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from xmlrpc.server import MultiPathXMLRPCServer, SimpleXMLRPCDispatcher, SimpleXMLRPCRequestHandler
 
@@ -61,11 +62,6 @@ class _Handler(SimpleXMLRPCRequestHandler):
         erp: Erp = self.server.erp  # type: ignore[attr-defined]
         if erp._take_throttle():
             self._plain(429, b'{"error": "too many requests"}', {"Retry-After": "1"})
-            return
-        if self.path == "/chat":
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            erp.chat.append(json.loads(body))
-            self._plain(200, b'{"ok": true}')
             return
         erp.requests.append({"path": self.path, "status": 200})
         super().do_POST()
@@ -103,7 +99,6 @@ class Erp:
         self.received_at: dict[tuple[str, int], float] = {}  # when each record was created
         self.calls: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
-        self.chat: list[dict[str, Any]] = []
         self.throttle = 0
         self.webhook_url: str | None = None
         self.webhook_secret = WEBHOOK_SECRET.encode()
@@ -279,6 +274,41 @@ class Erp:
 
     def stop(self) -> None:
         self._close()
+
+
+class _ChatHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.messages.append(json.loads(body))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class Chat:
+    """The ops chat's incoming webhook (where the alerts go), on its own port."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
+        self._server.daemon_threads = True
+        self._server.messages = self.messages  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/ops"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True, name="chat"
+        )
+
+    def start(self) -> str:
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
 
 
 def _validate(model: str, vals: Any, *, create: bool) -> None:

@@ -26,7 +26,7 @@ from examples.pos_erp.integration import (
     sync_metrics,
     sync_now,
 )
-from examples.pos_erp.remote import DB, LOGIN, PASSWORD, UID, Erp
+from examples.pos_erp.remote import DB, LOGIN, PASSWORD, UID, Chat, Erp
 from examples.pos_erp.serving import serving, wait_for
 
 BACKOFF = Exponential(base=0.05, factor=2, cap=0.2)  # 0.05, 0.1, 0.2, 0.2: capped
@@ -42,11 +42,19 @@ def erp() -> Iterator[Erp]:
 
 
 @pytest.fixture
-def pos_app(database_url: str, erp: Erp) -> Iterator[Conveyor]:
+def chat() -> Iterator[Chat]:
+    ops = Chat()
+    ops.start()
+    yield ops
+    ops.stop()
+
+
+@pytest.fixture
+def pos_app(database_url: str, erp: Erp, chat: Chat) -> Iterator[Conveyor]:
     # A longer bundle window than the default 0.1 s: a loaded machine still bundles.
     app = make_app(database_url, erp.url, backoff=BACKOFF, attempts=5, bundle_wait=0.2)
     migrate(app)
-    app.alerts.webhook(f"{erp.url}/chat")
+    app.alerts.webhook(chat.url)
     app.alerts.throttle = 10**9  # one window for the whole test (a boundary is 2033)
     alert_on_dead_letters(app)
     yield app
@@ -67,7 +75,7 @@ def job_of(app: Conveyor, order_id: int) -> object:
     )
 
 
-def test_pos_erp_end_to_end(pos_app: Conveyor, erp: Erp, database_url: str) -> None:
+def test_pos_erp_end_to_end(pos_app: Conveyor, erp: Erp, chat: Chat, database_url: str) -> None:
     app = pos_app
     engine = pos.engine_for(database_url)
     retried: list[tuple[int, float]] = []
@@ -191,10 +199,10 @@ def test_pos_erp_end_to_end(pos_app: Conveyor, erp: Erp, database_url: str) -> N
         )
 
         # The dead-letter alert: once per window in the ops chat, however many went dead.
-        assert wait_for(lambda: erp.chat)
+        assert wait_for(lambda: chat.messages)
         app.alerts.flush()
         assert [a.kind for a in app.alerts.recent()] == ["dead_letters"]
-        assert len(erp.chat) == 1 and "dead letter" in erp.chat[0]["text"]
+        assert len(chat.messages) == 1 and "dead letter" in chat.messages[0]["text"]
 
         # Metrics: pending / synced / failed, from the store, as /metrics shows them.
         assert wait_for(lambda: sync_metrics(app)["pending"] == 0)

@@ -250,3 +250,26 @@ def test_the_stand_in_speaks_odoo(erp: Erp) -> None:
         common.version()
     erp.outage = False
     assert common.version()["server_version"] == "17.0"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_refused_login_is_named_by_health_and_kills_the_job(
+    database_url: str, erp: Erp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERP_PASSWORD", "not-the-password")
+    app = make_app(database_url, erp.url, backoff=BACKOFF, attempts=5)
+    migrate(app)
+    try:
+        report = health(app)
+        assert report["erp"]["status"] == "fail" and "refused the login" in report["erp"]["reason"]
+        assert report["status"] == "degraded" and report["queue"]["status"] == "warn"  # no worker
+        order = record_sale(app, pos.Sale("POS/0001", 1, 10.0))
+        app.run_worker(burst=True, install_signal_handlers=False, middleware=[])
+        job = job_of(app, order)
+        assert job.state == "dead" and job.attempts == 1  # type: ignore[attr-defined]
+        assert "refused the login 'pos-sync'" in (job.last_error or "")  # type: ignore[attr-defined]
+        assert "not-the-password" not in (job.last_error or "")  # type: ignore[attr-defined]
+        assert erp.records["pos.order"] == {}
+    finally:
+        pos.drop_tables(pos.engine_for(database_url))
+        app.close()

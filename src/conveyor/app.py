@@ -387,10 +387,20 @@ class Conveyor:
         return self.sources.declare(name, **settings)
 
     def sync(
-        self, source: str, owner: str, *, mode: RunMode = "incremental", since: str | None = None
+        self,
+        source: str,
+        owner: str,
+        *,
+        mode: RunMode = "incremental",
+        since: str | None = None,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
-        """Enqueue one owner's sync (a `conveyor.sync` job); returns the job id."""
-        return self.sources.enqueue_sync(source, owner, mode=mode, since=since)
+        """Enqueue one owner's sync (a `conveyor.sync` job); returns the job id. `queue=`: a
+        pool other than the source's; `idempotency_key=`: enqueued once however often asked."""
+        return self.sources.enqueue_sync(
+            source, owner, mode=mode, since=since, queue=queue, idempotency_key=idempotency_key
+        )
 
     def sync_now(
         self,
@@ -421,6 +431,10 @@ class Conveyor:
     def records(self, source: str, **filters: Any) -> list[StoredRecord]:
         """A source's stored records; filters: owner, kind, deleted (False), after, limit."""
         return self.ops.sync.records(source, **filters)
+
+    def record(self, source: str, owner: str, external_id: str, **key: str) -> StoredRecord | None:
+        """One stored record by owner and id (`kind=`, `parent=` for a child), or None."""
+        return self.ops.sync.record(source, owner, external_id, **key)
 
     def reextract(self, source: str, owner: str | None = None) -> list[SyncRun]:
         """Rebuild stored items' children from their stored data, without calling the remote."""

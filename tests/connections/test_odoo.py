@@ -146,3 +146,21 @@ def test_without_bundle_each_create_is_a_call(app: Conveyor, odoo: Odoo) -> None
     odoo.wrong_answer = True
     with pytest.raises(RpcProtocolError, match="not one id per record"):
         _run(app, lambda c: odoo_create(c, "erp", DB, UID, PASSWORD, "pos.order", {"name": "z"}))
+
+
+@sqlite_only
+def test_a_caller_cancelled_before_the_bundle_leaves_is_not_sent(app: Conveyor, odoo: Odoo) -> None:
+    app.connection("erp", base_url=odoo.url, bundle=Bundle(max_size=10, max_wait=0.1))
+
+    async def one_cancelled(client: Any) -> int:
+        def create(name: str) -> Any:
+            return odoo_create(client, "erp", DB, UID, PASSWORD, "pos.order", {"name": name})
+
+        gone = asyncio.ensure_future(create("gone"))
+        kept = asyncio.ensure_future(create("kept"))
+        await asyncio.sleep(0)  # both submitted, the bundle not sent yet
+        gone.cancel()
+        return await kept
+
+    assert isinstance(_run(app, one_cancelled), int)
+    assert odoo.creates == [[{"name": "kept"}]]

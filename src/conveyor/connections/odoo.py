@@ -142,6 +142,9 @@ class _CreateBundler:
             task.add_done_callback(self._sending.discard)
 
     async def _send(self, items: list[tuple[dict[str, Any], asyncio.Future[int]]]) -> None:
+        items = [item for item in items if not item[1].done()]  # a cancelled caller: not sent
+        if not items:
+            return
         try:
             ids = await self.call.send([vals for vals, _ in items])
         except PermanentRpcError as error:

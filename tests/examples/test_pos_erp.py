@@ -237,6 +237,10 @@ def test_the_stand_in_speaks_odoo(erp: Erp) -> None:
         DB, UID, PASSWORD, "res.partner", "read", [[1]], {"fields": ["name"]}
     )
     assert found == [{"id": 1, "name": "Ana"}]
+    assert objects.execute_kw(DB, UID, PASSWORD, "res.partner", "write", [[1], {"phone": "12"}], {})
+    assert erp.records["res.partner"][1]["phone"] == "12"
+    with pytest.raises(xmlrpc.client.Fault, match="required"):
+        objects.execute_kw(DB, UID, PASSWORD, "pos.order", "create", [{"amount_total": 1.0}], {})
     with pytest.raises(xmlrpc.client.Fault, match="Invalid field 'colour'"):
         objects.execute_kw(DB, UID, PASSWORD, "pos.order", "create", [{"colour": "red"}], {})
     with pytest.raises(xmlrpc.client.Fault, match="Access Denied"):

@@ -19,7 +19,7 @@ from ...workers import STALE_AFTER_LEASES
 from ..base import with_schema_hint
 from ..common import claim_order, dbapi_connection, filter_params, new_token
 from ..ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
-from .connection import SQLiteConnection
+from .connection import SQLiteConnection, main_file
 
 LEASE_EXPIRED = "lease expired: the worker running it was lost"
 
@@ -35,6 +35,7 @@ class SQLiteJobs(SQLiteConnection):
             if raw is not self._conn:
                 self._check_same_database(raw)
             cur = raw.cursor()
+            cur.row_factory = sqlite3.Row  # read by name, as on the store's own connection
             try:
                 return self._enqueue_with(cur, jobs)
             finally:
@@ -72,9 +73,8 @@ class SQLiteJobs(SQLiteConnection):
     def _check_same_database(self, raw: sqlite3.Connection) -> None:
         """A connection to another file would write the job where no worker looks. One PRAGMA
         on each side: the file each connection's main database is."""
-        theirs = _main_file(raw, self._q["database_identity"])
-        with self._lock:
-            mine = _main_file(self._conn, self._q["database_identity"])
+        theirs = main_file(raw, self._q["database_identity"])
+        mine = self.own_file  # not under the lock: see SQLiteConnection.__init__
         if not mine or not theirs or os.path.realpath(theirs) != os.path.realpath(mine):
             raise ConfigurationError(
                 f"connection= is a connection to {theirs or 'an in-memory database'!r}, not to "
@@ -228,17 +228,6 @@ class SQLiteJobs(SQLiteConnection):
             if keys:
                 cur.execute(self._q["promote"], {"keys": json.dumps(keys)})
         return [int(row[0]) for row in rows]
-
-
-def _main_file(conn: sqlite3.Connection, query: str) -> str:
-    """The file of a connection's `main` database ('' in memory)."""
-    try:
-        for _, name, file in conn.execute(query).fetchall():
-            if name == "main":
-                return str(file or "")
-    except sqlite3.Error as error:
-        raise StoreError(f"SQLite: {error}") from error
-    return ""
 
 
 def insert_params(job: NewJob, state: str, now: float) -> dict[str, Any]:

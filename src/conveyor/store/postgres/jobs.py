@@ -190,18 +190,17 @@ class PostgresJobs(PostgresConnection, SQLBatches):
     def complete(self, outcomes: Sequence[Outcome]) -> None:
         q = self._q
         extras = {o.job_id: o.extra for o in outcomes if o.extra is not None}
-        succeeded = [o for o in outcomes if o.kind == "succeeded" and o.extra is None]
-        parents = [o for o in outcomes if o.kind == "succeeded" and o.extra is not None]
+        succeeded = [o for o in outcomes if o.kind == "succeeded"]
+        parents: list[Outcome] = []
+        if extras:  # the richer path: only for outcomes that carry more (OutcomeExtra)
+            succeeded, parents = _split_parents(succeeded)
         retry = [o for o in outcomes if o.kind == "retry"]
         dead = [o for o in outcomes if o.kind == "dead"]
         handback = [o for o in outcomes if o.kind in ("handback", "postpone")]
         # Any other end of a job whose cancel was requested makes it cancelled (below), which
         # releases its key: so every key of the batch is locked, not only those of successes.
         ended = [o for o in outcomes if o.kind != "succeeded"]
-        released = {o.key for o in outcomes if o.key is not None}
-        for extra in extras.values():  # children's keys too, in the same sorted lock order
-            released.update(child.key for child in extra.children if child.key is not None)
-        keys = sorted(released)
+        keys = _keys_to_lock(outcomes, extras)
         with self._conn() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
             if keys:
                 self._lock_keys(cur, keys)
@@ -335,6 +334,20 @@ def _bulk_params(
         "batch_ids": [j.batch_id for j in jobs],
         "parent_ids": [j.parent_id for j in jobs],
     }
+
+
+def _split_parents(succeeded: list[Outcome]) -> tuple[list[Outcome], list[Outcome]]:
+    """(plain successes, successes with children to write)."""
+    parents = [o for o in succeeded if o.extra is not None and o.extra.children]
+    return [o for o in succeeded if o.extra is None or not o.extra.children], parents
+
+
+def _keys_to_lock(outcomes: Sequence[Outcome], extras: dict[int, OutcomeExtra]) -> list[str]:
+    """The keys the outcomes release, and those of the children they write, sorted."""
+    released = {o.key for o in outcomes if o.key is not None}
+    for extra in extras.values():
+        released.update(child.key for child in extra.children if child.key is not None)
+    return sorted(released) if released else []
 
 
 def _result_arrays(outcomes: Sequence[Outcome]) -> dict[str, Any]:

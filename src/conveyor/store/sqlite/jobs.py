@@ -277,8 +277,8 @@ Rows = list[dict[str, Any]]
 
 
 def _sort_outcomes(outcomes: Sequence[Outcome]) -> tuple[Rows, Rows, Rows, Rows, Rows, Rows]:
-    """The rows of each statement of `complete`: succeeded, parents (successes whose outcome
-    carries more: children, a batch), retry, dead, hand-back, and ended (every other end)."""
+    """The rows of each statement of `complete`: succeeded, parents (successes with children
+    to write), retry, dead, hand-back, and ended (every other end)."""
     succeeded: Rows = []
     parents: Rows = []
     retry: Rows = []
@@ -288,7 +288,7 @@ def _sort_outcomes(outcomes: Sequence[Outcome]) -> tuple[Rows, Rows, Rows, Rows,
     for o in outcomes:
         if o.kind == "succeeded":
             row = {"id": o.job_id, "token": o.token, "result": o.result}
-            (succeeded if o.extra is None else parents).append(row)
+            (parents if o.extra is not None and o.extra.children else succeeded).append(row)
             continue
         # Any other end of a job whose cancel was requested makes it cancelled (below).
         ended.append(_cancel_fields(o))

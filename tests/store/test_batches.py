@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
 import psycopg
 
@@ -200,3 +201,18 @@ def test_the_count_of_a_batchs_members_reads_the_batch_index(store: Store) -> No
                 rows = pg.execute(f"EXPLAIN {statement}".encode()).fetchall()
                 plans.append(json.dumps(rows))
     assert all("conveyor_jobs_batch" in plan for plan in plans), plans
+
+
+def test_a_member_buried_by_lease_recovery_finishes_the_batch(store: Store) -> None:
+    batch_id, _ = store.create_batch(
+        NewBatch(on_complete="done", on_failure="oops", callback_options=OPTIONS),
+        [NewJob("t", "default", "{}", 1)],
+    )
+    [job] = claim(store, lease=0.05)
+    deadline = time.monotonic() + 10
+    while store.recover_expired() == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the lease has run out
+    assert store.get(job.id).state == "dead"
+    batch = store.get_batch(batch_id)
+    assert batch is not None and batch.state == "failed"
+    assert _callbacks(store) == [("oops", "failed", None)]

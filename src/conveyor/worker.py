@@ -26,7 +26,7 @@ import structlog
 
 from . import services
 from .batches.fanout import outcome_extra
-from .batches.progress import flush_progress
+from .batches.progress import flush_progress, unwritten_progress
 from .errors import ConfigurationError, StoreError
 from .events import (
     Event,
@@ -44,6 +44,7 @@ from .outage import StoreLink
 from .runner import Attempt, AttemptRunner, ThreadAttempt
 from .shutdown import Shutdown, install_signals, remove_signals
 from .store import Store
+from .store.batches import ProgressRow
 from .task import CancelFlag, Task
 from .thread_pool import ThreadPool
 from .types import JobOptions
@@ -451,16 +452,8 @@ class Worker:
     def publish(self, event: Event) -> None:
         self.events.publish(event)
 
-    def progress_rows(self) -> list[tuple[int, int, int, int | None]]:
-        """The progress that running jobs reported since it was last written, marked written."""
-        rows = []
-        for job_id, fanout in list(self.runner.extras.live.items()):
-            report = fanout.unwritten()
-            entry = self._running.get(job_id)
-            if report is not None and entry is not None:
-                fanout.written = report
-                rows.append((job_id, entry[0].token, *report))
-        return rows
+    def progress_rows(self) -> list[ProgressRow]:
+        return unwritten_progress(self.runner.extras, self._running)
 
     def held_leases(self) -> list[tuple[int, int]]:
         held = [(job.id, job.token) for job, _ in self._running.values()]

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
+from ..job import ClaimedJob
 from ..outage import StoreLink
 from ..store import Store
+from ..store.batches import ProgressRow
+from .fanout import AttemptExtras
 
 PROGRESS_INTERVAL = 1.0
 
@@ -17,7 +21,22 @@ class ProgressHost(Protocol):
     store: Store
     link: StoreLink
 
-    def progress_rows(self) -> list[tuple[int, int, int, int | None]]: ...
+    def progress_rows(self) -> list[ProgressRow]: ...
+
+
+def unwritten_progress(
+    extras: AttemptExtras, running: Mapping[int, tuple[ClaimedJob, Any]]
+) -> list[ProgressRow]:
+    """What running jobs reported since it was last written (with each one's lease token),
+    marked written."""
+    rows = []
+    for job_id, fanout in list(extras.live.items()):
+        report = fanout.unwritten()
+        entry = running.get(job_id)
+        if report is not None and entry is not None:
+            fanout.written = report
+            rows.append((job_id, entry[0].token, *report))
+    return rows
 
 
 async def flush_progress(host: ProgressHost, interval: float = PROGRESS_INTERVAL) -> None:

@@ -20,6 +20,11 @@ def main(database_url: str) -> None:
         app.enqueue(SYNC_ALL)  # what the hourly schedule and "Sync all customers" do
         app.run_worker(burst=True)
         _report(app, "first sync")
+        batch = app.batches.list(limit=1)[0]
+        print(
+            f"  batch {batch.name!r}: {batch.state}, {batch.done}/{batch.total} done,"
+            f" callback job {batch.callback_job_id}"
+        )
         tasks = len(app.records("workflows", kind="tasks", limit=1000))
         print(f"  {tasks} tasks extracted; {api.tokens} OAuth token for all of it (cached)")
 

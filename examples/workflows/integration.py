@@ -18,12 +18,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+import structlog
+
 from conveyor import Children, Conveyor, OAuth2ClientCredentials, PageNumber
 
 from .remote import CLIENT_ID, CLIENT_SECRET
 
 CUSTOMERS = ("acme", "globex", "initech")  # the application's customers table, in short
 SYNC_ALL = "workflows.sync_all_customers"
+SYNC_DONE = "workflows.all_customers_synced"
+log = structlog.get_logger("examples.workflows")
 
 
 def make_app(database_url: str, remote_url: str, customers: Sequence[str] = CUSTOMERS) -> Conveyor:
@@ -56,9 +60,16 @@ def make_app(database_url: str, remote_url: str, customers: Sequence[str] = CUST
     )
 
     @app.task(name=SYNC_ALL)
-    def sync_all_customers(payload: object = None) -> list[int]:
-        """ "Sync all customers": one sync job per customer, each keyed to its customer."""
-        return [app.sync("workflows", customer) for customer in customers]
+    def sync_all_customers(payload: object = None) -> int:
+        """ "Sync all customers": one batch of keyed sync jobs, one per customer, whose
+        progress (done / failed / total) the dashboard, the API and the CLI show."""
+        jobs = [app.sources.sync_job("workflows", customer) for customer in customers]
+        return app.batch(jobs, name="sync all customers", on_complete=SYNC_DONE).id
+
+    @app.task(name=SYNC_DONE)
+    def all_customers_synced(payload: dict[str, object]) -> None:
+        """The batch's callback, once every customer's sync is final."""
+        log.info("workflows.synced_all", batch=payload["batch_id"], state=payload["state"])
 
     app.schedule("sync-workflows", "0 * * * *", SYNC_ALL)  # hourly
     return app

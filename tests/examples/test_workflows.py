@@ -64,6 +64,10 @@ def test_sync_all_customers_pages_downloads_extracts_and_caches_the_token(
     ]  # fmt: skip
     assert tasks[0].data["name"] in ("Callout notify", "Query")
     assert api.tokens == 1  # one OAuth token for every request of the three syncs
+    [batch] = app.batches.list()  # "sync all customers" is a batch, with its progress
+    assert (batch.state, batch.done, batch.failed, batch.total) == ("succeeded", 3, 0, 3)
+    assert batch.callback_job_id is not None
+    assert app.get_job(batch.callback_job_id).state == "succeeded"
 
     # Zuora changes: one renamed, one gone, one new; a throttle waited out in place.
     api.put("acme", "acme-wf001", "Renamed", ["Callout notify"])

@@ -32,6 +32,7 @@ from .types import ConnectionLookup, TaskHost
 from .workers import Unserved, WorkerRecord, no_worker_reason, unserved
 
 BULK_LIMIT = 10_000
+MAX_FILTER_TEXT = 1000  # longer than any stored task, queue, key or connection name
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,8 @@ class Operations:
 
     def list_jobs(self, filter: JobFilter | None = None, **filters: Any) -> list[Job]:
         """Jobs, newest first: `filter`, or its fields as keywords (state, task, queue, key,
-        limit: 50)."""
-        return self.store.list_jobs(filter or self.job_filter(**filters))
+        connection, error: text in the last error, since, before_id, limit: 50)."""
+        return self.store.list_jobs(_checked(filter) if filter else self.job_filter(**filters))
 
     def failed_since(self, since: float, limit: int = 5000) -> list[Job]:
         """Dead and retrying jobs that failed since `since` (the digest's input), newest first."""
@@ -268,18 +269,23 @@ class Operations:
             assert job_ids is not None
             return check.job_ids(job_ids)
         _checked(filter)
-        plain = filter.key is None and filter.since is None and filter.before_id is None
-        if filter.state == "dead" and plain:  # every dead job: ids only, any number
+        if filter.state == "dead" and filter.plain:  # every dead job: ids only, any number
             return self.store.dead_job_ids(queue=filter.queue, task=filter.task)
         jobs = self.store.list_jobs(replace(filter, limit=BULK_LIMIT + 1))
         if len(jobs) > BULK_LIMIT:
             raise ConfigurationError(
-                f"more than {BULK_LIMIT} jobs match; narrow the filter (state, task, queue, key)"
+                f"more than {BULK_LIMIT} jobs match; narrow the filter (state, task, queue, key,"
+                " connection, error, since)"
             )
         return sorted(job.id for job in jobs)
 
 
 def _checked(filter: JobFilter) -> JobFilter:
+    """Refuse what the store could not compare: a value of the wrong type, NUL, an unknown state."""
+    for name in ("state", "task", "queue", "key", "connection", "error"):
+        value = getattr(filter, name)
+        if value is not None:
+            check.text(value, f"filter {name}", MAX_FILTER_TEXT)
     if filter.state is not None and filter.state not in STATES:
         choices = ", ".join(STATES)
         raise ConfigurationError(f"unknown state {filter.state!r} (choose from {choices})")

@@ -50,6 +50,7 @@ def job_from_row(row: Any, when: When = as_stored, json_text: bool = False) -> J
         lease_expires_at=when(row["lease_expires_at"]),
         postponed_reason=row["postponed_reason"],
         cancel_requested_at=when(row["cancel_requested_at"]),
+        connection=row["connection"],
     )
 
 
@@ -127,6 +128,7 @@ def finished_params(
         "result": result,
         "errors": json.dumps([error] if error else []),
         "last_error": (error or {}).get("message"),
+        "connection": job.connection,
     }
 
 

@@ -37,7 +37,7 @@ class PostgresJobs(PostgresConnection):
                     return self._enqueue_with(cur, jobs)
             except psycopg.Error as error:
                 raise StoreError(f"PostgreSQL: {reason(error)}") from error
-        if len(jobs) == 1 and jobs[0].key is None and jobs[0].idempotency_key is None:
+        if len(jobs) == 1 and _unkeyed(jobs[0]):
             job = jobs[0]  # the hot path: one statement, one round trip, parameters by position
             if job.run_at is None and not job.delay:
                 now = (job.task, job.queue, job.payload, job.leads_key, job.priority)
@@ -270,6 +270,11 @@ class PostgresJobs(PostgresConnection):
         return done
 
 
+def _unkeyed(job: NewJob) -> bool:
+    """The hot path's job: no key, no idempotency key, no connection (its INSERT has none)."""
+    return job.key is None and job.idempotency_key is None and job.connection is None
+
+
 def insert_params(job: NewJob, state: str) -> dict[str, Any]:
     return {
         "task": job.task,
@@ -283,6 +288,7 @@ def insert_params(job: NewJob, state: str) -> dict[str, Any]:
         "max_attempts": job.max_attempts,
         "run_at": job.run_at,
         "delay": job.delay,
+        "connection": job.connection,
     }
 
 
@@ -302,6 +308,7 @@ def _bulk_params(
         "max_attempts": [j.max_attempts for j in jobs],
         "run_ats": [j.run_at for j in jobs],
         "delays": [float(j.delay) for j in jobs],
+        "connections": [j.connection for j in jobs],
     }
 
 

@@ -39,7 +39,7 @@ class SQLiteJobs(SQLiteConnection):
                 return self._enqueue_with(cur, jobs)
             finally:
                 cur.close()
-        if len(jobs) == 1 and jobs[0].key is None and jobs[0].idempotency_key is None:
+        if len(jobs) == 1 and _unkeyed(jobs[0]):
             return [self._insert_one(jobs[0])]
         try:
             with self._write() as cur:
@@ -241,6 +241,11 @@ def _main_file(conn: sqlite3.Connection, query: str) -> str:
     return ""
 
 
+def _unkeyed(job: NewJob) -> bool:
+    """The hot path's job: no key, no idempotency key, no connection (its INSERT has none)."""
+    return job.key is None and job.idempotency_key is None and job.connection is None
+
+
 def insert_params(job: NewJob, state: str, now: float) -> dict[str, Any]:
     run_at = job.run_at.timestamp() if job.run_at is not None else now + job.delay
     return {
@@ -255,6 +260,7 @@ def insert_params(job: NewJob, state: str, now: float) -> dict[str, Any]:
         "max_attempts": job.max_attempts,
         "run_at": run_at,
         "now": now,
+        "connection": job.connection,
     }
 
 

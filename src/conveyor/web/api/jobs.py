@@ -26,7 +26,8 @@ class NewJobBody(BaseModel):
 
 
 class Selection(BaseModel):
-    """Jobs to act on: their ids, or a filter (state, task, queue, key; limit)."""
+    """Jobs to act on: their ids, or a filter (state, task, queue, key, connection, error,
+    since: an ISO-8601 time)."""
 
     ids: list[int] | None = None
     filter: dict[str, Any] | None = None
@@ -51,6 +52,12 @@ def jobs_router(ops: Operations) -> APIRouter:
         task: str | None = None,
         queue: str | None = None,
         key: str | None = None,
+        connection: Annotated[
+            str | None, Query(description="the connection a delivery, call or bound task is for")
+        ] = None,
+        error: Annotated[
+            str | None, Query(description="text in the last error, any case (not a pattern)")
+        ] = None,
         since: Annotated[datetime | None, Query(description="finished (or created) since")] = None,
         before: Annotated[int | None, Query(ge=1, description="the previous `next`")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -62,6 +69,8 @@ def jobs_router(ops: Operations) -> APIRouter:
             task=task,
             queue=queue,
             key=key,
+            connection=connection,
+            error=error,
             since=None if since is None else _epoch(since),
             before_id=before,
             limit=limit,

@@ -7,10 +7,10 @@
 
 -- name: insert_job
 INSERT INTO conveyor_jobs (task, queue, payload, key, leads_key, idempotency_key, priority, state,
-                           max_attempts, run_at)
+                           max_attempts, run_at, connection)
 VALUES (%(task)s, %(queue)s, %(payload)s::jsonb, %(key)s, %(leads_key)s, %(idempotency_key)s,
         %(priority)s, %(state)s, %(max_attempts)s,
-        coalesce(%(run_at)s, now() + make_interval(secs => %(delay)s)))
+        coalesce(%(run_at)s, now() + make_interval(secs => %(delay)s)), %(connection)s)
 RETURNING id
 
 -- name: insert_unkeyed_job
@@ -29,15 +29,15 @@ RETURNING id
 
 -- name: insert_jobs
 INSERT INTO conveyor_jobs (id, task, queue, payload, key, leads_key, idempotency_key, priority,
-                           state, max_attempts, run_at)
+                           state, max_attempts, run_at, connection)
 SELECT id, task, queue, payload::jsonb, key, leads_key, ikey, priority, state, max_attempts,
-       coalesce(run_at, now() + make_interval(secs => delay))
+       coalesce(run_at, now() + make_interval(secs => delay)), connection
 FROM unnest(%(ids)s::bigint[], %(tasks)s::text[], %(queues)s::text[], %(payloads)s::text[],
             %(keys)s::text[], %(leads)s::boolean[], %(ikeys)s::text[], %(priorities)s::int[],
             %(states)s::text[], %(max_attempts)s::int[], %(run_ats)s::timestamptz[],
-            %(delays)s::float8[])
+            %(delays)s::float8[], %(connections)s::text[])
      AS t(id, task, queue, payload, key, leads_key, ikey, priority, state, max_attempts, run_at,
-          delay)
+          delay, connection)
 
 -- name: allocate_ids
 SELECT nextval('conveyor_jobs_id_seq') FROM generate_series(1, %(n)s)
@@ -73,10 +73,12 @@ SELECT current_database(), pg_postmaster_start_time()
 -- name: insert_finished
 -- A job run at once in the caller (`run_now(..., persist=True)`), recorded as it ended.
 INSERT INTO conveyor_jobs (task, queue, payload, key, priority, state, attempts, max_attempts,
-                           run_at, created_at, started_at, finished_at, result, errors, last_error)
+                           run_at, created_at, started_at, finished_at, result, errors, last_error,
+                           connection)
 VALUES (%(task)s, %(queue)s, %(payload)s::jsonb, %(key)s, %(priority)s, %(state)s, 1,
         %(max_attempts)s, to_timestamp(%(started)s), to_timestamp(%(started)s),
-        to_timestamp(%(started)s), now(), %(result)s::jsonb, %(errors)s::jsonb, %(last_error)s)
+        to_timestamp(%(started)s), now(), %(result)s::jsonb, %(errors)s::jsonb, %(last_error)s,
+        %(connection)s)
 RETURNING id
 
 -- name: claim
@@ -250,6 +252,9 @@ WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
   AND (%(since)s::double precision IS NULL
        OR COALESCE(finished_at, created_at) >= to_timestamp(%(since)s::double precision))
+  AND (%(connection)s::text IS NULL OR connection = %(connection)s)
+  -- The pattern's %%, _ and \ are escaped (a substring, not a pattern), any case.
+  AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s ESCAPE '\')
 ORDER BY id DESC
 LIMIT %(limit)s
 

@@ -8,9 +8,9 @@
 
 -- name: insert_job
 INSERT INTO conveyor_jobs (task, queue, payload, key, leads_key, idempotency_key, priority, state,
-                           max_attempts, run_at, created_at)
+                           max_attempts, run_at, created_at, connection)
 VALUES (:task, :queue, :payload, :key, :leads_key, :idempotency_key, :priority, :state,
-        :max_attempts, :run_at, :now)
+        :max_attempts, :run_at, :now, :connection)
 
 -- name: insert_unkeyed_job
 -- The single enqueue's hot path: a job with no key and no idempotency key, by position
@@ -42,9 +42,10 @@ PRAGMA database_list
 -- name: insert_finished
 -- A job run at once in the caller (`run_now(..., persist=True)`), recorded as it ended.
 INSERT INTO conveyor_jobs (task, queue, payload, key, priority, state, attempts, max_attempts,
-                           run_at, created_at, started_at, finished_at, result, errors, last_error)
+                           run_at, created_at, started_at, finished_at, result, errors, last_error,
+                           connection)
 VALUES (:task, :queue, :payload, :key, :priority, :state, 1, :max_attempts, :started, :started,
-        :started, :now, :result, :errors, :last_error)
+        :started, :now, :result, :errors, :last_error, :connection)
 RETURNING id
 
 -- name: claim
@@ -215,6 +216,9 @@ WHERE (:state IS NULL OR state = :state)
   AND (:key IS NULL OR key = :key)
   AND (:before_id IS NULL OR id < :before_id)
   AND (:since IS NULL OR COALESCE(finished_at, created_at) >= :since)
+  AND (:connection IS NULL OR connection = :connection)
+  -- LIKE ignores the case of ASCII letters in SQLite; the pattern's %, _ and \ are escaped.
+  AND (:error IS NULL OR last_error LIKE :error ESCAPE '\')
 ORDER BY id DESC
 LIMIT :limit
 

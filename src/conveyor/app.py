@@ -110,6 +110,7 @@ class Conveyor:
             events=self.events,
             sync=SyncOperations(lambda: self.store, self.sources),
             schedules=self.scheduler,
+            tester=self.test_connection,
         )
         self.alerts = AlertRegistry(
             lambda: self.store, self.events.subscribe, self.tasks.register, self.ops.failed_since

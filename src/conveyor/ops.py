@@ -20,6 +20,8 @@ from typing import Any
 from . import options as check
 from . import politeness
 from .breaker import BreakerRecord
+from .connections.masking import SecretMask, connection_secret_values
+from .connections.tester import ConnectionCheck
 from .errors import ConfigurationError, JobNotFound
 from .events import ConnectionPaused, ConnectionResumed, EventSink
 from .job import STATES, BlockedKey, Job, JobFilter
@@ -75,12 +77,14 @@ class Operations:
         events: EventSink | None = None,
         sync: SyncOperations,
         schedules: Scheduler,
+        tester: Callable[[str], ConnectionCheck] | None = None,
     ) -> None:
         self._store = store
         self._tasks = tasks
         self._wake = wake
         self._connections = connections
         self._events = events
+        self._tester = tester  # the connection's check request, run to its end
         self.sync = sync  # pull syncs: runs, records, owners, re-extraction
         self.schedules = schedules  # cron entries: next and last run (views), fire now (tick)
         self.tokens = ApiTokens(store)  # the operator API's and the dashboard's bearer tokens
@@ -194,6 +198,18 @@ class Operations:
             self._events.publish(ConnectionResumed(name, woken))
         self._wake()
         return woken
+
+    def test_connection(self, name: str) -> ConnectionCheck:
+        """Send the connection's check request (breaker and rate limit bypassed) and say what
+        came back, every secret the connection resolves to masked out of the texts."""
+        self._connection(name)
+        if self._tester is None:
+            raise ConfigurationError("this operator service cannot test connections")
+        check = self._tester(name)
+        assert self._connections is not None
+        mask = SecretMask(connection_secret_values(self._connections.get_connection(name)))
+        identity = None if check.identity is None else mask.text(check.identity)
+        return replace(check, message=mask.text(check.message), identity=identity)
 
     def _connection(self, name: str) -> None:
         if self._connections is None:

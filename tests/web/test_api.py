@@ -4,6 +4,7 @@ every /api/ route refuses a missing or wrong token; the actions act; bad input i
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conveyor import Conveyor
+from conveyor import Bearer, Conveyor
 from conveyor.web import create_app
 from tests.http_sink import Response, Sink
 
@@ -260,3 +261,42 @@ def test_bad_connection_or_error_filters_are_4xx(served: tuple[Conveyor, str, st
         assert status == 400 and "filter" in answer["error"], answer
     status, answer, _ = call(base, "GET", "/api/jobs?error=%00", token=token)
     assert status == 400 and "NUL" in answer["error"]
+
+
+# -- connection test -------------------------------------------------------------------------
+
+
+def test_connection_test_answers_without_secrets(served: tuple[Conveyor, str, str]) -> None:
+    app, base, token = served
+    secret = "s3cret-token-value"
+    with Sink() as sink:
+        sink.default("/me", Response(200, json={"account": {"name": "ACME"}}))
+        sink.default("/locked", Response(401, json={"echo": secret}))
+        app.connection("shop", sink.url, check="GET /me", identity="account.name")
+        app.connection("locked", sink.url, auth=Bearer(secret), check="GET /locked")
+        status, body, _ = call(base, "POST", "/api/connections/shop/test", None, token)
+        assert status == 200, body
+        assert (body["ok"], body["status"], body["identity"]) == (True, 200, "ACME")
+        assert body["detail"] == "ok" and body["latency_ms"] >= 0
+        status, body, _ = call(base, "POST", "/api/connections/locked/test", None, token)
+        assert (status, body["ok"], body["status"]) == (200, False, 401)
+        assert "credentials" in body["detail"]
+        [sent] = sink.requests_to("/locked")
+        assert sent.headers["Authorization"] == f"Bearer {secret}"  # it was sent, not shown
+        sink.default("/whoami", Response(200, json={"token": f"it is {secret}"}))
+        app.connection("echo", sink.url, auth=Bearer(secret), check="GET /whoami", identity="token")
+        status, body, _ = call(base, "POST", "/api/connections/echo/test", None, token)
+        assert (status, body["ok"], body["identity"]) == (200, True, "it is ***")
+    closed = f"http://user:{secret}@127.0.0.1:{_closed_port()}"
+    app.connection("gone", closed, connect_timeout=2)
+    status, body, _ = call(base, "POST", "/api/connections/gone/test", None, token)
+    assert (status, body["ok"], body["status"]) == (200, False, None)
+    assert secret not in json.dumps(body) and body["detail"]
+    status, body, _ = call(base, "POST", "/api/connections/nope/test", None, token)
+    assert status == 404 and "nope" in body["error"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

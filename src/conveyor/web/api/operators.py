@@ -59,6 +59,21 @@ def operators_router(ops: Operations) -> APIRouter:
         hold = ops.pause_connection(name, (body or PauseBody()).reason)
         return {"paused": name, "hold": _plain(asdict(hold))}
 
+    @router.post("/connections/{name}/test")
+    def test(name: str) -> dict[str, Any]:
+        """Send the connection's check request now (breaker and rate limit bypassed): `ok`, the
+        HTTP `status` (null if none came back), `latency_ms`, the `identity` it authenticated
+        as, and `detail` (why it failed); no secret of the connection ever appears."""
+        check = ops.test_connection(name)
+        return {
+            "name": check.name,
+            "ok": check.ok,
+            "status": check.status,
+            "latency_ms": check.latency_ms,
+            "identity": check.identity,
+            "detail": check.message,
+        }
+
     @router.post("/connections/{name}/resume")
     def resume(name: str) -> dict[str, Any]:
         return {"resumed": name, "jobs_released": ops.resume_connection(name)}

@@ -113,7 +113,11 @@ class Conveyor:
             tester=self.test_connection,
         )
         self.alerts = AlertRegistry(
-            lambda: self.store, self.events.subscribe, self.tasks.register, self.ops.failed_since
+            lambda: self.store,
+            self.events.subscribe,
+            self.tasks.register,
+            self.ops.failed_since,
+            dead_since=self.ops.dead_since,
         )
 
     # -- configuration --------------------------------------------------------------------

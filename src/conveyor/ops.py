@@ -113,6 +113,10 @@ class Operations:
             for job in self.store.list_jobs(JobFilter(state=state, since=since, limit=limit))
         ]
 
+    def dead_since(self, since: float, cap: int) -> int:
+        """How many jobs died since `since`, counted up to `cap` (the dead-letter alert)."""
+        return self.store.dead_since(since, cap)
+
     def job_filter(self, **filters: Any) -> JobFilter:
         """A checked filter: an unknown field or state is refused, naming the known ones."""
         unknown = sorted(set(filters) - set(JobFilter.__dataclass_fields__))

@@ -163,6 +163,11 @@ class SQLStore(Store):
             rows = cur.execute(self._q["dead_ids"], {"queue": queue, "task": task}).fetchall()
         return [int(row[0]) for row in rows]
 
+    def dead_since(self, since: float, cap: int) -> int:
+        with self._read() as cur:
+            row = cur.execute(self._q["dead_since"], {"since": since, "cap": cap}).fetchone()
+        return int(row[0]) if row else 0
+
     def cancel(self, job_ids: Sequence[int]) -> list[int]:
         return in_order(job_ids, self._release("cancel", job_ids))
 

@@ -271,6 +271,14 @@ SET state = 'queued', attempts = 0, run_at = now(), finished_at = NULL,
 WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('dead', 'retrying')
 RETURNING id
 
+-- name: dead_since
+SELECT count(*) FROM (
+    SELECT 1 FROM conveyor_jobs
+    WHERE finished_at >= to_timestamp(%(since)s::double precision) AND finished_at IS NOT NULL
+      AND state = 'dead'
+    LIMIT %(cap)s
+) AS recent
+
 -- name: dead_ids
 SELECT id FROM conveyor_jobs WHERE state = 'dead'
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)

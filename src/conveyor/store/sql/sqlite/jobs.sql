@@ -237,6 +237,12 @@ SELECT id FROM conveyor_jobs WHERE state = 'dead'
   AND (:queue IS NULL OR queue = :queue) AND (:task IS NULL OR task = :task)
 ORDER BY id
 
+-- name: dead_since
+SELECT count(*) FROM (
+    SELECT 1 FROM conveyor_jobs
+    WHERE finished_at >= :since AND finished_at IS NOT NULL AND state = 'dead' LIMIT :cap
+)
+
 -- name: cancel
 -- A job whose code runs is only marked: it keeps its key until its attempt ends (cooperative).
 UPDATE conveyor_jobs

@@ -258,6 +258,37 @@ WHERE (%(state)s::text IS NULL OR state = %(state)s)
 ORDER BY id DESC
 LIMIT %(limit)s
 
+-- name: list_jobs_by_connection
+-- A state and a connection ("everything dead for connection X since T"): the index of (state,
+-- connection, finished_at) whatever the plan (`x IS NULL OR` can hide it from a generic plan).
+SELECT * FROM conveyor_jobs
+WHERE state = %(state)s AND connection = %(connection)s
+  AND (%(task)s::text IS NULL OR task = %(task)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(key)s::text IS NULL OR key = %(key)s)
+  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
+  AND (%(since)s::double precision IS NULL
+       OR COALESCE(finished_at, created_at) >= to_timestamp(%(since)s::double precision))
+  AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s ESCAPE '\')
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: list_finished_by_connection
+-- The same for a final state since a time: a finished job's time is its finished_at, so a range
+-- of an index (this one, or conveyor_jobs_finished: the planner's pick). `id + 0`: walking the
+-- primary key backwards looks cheaper to the planner, and is not when the matches are old or few
+-- (200,000 jobs, EXPLAIN ANALYZE: 408 ms walking the key, 1 to 14 ms on the finished index).
+SELECT * FROM conveyor_jobs
+WHERE state = %(state)s AND connection = %(connection)s
+  AND finished_at >= to_timestamp(%(since)s::double precision)
+  AND (%(task)s::text IS NULL OR task = %(task)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(key)s::text IS NULL OR key = %(key)s)
+  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
+  AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s ESCAPE '\')
+ORDER BY id + 0 DESC
+LIMIT %(limit)s
+
 -- name: job_states
 SELECT id, state FROM conveyor_jobs WHERE id = ANY(%(ids)s::bigint[])
 

@@ -25,9 +25,6 @@ jobs_app = typer.Typer(
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 JobIds = Annotated[list[int], typer.Argument(help="Job ids.", show_default=False)]
-OptionalIds = Annotated[
-    list[int] | None, typer.Argument(metavar="[ID]...", help="Job ids.", show_default=False)
-]
 Connection = Annotated[
     str | None,
     typer.Option(help="Only jobs for this connection (deliveries, calls, bound tasks)."),
@@ -105,7 +102,9 @@ def show_job(
 @jobs_app.command("retry")
 def retry_jobs(
     ctx: typer.Context,
-    job_ids: OptionalIds = None,
+    job_ids: Annotated[
+        list[int] | None, typer.Argument(metavar="[ID]...", help="Job ids.", show_default=False)
+    ] = None,
     dead: Annotated[bool, typer.Option("--dead", help="Retry every dead job.")] = False,
     queue: Annotated[str | None, typer.Option(help="With --dead: only this queue.")] = None,
     task: Annotated[str | None, typer.Option(help="With --dead: only this task.")] = None,
@@ -154,7 +153,9 @@ def _retry(ops: Operations, ids: Sequence[int], payload: Any) -> list[int]:
 @jobs_app.command("cancel")
 def cancel_jobs(
     ctx: typer.Context,
-    job_ids: OptionalIds = None,
+    job_ids: Annotated[
+        list[int] | None, typer.Argument(help="Job ids.", show_default=False)
+    ] = None,
     state: Annotated[
         str | None,
         typer.Option(help="With --connection or --error: only jobs in this state."),

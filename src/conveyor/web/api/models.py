@@ -168,3 +168,41 @@ class ConnectionTest(BaseModel):
     latency_ms: float | None
     identity: str | None
     detail: str
+
+
+class SyncRunOut(BaseModel):
+    id: int
+    source: str
+    owner: str
+    state: str
+    mode: str
+    since: float | None
+    started_at: float
+    updated_at: float
+    finished_at: float | None
+    stats: dict[str, int]
+    errors: list[dict[str, Any]]
+    checkpoint: dict[str, Any] | None
+    cursor: Any
+
+
+class SyncRuns(BaseModel):
+    runs: list[SyncRunOut]
+
+
+class RecordOut(BaseModel):
+    source: str
+    owner: str
+    kind: str
+    parent: str
+    external_id: str
+    data: Any
+    content_hash: str
+    first_seen_at: float
+    last_seen_at: float
+    updated_at: float
+    deleted_at: float | None
+
+
+class Records(BaseModel):
+    records: list[RecordOut]

@@ -113,10 +113,15 @@ class Conveyor:
             events=self.events,
             sync=SyncOperations(lambda: self.store, self.sources),
             schedules=self.scheduler,
+            tester=self.test_connection,
         )
         self.batches = BatchRegistry(lambda: self.store, self.tasks)
         self.alerts = AlertRegistry(
-            lambda: self.store, self.events.subscribe, self.tasks.register, self.ops.failed_since
+            lambda: self.store,
+            self.events.subscribe,
+            self.tasks.register,
+            self.ops.failed_since,
+            dead_since=self.ops.dead_since,
         )
 
     # -- configuration --------------------------------------------------------------------

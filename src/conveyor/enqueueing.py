@@ -53,4 +53,5 @@ def new_job(
         priority=spec.priority if priority is None else check.integer(priority, "priority"),
         delay=0.0 if delay is None else check.seconds(delay, "delay"),
         run_at=None if run_at is None else check.moment(run_at),
+        connection=spec.connection_for(value),
     )

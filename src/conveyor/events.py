@@ -20,6 +20,8 @@ Connections (politeness: a hold stops every worker's requests to a connection):
     ConnectionSlowed  a 429/503 answer: no request until `until` (epoch seconds), `reason`
     ConnectionPaused  a 410 Gone, or an operator's pause: no request until resumed
     ConnectionResumed an operator resumed it; `woken` postponed jobs are due at once
+    ConnectionAuthFailed  the remote answered 401 or 403 (after any token refresh): it refuses
+                      our credentials (the connection's own, or `owner`'s)
 Accounts (a connection's per-owner credentials):
     AccountAuthorized   an owner authorised the connection (OAuth callback, `accounts add`):
                         a `needs_reauth` state it had is cleared, its jobs run again
@@ -70,6 +72,7 @@ __all__ = [
     "BreakerEvent",
     "BreakerOpened",
     "CancelCheckFailed",
+    "ConnectionAuthFailed",
     "ConnectionEvent",
     "ConnectionPaused",
     "ConnectionResumed",
@@ -260,6 +263,14 @@ class ConnectionPaused(ConnectionEvent):
 class ConnectionResumed(ConnectionEvent):
     name: ClassVar[str] = "connection.resumed"
     woken: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionAuthFailed(ConnectionEvent):
+    name: ClassVar[str] = "connection.auth_failed"
+    status: int  # 401 or 403
+    owner: str | None  # whose credentials, when the call was made on an owner's behalf
+    reason: str  # the error, secrets masked
 
 
 # -- accounts -------------------------------------------------------------------------------

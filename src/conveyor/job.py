@@ -34,6 +34,7 @@ class NewJob:
     # Set by the store's batch and fan-out paths (`create_batch`, a parent's completion).
     batch_id: int | None = None
     parent_id: int | None = None
+    connection: str | None = None  # the connection a task bound to one calls (filters, alerts)
 
 
 @dataclass(slots=True)
@@ -130,6 +131,8 @@ class Job:
         ratio = min(self.progress_done / total, 1.0) if total else None
         return {"done": self.progress_done, "total": total, "ratio": ratio}
 
+    connection: str | None = None  # set at enqueue for a task bound to a connection
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data; every time an ISO-8601 string in UTC (the stored attempt records
         keep `at` in epoch seconds: converted here, on the way out)."""
@@ -141,6 +144,7 @@ class Job:
             "id": self.id,
             "task": self.task,
             "queue": self.queue,
+            "connection": self.connection,
             "key": self.key,
             "leads_key": self.leads_key,
             "state": self.state,
@@ -182,6 +186,8 @@ class JobFilter:
     limit: int = 50
     before_id: int | None = None  # keyset pagination: the page after the one ending there
     since: float | None = None  # epoch seconds: finished (or, unfinished, created) since then
+    connection: str | None = None  # the connection a delivery, call or bound task is for
+    error: str | None = None  # text in the last error, any case (a substring, not a pattern)
 
     def params(self) -> dict[str, Any]:
         """The named parameters of the `list_jobs` query (both dialects)."""
@@ -193,7 +199,20 @@ class JobFilter:
             "limit": self.limit,
             "before_id": self.before_id,
             "since": self.since,
+            "connection": self.connection,
+            "error": None if self.error is None else f"%{like_escaped(self.error)}%",
         }
+
+    @property
+    def plain(self) -> bool:
+        """Only a state, queue or task: "every dead job of a queue" needs no listing."""
+        narrower = (self.key, self.since, self.before_id, self.connection, self.error)
+        return all(value is None for value in narrower)
+
+
+def like_escaped(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern (ESCAPE '\\'): %, _ and \\ escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True, slots=True)

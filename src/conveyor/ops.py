@@ -21,6 +21,8 @@ from . import options as check
 from . import politeness
 from .batches.registry import BatchOperations
 from .breaker import BreakerRecord
+from .connections.masking import SecretMask, connection_secret_values
+from .connections.tester import ConnectionCheck
 from .errors import ConfigurationError, JobNotFound
 from .events import ConnectionPaused, ConnectionResumed, EventSink
 from .job import STATES, BlockedKey, Job, JobFilter
@@ -33,6 +35,7 @@ from .types import ConnectionLookup, TaskHost
 from .workers import Unserved, WorkerRecord, no_worker_reason, unserved
 
 BULK_LIMIT = 10_000
+MAX_FILTER_TEXT = 1000  # longer than any stored task, queue, key or connection name
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,14 @@ class Operations:
         events: EventSink | None = None,
         sync: SyncOperations,
         schedules: Scheduler,
+        tester: Callable[[str], ConnectionCheck] | None = None,
     ) -> None:
         self._store = store
         self._tasks = tasks
         self._wake = wake
         self._connections = connections
         self._events = events
+        self._tester = tester  # the connection's check request, run to its end
         self.sync = sync  # pull syncs: runs, records, owners, re-extraction
         self.schedules = schedules  # cron entries: next and last run (views), fire now (tick)
         self.tokens = ApiTokens(store)  # the operator API's and the dashboard's bearer tokens
@@ -99,8 +104,8 @@ class Operations:
 
     def list_jobs(self, filter: JobFilter | None = None, **filters: Any) -> list[Job]:
         """Jobs, newest first: `filter`, or its fields as keywords (state, task, queue, key,
-        limit: 50)."""
-        return self.store.list_jobs(filter or self.job_filter(**filters))
+        connection, error: text in the last error, since, before_id, limit: 50)."""
+        return self.store.list_jobs(_checked(filter) if filter else self.job_filter(**filters))
 
     def failed_since(self, since: float, limit: int = 5000) -> list[Job]:
         """Dead and retrying jobs that failed since `since` (the digest's input), newest first."""
@@ -109,6 +114,10 @@ class Operations:
             for state in ("dead", "retrying")
             for job in self.store.list_jobs(JobFilter(state=state, since=since, limit=limit))
         ]
+
+    def dead_since(self, since: float, cap: int) -> int:
+        """How many jobs died since `since`, counted up to `cap` (the dead-letter alert)."""
+        return self.store.dead_since(since, cap)
 
     def job_filter(self, **filters: Any) -> JobFilter:
         """A checked filter: an unknown field or state is refused, naming the known ones."""
@@ -196,6 +205,18 @@ class Operations:
         self._wake()
         return woken
 
+    def test_connection(self, name: str) -> ConnectionCheck:
+        """Send the connection's check request (breaker and rate limit bypassed) and say what
+        came back, every secret the connection resolves to masked out of the texts."""
+        self._connection(name)
+        if self._tester is None:
+            raise ConfigurationError("this operator service cannot test connections")
+        check = self._tester(name)
+        assert self._connections is not None
+        mask = SecretMask(connection_secret_values(self._connections.get_connection(name)))
+        identity = None if check.identity is None else mask.text(check.identity)
+        return replace(check, message=mask.text(check.message), identity=identity)
+
     def _connection(self, name: str) -> None:
         if self._connections is None:
             raise ConfigurationError("this operator service has no connections")
@@ -270,18 +291,23 @@ class Operations:
             assert job_ids is not None
             return check.job_ids(job_ids)
         _checked(filter)
-        plain = filter.key is None and filter.since is None and filter.before_id is None
-        if filter.state == "dead" and plain:  # every dead job: ids only, any number
+        if filter.state == "dead" and filter.plain:  # every dead job: ids only, any number
             return self.store.dead_job_ids(queue=filter.queue, task=filter.task)
         jobs = self.store.list_jobs(replace(filter, limit=BULK_LIMIT + 1))
         if len(jobs) > BULK_LIMIT:
             raise ConfigurationError(
-                f"more than {BULK_LIMIT} jobs match; narrow the filter (state, task, queue, key)"
+                f"more than {BULK_LIMIT} jobs match; narrow the filter (state, task, queue, key,"
+                " connection, error, since)"
             )
         return sorted(job.id for job in jobs)
 
 
 def _checked(filter: JobFilter) -> JobFilter:
+    """Refuse what the store could not compare: a value of the wrong type, NUL, an unknown state."""
+    for name in ("state", "task", "queue", "key", "connection", "error"):
+        value = getattr(filter, name)
+        if value is not None:
+            check.text(value, f"filter {name}", MAX_FILTER_TEXT)
     if filter.state is not None and filter.state not in STATES:
         choices = ", ".join(STATES)
         raise ConfigurationError(f"unknown state {filter.state!r} (choose from {choices})")

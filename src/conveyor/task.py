@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from .types import Enqueuer, JobOptions
 
 KeyFunction = Callable[[Any], str | None]
+# The connection a task's job calls: one name for every job, or read from the validated payload.
+ConnectionOf = str | Callable[[Any], str | None]
 # The validation context of a payload being enqueued (not of one loaded to run): a validator can
 # fill in what must be made once and stored, like a delivery's idempotency key.
 ENQUEUING = {"conveyor": "enqueue"}
@@ -114,11 +116,14 @@ class Task:
         timeout: float | None,
         priority: int,
         on_call: Callable[[], object] | None = None,
+        connection: ConnectionOf | None = None,
     ) -> None:
         try:  # stored with every job: refused here rather than by the database, job after job
             check.integer(max_attempts, "max_attempts", 1)
             check.integer(priority, "priority")
             check.text(queue, "queue", MAX_QUEUE_LENGTH, empty=False)
+            if connection is not None and not callable(connection):
+                check.text(connection, "connection", MAX_QUEUE_LENGTH, empty=False)
             if timeout is not None and not isinstance(timeout, int | float):
                 raise ConfigurationError(
                     f"timeout must be a number of seconds, not {check.show(timeout)}"
@@ -139,6 +144,7 @@ class Task:
         self.leads_key = leads_key
         self.timeout = seconds
         self.priority = priority
+        self.connection = connection
         self.is_async = inspect.iscoroutinefunction(fn)
         self.takes_payload, self.payload_type = _payload_type(fn)
         self._adapter: TypeAdapter[Any] | None = (
@@ -198,6 +204,12 @@ class Task:
         if self.on_call is not None:
             self.on_call()
         return self.fn(argument) if self.takes_payload else self.fn()
+
+    def connection_for(self, value: Any) -> str | None:
+        """The connection a job with this validated payload calls, if the task is bound."""
+        if self.connection is None or isinstance(self.connection, str):
+            return self.connection
+        return self.connection(value)
 
     def key_for(self, value: Any) -> str | None:
         """The ordering key of a validated payload; the key function sees plain JSON data."""

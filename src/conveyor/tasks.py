@@ -16,7 +16,7 @@ from .enqueueing import new_job
 from .errors import ConfigurationError, TaskNotFound
 from .job import NewJob
 from .retry import DEFAULT_RETRY, RetryPolicy
-from .task import KeyFunction, Task
+from .task import ConnectionOf, KeyFunction, Task
 from .types import JobOptions, JobWriter
 from .workers import BUILTIN_PREFIX
 
@@ -35,6 +35,7 @@ class TaskOptions(TypedDict, total=False):
     leads_key: bool
     timeout: float | None
     priority: int
+    connection: ConnectionOf | None
 
 
 class Blueprint:
@@ -146,9 +147,12 @@ class TaskRegistry(Mapping[str, Task]):
         leads_key: bool = False,
         timeout: float | None = None,
         priority: int = 0,
+        connection: ConnectionOf | None = None,
         check: PayloadCheck | None = None,
     ) -> Task:
-        """`check`: refuses a validated payload at enqueue (raise a ConveyorError) for what its
+        """`connection`: the connection its jobs call (a name, or a function of the validated
+        payload), stored with each job so operators can filter by it and alerts name it.
+        `check`: refuses a validated payload at enqueue (raise a ConveyorError) for what its
         type alone cannot know, like a built-in delivery's connection name."""
         task_name = name or fn.__name__
         if task_name in self._tasks:
@@ -165,6 +169,7 @@ class TaskRegistry(Mapping[str, Task]):
             timeout=timeout,
             priority=priority,
             on_call=self.on_call,
+            connection=connection,
         )
         task.check = check
         self._tasks[task_name] = task

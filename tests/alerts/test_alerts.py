@@ -7,16 +7,13 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import sys
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from conveyor import Conveyor
 from conveyor.alerts import Alert
@@ -24,32 +21,7 @@ from conveyor.errors import ConfigurationError
 from conveyor.events import AccountNeedsReauth, BreakerOpened, ConnectionPaused
 from tests.test_cli import error_line, invoke, ok
 
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[str, Inbox]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield f"smtp://127.0.0.1:{port}", inbox
-    finally:
-        controller.stop()
+from .conftest import Inbox, free_port
 
 
 def opened(connection: str = "shop") -> BreakerOpened:

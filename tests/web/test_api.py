@@ -4,17 +4,20 @@ every /api/ route refuses a missing or wrong token; the actions act; bad input i
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from conveyor import Conveyor
+from conveyor import Bearer, Conveyor
 from conveyor.web import create_app
+from tests.http_sink import Response, Sink
 
 from .conftest import running
 
@@ -199,3 +202,102 @@ def test_everything_dead_since_a_time_is_retried(served: tuple[Conveyor, str, st
     bad = {"filter": {"state": "dead", "since": "yesterday"}}
     status, answer, _ = call(base, "POST", "/api/jobs/retry", bad, token)
     assert status == 422 and "since" in answer["error"]
+
+
+# -- by connection and by error text ("everything dead for connection X since T") --------------
+
+
+def test_jobs_by_connection_and_error_text(served: tuple[Conveyor, str, str]) -> None:
+    with Sink() as sink:
+        _by_connection_and_error(*served, sink)
+
+
+def _by_connection_and_error(app: Conveyor, base: str, token: str, sink: Sink) -> None:
+    app.connection("shop", sink.url)
+    app.connection("crm", sink.url)
+    sink.default("/refused", Response(401, json={"error": "bad token"}))
+    old = [app.deliver("shop", "/refused", {"n": n}) for n in range(2)]
+    app.run_worker(burst=True, install_signal_handlers=False)
+    time.sleep(0.05)
+    since = datetime.now(UTC)
+    new = [app.deliver("shop", "/refused", {"n": n}) for n in range(2)]
+    crm = app.deliver("crm", "/refused", {"n": 9})
+    fine = app.deliver("shop", "/ok", {"n": 10})
+    app.run_worker(burst=True, install_signal_handlers=False)
+    assert set(app.ops.states([*old, *new, crm]).values()) == {"dead"}
+
+    status, body, _ = call(base, "GET", "/api/jobs?connection=shop", token=token)
+    assert status == 200
+    assert [j["id"] for j in body["jobs"]] == sorted([*old, *new, fine], reverse=True)
+    assert {j["connection"] for j in body["jobs"]} == {"shop"}
+    path = f"/api/jobs?state=dead&error={quote('HTTP 401')}"
+    assert [j["id"] for j in call(base, "GET", path, token=token)[1]["jobs"]] == sorted(
+        [*old, *new, crm], reverse=True
+    )
+    words, after = quote("http 401 from post"), quote(since.isoformat())
+    path = f"/api/jobs?connection=shop&error={words}&since={after}"
+    assert [j["id"] for j in call(base, "GET", path, token=token)[1]["jobs"]] == sorted(
+        new, reverse=True
+    )
+
+    chosen = {"state": "dead", "connection": "shop", "since": since.isoformat()}
+    status, answer, _ = call(base, "POST", "/api/jobs/retry", {"filter": chosen}, token)
+    assert status == 200 and sorted(answer["retried"]) == sorted(new)
+    assert set(app.ops.states([*old, crm]).values()) == {"dead"}
+    by_error = {"filter": {"connection": "crm", "error": "401"}}
+    status, answer, _ = call(base, "POST", "/api/jobs/cancel", by_error, token)
+    assert status == 200 and answer["cancelled"] == [crm]
+    status, answer, _ = call(base, "POST", "/api/jobs/delete", {"filter": chosen}, token)
+    assert status == 200 and answer["deleted"] == []  # retried: queued now, none dead since
+
+
+def test_bad_connection_or_error_filters_are_4xx(served: tuple[Conveyor, str, str]) -> None:
+    _app, base, token = served
+    for body in (
+        {"filter": {"connection": 5}},
+        {"filter": {"error": ["x"]}},
+        {"filter": {"error": "a\u0000b"}},
+    ):
+        status, answer, _ = call(base, "POST", "/api/jobs/retry", body, token)
+        assert status == 400 and "filter" in answer["error"], answer
+    status, answer, _ = call(base, "GET", "/api/jobs?error=%00", token=token)
+    assert status == 400 and "NUL" in answer["error"]
+
+
+# -- connection test -------------------------------------------------------------------------
+
+
+def test_connection_test_answers_without_secrets(served: tuple[Conveyor, str, str]) -> None:
+    app, base, token = served
+    secret = "s3cret-token-value"
+    with Sink() as sink:
+        sink.default("/me", Response(200, json={"account": {"name": "ACME"}}))
+        sink.default("/locked", Response(401, json={"echo": secret}))
+        app.connection("shop", sink.url, check="GET /me", identity="account.name")
+        app.connection("locked", sink.url, auth=Bearer(secret), check="GET /locked")
+        status, body, _ = call(base, "POST", "/api/connections/shop/test", None, token)
+        assert status == 200, body
+        assert (body["ok"], body["status"], body["identity"]) == (True, 200, "ACME")
+        assert body["detail"] == "ok" and body["latency_ms"] >= 0
+        status, body, _ = call(base, "POST", "/api/connections/locked/test", None, token)
+        assert (status, body["ok"], body["status"]) == (200, False, 401)
+        assert "credentials" in body["detail"]
+        [sent] = sink.requests_to("/locked")
+        assert sent.headers["Authorization"] == f"Bearer {secret}"  # it was sent, not shown
+        sink.default("/whoami", Response(200, json={"token": f"it is {secret}"}))
+        app.connection("echo", sink.url, auth=Bearer(secret), check="GET /whoami", identity="token")
+        status, body, _ = call(base, "POST", "/api/connections/echo/test", None, token)
+        assert (status, body["ok"], body["identity"]) == (200, True, "it is ***")
+    closed = f"http://user:{secret}@127.0.0.1:{_closed_port()}"
+    app.connection("gone", closed, connect_timeout=2)
+    status, body, _ = call(base, "POST", "/api/connections/gone/test", None, token)
+    assert (status, body["ok"], body["status"]) == (200, False, None)
+    assert secret not in json.dumps(body) and body["detail"]
+    status, body, _ = call(base, "POST", "/api/connections/nope/test", None, token)
+    assert status == 404 and "nope" in body["error"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

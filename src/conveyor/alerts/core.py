@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..events import AccountNeedsReauth, BreakerClosed, BreakerOpened, ConnectionPaused, Event
+from ..events import (
+    AccountNeedsReauth,
+    BreakerClosed,
+    BreakerOpened,
+    ConnectionAuthFailed,
+    ConnectionPaused,
+    Event,
+)
 
 DEFAULT_THROTTLE = 15 * 60.0
 
@@ -44,6 +51,18 @@ def alert_for(event: Event) -> Alert | None:
             f"Connection {event.connection!r} is paused ({event.reason}); its jobs wait until "
             f"`conveyor connections resume {event.connection}`.",
         )
+    if isinstance(event, ConnectionAuthFailed):
+        word = "401 Unauthorized" if event.status == 401 else f"{event.status} Forbidden"
+        whose = f"the credentials of {event.owner!r}" if event.owner else "our credentials"
+        return Alert(
+            "auth_failed",
+            event.connection if event.owner is None else f"{event.connection}/{event.owner}",
+            f"{event.connection} refuses {whose}",
+            f"Connection {event.connection!r} answered {word}: it refuses {whose} ({event.reason})."
+            " Its jobs fail until the credentials are fixed; check them with "
+            f"`conveyor connections test {event.connection}`, then retry the dead jobs with "
+            f"`conveyor jobs retry --dead --connection {event.connection}`.",
+        )
     if isinstance(event, AccountNeedsReauth):
         return Alert(
             "needs_reauth",
@@ -53,6 +72,27 @@ def alert_for(event: Event) -> Alert | None:
             f"{event.connection!r} ({event.reason}); their jobs wait until they authorise again.",
         )
     return None
+
+
+def dead_letter_alert(threshold: int, window: float) -> Alert:
+    """More than `threshold` jobs died within `window` seconds (counted in the store, so across
+    every worker process)."""
+    return Alert(
+        "dead_letter_growth",
+        "dead",
+        f"more than {threshold} jobs died in {_span(window)}",
+        f"More than {threshold} jobs died in the last {_span(window)}. See them with `conveyor "
+        "jobs list --state dead` (or --connection NAME); retry them with `conveyor jobs retry "
+        "--dead` once the cause is fixed.",
+    )
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
 
 
 def window_start(now: float, throttle: float) -> float:

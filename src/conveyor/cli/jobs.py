@@ -25,6 +25,13 @@ jobs_app = typer.Typer(
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 JobIds = Annotated[list[int], typer.Argument(help="Job ids.", show_default=False)]
+Connection = Annotated[
+    str | None,
+    typer.Option(help="Only jobs for this connection (deliveries, calls, bound tasks)."),
+]
+ErrorText = Annotated[
+    str | None, typer.Option("--error", help="Only jobs whose last error contains this text.")
+]
 
 
 @jobs_app.command("list")
@@ -37,13 +44,23 @@ def list_jobs(
     task: Annotated[str | None, typer.Option(help="Only jobs of this task.")] = None,
     queue: Annotated[str | None, typer.Option(help="Only jobs of this queue.")] = None,
     key: Annotated[str | None, typer.Option(help="Only jobs of this ordering key.")] = None,
+    connection: Connection = None,
+    error: ErrorText = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per line (JSON Lines).")
     ] = False,
 ) -> None:
     """List jobs, newest first."""
-    chosen = JobFilter(state=state_name(state), task=task, queue=queue, key=key, limit=limit)
+    chosen = JobFilter(
+        state=state_name(state),
+        task=task,
+        queue=queue,
+        key=key,
+        connection=connection,
+        error=error,
+        limit=limit,
+    )
     jobs = session(ctx).app.ops.list_jobs(chosen)
     if as_json:
         for job in jobs:
@@ -91,6 +108,13 @@ def retry_jobs(
     dead: Annotated[bool, typer.Option("--dead", help="Retry every dead job.")] = False,
     queue: Annotated[str | None, typer.Option(help="With --dead: only this queue.")] = None,
     task: Annotated[str | None, typer.Option(help="With --dead: only this task.")] = None,
+    connection: Annotated[
+        str | None, typer.Option(help="With --dead: only jobs for this connection.")
+    ] = None,
+    error: Annotated[
+        str | None,
+        typer.Option("--error", help="With --dead: only jobs whose last error contains this."),
+    ] = None,
     payload: Annotated[
         str | None,
         typer.Option(help="Retry ONE job with this edited JSON payload ('-' reads stdin)."),
@@ -100,14 +124,17 @@ def retry_jobs(
     """Put dead (or retrying) jobs back in the queue with their attempts reset."""
     ops = session(ctx).app.ops
     ids = list(dict.fromkeys(job_ids or []))
+    if (queue or task or connection or error) and not dead:
+        raise CliError(
+            "--queue, --task, --connection and --error select dead jobs: use them with --dead"
+        )
     if dead == bool(ids):
         raise CliError("give job ids or --dead (not both)")
-    if (queue or task) and not dead:
-        raise CliError("--queue and --task select dead jobs: use them with --dead")
     if payload is not None and (dead or len(ids) != 1):
         raise CliError("--payload retries exactly one job: give one id")
     if dead:
-        done = ops.retry(filter=JobFilter(state="dead", queue=queue, task=task))
+        chosen = JobFilter(state="dead", queue=queue, task=task, connection=connection, error=error)
+        done = ops.retry(filter=chosen)
         _report(ops, RETRY, done, done, as_json)
         return
     edited = json_argument(payload) if payload is not None else None
@@ -124,16 +151,39 @@ def _retry(ops: Operations, ids: Sequence[int], payload: Any) -> list[int]:
 
 
 @jobs_app.command("cancel")
-def cancel_jobs(ctx: typer.Context, job_ids: JobIds, as_json: JsonFlag = False) -> None:
-    """Cancel jobs that have not finished.
+def cancel_jobs(
+    ctx: typer.Context,
+    job_ids: Annotated[
+        list[int] | None, typer.Argument(help="Job ids.", show_default=False)
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(help="With --connection or --error: only jobs in this state."),
+    ] = None,
+    connection: Connection = None,
+    error: ErrorText = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel jobs that have not finished: these ids, or every one for a connection (--connection)
+    or whose last error contains a text (--error).
 
     A running job is only asked to stop (an async task gets CancelledError, a sync one sees
     current_job().cancelled) and reported as "cancellation requested": it is cancelled, and the
     next job of its key may start, when its attempt ends.
     """
     ops = session(ctx).app.ops
-    ids = list(dict.fromkeys(job_ids))
-    done = ops.cancel(ids)
+    ids = list(dict.fromkeys(job_ids or []))
+    by_filter = connection is not None or error is not None
+    if by_filter == bool(ids):
+        raise CliError("give job ids or --connection/--error (not both)")
+    if state is not None and not by_filter:
+        raise CliError("--state selects jobs with --connection or --error")
+    if by_filter:
+        chosen = JobFilter(state=state_name(state), connection=connection, error=error)
+        done = ops.cancel(filter=chosen)
+        ids = list(done)
+    else:
+        done = ops.cancel(ids)
     running = [i for i, state in ops.states(done).items() if state == "running"]
     _report(ops, CANCEL, ids, done, as_json, marked=running)
 

@@ -30,6 +30,7 @@ else:
     except ImportError:  # pragma: no cover - older Typer, on top of Click
         from click.exceptions import ClickException
 
+from ..alerts.config import apply_alerts
 from ..app import Conveyor
 from ..connections.config import apply_config
 from ..durations import parse_duration
@@ -141,6 +142,7 @@ class Session:
                 apply_webhooks(app, self.config_path)
                 apply_sources(app, self.config_path)
                 apply_schedules(app, self.config_path)
+                apply_alerts(app, self.config_path)
             self._app = app
         return self._app
 

@@ -35,7 +35,12 @@ def _client(connection: str) -> RemoteClient:
     return client
 
 
-@builtin_tasks.task(name=DELIVER_TASK, max_attempts=10)
+def _named(payload: Delivery | RpcCall) -> str:
+    """The connection a delivery or a call is for: stored with its job (`jobs --connection`)."""
+    return payload.connection
+
+
+@builtin_tasks.task(name=DELIVER_TASK, max_attempts=10, connection=_named)
 async def deliver(payload: Delivery) -> dict[str, Any]:
     client = _client(payload.connection)
     key = await attempt_key(payload)
@@ -50,7 +55,7 @@ async def deliver(payload: Delivery) -> dict[str, Any]:
     return response.details()
 
 
-@builtin_tasks.task(name=RPC_TASK, max_attempts=10)
+@builtin_tasks.task(name=RPC_TASK, max_attempts=10, connection=_named)
 async def rpc(payload: RpcCall) -> Any:
     client = _client(payload.connection)
     key = await attempt_key(payload)

@@ -32,7 +32,7 @@ from ..errors import (
     Postpone,
     RetryableStatus,
 )
-from ..events import ConnectionPaused, ConnectionSlowed, breaker_event
+from ..events import ConnectionAuthFailed, ConnectionPaused, ConnectionSlowed, breaker_event
 from ..job import Job
 from ..politeness import Hold
 from ..ratelimit import RateLimit
@@ -45,6 +45,7 @@ from .masking import SecretMask, connection_secret_values
 from .signing import signature_headers
 
 BREAKER_CACHE_SECONDS = 1.0
+AUTH_FAILED_STATUSES = (401, 403)
 
 
 class RemoteClient:
@@ -115,6 +116,8 @@ class RemoteClient:
             return response
         mask.error(verdict)
         status = verdict.status
+        if status in AUTH_FAILED_STATUSES:  # refusing our credentials: an alert, once a window
+            self.events.publish(ConnectionAuthFailed(conn.name, status, owner, str(verdict)))
         if isinstance(verdict, RetryableStatus) and status in politeness.SLOW_DOWN_STATUSES:
             raise await self._slow_down(conn, verdict, status)
         if status == politeness.GONE_STATUS:

@@ -136,7 +136,8 @@ def parse_config(text: str, source: str = "conveyor.toml") -> list[ConnectionSpe
     root.take("webhooks")  # read by conveyor.inbound.config
     root.take("sources")  # read by conveyor.sync.config
     root.take("schedules")  # read by conveyor.schedule.config
-    root.finish("top-level keys", ("connections", "webhooks", "sources", "schedules"))
+    root.take("alerts")  # read by conveyor.alerts.config
+    root.finish("top-level keys", ("connections", "webhooks", "sources", "schedules", "alerts"))
     specs = [] if tables is None else _connections(tables)
     if root.mistakes:
         raise ConfigurationError("; ".join(root.mistakes))

@@ -17,6 +17,12 @@ from ..store.jobs import IDEMPOTENCY_RETENTION
 from .core import CatchUp, check, zone
 
 MONTH = 30 * 24 * 3600.0
+
+
+class UnknownSchedule(ConfigurationError):
+    """No schedule of that name (the operator API answers 404)."""
+
+
 DIGEST_TASK = "conveyor.alerts.digest"  # registered by the alerts channels, when there are any
 FOREVER = 100 * 365 * 24 * 3600.0  # "no job is old enough": prune only the idempotency keys
 
@@ -127,7 +133,8 @@ class ScheduleRegistry:
         try:
             return self._schedules[name]
         except KeyError:
-            raise ConfigurationError(f"no schedule named {name!r}") from None
+            known = ", ".join(sorted(self._schedules)) or "none"
+            raise UnknownSchedule(f"no schedule named {name!r} (known: {known})") from None
 
     def __iter__(self) -> Iterator[Schedule]:
         return iter(sorted(self._schedules.values(), key=lambda s: s.name))

@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from ..errors import InvalidStateError
 from ..store.schedules import ScheduleStore
 from .core import fires_between, next_fire, to_fire
 from .registry import Schedule, ScheduleRegistry
@@ -113,6 +114,24 @@ class Scheduler:
             "schedule.fired", schedule=schedule.name, fire_at=fire_at.isoformat(), job_id=job_id
         )
         return [Fired(schedule.name, fire_at, job_id)]
+
+    def run_now(self, name: str) -> Fired:
+        """Fire a schedule now, outside its cron ("run now"): a job of its task, without the
+        fire's idempotency key (each call enqueues one), or its maintenance action here. Its
+        cron fires are unchanged: the next one still fires, and is not counted as run."""
+        schedule = self._registry.get(name)  # UnknownSchedule
+        reason = self._registry.inactive_reason(schedule)
+        if reason:
+            raise InvalidStateError(f"schedule {name!r} cannot run: {reason}")
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        if schedule.action is not None:
+            schedule.action(self._store())
+            log.info("schedule.run_now", schedule=name)
+            return Fired(name, now, None)
+        assert schedule.task is not None
+        job_id = self._enqueue(schedule.task, schedule.payload, **schedule.options)
+        log.info("schedule.run_now", schedule=name, job_id=job_id)
+        return Fired(name, now, job_id)
 
     def seconds_until_next(self) -> float:
         now = datetime.fromtimestamp(self._clock(), UTC)

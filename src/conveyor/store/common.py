@@ -54,6 +54,7 @@ def job_from_row(row: Any, when: When = as_stored, json_text: bool = False) -> J
         parent_id=row["parent_id"],
         progress_done=row["progress_done"],
         progress_total=row["progress_total"],
+        connection=row["connection"],
     )
 
 
@@ -131,6 +132,7 @@ def finished_params(
         "result": result,
         "errors": json.dumps([error] if error else []),
         "last_error": (error or {}).get("message"),
+        "connection": job.connection,
     }
 
 

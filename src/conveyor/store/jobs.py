@@ -111,6 +111,11 @@ class JobStore(ABC):
         """Dead jobs (of `queue`, of `task`), oldest first: what `retry --all-dead` retries."""
 
     @abstractmethod
+    def dead_since(self, since: float, cap: int) -> int:
+        """How many jobs died (finished dead) since `since` (epoch seconds), counted up to `cap`:
+        the dead-letter alert's cheap question, a range of the finished-time index."""
+
+    @abstractmethod
     def cancel(self, job_ids: Sequence[int]) -> list[int]:
         """Cancel unfinished jobs; return the ids acted on.
 

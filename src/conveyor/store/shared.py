@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from ..breaker import BreakerRecord
 from ..errors import JobNotFound
 from ..inbound.records import ReceivedEvent
-from ..job import BlockedKey, Job, JobFilter, NewJob
+from ..job import FINAL_STATES, BlockedKey, Job, JobFilter, NewJob
 from ..politeness import Hold, paused_prefix
 from ..workers import STALE_AFTER_LEASES, WorkerRecord
 from . import queries
@@ -140,8 +140,9 @@ class SQLStore(Store):
         return self._job(row)
 
     def list_jobs(self, filters: JobFilter) -> list[Job]:
+        query = self._q[_listing(filters)]
         with self._read(records=True) as cur:
-            rows = cur.execute(self._q["list_jobs"], filters.params()).fetchall()
+            rows = cur.execute(query, filters.params()).fetchall()
         return [self._job(row) for row in rows]
 
     def states(self, job_ids: Sequence[int]) -> dict[int, str]:
@@ -162,6 +163,11 @@ class SQLStore(Store):
         with self._read() as cur:
             rows = cur.execute(self._q["dead_ids"], {"queue": queue, "task": task}).fetchall()
         return [int(row[0]) for row in rows]
+
+    def dead_since(self, since: float, cap: int) -> int:
+        with self._read() as cur:
+            row = cur.execute(self._q["dead_since"], {"since": since, "cap": cap}).fetchone()
+        return int(row[0]) if row else 0
 
     def cancel(self, job_ids: Sequence[int]) -> list[int]:
         return in_order(job_ids, self._release("cancel", job_ids))
@@ -308,3 +314,13 @@ def in_order(asked: Sequence[int], done: Iterable[int]) -> list[int]:
     """The ids acted on, in the order they were asked for (each once)."""
     acted = set(done)
     return [job_id for job_id in dict.fromkeys(asked) if job_id in acted]
+
+
+def _listing(filters: JobFilter) -> str:
+    """The listing query: "everything dead for connection X (since T)" has its own, on the
+    index of (state, connection, finished_at)."""
+    if filters.state is None or filters.connection is None:
+        return "list_jobs"
+    if filters.since is not None and filters.state in FINAL_STATES:
+        return "list_finished_by_connection"
+    return "list_jobs_by_connection"

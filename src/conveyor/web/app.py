@@ -28,6 +28,7 @@ from ..errors import (
     TaskNotFound,
     UnknownConnection,
 )
+from ..schedule.registry import UnknownSchedule
 from .api import api_router
 from .health import health_router
 from .hooks import hooks_router
@@ -67,6 +68,7 @@ def create_app(conveyor_app: Conveyor, *, dependencies: Sequence[Any] = ()) -> F
 _STATUS: list[tuple[type[ConveyorError], int]] = [
     (JobNotFound, 404),
     (UnknownConnection, 404),
+    (UnknownSchedule, 404),
     (TaskNotFound, 422),
     (PayloadError, 422),
     (InvalidStateError, 409),

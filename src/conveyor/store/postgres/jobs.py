@@ -39,13 +39,8 @@ class PostgresJobs(PostgresConnection, SQLBatches):
                     return self._enqueue_with(cur, jobs)
             except psycopg.Error as error:
                 raise StoreError(f"PostgreSQL: {reason(error)}") from error
-        job = jobs[0] if len(jobs) == 1 else None
-        if (
-            job is not None
-            and job.key is None
-            and job.idempotency_key is None
-            and (job.batch_id is None and job.parent_id is None)
-        ):  # the hot path: one statement, one round trip, parameters by position
+        if len(jobs) == 1 and _unkeyed(jobs[0]):
+            job = jobs[0]  # the hot path: one statement, one round trip, parameters by position
             if job.run_at is None and not job.delay:
                 now = (job.task, job.queue, job.payload, job.leads_key, job.priority)
                 row = self._fetch_one(self._q["insert_job_now"], (*now, job.max_attempts))
@@ -297,6 +292,18 @@ class PostgresJobs(PostgresConnection, SQLBatches):
         return [int(row[0]) for row in rows]
 
 
+def _unkeyed(job: NewJob) -> bool:
+    """The hot path's job: no key, no idempotency key, no connection, no batch or parent (its
+    INSERT has none)."""
+    return (
+        job.key is None
+        and job.idempotency_key is None
+        and job.connection is None
+        and job.batch_id is None
+        and job.parent_id is None
+    )
+
+
 def insert_params(job: NewJob, state: str) -> dict[str, Any]:
     return {
         "task": job.task,
@@ -312,6 +319,7 @@ def insert_params(job: NewJob, state: str) -> dict[str, Any]:
         "delay": job.delay,
         "batch_id": job.batch_id,
         "parent_id": job.parent_id,
+        "connection": job.connection,
     }
 
 
@@ -333,6 +341,7 @@ def _bulk_params(
         "delays": [float(j.delay) for j in jobs],
         "batch_ids": [j.batch_id for j in jobs],
         "parent_ids": [j.parent_id for j in jobs],
+        "connections": [j.connection for j in jobs],
     }
 
 

@@ -42,12 +42,7 @@ class SQLiteJobs(SQLiteConnection, SQLBatches):
                 return self._enqueue_with(cur, jobs)
             finally:
                 cur.close()
-        if (
-            len(jobs) == 1
-            and jobs[0].key is None
-            and jobs[0].idempotency_key is None
-            and (jobs[0].batch_id is None and jobs[0].parent_id is None)
-        ):
+        if len(jobs) == 1 and _unkeyed(jobs[0]):
             return [self._insert_one(jobs[0])]
         try:
             with self._write() as cur:
@@ -243,6 +238,18 @@ class SQLiteJobs(SQLiteConnection, SQLBatches):
         return [int(row[0]) for row in rows]
 
 
+def _unkeyed(job: NewJob) -> bool:
+    """The hot path's job: no key, no idempotency key, no connection, no batch or parent (its
+    INSERT has none)."""
+    return (
+        job.key is None
+        and job.idempotency_key is None
+        and job.connection is None
+        and job.batch_id is None
+        and job.parent_id is None
+    )
+
+
 def insert_params(job: NewJob, state: str, now: float) -> dict[str, Any]:
     run_at = job.run_at.timestamp() if job.run_at is not None else now + job.delay
     return {
@@ -259,6 +266,7 @@ def insert_params(job: NewJob, state: str, now: float) -> dict[str, Any]:
         "now": now,
         "batch_id": job.batch_id,
         "parent_id": job.parent_id,
+        "connection": job.connection,
     }
 
 

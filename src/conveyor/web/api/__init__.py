@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends
 from .auth import bearer_token
 from .batches import batches_router
 from .jobs import jobs_router
+from .models import ERRORS
 from .operators import operators_router
 from .syncs import syncs_router
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def api_router(ops: Operations) -> APIRouter:
-    router = APIRouter(prefix="/api", dependencies=[Depends(bearer_token(ops))])
+    router = APIRouter(prefix="/api", dependencies=[Depends(bearer_token(ops))], responses=ERRORS)
     router.include_router(jobs_router(ops))
     router.include_router(operators_router(ops))
     router.include_router(syncs_router(ops))

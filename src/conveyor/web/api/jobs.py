@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from ...ops import CANCEL, DELETE, RETRY, Action
+from . import models as m
 
 if TYPE_CHECKING:
     from ...ops import Operations
@@ -26,7 +27,8 @@ class NewJobBody(BaseModel):
 
 
 class Selection(BaseModel):
-    """Jobs to act on: their ids, or a filter (state, task, queue, key; limit)."""
+    """Jobs to act on: their ids, or a filter (state, task, queue, key, connection, error,
+    since: an ISO-8601 time)."""
 
     ids: list[int] | None = None
     filter: dict[str, Any] | None = None
@@ -39,18 +41,24 @@ class RetryBody(BaseModel):
 def jobs_router(ops: Operations) -> APIRouter:
     router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-    @router.post("", status_code=201)
+    @router.post("", status_code=201, response_model=m.Created)
     def enqueue(body: NewJobBody) -> dict[str, Any]:
         options = body.model_dump(exclude={"task", "payload"}, exclude_none=True)
         job_id = ops.enqueue(body.task, body.payload, **options)
         return {"id": job_id}
 
-    @router.get("")
+    @router.get("", response_model=m.JobPage)
     def list_jobs(
         state: str | None = None,
         task: str | None = None,
         queue: str | None = None,
         key: str | None = None,
+        connection: Annotated[
+            str | None, Query(description="the connection a delivery, call or bound task is for")
+        ] = None,
+        error: Annotated[
+            str | None, Query(description="text in the last error, any case (not a pattern)")
+        ] = None,
         since: Annotated[datetime | None, Query(description="finished (or created) since")] = None,
         before: Annotated[int | None, Query(ge=1, description="the previous `next`")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -62,6 +70,8 @@ def jobs_router(ops: Operations) -> APIRouter:
             task=task,
             queue=queue,
             key=key,
+            connection=connection,
+            error=error,
             since=None if since is None else _epoch(since),
             before_id=before,
             limit=limit,
@@ -69,34 +79,34 @@ def jobs_router(ops: Operations) -> APIRouter:
         more = len(jobs) == limit
         return {"jobs": [job.to_dict() for job in jobs], "next": jobs[-1].id if more else None}
 
-    @router.get("/{job_id}")
+    @router.get("/{job_id}", response_model=m.JobOut)
     def show(job_id: int) -> dict[str, Any]:
         return ops.get_job(job_id).to_dict()
 
-    @router.post("/{job_id}/retry")
+    @router.post("/{job_id}/retry", response_model=m.Retried)
     def retry_one(job_id: int, body: RetryBody | None = None) -> dict[str, Any]:
         payload = None if body is None else body.payload
         return _acted(ops, RETRY, ops.retry([job_id], payload=payload), job_id)
 
-    @router.post("/{job_id}/cancel")
+    @router.post("/{job_id}/cancel", response_model=m.Cancelled)
     def cancel_one(job_id: int) -> dict[str, Any]:
         return _acted(ops, CANCEL, ops.cancel([job_id]), job_id)
 
-    @router.delete("/{job_id}")
+    @router.delete("/{job_id}", response_model=m.Deleted)
     def delete_one(job_id: int) -> dict[str, Any]:
         return _acted(ops, DELETE, ops.delete([job_id]), job_id)
 
-    @router.post("/retry")
+    @router.post("/retry", response_model=m.Retried)
     def retry_many(selection: Selection) -> dict[str, Any]:
         ids, chosen = _select(ops, selection)
         return {"retried": ops.retry(ids, filter=chosen)}
 
-    @router.post("/cancel")
+    @router.post("/cancel", response_model=m.Cancelled)
     def cancel_many(selection: Selection) -> dict[str, Any]:
         ids, chosen = _select(ops, selection)
         return {"cancelled": ops.cancel(ids, filter=chosen)}
 
-    @router.post("/delete")
+    @router.post("/delete", response_model=m.Deleted)
     def delete_many(selection: Selection) -> dict[str, Any]:
         ids, chosen = _select(ops, selection)
         return {"deleted": ops.delete(ids, filter=chosen)}

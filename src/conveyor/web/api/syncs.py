@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from . import models as m
+
 if TYPE_CHECKING:
     from ...ops import Operations
 
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
 def syncs_router(ops: Operations) -> APIRouter:
     router = APIRouter(prefix="/sync", tags=["sync"])
 
-    @router.get("/runs")
+    @router.get("/runs", response_model=m.SyncRuns)
     def runs(
         source: str | None = None,
         owner: str | None = None,
@@ -22,7 +24,7 @@ def syncs_router(ops: Operations) -> APIRouter:
     ) -> dict[str, Any]:
         return {"runs": [asdict(run) for run in ops.sync.runs(source, owner, limit)]}
 
-    @router.get("/{source}/records")
+    @router.get("/{source}/records", response_model=m.Records)
     def records(
         source: str,
         owner: str | None = None,

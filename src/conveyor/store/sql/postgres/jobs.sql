@@ -7,10 +7,11 @@
 
 -- name: insert_job
 INSERT INTO conveyor_jobs (task, queue, payload, key, leads_key, idempotency_key, priority, state,
-                           max_attempts, run_at, batch_id, parent_id)
+                           max_attempts, run_at, batch_id, parent_id, connection)
 VALUES (%(task)s, %(queue)s, %(payload)s::jsonb, %(key)s, %(leads_key)s, %(idempotency_key)s,
         %(priority)s, %(state)s, %(max_attempts)s,
-        coalesce(%(run_at)s, now() + make_interval(secs => %(delay)s)), %(batch_id)s, %(parent_id)s)
+        coalesce(%(run_at)s, now() + make_interval(secs => %(delay)s)), %(batch_id)s, %(parent_id)s,
+        %(connection)s)
 RETURNING id
 
 -- name: insert_unkeyed_job
@@ -29,15 +30,16 @@ RETURNING id
 
 -- name: insert_jobs
 INSERT INTO conveyor_jobs (id, task, queue, payload, key, leads_key, idempotency_key, priority,
-                           state, max_attempts, run_at, batch_id, parent_id)
+                           state, max_attempts, run_at, batch_id, parent_id, connection)
 SELECT id, task, queue, payload::jsonb, key, leads_key, ikey, priority, state, max_attempts,
-       coalesce(run_at, now() + make_interval(secs => delay)), batch_id, parent_id
+       coalesce(run_at, now() + make_interval(secs => delay)), batch_id, parent_id, connection
 FROM unnest(%(ids)s::bigint[], %(tasks)s::text[], %(queues)s::text[], %(payloads)s::text[],
             %(keys)s::text[], %(leads)s::boolean[], %(ikeys)s::text[], %(priorities)s::int[],
             %(states)s::text[], %(max_attempts)s::int[], %(run_ats)s::timestamptz[],
-            %(delays)s::float8[], %(batch_ids)s::bigint[], %(parent_ids)s::bigint[])
+            %(delays)s::float8[], %(batch_ids)s::bigint[], %(parent_ids)s::bigint[],
+            %(connections)s::text[])
      AS t(id, task, queue, payload, key, leads_key, ikey, priority, state, max_attempts, run_at,
-          delay, batch_id, parent_id)
+          delay, batch_id, parent_id, connection)
 
 -- name: allocate_ids
 SELECT nextval('conveyor_jobs_id_seq') FROM generate_series(1, %(n)s)
@@ -73,10 +75,12 @@ SELECT current_database(), pg_postmaster_start_time()
 -- name: insert_finished
 -- A job run at once in the caller (`run_now(..., persist=True)`), recorded as it ended.
 INSERT INTO conveyor_jobs (task, queue, payload, key, priority, state, attempts, max_attempts,
-                           run_at, created_at, started_at, finished_at, result, errors, last_error)
+                           run_at, created_at, started_at, finished_at, result, errors, last_error,
+                           connection)
 VALUES (%(task)s, %(queue)s, %(payload)s::jsonb, %(key)s, %(priority)s, %(state)s, 1,
         %(max_attempts)s, to_timestamp(%(started)s), to_timestamp(%(started)s),
-        to_timestamp(%(started)s), now(), %(result)s::jsonb, %(errors)s::jsonb, %(last_error)s)
+        to_timestamp(%(started)s), now(), %(result)s::jsonb, %(errors)s::jsonb, %(last_error)s,
+        %(connection)s)
 RETURNING id
 
 -- name: claim
@@ -281,7 +285,41 @@ WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
   AND (%(since)s::double precision IS NULL
        OR COALESCE(finished_at, created_at) >= to_timestamp(%(since)s::double precision))
+  AND (%(connection)s::text IS NULL OR connection = %(connection)s)
+  -- The pattern's %%, _ and \ are escaped (a substring, not a pattern), any case.
+  AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s ESCAPE '\')
 ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: list_jobs_by_connection
+-- A state and a connection ("everything dead for connection X since T"): the index of (state,
+-- connection, finished_at) whatever the plan (`x IS NULL OR` can hide it from a generic plan).
+SELECT * FROM conveyor_jobs
+WHERE state = %(state)s AND connection = %(connection)s
+  AND (%(task)s::text IS NULL OR task = %(task)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(key)s::text IS NULL OR key = %(key)s)
+  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
+  AND (%(since)s::double precision IS NULL
+       OR COALESCE(finished_at, created_at) >= to_timestamp(%(since)s::double precision))
+  AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s ESCAPE '\')
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: list_finished_by_connection
+-- The same for a final state since a time: a finished job's time is its finished_at, so a range
+-- of an index (this one, or conveyor_jobs_finished: the planner's pick). `id + 0`: walking the
+-- primary key backwards looks cheaper to the planner, and is not when the matches are old or few
+-- (200,000 jobs, EXPLAIN ANALYZE: 408 ms walking the key, 1 to 14 ms on the finished index).
+SELECT * FROM conveyor_jobs
+WHERE state = %(state)s AND connection = %(connection)s
+  AND finished_at >= to_timestamp(%(since)s::double precision)
+  AND (%(task)s::text IS NULL OR task = %(task)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(key)s::text IS NULL OR key = %(key)s)
+  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
+  AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s ESCAPE '\')
+ORDER BY id + 0 DESC
 LIMIT %(limit)s
 
 -- name: job_states
@@ -296,6 +334,14 @@ SET state = 'queued', attempts = 0, run_at = now(), finished_at = NULL,
     payload = coalesce(%(payload)s::jsonb, payload)
 WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('dead', 'retrying')
 RETURNING id
+
+-- name: dead_since
+SELECT count(*) FROM (
+    SELECT 1 FROM conveyor_jobs
+    WHERE finished_at >= to_timestamp(%(since)s::double precision) AND finished_at IS NOT NULL
+      AND state = 'dead'
+    LIMIT %(cap)s
+) AS recent
 
 -- name: dead_ids
 SELECT id FROM conveyor_jobs WHERE state = 'dead'

@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 15
+-- version: 16
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -36,7 +36,9 @@ CREATE TABLE conveyor_jobs (
     batch_id BIGINT,
     parent_id BIGINT,
     progress_done BIGINT,
-    progress_total BIGINT
+    progress_total BIGINT,
+    -- The connection a delivery, an RPC call or a task bound to one is for (0016).
+    connection TEXT
 );
 
 -- The claim scans this, in claim order; only runnable rows are in it.
@@ -50,6 +52,9 @@ CREATE INDEX conveyor_jobs_next ON conveyor_jobs (key, leads_key DESC, id) WHERE
 CREATE INDEX conveyor_jobs_lease ON conveyor_jobs (lease_expires_at) WHERE state = 'running';
 CREATE INDEX conveyor_jobs_state ON conveyor_jobs (state, queue);
 CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (finished_at) WHERE finished_at IS NOT NULL;
+-- "Everything dead for connection X since T" (0016).
+CREATE INDEX conveyor_jobs_connection ON conveyor_jobs (state, connection, finished_at)
+    WHERE connection IS NOT NULL;
 
 -- Outlives the jobs it points to, so a pruned job's key still dedupes.
 CREATE TABLE conveyor_idempotency (

@@ -1,0 +1,123 @@
+"""`[[alerts]]` in conveyor.toml: e-mail and webhook channels that send to a real SMTP server
+(aiosmtpd) and a real HTTP receiver; every mistake named on one line, all channels or none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conveyor import Conveyor
+from conveyor.alerts.config import apply_alerts
+from conveyor.errors import ConfigurationError
+from tests.http_sink import Sink
+from tests.test_cli import error_line, invoke, ok
+
+from .conftest import Inbox
+from .test_alerts import opened, subjects
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "conveyor.toml"
+    path.write_text(text)
+    return path
+
+
+def test_email_and_webhook_channels_from_the_file(
+    app: Conveyor, smtp: tuple[str, Inbox], tmp_path: Path
+) -> None:
+    url, inbox = smtp
+    with Sink() as sink:
+        path = write(
+            tmp_path,
+            f"""
+[connections.shop]
+base_url = "{sink.url}"
+
+[[alerts]]
+kind = "email"
+smtp = "{url}"
+from = "conveyor@shop.test"
+to = ["ops@shop.test", "manager@shop.test"]
+
+[[alerts]]
+kind = "email"
+smtp = "{url}"
+from = "conveyor@shop.test"
+to = "oncall@shop.test"
+
+[[alerts]]
+kind = "webhook"
+url = "{sink.url}/slack"
+""",
+        )
+        channels = apply_alerts(app, path)
+        assert [c.name for c in channels] == ["email-0", "email-1", "webhook-2"]
+        app.events.publish(opened("shop"))
+        app.alerts.flush()
+        assert subjects(inbox) == ["Subject: [conveyor] shop cannot be reached"] * 2
+        assert [m.rcpt_tos for m in inbox.messages] == [
+            ["ops@shop.test", "manager@shop.test"],
+            ["oncall@shop.test"],
+        ]
+        [posted] = sink.wait_for(1, path="/slack")
+        assert posted.json["text"].startswith("*shop cannot be reached*")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('alerts = "x"', "alerts: expected [[alerts]] entries"),
+        ('[[alerts]]\nkind = "pager"', "alerts[0].kind: unknown alert kind 'pager'"),
+        ("[[alerts]]\nurl = 'http://x.test'", "alerts[0].kind: required key is missing"),
+        ('[[alerts]]\nkind = "webhook"\nurl = "ftp://x"', "alerts[0].url: must be an http://"),
+        ('[[alerts]]\nkind = "webhook"', "alerts[0].url: required key is missing"),
+        (
+            '[[alerts]]\nkind = "webhook"\nurl = "http://x.test"\nchannel = 1',
+            "alerts[0].channel: unknown key 'channel'",
+        ),
+        (
+            '[[alerts]]\nkind = "email"\nsmtp = "mail.test"\nfrom = "a@b.test"\nto = "c@d.test"',
+            "alerts[0]: alert e-mail: smtp must be smtp://host:port",
+        ),
+        (
+            '[[alerts]]\nkind = "email"\nsmtp = "smtp://m.test:25"\nfrom = "a@b.test"\nto = []',
+            "alerts[0].to: expected an address or a list of them",
+        ),
+        (
+            '[[alerts]]\nkind = "email"\nsmtp = "smtp://m.test:25"\nto = ["nobody"]',
+            "alerts[0].from: required key is missing",
+        ),
+    ],
+)
+def test_mistakes_are_named_and_nothing_is_added(
+    app: Conveyor, tmp_path: Path, text: str, words: str
+) -> None:
+    good = '[[alerts]]\nkind = "webhook"\nurl = "http://good.test/hook"\n\n'
+    path = write(tmp_path, (good if text.startswith("[[") else "") + text)
+    with pytest.raises(ConfigurationError) as raised:
+        apply_alerts(app, path)
+    message = str(raised.value)
+    assert words.replace("alerts[0]", "alerts[1]" if text.startswith("[[") else "alerts[0]") in (
+        message
+    ), message
+    assert "\n" not in message and message.startswith(str(path))
+    assert app.alerts.channels == []  # all or none
+
+
+def test_every_mistake_at_once_on_one_cli_line(
+    database_url: str, smtp: tuple[str, Inbox], tmp_path: Path
+) -> None:
+    url, inbox = smtp
+    bad = write(
+        tmp_path,
+        '[[alerts]]\nkind = "webhook"\n\n[[alerts]]\nkind = "email"\nsmtp = "x"\n',
+    )
+    line = error_line(invoke(database_url, "--config", str(bad), "alerts", "test", app=None))
+    assert "alerts[0].url" in line and "alerts[1].from" in line and "alerts[1].to" in line
+    good = write(
+        tmp_path,
+        f'[[alerts]]\nkind = "email"\nsmtp = "{url}"\nfrom = "a@b.test"\nto = "c@d.test"\n',
+    )
+    out = ok(invoke(database_url, "--config", str(good), "alerts", "test", app=None))
+    assert "email-0: sent" in out and subjects(inbox) == ["Subject: [conveyor] test alert"]

@@ -1,0 +1,67 @@
+"""Migration 0016, every backend: the jobs a database held before it get their connection from
+their payload (deliveries and RPC calls only), and the listing finds them by it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from conveyor.job import JobFilter
+from conveyor.store import open_store
+
+from .test_schema import _sql
+
+BEFORE = [
+    ("conveyor.deliver", '{"connection": "shop", "path": "/orders"}'),
+    ("conveyor.rpc", '{"connection": "erp", "method": "call"}'),
+    ("my_task", '{"connection": "not-a-connection"}'),  # a user task's own field: left alone
+    ("conveyor.deliver", '{"connection": 5}'),  # not a name: left alone
+]
+
+
+@pytest.fixture
+def before_0016(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database migrated to the latest, then taken back to just before 0016, with old jobs."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        name = f"conveyor_0016_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+    store = open_store(url)
+    store.migrate()
+    store.close()
+    _sql(url, "DROP INDEX conveyor_jobs_connection")
+    _sql(url, "ALTER TABLE conveyor_jobs DROP COLUMN connection")
+    _sql(url, "DELETE FROM conveyor_migrations WHERE version = 16")
+    for task, payload in BEFORE:
+        _sql(
+            url,
+            "INSERT INTO conveyor_jobs (task, queue, payload, state, max_attempts, run_at,"
+            f" created_at) VALUES ('{task}', 'default', '{payload}', 'dead', 1,"
+            + (" 0, 0)" if url.startswith("sqlite") else " now(), now())"),
+        )
+    try:
+        yield url
+    finally:
+        if not url.startswith("sqlite"):
+            with psycopg.connect(database_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_old_jobs_get_their_connection_from_the_payload(before_0016: str) -> None:
+    store = open_store(before_0016)
+    try:
+        assert store.migrate() == ["0016_job_connection"]
+        jobs = sorted(store.list_jobs(JobFilter()), key=lambda job: job.id)
+        assert [job.connection for job in jobs] == ["shop", "erp", None, None]
+        [shop] = store.list_jobs(JobFilter(state="dead", connection="shop"))
+        assert shop.task == "conveyor.deliver"
+    finally:
+        store.close()

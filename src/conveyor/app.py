@@ -34,6 +34,7 @@ from .events import EventBus
 from .inbound import DEFAULT_MAX_BODY, Verifier, Webhook, WebhookRegistry
 from .job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob
 from .loops import refuse_in_event_loop
+from .metrics import Metrics
 from .middleware import Logging, Middleware
 from .ops import Operations
 from .politeness import Hold
@@ -95,6 +96,7 @@ class Conveyor:
             lambda job: self.tasks.store_jobs([job])[0],
             self.connections.client,
             self.accounts,
+            self.events,
         )
         self.tasks.include(self.sources.tasks)
         self.webhooks = WebhookRegistry(
@@ -111,6 +113,7 @@ class Conveyor:
             sync=SyncOperations(lambda: self.store, self.sources),
             schedules=self.scheduler,
         )
+        self.metrics = Metrics(lambda: self.store, self.ops, self.events)  # counters: events
         self.alerts = AlertRegistry(
             lambda: self.store, self.events.subscribe, self.tasks.register, self.ops.failed_since
         )

@@ -20,11 +20,13 @@ from .events import (
     BreakerEvent,
     ConnectionEvent,
     Event,
+    HttpRequestFinished,
     JobDead,
     JobEvent,
     JobPostponed,
     JobRetried,
     JobSucceeded,
+    RateLimitWaited,
     StoreOutageEnded,
     StoreOutageStarted,
     WebhookReceived,
@@ -56,7 +58,8 @@ _WARNINGS = (
 class Logging:
     """The structured log lines of every event: job outcomes (successes at debug level), the
     worker's life (info; store outages, breaker changes and connection holds at warning),
-    webhooks received (debug) and refused (warning).
+    webhooks received (debug) and refused (warning), HTTP requests (answered below 400 at
+    debug, the others at info) and rate-limit waits (debug).
 
     An event subscriber, not middleware: every app subscribes one to `app.events` as it is
     created, so every worker and breaker of the app logs through it. Change what is logged with
@@ -69,7 +72,9 @@ class Logging:
     def __call__(self, event: Event) -> None:
         if isinstance(event, JobEvent):
             self._job(event)
-        elif isinstance(event, WebhookReceived):  # one per request: debug, like successes
+        elif isinstance(event, HttpRequestFinished):
+            self._request(event)
+        elif isinstance(event, WebhookReceived | RateLimitWaited):  # one per request: debug
             if self.log.is_enabled_for(DEBUG):
                 self.log.debug(event.name, **_fields(event))
         elif isinstance(event, _WARNINGS):
@@ -100,6 +105,22 @@ class Logging:
             self.log.debug(event.name, retry_in=round(event.delay, 3), **fields)
         else:  # cancelled, handed back
             self.log.info(event.name, **fields)
+
+    def _request(self, event: HttpRequestFinished) -> None:
+        """A request answered below 400 at debug (like a success), the others at info. The
+        job's context (id, task, key, attempt) is added by `conveyor.logs`."""
+        ok = event.status is not None and event.status < 400
+        if ok and not self.log.is_enabled_for(DEBUG):
+            return
+        (self.log.debug if ok else self.log.info)(
+            event.name,
+            connection=event.connection,
+            method=event.method,
+            url=event.url,
+            status=event.status,
+            latency_ms=round(event.seconds * 1000, 2),
+            idempotency_key=event.idempotency_key,
+        )
 
 
 def _fields(event: Event) -> dict[str, Any]:

@@ -208,6 +208,15 @@ def worker(
             " enqueued once).",
         ),
     ] = False,
+    metrics_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Write the counters to this prometheus-client multiprocess directory, shared"
+            " by every worker and `serve` of the machine, so /metrics sums them (default:"
+            " CONVEYOR_METRICS_DIR or PROMETHEUS_MULTIPROC_DIR; unset: this process only).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run jobs until stopped (SIGTERM/SIGINT) or, with --burst, until nothing is runnable.
 
@@ -240,6 +249,8 @@ def worker(
         app.tasks, bool(app.connections), bool(app.sources)
     ):
         raise CliError("no tasks registered: pass --app module:attr or set CONVEYOR_APP")
+    if metrics_dir:
+        app.metrics.use_directory(metrics_dir)
     configure_logging(log_level.lower())
     app.run_worker(**options)
 

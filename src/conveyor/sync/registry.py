@@ -20,7 +20,7 @@ from ..errors import ConfigurationError, Retry, SyncFailed
 from ..job import NewJob
 from ..store.records import RecordStore, RunMode, SyncRun
 from ..tasks import Blueprint
-from ..types import ConnectionLookup, JobBuilder
+from ..types import ConnectionLookup, EventSink, JobBuilder
 from ..workers import SYNC_TASK
 from .runner import Fetcher, SyncRunner
 from .source import Source, make_source
@@ -61,8 +61,10 @@ class SourceRegistry(Mapping[str, Source]):
         enqueue: Callable[[NewJob], int],
         client: Callable[[], Fetcher],
         accounts: OwnerAccounts,
+        events: EventSink | None = None,
     ) -> None:
         self._sources: dict[str, Source] = {}
+        self._events = events
         self._store = store
         self._connections = connections
         self._jobs = jobs
@@ -137,6 +139,7 @@ class SourceRegistry(Mapping[str, Source]):
             base_url=connection.base_url,
             progress=progress,
             on_behalf=on_behalf,
+            events=self._events,
         )
         return await runner.run(owner, mode, since)
 

@@ -43,11 +43,17 @@ class Metrics:
         events.subscribe(self.recorder, *EVENTS)
 
     def use_directory(self, directory: str) -> None:
-        """Record into (and scrape) this multiprocess directory; before the first event."""
+        """Record into (and scrape) this multiprocess directory, made if missing; before the
+        first event."""
         if self.recorder.registry is not None and directory != self.directory:
             raise ConfigurationError(
                 "the metrics are already recorded in this process; set the directory first"
             )
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise ConfigurationError(f"metrics directory {directory!r}: {reason}") from None
         self.directory = directory
 
     def allows(self, authorization: str | None) -> bool:

@@ -79,9 +79,9 @@ class Recorder:
             children = self._children.get(key)
             if children is None:
                 children = self._children[key] = self._job_children(kind, job.queue, job.task)
-            children[0].inc()
+            children[0]()
             if children[1] is not None:
-                children[1].observe(job.duration)
+                children[1](job.duration)
             return
         handler = self._dispatch.get(kind)
         if handler is not None:
@@ -152,11 +152,13 @@ class Recorder:
         return child
 
     def _job_children(self, kind: type[Event], queue: str, task: str) -> tuple[Any, Any]:
+        """The bound `inc` of the counter's child and `observe` of the histogram's (None for
+        an attempt not timed)."""
         if self.registry is None:
             self.build()
         outcome, timed = OUTCOMES[kind]  # type: ignore[index]
-        seconds = self.job_seconds.labels(queue, task) if timed else None
-        return self.jobs.labels(queue, task, outcome), seconds
+        observe = self.job_seconds.labels(queue, task).observe if timed else None
+        return self.jobs.labels(queue, task, outcome).inc, observe
 
     def _request(self, event: HttpRequestFinished) -> None:
         if self.registry is None:

@@ -134,67 +134,70 @@ def test_metrics_agree_with_two_worker_processes(
             app.deliver("sink", "/reject", {"n": n})
         app.sync("workflows", "acme")
         workers(database_url, conf, directory, 2)
-        with running(app) as base:
+        with running(app) as base:  # one server for every scrape
             samples, helps = scrape(base)
-        assert total(samples, "conveyor_queue_depth", state="succeeded") == 12 + 6 + 1
-        assert total(samples, "conveyor_queue_depth", state="dead") == 5 + 3
-        assert samples[("conveyor_dead_jobs", ())] == 8
-        jobs = "conveyor_jobs_total"
-        finished = total(samples, jobs) - total(samples, jobs, outcome="postponed")
-        assert finished == 27  # every job once: no retries here, nothing handed back
-        assert total(samples, jobs, task="record_order", outcome="succeeded") == 12
-        assert total(samples, jobs, task="always_fails", outcome="dead") == 5
-        assert total(samples, jobs, task="conveyor.deliver", outcome="succeeded") == 6
-        assert total(samples, jobs, task="conveyor.deliver", outcome="dead") == 3
-        assert total(samples, jobs, task="conveyor.sync", outcome="succeeded") == 1
-        record_times = "conveyor_job_duration_seconds_count"
-        assert total(samples, record_times, queue="default", task="record_order") == 12
-        # 9 deliveries at 20/s from 4 slots: some wait; every refusal postponed one attempt.
-        refusals = total(samples, "conveyor_rate_limit_wait_seconds_count", connection="sink")
-        assert refusals >= 1
-        assert refusals == total(samples, jobs, task="conveyor.deliver", outcome="postponed")
-        assert total(samples, "conveyor_rate_limit_wait_seconds_sum", connection="sink") > 0
-        requests = "conveyor_http_requests_total"
-        assert total(samples, requests, connection="sink", status="200") == 6
-        assert total(samples, requests, connection="sink", status="422") == 3
-        assert len(sink.requests) == 9
-        assert total(samples, requests, connection="remote", status="200") == len(remote.paths())
-        sent = total(samples, "conveyor_http_request_duration_seconds_count", connection="sink")
-        assert sent == 9
-        records = "conveyor_sync_records_total"
-        assert total(samples, records, source="workflows", change="created") == 3
-        assert total(samples, "conveyor_sync_runs_total", source="workflows") == 1
-        assert samples[("conveyor_oldest_job_age_seconds", (("queue", "default"),))] == 0
-        assert all(helps[name] for name in helps)  # every family has its HELP text
+            two_processes(samples, sink, remote)
+            assert all(helps[name] for name in helps)  # every family has its HELP text
 
-        # A third process, alone: the counters of all three are summed, each process's file
-        # kept. The sync now sees one changed, one gone, one unchanged.
-        remote.put("acme", "w1", name="renamed")
-        remote.remove("acme", "w3")
-        for n in range(3):
-            tasks.enqueue("record_order", {"customer_id": 100 + n, "amount_cents": 100})
-        app.sync("workflows", "acme")
-        workers(database_url, conf, directory, 1)
-        with running(app) as base:
+            # A third process, alone: the counters of all three are summed, each process's
+            # file kept. The sync now sees one changed, one gone, one unchanged.
+            remote.put("acme", "w1", name="renamed")
+            remote.remove("acme", "w3")
+            for n in range(3):
+                tasks.enqueue("record_order", {"customer_id": 100 + n, "amount_cents": 100})
+            app.sync("workflows", "acme")
+            workers(database_url, conf, directory, 1)
             samples, _ = scrape(base)
-        assert total(samples, jobs, task="record_order", outcome="succeeded") == 15
-        assert total(samples, jobs) - total(samples, jobs, outcome="postponed") == 31
-        assert total(samples, records, change="created") == 3
-        assert total(samples, records, change="updated") == 1
-        assert total(samples, records, change="unchanged") == 1
-        assert total(samples, records, change="deleted") == 1
-        pids = {name.rsplit("_", 1)[-1] for name in os.listdir(directory)}
-        assert len(pids) >= 2  # at least two processes' files were summed
+            jobs, records = "conveyor_jobs_total", "conveyor_sync_records_total"
+            assert total(samples, jobs, task="record_order", outcome="succeeded") == 15
+            assert total(samples, jobs) - total(samples, jobs, outcome="postponed") == 31
+            assert total(samples, records, change="created") == 3
+            assert total(samples, records, change="updated") == 1
+            assert total(samples, records, change="unchanged") == 1
+            assert total(samples, records, change="deleted") == 1
+            pids = {name.rsplit("_", 1)[-1] for name in os.listdir(directory)}
+            assert len(pids) >= 2  # at least two processes' files were summed
 
-        app.ops.retry(filter=app.ops.job_filter(state="dead"))
-        with running(app) as base:
+            app.ops.retry(filter=app.ops.job_filter(state="dead"))
             samples, _ = scrape(base)
         assert samples[("conveyor_dead_jobs", ())] == 0
         assert total(samples, "conveyor_queue_depth", queue="default", state="queued") == 5 + 3
-        assert samples[("conveyor_oldest_job_age_seconds", (("queue", "default"),))] >= 0
     finally:
         tasks.close()
         app.close()
+
+
+def two_processes(samples: Samples, sink: Sink, remote: Remote) -> None:
+    """What the two workers of the first round did, seen in one scrape."""
+    assert total(samples, "conveyor_queue_depth", state="succeeded") == 12 + 6 + 1
+    assert total(samples, "conveyor_queue_depth", state="dead") == 5 + 3
+    assert samples[("conveyor_dead_jobs", ())] == 8
+    assert samples[("conveyor_oldest_job_age_seconds", (("queue", "default"),))] == 0
+    jobs = "conveyor_jobs_total"
+    finished = total(samples, jobs) - total(samples, jobs, outcome="postponed")
+    assert finished == 27  # every job once: no retries here, nothing handed back
+    assert total(samples, jobs, task="record_order", outcome="succeeded") == 12
+    assert total(samples, jobs, task="always_fails", outcome="dead") == 5
+    assert total(samples, jobs, task="conveyor.deliver", outcome="succeeded") == 6
+    assert total(samples, jobs, task="conveyor.deliver", outcome="dead") == 3
+    assert total(samples, jobs, task="conveyor.sync", outcome="succeeded") == 1
+    record_times = "conveyor_job_duration_seconds_count"
+    assert total(samples, record_times, queue="default", task="record_order") == 12
+    # 9 deliveries at 20/s from 4 slots: some wait; every refusal postponed one attempt.
+    refusals = total(samples, "conveyor_rate_limit_wait_seconds_count", connection="sink")
+    assert refusals >= 1
+    assert refusals == total(samples, jobs, task="conveyor.deliver", outcome="postponed")
+    assert total(samples, "conveyor_rate_limit_wait_seconds_sum", connection="sink") > 0
+    requests = "conveyor_http_requests_total"
+    assert total(samples, requests, connection="sink", status="200") == 6
+    assert total(samples, requests, connection="sink", status="422") == 3
+    assert len(sink.requests) == 9
+    assert total(samples, requests, connection="remote", status="200") == len(remote.paths())
+    sent = total(samples, "conveyor_http_request_duration_seconds_count", connection="sink")
+    assert sent == 9
+    records = "conveyor_sync_records_total"
+    assert total(samples, records, source="workflows", change="created") == 3
+    assert total(samples, "conveyor_sync_runs_total", source="workflows") == 1
 
 
 def test_counters_of_this_process_without_a_directory(app: Conveyor) -> None:

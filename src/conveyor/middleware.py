@@ -74,8 +74,11 @@ class Logging:
             self._job(event)
         elif isinstance(event, HttpRequestFinished):
             self._request(event)
-        elif isinstance(event, WebhookReceived | RateLimitWaited):  # one per request: debug
+        elif isinstance(event, WebhookReceived):  # one per request: debug, like successes
             if self.log.is_enabled_for(DEBUG):
+                self.log.debug(event.name, **_fields(event))
+        elif isinstance(event, RateLimitWaited):  # one per refused token
+            if self._debug():
                 self.log.debug(event.name, **_fields(event))
         elif isinstance(event, _WARNINGS):
             self.log.warning(event.name, **_fields(event))
@@ -110,7 +113,7 @@ class Logging:
         """A request answered below 400 at debug (like a success), the others at info. The
         job's context (id, task, key, attempt) is added by `conveyor.logs`."""
         ok = event.status is not None and event.status < 400
-        if ok and not self.log.is_enabled_for(DEBUG):
+        if ok and not self._debug():
             return
         (self.log.debug if ok else self.log.info)(
             event.name,
@@ -121,6 +124,12 @@ class Logging:
             latency_ms=round(event.seconds * 1000, 2),
             idempotency_key=event.idempotency_key,
         )
+
+    def _debug(self) -> bool:
+        """Debug lines of calls only when logging was configured for them: a script calling a
+        connection (`run_now`, `sync_now`, `app.remote()`) without configuring structlog, whose
+        default writes every level to stdout, does not get a line per request."""
+        return structlog.is_configured() and self.log.is_enabled_for(DEBUG)
 
 
 def _fields(event: Event) -> dict[str, Any]:

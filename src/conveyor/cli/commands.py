@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import settings
 from ..connections.config import CONFIG_ENV
 from ..errors import TaskNotFound
 from ..logs import configure_logging
@@ -249,8 +250,9 @@ def worker(
         app.tasks, bool(app.connections), bool(app.sources)
     ):
         raise CliError("no tasks registered: pass --app module:attr or set CONVEYOR_APP")
-    if metrics_dir:
-        app.metrics.use_directory(metrics_dir)
+    directory = settings.metrics_dir(metrics_dir)
+    if directory:  # made, or refused in one line, before a job runs
+        app.metrics.use_directory(directory)
     configure_logging(log_level.lower())
     app.run_worker(**options)
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import settings
 from ..logs import configure_logging
 from .session import CliError, queue_list, session
 
@@ -56,8 +57,9 @@ def serve(
             f"conveyor serve needs the web extra ({error.name or error} is missing): {WEB_EXTRA}"
         ) from None
     app = session(ctx).app
-    if metrics_dir:
-        app.metrics.use_directory(metrics_dir)
+    directory = settings.metrics_dir(metrics_dir)
+    if directory:  # made, or refused in one line, before a job runs
+        app.metrics.use_directory(directory)
     configure_logging(log_level.lower())
     options: dict[str, Any] = {}
     if not no_worker:

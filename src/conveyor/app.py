@@ -36,6 +36,7 @@ from .events import EventBus
 from .inbound import DEFAULT_MAX_BODY, Verifier, Webhook, WebhookRegistry
 from .job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob
 from .loops import refuse_in_event_loop
+from .metrics import Metrics
 from .middleware import Logging, Middleware
 from .ops import Operations
 from .politeness import Hold
@@ -98,6 +99,7 @@ class Conveyor:
             lambda job: self.tasks.store_jobs([job])[0],
             self.connections.client,
             self.accounts,
+            self.events,
         )
         self.tasks.include(self.sources.tasks)
         self.webhooks = WebhookRegistry(
@@ -116,6 +118,7 @@ class Conveyor:
             tester=self.test_connection,
         )
         self.batches = BatchRegistry(lambda: self.store, self.tasks)
+        self.metrics = Metrics(lambda: self.store, self.ops, self.events)  # counters: events
         self.alerts = AlertRegistry(
             lambda: self.store,
             self.events.subscribe,

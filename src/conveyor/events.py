@@ -22,6 +22,13 @@ Connections (politeness: a hold stops every worker's requests to a connection):
     ConnectionResumed an operator resumed it; `woken` postponed jobs are due at once
     ConnectionAuthFailed  the remote answered 401 or 403 (after any token refresh): it refuses
                       our credentials (the connection's own, or `owner`'s)
+Calls (`RemoteClient`, in the calling attempt's context, so logs carry the job):
+    HttpRequestFinished one request sent: `status` (None: no answer), `seconds`, the
+                        `idempotency_key` sent
+    RateLimitWaited     the rate limit refused a token: the call waits `seconds` (a job is
+                        postponed, a sync's page waits in place)
+Syncs:
+    SyncRunFinished   one run of a source for an owner ended (`state`); the changes it wrote
 Accounts (a connection's per-owner credentials):
     AccountAuthorized   an owner authorised the connection (OAuth callback, `accounts add`):
                         a `needs_reauth` state it had is cleared, its jobs run again
@@ -82,6 +89,7 @@ __all__ = [
     "EventSink",
     "FlushFailed",
     "Handler",
+    "HttpRequestFinished",
     "JobCancelled",
     "JobDead",
     "JobEvent",
@@ -93,10 +101,12 @@ __all__ = [
     "JobsCancelling",
     "JobsRecovered",
     "LeaseLost",
+    "RateLimitWaited",
     "RecoverFailed",
     "RenewFailed",
     "StoreOutageEnded",
     "StoreOutageStarted",
+    "SyncRunFinished",
     "ThreadOverran",
     "WaitingForThreads",
     "WebhookReceived",
@@ -271,6 +281,38 @@ class ConnectionAuthFailed(ConnectionEvent):
     status: int  # 401 or 403
     owner: str | None  # whose credentials, when the call was made on an owner's behalf
     reason: str  # the error, secrets masked
+
+
+# -- calls and syncs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequestFinished(Event):
+    name: ClassVar[str] = "http.request"
+    connection: str
+    method: str
+    url: str
+    status: int | None  # None: no answer (refused, timed out)
+    seconds: float
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitWaited(Event):
+    name: ClassVar[str] = "connection.rate_limited"
+    connection: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRunFinished(Event):
+    """The counts are this run's own work (a resumed run's earlier attempts not included)."""
+
+    name: ClassVar[str] = "sync.finished"
+    source: str
+    owner: str
+    state: str  # succeeded | failed
+    changes: dict[str, int]  # created, updated, unchanged, deleted
 
 
 # -- accounts -------------------------------------------------------------------------------

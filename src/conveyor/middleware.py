@@ -20,11 +20,13 @@ from .events import (
     BreakerEvent,
     ConnectionEvent,
     Event,
+    HttpRequestFinished,
     JobDead,
     JobEvent,
     JobPostponed,
     JobRetried,
     JobSucceeded,
+    RateLimitWaited,
     StoreOutageEnded,
     StoreOutageStarted,
     WebhookReceived,
@@ -56,7 +58,8 @@ _WARNINGS = (
 class Logging:
     """The structured log lines of every event: job outcomes (successes at debug level), the
     worker's life (info; store outages, breaker changes and connection holds at warning),
-    webhooks received (debug) and refused (warning).
+    webhooks received (debug) and refused (warning), HTTP requests (answered below 400 at
+    debug, the others at info) and rate-limit waits (debug).
 
     An event subscriber, not middleware: every app subscribes one to `app.events` as it is
     created, so every worker and breaker of the app logs through it. Change what is logged with
@@ -69,8 +72,13 @@ class Logging:
     def __call__(self, event: Event) -> None:
         if isinstance(event, JobEvent):
             self._job(event)
+        elif isinstance(event, HttpRequestFinished):
+            self._request(event)
         elif isinstance(event, WebhookReceived):  # one per request: debug, like successes
             if self.log.is_enabled_for(DEBUG):
+                self.log.debug(event.name, **_fields(event))
+        elif isinstance(event, RateLimitWaited):  # one per refused token
+            if self._debug():
                 self.log.debug(event.name, **_fields(event))
         elif isinstance(event, _WARNINGS):
             self.log.warning(event.name, **_fields(event))
@@ -100,6 +108,28 @@ class Logging:
             self.log.debug(event.name, retry_in=round(event.delay, 3), **fields)
         else:  # cancelled, handed back
             self.log.info(event.name, **fields)
+
+    def _request(self, event: HttpRequestFinished) -> None:
+        """A request answered below 400 at debug (like a success), the others at info. The
+        job's context (id, task, key, attempt) is added by `conveyor.logs`."""
+        ok = event.status is not None and event.status < 400
+        if ok and not self._debug():
+            return
+        (self.log.debug if ok else self.log.info)(
+            event.name,
+            connection=event.connection,
+            method=event.method,
+            url=event.url,
+            status=event.status,
+            latency_ms=round(event.seconds * 1000, 2),
+            idempotency_key=event.idempotency_key,
+        )
+
+    def _debug(self) -> bool:
+        """Debug lines of calls only when logging was configured for them: a script calling a
+        connection (`run_now`, `sync_now`, `app.remote()`) without configuring structlog, whose
+        default writes every level to stdout, does not get a line per request."""
+        return structlog.is_configured() and self.log.is_enabled_for(DEBUG)
 
 
 def _fields(event: Event) -> dict[str, Any]:

@@ -31,3 +31,18 @@ def lease_seconds(given: float | None) -> float:
 def secret_key(given: str | None) -> str | None:
     """The keys that seal stored account secrets (comma-separated: the first seals, all open)."""
     return given or os.environ.get("CONVEYOR_SECRET_KEY")
+
+
+def metrics_dir(given: str | None) -> str | None:
+    """The prometheus-client multiprocess directory the counters are written to, if any."""
+    return (
+        given
+        or os.environ.get("CONVEYOR_METRICS_DIR")
+        or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        or None
+    )
+
+
+def metrics_token(given: str | None) -> str | None:
+    """The bearer token `/metrics` requires, if any."""
+    return given or os.environ.get("CONVEYOR_METRICS_TOKEN") or None

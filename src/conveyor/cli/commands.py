@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import settings
 from ..connections.config import CONFIG_ENV
 from ..errors import TaskNotFound
 from ..logs import configure_logging
@@ -210,6 +211,15 @@ def worker(
             " enqueued once).",
         ),
     ] = False,
+    metrics_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Write the counters to this prometheus-client multiprocess directory, shared"
+            " by every worker and `serve` of the machine, so /metrics sums them (default:"
+            " CONVEYOR_METRICS_DIR or PROMETHEUS_MULTIPROC_DIR; unset: this process only).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run jobs until stopped (SIGTERM/SIGINT) or, with --burst, until nothing is runnable.
 
@@ -242,6 +252,9 @@ def worker(
         app.tasks, bool(app.connections), bool(app.sources)
     ):
         raise CliError("no tasks registered: pass --app module:attr or set CONVEYOR_APP")
+    directory = settings.metrics_dir(metrics_dir)
+    if directory:  # made, or refused in one line, before a job runs
+        app.metrics.use_directory(directory)
     configure_logging(log_level.lower())
     app.run_worker(**options)
 

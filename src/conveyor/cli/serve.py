@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import settings
 from ..logs import configure_logging
 from .session import CliError, queue_list, session
 
@@ -28,6 +29,15 @@ def serve(
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="The worker's jobs at once.")] = 10,
     log_level: Annotated[str, typer.Option(help=f"One of {', '.join(LOG_LEVELS)}.")] = "info",
+    metrics_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Write the counters to this prometheus-client multiprocess directory, shared"
+            " by every worker and `serve` of the machine, so /metrics sums them (default:"
+            " CONVEYOR_METRICS_DIR or PROMETHEUS_MULTIPROC_DIR; unset: this process only).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve POST /hooks/<name> for the application's webhooks and, unless --no-worker, run a
     worker in the same process and event loop.
@@ -47,6 +57,9 @@ def serve(
             f"conveyor serve needs the web extra ({error.name or error} is missing): {WEB_EXTRA}"
         ) from None
     app = session(ctx).app
+    directory = settings.metrics_dir(metrics_dir)
+    if directory:  # made, or refused in one line, before a job runs
+        app.metrics.use_directory(directory)
     configure_logging(log_level.lower())
     options: dict[str, Any] = {}
     if not no_worker:

@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import SyncFailed
+from ..logs import configure_logging
 from ..store.records import RunMode, SyncRun
 from ..sync.runner import Progress
 from . import render, sync_view
@@ -84,6 +85,7 @@ def start(
             else:
                 typer.echo(f"Enqueued sync of {source} for {name}: job {job_id}")
         return
+    configure_logging("warning")  # the run's request and outcome lines are info: not here
     failed = 0
     for name in owners:
         try:

@@ -32,7 +32,14 @@ from ..errors import (
     Postpone,
     RetryableStatus,
 )
-from ..events import ConnectionAuthFailed, ConnectionPaused, ConnectionSlowed, breaker_event
+from ..events import (
+    ConnectionAuthFailed,
+    ConnectionPaused,
+    ConnectionSlowed,
+    HttpRequestFinished,
+    RateLimitWaited,
+    breaker_event,
+)
 from ..job import Job
 from ..politeness import Hold
 from ..ratelimit import RateLimit
@@ -197,12 +204,34 @@ class RemoteClient:
                 signature_headers(conn.signing_secret, message_id, int(time.time()), body or b"")
             )
         headers.update(extra or {})
-        response = await self.http.send(
-            method, conn.url(path), headers=headers, body=body, timeouts=conn.timeouts
-        )
+        started = time.perf_counter()
+        try:
+            response = await self.http.send(
+                method, conn.url(path), headers=headers, body=body, timeouts=conn.timeouts
+            )
+        except DeliveryError as error:
+            where = str(error.details.get("url", ""))  # shown without credentials
+            self._finished(conn, method, where, error.status, started, idempotency_key)
+            raise
+        self._finished(conn, method, response.url, response.status, started, idempotency_key)
         response.extra["authorization"] = headers.get("Authorization")
         response.extra["owner_secrets"] = owner_secrets  # masked like the connection's own
         return response
+
+    def _finished(
+        self,
+        conn: Connection,
+        method: str,
+        url: str,
+        status: int | None,
+        started: float,
+        idempotency_key: str | None,
+    ) -> None:
+        """Metrics and the request's log line subscribe to this (in the attempt's context)."""
+        seconds = time.perf_counter() - started
+        self.events.publish(
+            HttpRequestFinished(conn.name, method, url, status, seconds, idempotency_key)
+        )
 
     # -- breaker, hold and rate limit -------------------------------------------------------
 
@@ -221,6 +250,7 @@ class RemoteClient:
             wait = await asyncio.to_thread(store.take_token, conn.bucket, conn.rate_limit)
             if wait > 0:
                 self._refuse(await asyncio.to_thread(store.held, conn.name))
+                self.events.publish(RateLimitWaited(conn.name, wait))
                 raise Postpone(wait, f"rate limit of {conn.name!r}")
         else:
             self._refuse(await asyncio.to_thread(store.held, conn.name))

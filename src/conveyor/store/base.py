@@ -17,6 +17,7 @@ from .batches import BatchStore
 from .inbound import InboundStore
 from .jobs import JobStore
 from .limits import LimitStore
+from .metrics import MetricsStore
 from .records import RecordStore
 from .schedules import ScheduleStore
 from .schema import SchemaStore
@@ -38,6 +39,7 @@ class Store(
     ScheduleStore,
     AlertStore,
     BatchStore,
+    MetricsStore,
 ):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""
 

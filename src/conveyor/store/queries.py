@@ -28,6 +28,7 @@ SLICES = (
     "schedules",
     "alerts",
     "batches",
+    "metrics",
 )
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 

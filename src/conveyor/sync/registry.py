@@ -30,7 +30,7 @@ from ..errors import (
 from ..job import NewJob
 from ..store.records import RecordStore, RunMode, SyncRun
 from ..tasks import Blueprint
-from ..types import ConnectionLookup, JobBuilder
+from ..types import ConnectionLookup, EventSink, JobBuilder
 from ..workers import SYNC_TASK
 from .runner import WAIT_IN_PLACE, Fetcher, SyncRunner
 from .source import Source, make_source
@@ -71,8 +71,10 @@ class SourceRegistry(Mapping[str, Source]):
         enqueue: Callable[[NewJob], int],
         client: Callable[[], Fetcher],
         accounts: OwnerAccounts,
+        events: EventSink | None = None,
     ) -> None:
         self._sources: dict[str, Source] = {}
+        self._events = events
         self._store = store
         self._connections = connections
         self._jobs = jobs
@@ -187,6 +189,7 @@ class SourceRegistry(Mapping[str, Source]):
             base_url=connection.base_url,
             progress=progress,
             on_behalf=on_behalf,
+            events=self._events,
         )
         return await runner.run(owner, mode, since)
 

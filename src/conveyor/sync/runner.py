@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ..errors import DeliveryError, PagingError, Postpone, RetryableStatus, SyncFailed
+from ..events import EventSink, SyncRunFinished
 from ..job import NewJob
 from ..store.records import PageWrite, RecordStore, RecordWrite, RunMode, SyncRun
 from ..types import JobBuilder
@@ -32,6 +33,7 @@ from .source import Source
 
 WAIT_IN_PLACE = 30.0  # a longer postponement ends the attempt: the run resumes from its checkpoint
 MAX_ERRORS_KEPT = 100
+CHANGES = ("created", "updated", "unchanged", "deleted")
 
 
 class Fetcher(Protocol):
@@ -83,8 +85,10 @@ class SyncRunner:
         base_url: str,
         progress: Any = None,
         on_behalf: bool = False,
+        events: EventSink | None = None,
     ) -> None:
         self.source = source
+        self.events = events  # hears of each run's end (SyncRunFinished: metrics, logs)
         self.store = store
         self.client = client
         self.jobs = jobs
@@ -104,6 +108,7 @@ class SyncRunner:
         stats = SyncStats(
             **{k: int(v) for k, v in run.stats.items() if k in SyncStats.__dataclass_fields__}
         )
+        before = stats.to_json()  # a resumed run's earlier attempts: counted when they ran
         errors: list[dict[str, Any]] = list(run.errors)
         checkpoint = run.checkpoint or {}
         previous = await asyncio.to_thread(self.store.last_cursor, src.name, owner)
@@ -137,6 +142,7 @@ class SyncRunner:
                 cursor=previous,
                 delete_unseen=False,
             )
+            self._finished(owner, "failed", before, stats.to_json())
             raise SyncFailed(f"sync of {src.name!r} for {owner!r} failed: {error}") from error
         complete_listing = run.mode == "full" or (
             run.mode == "incremental" and src.incremental is None
@@ -154,7 +160,15 @@ class SyncRunner:
         )
         final = await asyncio.to_thread(self.store.get_run, run.id)
         assert final is not None
+        self._finished(owner, "succeeded", before, final.stats)
         return final
+
+    def _finished(
+        self, owner: str, state: str, before: dict[str, int], after: Mapping[str, Any]
+    ) -> None:
+        if self.events is not None:
+            changes = {k: int(after.get(k, 0)) - before.get(k, 0) for k in CHANGES}
+            self.events.publish(SyncRunFinished(self.source.name, owner, state, changes))
 
     async def _scan(
         self,

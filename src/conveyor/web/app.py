@@ -55,7 +55,7 @@ def create_app(conveyor_app: Conveyor, *, dependencies: Sequence[Any] = ()) -> F
     )
     web.include_router(hooks_router(conveyor_app.webhooks))
     web.include_router(oauth_router(conveyor_app, dependencies=dependencies))
-    web.include_router(health_router(conveyor_app.ops))
+    web.include_router(health_router(conveyor_app.ops, conveyor_app.metrics))
     web.include_router(api_router(conveyor_app.ops))
     web.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     web.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """`/healthz` (the process answers), `/readyz` (the store answers, workers heartbeat, breakers
 closed) and `/metrics` (Prometheus text, `conveyor.metrics`), open like the webhooks: a load
-balancer or an orchestrator probes them without a token.
+balancer or an orchestrator probes them without a token. `/metrics` asks for
+`Authorization: Bearer <token>` when `app.metrics.token` (CONVEYOR_METRICS_TOKEN) is set.
 
 `/readyz` answers 200 `healthy` or `degraded` (with the reasons: no live worker, an open breaker),
 503 `unhealthy` when the store cannot be reached.
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..errors import StoreError
 
 if TYPE_CHECKING:
+    from ..metrics import Metrics
     from ..ops import Operations
 
 
@@ -41,7 +43,7 @@ def readiness(ops: Operations) -> tuple[str, list[dict[str, str]]]:
     return status, checks
 
 
-def health_router(ops: Operations) -> APIRouter:
+def health_router(ops: Operations, metrics: Metrics) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz")
@@ -55,9 +57,12 @@ def health_router(ops: Operations) -> APIRouter:
         return JSONResponse(body, 503 if status == "unhealthy" else 200)
 
     @router.get("/metrics")
-    def metrics() -> Response:
-        from ..metrics import CONTENT_TYPE, render
+    def scrape(request: Request) -> Response:
+        from ..metrics import CONTENT_TYPE
 
-        return Response(render(ops), media_type=CONTENT_TYPE)
+        if not metrics.allows(request.headers.get("authorization")):
+            error = {"error": "missing or wrong metrics token (Authorization: Bearer <token>)"}
+            return JSONResponse(error, 401, headers={"WWW-Authenticate": "Bearer"})
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return router

@@ -1,0 +1,12 @@
+"""The metrics slice: what `/metrics` reads from the store at scrape time beside the counts per
+queue and state (`stats`). SQL: `sql/<dialect>/metrics.sql`; tests: `tests/store/test_metrics.py`.
+"""
+
+from __future__ import annotations
+
+
+class MetricsStore:
+    def oldest_due(self) -> dict[str, float]:
+        """{queue: seconds since its oldest runnable job (queued or retrying, due) became due},
+        for the queues that have one."""
+        raise NotImplementedError

@@ -150,6 +150,7 @@ class JobFilter:
     limit: int = 50
     before_id: int | None = None  # keyset pagination: the page after the one ending there
     since: float | None = None  # epoch seconds: finished (or, unfinished, created) since then
+    error: str | None = None  # a text the last error contains (case-insensitive)
 
     def params(self) -> dict[str, Any]:
         """The named parameters of the `list_jobs` query (both dialects)."""
@@ -161,6 +162,7 @@ class JobFilter:
             "limit": self.limit,
             "before_id": self.before_id,
             "since": self.since,
+            "error": self.error,
         }
 
 

@@ -16,6 +16,7 @@ from .alerts import AlertStore
 from .inbound import InboundStore
 from .jobs import JobStore
 from .limits import LimitStore
+from .overview import OverviewStore
 from .records import RecordStore
 from .schedules import ScheduleStore
 from .schema import SchemaStore
@@ -36,6 +37,7 @@ class Store(
     TokenStore,
     ScheduleStore,
     AlertStore,
+    OverviewStore,
 ):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..accounts_sql import SQLAccounts
 from ..alerts_sql import SQLAlerts
+from ..overview_sql import SQLOverview
 from ..records_sql import SQLRecords
 from ..schedules_sql import SQLSchedules
 from ..tokens_sql import SQLTokens
@@ -31,6 +32,7 @@ class PostgresStore(
     SQLTokens,
     SQLSchedules,
     SQLAlerts,
+    SQLOverview,
 ):
     """Every slice, on one PostgreSQL database."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..accounts_sql import SQLAccounts
 from ..alerts_sql import SQLAlerts
+from ..overview_sql import SQLOverview
 from ..records_sql import SQLRecords
 from ..schedules_sql import SQLSchedules
 from ..tokens_sql import SQLTokens
@@ -29,6 +30,7 @@ class SQLiteStore(
     SQLTokens,
     SQLSchedules,
     SQLAlerts,
+    SQLOverview,
 ):
     """Every slice, on one SQLite file."""
 

@@ -250,6 +250,7 @@ WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
   AND (%(since)s::double precision IS NULL
        OR COALESCE(finished_at, created_at) >= to_timestamp(%(since)s::double precision))
+  AND (%(error)s::text IS NULL OR strpos(lower(last_error), lower(%(error)s)) > 0)
 ORDER BY id DESC
 LIMIT %(limit)s
 

@@ -215,6 +215,7 @@ WHERE (:state IS NULL OR state = :state)
   AND (:key IS NULL OR key = :key)
   AND (:before_id IS NULL OR id < :before_id)
   AND (:since IS NULL OR COALESCE(finished_at, created_at) >= :since)
+  AND (:error IS NULL OR instr(lower(last_error), lower(:error)) > 0)
 ORDER BY id DESC
 LIMIT :limit
 

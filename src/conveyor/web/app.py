@@ -29,6 +29,7 @@ from ..errors import (
     UnknownConnection,
 )
 from .api import api_router
+from .dashboard import dashboard_app
 from .health import health_router
 from .hooks import hooks_router
 from .oauth import oauth_router
@@ -56,6 +57,7 @@ def create_app(conveyor_app: Conveyor, *, dependencies: Sequence[Any] = ()) -> F
     web.include_router(oauth_router(conveyor_app, dependencies=dependencies))
     web.include_router(health_router(conveyor_app.ops))
     web.include_router(api_router(conveyor_app.ops))
+    web.mount("/dashboard", dashboard_app(conveyor_app))
     web.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     web.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     web.add_exception_handler(ConveyorError, _conveyor_error)  # type: ignore[arg-type]

@@ -117,6 +117,7 @@ def page(
         holder=session.holder,
         note=request.query_params.get("note", "")[:300],
         path=request.url.path,
+        redact=redactor(conveyor_of(request)),
     )
     return TEMPLATES.TemplateResponse(request, template, context, status_code=status)
 

@@ -1,6 +1,6 @@
 """The dashboard's login session and its CSRF token, kept in one signed cookie and nowhere else.
 
-The cookie is `<token name>.<issued at>.<signature>`, the signature an HMAC-SHA256 keyed by the
+The cookie is `<token name>.<issued at>.<nonce>.<signature>`, the signature an HMAC-SHA256 keyed by the
 stored hash of the holder's API token: only someone who had the token can have got one, no server
 secret needs sharing between `conveyor serve` processes, and revoking (or re-creating) the token
 changes or removes the key, so every session made with it ends at its next request. The cookie is
@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -55,7 +56,7 @@ def open_session(ops: Operations, token: str, now: float | None = None) -> Sessi
     if digest is None:  # revoked in between
         return None
     issued = int(time.time() if now is None else now)
-    message = f"{_name_part(holder)}.{issued}"
+    message = f"{_name_part(holder)}.{issued}.{secrets.token_urlsafe(12)}"
     signature = _sign(digest, message)
     return Session(holder, f"{message}.{signature}", _csrf(digest, signature))
 
@@ -66,9 +67,9 @@ def read_session(ops: Operations, cookie: str | None, now: float | None = None) 
     if not cookie or len(cookie) > 512:
         return None
     parts = cookie.split(".")
-    if len(parts) != 3 or not parts[1].isdigit():
+    if len(parts) != 4 or not parts[1].isdigit() or len(parts[1]) > 12:
         return None
-    name_part, issued, signature = parts
+    name_part, issued, nonce, signature = parts
     age = (time.time() if now is None else now) - int(issued)
     if age >= MAX_AGE or age < -60:  # a minute of clock skew between processes
         return None
@@ -77,7 +78,9 @@ def read_session(ops: Operations, cookie: str | None, now: float | None = None) 
     except (ValueError, UnicodeDecodeError):
         return None
     digest = ops.tokens.digest(holder)
-    if digest is None or not hmac.compare_digest(_sign(digest, f"{name_part}.{issued}"), signature):
+    if digest is None or not hmac.compare_digest(
+        _sign(digest, f"{name_part}.{issued}.{nonce}"), signature
+    ):
         return None
     return Session(holder, cookie, _csrf(digest, signature))
 

@@ -1,10 +1,10 @@
 """The dashboard's login session and its CSRF token, kept in one signed cookie and nowhere else.
 
-The cookie is `<token name>.<issued at>.<nonce>.<signature>`, the signature an HMAC-SHA256 keyed
-by the stored hash of the holder's API token: only someone who had the token can have got one, no server
-secret needs sharing between `conveyor serve` processes, and revoking (or re-creating) the token
-changes or removes the key, so every session made with it ends at its next request. The cookie is
-HttpOnly and SameSite=Lax (Secure over HTTPS), and lasts `MAX_AGE`.
+The cookie is `<token name>.<issued at>.<nonce>.<signature>`, the signature an HMAC-SHA256
+keyed by the stored hash of the holder's API token: only someone who had the token can have got
+one, no server secret needs sharing between `conveyor serve` processes, and revoking (or
+re-creating) the token changes or removes the key, so every session made with it ends at its
+next request. The cookie is HttpOnly and SameSite=Lax (Secure over HTTPS), and lasts `MAX_AGE`.
 
 The CSRF token is another HMAC of the same key over the session's signature: tied to the session,
 checked on every POST (a hidden `csrf` field), never stored.

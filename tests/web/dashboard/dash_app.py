@@ -1,14 +1,15 @@
-"""The application the dashboard's browser test serves (`conveyor serve --no-worker`) and works
-(`conveyor worker`), in two processes: what the page shows live comes through the store.
+"""The application the dashboard's browser test works with `conveyor worker` in its own process
+(the page shows what it does through the store, never through this process).
 
-`charge` fails while the file named by DASH_TEST_GATE is missing, so a test makes a dead job,
-opens the gate, and retries it from the page. The `shop` connection's bearer token is a literal
-secret that must never reach a page.
+`charge` waits for the file named by DASH_TEST_GATE before it succeeds, so the test sees the job
+it retried queued or running, opens the gate, and watches it succeed. The `shop` connection's
+bearer token is a literal secret that must never reach a page.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from conveyor import Bearer, Conveyor
@@ -26,8 +27,11 @@ app.connection(
 
 @app.task(max_attempts=1)
 def charge(payload: dict) -> dict:
-    if not Path(os.environ["DASH_TEST_GATE"]).exists():
-        raise RuntimeError(f"card declined for order {payload.get('order')}")
+    deadline = time.monotonic() + 60
+    while not Path(os.environ["DASH_TEST_GATE"]).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"card declined for order {payload.get('order')}")
+        time.sleep(0.05)
     return {"charged": payload.get("order")}
 
 

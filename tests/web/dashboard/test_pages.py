@@ -143,6 +143,17 @@ def test_every_page_renders_and_no_secret_reaches_one(dash: Dash) -> None:
     client = dash.client()
     csrf = client.get("/dashboard/").csrf()
     dash.app.pause_connection("shop", f"held (key {SECRET})")
+    run = dash.app.store.open_run("workflows", "acme", "full", None)
+    dash.app.store.finish_run(
+        run.id,
+        "workflows",
+        "acme",
+        state="failed",
+        stats={"created": 3, "updated": 1},
+        errors=[{"message": f"HTTP 500 (sent {SECRET})"}],
+        cursor=None,
+        delete_unseen=False,
+    )
     pages = {path: client.get("/dashboard" + path) for path in PAGES}
     for path, answer in pages.items():
         assert answer.status == 200, (path, answer.text[:500])
@@ -151,6 +162,7 @@ def test_every_page_renders_and_no_secret_reaches_one(dash: Dash) -> None:
     assert "token=***" in pages["/connections"].text
     assert "no batches yet" in pages["/batches"].text
     assert "nightly" in pages["/schedules"].text
+    assert "workflows" in pages["/sync"].text and "HTTP 500 (sent ***)" in pages["/sync"].text
     assert re.search(r"charge\s*</span>.*RuntimeError", pages["/dead"].text, re.S)
     assert "cust-0" in pages["/blocked"].text
     tested = client.post("/dashboard/connections/shop/test", {"csrf": csrf})
@@ -232,7 +244,8 @@ def test_pause_and_resume_a_connection(dash: Dash) -> None:
     assert unknown.status == 404
 
 
-def first_event(client: Client, path: str) -> dict[str, Any]:
+def events(client: Client, path: str) -> Iterator[dict[str, Any]]:
+    """The stream's events as they come: each one's JSON data, with its name as `event`."""
     request = urllib.request.Request(client.base + path)
     with client.opener.open(request, timeout=10) as stream:
         event = ""
@@ -243,7 +256,12 @@ def first_event(client: Client, path: str) -> dict[str, Any]:
             elif line.startswith("data:") and event:
                 data: dict[str, Any] = json.loads(line.partition(":")[2])
                 data["event"] = event
-                return data
+                yield data
+
+
+def first_event(client: Client, path: str) -> dict[str, Any]:
+    for data in events(client, path):
+        return data
     raise AssertionError("the stream ended without an event")
 
 
@@ -256,3 +274,11 @@ def test_the_live_stream_carries_counts_and_the_watched_jobs_states(dash: Dash) 
     assert update["totals"]["dead"] == 3 and update["counts"]["default"]["waiting"] == 1
     dash.app.retry_jobs([one])
     assert first_event(client, f"/dashboard/events?ids={one}")["jobs"] == {str(one): "queued"}
+
+
+def test_revoking_the_token_ends_an_open_stream(dash: Dash) -> None:
+    stream = events(dash.client(), "/dashboard/events")
+    assert next(stream)["event"] == "update"
+    dash.app.ops.tokens.revoke("admin")
+    assert next(stream)["event"] == "logout"
+    assert next(stream, None) is None  # and the stream ends

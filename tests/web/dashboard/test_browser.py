@@ -1,7 +1,8 @@
 """A real browser (Playwright driving Debian's chromium) clicks through the dashboard, served by
 uvicorn in a thread here, while a `conveyor worker` in another process runs the jobs: log in, see
 a dead job, retry it and watch it succeed live (over SSE, no reload), bulk-retry a filtered set,
-pause a connection. Both backends.
+pause a connection. On SQLite: the HTTP tests (test_pages.py) cover every page, action and the
+live stream on both backends; a browser run costs ~10 s more per backend.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def server(app: Conveyor, dead_jobs: list[int]) -> Iterator[str]:
         yield base
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_dead_job_retried_in_the_browser_succeeds_live(
     app: Conveyor, dead_jobs: list[int], server: str, database_url: str, tmp_path: Path
 ) -> None:

@@ -79,6 +79,14 @@ def pages_redirect_to_the_login_form_without_a_session(dash: Dash) -> None:
         answer = client.get("/dashboard" + path)
         assert answer.status == 303, path
         assert answer.location.startswith("/dashboard/login?next=%2Fdashboard"), path
+    deep = client.get("/dashboard/jobs?state=dead&task=charge")  # a link in the weekly digest
+    assert (
+        deep.location == "/dashboard/login?next=%2Fdashboard%2Fjobs%3Fstate%3Ddead%26task%3Dcharge"
+    )
+    landed = client.post(
+        "/dashboard/login", {"token": dash.token, "next": "/dashboard/jobs?state=dead&task=charge"}
+    )
+    assert landed.location == "/dashboard/jobs?state=dead&task=charge"
     client.jar.clear()
     forged = Client(dash.base)
     forged.opener.addheaders = [("Cookie", "conveyor_session=YWRtaW4.1.forged")]

@@ -131,7 +131,8 @@ def current_session(request: Request) -> Session:
     """For pages: the session, or a redirect to the login form."""
     found = read_session(conveyor_of(request).ops, request.cookies.get(COOKIE))
     if found is None:
-        raise LoginNeeded(request.url.path)
+        query = request.url.query
+        raise LoginNeeded(request.url.path + (f"?{query}" if query else ""))
     return found
 
 

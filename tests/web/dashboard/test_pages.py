@@ -184,6 +184,8 @@ def every_page_renders_and_no_secret_reaches_one(dash: Dash) -> None:
     assert SECRET not in tested.text
     assert client.get("/dashboard/jobs/999999").status == 404
     assert client.get("/dashboard/jobs?state=lost").status == 400
+    for odd in ("/jobs?task=%00", "/jobs?error=a%00", "/sync?source=%00", "/dead?since=99-99"):
+        assert client.get("/dashboard" + odd).status == 200, odd  # PostgreSQL refuses a NUL
 
 
 def jobs_are_filtered_and_paged_by_keyset(dash: Dash) -> None:

@@ -52,6 +52,14 @@ def root(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
+def clean(value: object, limit: int = 500) -> str | None:
+    """A text field as the store can take it (no NUL: PostgreSQL refuses one), or None."""
+    if not isinstance(value, str):
+        return None
+    text = value.replace("\x00", "").strip()[:limit]
+    return text or None
+
+
 def when(value: datetime | float | None) -> str:
     if value is None:
         return "—"

@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 
 from ...errors import JobNotFound
 from ...ops import BULK_LIMIT, CANCEL, RETRY
-from .common import CheckedForm, CurrentSession, back, page, redactor
+from .common import CheckedForm, CurrentSession, back, clean, page, redactor
 from .jobs import act, form_ids
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
         """Every dead job of one task and error class (dead since `since`, if given)."""
         form: FormData = posted.form
         action = GROUP_ACTIONS.get(str(form.get("action", "")))
-        task, error_class = form.get("task"), form.get("error_class")
-        if action is None or not isinstance(task, str) or not isinstance(error_class, str):
+        task, error_class = clean(form.get("task")), clean(form.get("error_class")) or ""
+        if action is None or task is None:
             return back(request, form, "/dead", "Unknown action or group.")
         since = parse_since(form.get("since"))
         if isinstance(form.get("since"), str) and str(form.get("since")).strip() and since is None:

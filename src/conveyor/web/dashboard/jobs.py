@@ -14,7 +14,7 @@ from starlette.datastructures import FormData
 from ...errors import ConfigurationError
 from ...job import Job
 from ...ops import CANCEL, DELETE, RETRY, Action
-from .common import STATES, CheckedForm, CurrentSession, back, page, redactor
+from .common import STATES, CheckedForm, CurrentSession, back, clean, page, redactor
 
 if TYPE_CHECKING:
     from ...app import Conveyor
@@ -30,9 +30,9 @@ def chosen_filters(values: Any) -> dict[str, str]:
     """The filters given (blank fields left out), each cut to a sane length."""
     found = {}
     for name in FILTERS:
-        value = values.get(name)
-        if isinstance(value, str) and value.strip():
-            found[name] = value.strip()[:500]
+        value = clean(values.get(name))
+        if value is not None:
+            found[name] = value
     return found
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from ...cli.connections_view import check_record, connection_record
-from .common import CheckedForm, CurrentSession, back, page, redactor
+from .common import CheckedForm, CurrentSession, back, clean, page, redactor
 from .session import Session
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def operators_router(conveyor: Conveyor) -> APIRouter:
 
     @router.get("/sync")
     def sync(request: Request, session: CurrentSession) -> HTMLResponse:
-        source = request.query_params.get("source") or None
+        source = clean(request.query_params.get("source"))
         runs = ops.sync.runs(source=source, limit=100)
         keys = sorted({key for run in runs for key in run.stats})
         return page(request, "sync.html", session, runs=runs, stat_keys=keys, source=source)

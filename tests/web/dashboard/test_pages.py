@@ -107,6 +107,8 @@ def login_sets_a_safe_cookie_and_logout_ends_the_session(dash: Dash) -> None:
     assert away.location == "/dashboard/"
     page = client.get("/dashboard/")
     assert page.status == 200 and "admin" in page.text
+    assert page.headers["x-frame-options"] == "DENY"  # its buttons cannot be framed elsewhere
+    assert page.headers["cache-control"] == "no-store"
     assert client.post("/dashboard/logout", {"csrf": page.csrf()}).status == 303
     assert client.get("/dashboard/").status == 303
 

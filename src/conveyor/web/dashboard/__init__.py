@@ -19,6 +19,7 @@ from ...errors import ConveyorError, InvalidStateError, JobNotFound, StoreError,
 from .auth import auth_router
 from .common import HERE, LoginNeeded, Refused, refused_page, root
 from .dead import dead_router
+from .headers import SafeHeaders
 from .jobs import jobs_router
 from .operators import operators_router
 from .overview import overview_router
@@ -50,6 +51,7 @@ def dashboard_app(conveyor: Conveyor) -> FastAPI:
     web.add_exception_handler(Refused, _refused)  # type: ignore[arg-type]
     web.add_exception_handler(ConveyorError, _conveyor_error)  # type: ignore[arg-type]
     web.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    web.add_middleware(SafeHeaders)
     return web
 
 

@@ -198,3 +198,17 @@ def test_everything_dead_since_a_time_is_retried(served: tuple[Conveyor, str, st
     bad = {"filter": {"state": "dead", "since": "yesterday"}}
     status, answer, _ = call(base, "POST", "/api/jobs/retry", bad, token)
     assert status == 422 and "since" in answer["error"]
+
+
+def test_jobs_listed_and_retried_by_a_text_of_their_last_error(
+    served: tuple[Conveyor, str, str],
+) -> None:
+    app, base, token = served
+    ids = [app.enqueue("fails", {"n": n}) for n in range(2)]
+    app.run_worker(burst=True, install_signal_handlers=False)
+    status, body, _ = call(base, "GET", "/api/jobs?error=BOOM", token=token)
+    assert status == 200 and sorted(job["id"] for job in body["jobs"]) == sorted(ids)
+    assert call(base, "GET", "/api/jobs?error=nothing-like-it", token=token)[1]["jobs"] == []
+    selection = {"filter": {"state": "dead", "error": "boom"}}
+    status, answer, _ = call(base, "POST", "/api/jobs/retry", selection, token)
+    assert status == 200 and sorted(answer["retried"]) == sorted(ids)

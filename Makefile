@@ -20,7 +20,6 @@ $(BENCH_STAMP): $(STAMP)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(if $(EXAMPLE),,$(PY) examples/demo.py)
 	$(PY) -m examples $(EXAMPLE)
 
 lint: $(STAMP)

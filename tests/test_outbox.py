@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
@@ -41,4 +46,54 @@ def test_a_job_exists_only_if_the_business_write_commits(
     finally:
         with engine.begin() as conn:
             conn.execute(sa.text("DROP TABLE shop_orders"))
+        engine.dispose()
+
+
+def test_an_outbox_enqueue_does_not_wait_for_a_writer_blocked_by_it(tmp_path: Path) -> None:
+    """SQLite: the caller's transaction holds the write lock; a store writer (a worker's claim, a
+    keyed enqueue) waits for it holding the store's lock. The outbox enqueue must not need that
+    lock, or both wait until the busy timeout (and the writer fails)."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    app = Conveyor(url)
+    app.migrate()
+
+    @app.task(key=lambda p: f"order:{p['id']}")
+    def sync_order(payload: dict) -> None: ...
+
+    conn = sqlite3.connect(tmp_path / "app.db", isolation_level=None)
+    conn.execute("CREATE TABLE shop_orders (id INTEGER PRIMARY KEY)")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO shop_orders (id) VALUES (1)")
+    other: list[object] = []
+    writer = threading.Thread(target=lambda: other.append(sync_order.enqueue({"id": 2})))
+    writer.start()
+    lock = app.store._lock  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 5
+    while lock.acquire(blocking=False):  # until the writer holds it, waiting for SQLite
+        lock.release()
+        assert time.monotonic() < deadline and writer.is_alive()
+    mine = sync_order.enqueue({"id": 1}, db=conn)
+    conn.execute("COMMIT")
+    writer.join(10)
+    assert not writer.is_alive() and isinstance(other[0], int) and other[0] != mine
+    assert set(app.store.states([mine, other[0]])) == {mine, other[0]}  # type: ignore[list-item]
+    conn.close()
+    app.close()
+
+
+def test_an_outbox_job_waits_behind_its_keys_earlier_job(app: Conveyor, database_url: str) -> None:
+    """The second job of a key, enqueued in the caller's transaction, reads the key's head
+    through the caller's connection (a plain sqlite3 one reads rows by position)."""
+
+    @app.task(key=lambda p: f"card:{p['card']}")
+    def sync_move(payload: dict) -> None: ...
+
+    first = sync_move.enqueue({"card": 1, "n": 1})
+    engine = _engine(database_url)
+    try:
+        with engine.begin() as conn:
+            second = sync_move.enqueue({"card": 1, "n": 2}, db=conn)
+        states = app.store.states([first, second])
+        assert states[first] == "queued" and states[second] == "waiting"
+    finally:
         engine.dispose()

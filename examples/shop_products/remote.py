@@ -4,7 +4,7 @@
 token (401), the Standard Webhooks HMAC signature (401), validates every product (422 naming
 the field), and dedupes on `Idempotency-Key` (a replay gets the first answer, nothing stored
 twice). `outage = True` answers 500 to everything; `throttle = N` answers the next N requests
-429 with `Retry-After: 1`. `GET /` is the connection check.
+429 with `Retry-After: 1`; `delay` slows every POST. `GET /` is the connection check.
 
     python -m examples.shop_products.remote --port 8003
 """
@@ -35,6 +35,8 @@ class ProductsApi:
         self.requests: list[dict[str, Any]] = []  # every request: key, status, size
         self.outage = False
         self.throttle = 0
+        self.delay = 0.0  # seconds each POST takes (a slow remote, for the shutdown test)
+        self.received = 0  # POSTs that reached the server, answered or not yet
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -55,6 +57,9 @@ class ProductsApi:
 
     async def create(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.received += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         key = request.headers.get("Idempotency-Key", "")
         status, answer = self._answer(request, body, key)
         self.requests.append({"key": key, "status": status, "size": _size(body)})

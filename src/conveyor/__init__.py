@@ -2,6 +2,8 @@
 
 from .accounts import Account, OAuth2AuthorizationCode
 from .app import Conveyor
+from .batches import BatchView
+from .batches.registry import Batch
 from .breaker import Breaker
 from .connections import (
     ApiKey,
@@ -17,6 +19,7 @@ from .connections import (
 from .errors import (
     AccountRejected,
     AuthorizationError,
+    BatchNotFound,
     ConfigurationError,
     ConveyorError,
     DeliveryError,
@@ -56,6 +59,9 @@ __all__ = [
     "ApiKey",
     "AuthorizationError",
     "Basic",
+    "Batch",
+    "BatchNotFound",
+    "BatchView",
     "Bearer",
     "Breaker",
     "Bundle",

@@ -21,6 +21,8 @@ import structlog
 from . import settings
 from .accounts.registry import Account, AccountCheck, AccountRegistry
 from .alerts import AlertRegistry
+from .batches.core import JobSpec
+from .batches.registry import Batch, BatchRegistry
 from .connections.auth import Auth
 from .connections.builtins import builtin_tasks
 from .connections.client import RemoteClient, Resources
@@ -41,6 +43,7 @@ from .runner import AttemptRunner
 from .schedule.registry import Schedule, ScheduleRegistry
 from .schedule.scheduler import Scheduler
 from .store import Store, open_store
+from .store.batches import with_lineage
 from .store.records import RunMode, StoredRecord, SyncRun
 from .sync.operations import SyncOperations
 from .sync.registry import SourceRegistry
@@ -111,6 +114,7 @@ class Conveyor:
             sync=SyncOperations(lambda: self.store, self.sources),
             schedules=self.scheduler,
         )
+        self.batches = BatchRegistry(lambda: self.store, self.tasks)
         self.alerts = AlertRegistry(
             lambda: self.store, self.events.subscribe, self.tasks.register, self.ops.failed_since
         )
@@ -187,6 +191,21 @@ class Conveyor:
         """Validate and serialise a job without storing it. Raises PayloadError, TaskNotFound,
         ConfigurationError (an option of the wrong type or out of range, named)."""
         return self.tasks.build_job(task, payload, **options)
+
+    def batch(
+        self,
+        jobs: Sequence[JobSpec],
+        *,
+        on_complete: str | Task | None = None,
+        on_failure: str | Task | None = None,
+        payload: Any = None,
+        name: str | None = None,
+    ) -> Batch:
+        """Store jobs as one batch (one transaction) with a callback when all are final: see
+        `conveyor.batches` for what a job may be and when each callback runs."""
+        return self.batches.create(
+            jobs, on_complete=on_complete, on_failure=on_failure, payload=payload, name=name
+        )
 
     def schedule(
         self, name: str, cron: str, task: str | Task | None = None, **options: Any
@@ -360,9 +379,10 @@ class Conveyor:
         With `persist=True` the job is recorded as it ended (succeeded or dead)."""
         job = self.build_job(task, payload)
         started = time.time()
-        runner = AttemptRunner(self, middleware=middleware, events=self.events)
+        runner = AttemptRunner(self, middleware=middleware, events=self.events, builder=self)
         claimed = ClaimedJob(0, job.task, job.queue, job.payload, job.key, 1, 1, job.priority, 0)
         attempt = await runner.run(claimed)
+        fanout = runner.extras.take(0)
         outcome, error = attempt.outcome, attempt.error
         if outcome.kind == "handback":  # the caller was cancelled
             raise asyncio.CancelledError
@@ -370,11 +390,15 @@ class Conveyor:
             if isinstance(error, Postponed):
                 raise error
             raise Postponed(error.after, error.reason) from None
+        parent_id = None
         if persist:
             state = "succeeded" if error is None else "dead"
-            await asyncio.to_thread(
+            parent_id = await asyncio.to_thread(
                 self.store.record_finished, job, state, started, outcome.result, outcome.error
             )
+        if error is None and fanout is not None and fanout.children:  # after the parent's end
+            children = with_lineage(fanout.children, parent_id, None) if parent_id else []
+            await asyncio.to_thread(self.tasks.store_jobs, children or fanout.children)
         if error is not None:
             raise error
         return attempt.result
@@ -387,10 +411,20 @@ class Conveyor:
         return self.sources.declare(name, **settings)
 
     def sync(
-        self, source: str, owner: str, *, mode: RunMode = "incremental", since: str | None = None
+        self,
+        source: str,
+        owner: str,
+        *,
+        mode: RunMode = "incremental",
+        since: str | None = None,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
-        """Enqueue one owner's sync (a `conveyor.sync` job); returns the job id."""
-        return self.sources.enqueue_sync(source, owner, mode=mode, since=since)
+        """Enqueue one owner's sync (a `conveyor.sync` job); returns the job id. `queue=`: a
+        pool other than the source's; `idempotency_key=`: enqueued once however often asked."""
+        return self.sources.enqueue_sync(
+            source, owner, mode=mode, since=since, queue=queue, idempotency_key=idempotency_key
+        )
 
     def sync_now(
         self,
@@ -421,6 +455,10 @@ class Conveyor:
     def records(self, source: str, **filters: Any) -> list[StoredRecord]:
         """A source's stored records; filters: owner, kind, deleted (False), after, limit."""
         return self.ops.sync.records(source, **filters)
+
+    def record(self, source: str, owner: str, external_id: str, **key: str) -> StoredRecord | None:
+        """One stored record by owner and id (`kind=`, `parent=` for a child), or None."""
+        return self.ops.sync.record(source, owner, external_id, **key)
 
     def reextract(self, source: str, owner: str | None = None) -> list[SyncRun]:
         """Rebuild stored items' children from their stored data, without calling the remote."""

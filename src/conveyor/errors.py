@@ -12,6 +12,7 @@ ConveyorError
 ├── TaskNotFound            a task name nobody registered
 ├── PayloadError            a payload that fails its task's schema (nothing is stored)
 ├── JobNotFound             an id the store does not hold
+│   └── BatchNotFound       a batch id the store does not hold
 ├── InvalidStateError       an operator action that the job's state does not allow
 ├── StoreError              the database failed or could not be reached
 │   └── StoreUnavailable    the database could not be reached at all
@@ -65,6 +66,10 @@ class PayloadError(ConveyorError):
 
 
 class JobNotFound(ConveyorError):
+    pass
+
+
+class BatchNotFound(JobNotFound):
     pass
 
 

@@ -31,6 +31,9 @@ class NewJob:
     priority: int = 0
     delay: float = 0.0
     run_at: datetime | None = None
+    # Set by the store's batch and fan-out paths (`create_batch`, a parent's completion).
+    batch_id: int | None = None
+    parent_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -46,9 +49,20 @@ class ClaimedJob:
     max_attempts: int
     priority: int
     token: int
+    batch_id: int | None = None
 
 
 OutcomeKind = Literal["succeeded", "retry", "dead", "handback", "postpone", "cancelled"]
+
+
+@dataclass(slots=True)
+class OutcomeExtra:
+    """What only some outcomes carry: their job's batch (settled in the same transaction), the
+    children the attempt enqueued (written only if it succeeded) and its last unwritten progress."""
+
+    batch_id: int | None = None
+    children: list[NewJob] = field(default_factory=list)
+    progress: tuple[int, int | None] | None = None
 
 
 @dataclass(slots=True)
@@ -71,6 +85,8 @@ class Outcome:
     error: dict[str, Any] | None = None
     delay: float = 0.0
     reason: str | None = None
+    # None for almost every job: the store's plain, fast path (see OutcomeExtra).
+    extra: OutcomeExtra | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +116,19 @@ class Job:
     postponed_reason: str | None = None
     # Set by a cancel of the running job; it stays `running` until the attempt ends.
     cancel_requested_at: datetime | None = None
+    batch_id: int | None = None
+    parent_id: int | None = None  # the job whose attempt enqueued it (fan-out)
+    progress_done: int | None = None
+    progress_total: int | None = None
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """What the task last reported (`current_job().progress`), with its ratio if known."""
+        if self.progress_done is None:
+            return None
+        total = self.progress_total
+        ratio = min(self.progress_done / total, 1.0) if total else None
+        return {"done": self.progress_done, "total": total, "ratio": ratio}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data; every time an ISO-8601 string in UTC (the stored attempt records
@@ -131,6 +160,9 @@ class Job:
             "postponed_reason": self.postponed_reason,
             "cancel_requested_at": iso(self.cancel_requested_at),
             "lease_expires_at": iso(self.lease_expires_at),
+            "batch_id": self.batch_id,
+            "parent_id": self.parent_id,
+            "progress": self.progress,
         }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import options as check
 from . import politeness
+from .batches.registry import BatchOperations
 from .breaker import BreakerRecord
 from .errors import ConfigurationError, JobNotFound
 from .events import ConnectionPaused, ConnectionResumed, EventSink
@@ -98,6 +99,7 @@ class Operations:
         self.sync = sync  # pull syncs: runs, records, owners, re-extraction
         self.schedules = schedules  # cron entries: next and last run (views), fire now (tick)
         self.tokens = ApiTokens(store)  # the operator API's and the dashboard's bearer tokens
+        self.batches = BatchOperations(store)  # batches with their progress (get, list)
 
     @property
     def store(self) -> Store:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from .batches.fanout import AttemptExtras
 from .errors import Postpone
 from .events import EventSink, ThreadOverran
 from .job import ClaimedJob, Outcome
@@ -35,6 +36,7 @@ from .retry import DEFAULT_RETRY, RetryPolicy, decide
 from .store.base import error_record
 from .task import CancelFlag, JobContext, Task, bind_current, unbind_current
 from .task import _first as first_problem
+from .types import JobBuilder
 
 
 class TaskLookup(Protocol):
@@ -160,11 +162,14 @@ class AttemptRunner:
         middleware: Sequence[Middleware] = (),
         events: EventSink | None = None,
         threads: Executor | None = None,
+        builder: JobBuilder | None = None,
     ) -> None:
         self.tasks = tasks
         self.middleware = list(middleware)
         self.events = events
         self.threads = threads
+        # `current_job().enqueue/progress` of the attempts under way; `builder` makes children.
+        self.extras = AttemptExtras(builder)
 
     async def run(self, job: ClaimedJob, cancel: CancelFlag | None = None) -> Attempt:
         """One attempt. `cancel` is set when an operator cancels the job: the attempt then
@@ -176,7 +181,7 @@ class AttemptRunner:
         task = _find(self.tasks, job.task)
         if task is not None and not task.is_async:
             return await self._run_in_thread(self.begin(job, cancel))
-        context = _context(job, cancel)
+        context = _context(job, cancel, self.extras)
         token = bind_current(context)
         try:
             started = time.monotonic()
@@ -204,7 +209,7 @@ class AttemptRunner:
         return ThreadAttempt(job, cancel, context, self.tasks, task.timeout if task else None)
 
     def _before(self, job: ClaimedJob, cancel: CancelFlag) -> None:
-        bind_current(_context(job, cancel))  # this context is the attempt's alone
+        bind_current(_context(job, cancel, self.extras))  # this context is the attempt's alone
         for middleware in self.middleware:
             middleware.before_attempt(job)
 
@@ -305,8 +310,18 @@ def _find(tasks: TaskLookup, name: str) -> Task | None:
         return None
 
 
-def _context(job: ClaimedJob, cancel: CancelFlag) -> JobContext:
-    return JobContext(job.id, job.task, job.key, job.attempt, job.max_attempts, job.queue, cancel)
+def _context(job: ClaimedJob, cancel: CancelFlag, extras: AttemptExtras) -> JobContext:
+    return JobContext(
+        job.id,
+        job.task,
+        job.key,
+        job.attempt,
+        job.max_attempts,
+        job.queue,
+        cancel,
+        job.batch_id,
+        extras,
+    )
 
 
 def _cancel_wins(job: ClaimedJob, cancel: CancelFlag, outcome: Outcome) -> Outcome:

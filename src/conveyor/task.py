@@ -18,6 +18,7 @@ from .options import MAX_QUEUE_LENGTH
 from .retry import Linear, RetryPolicy
 
 if TYPE_CHECKING:
+    from .batches.fanout import AttemptExtras
     from .types import Enqueuer, JobOptions
 
 KeyFunction = Callable[[Any], str | None]
@@ -60,11 +61,28 @@ class JobContext:
     queue: str
     # Set from the worker's event loop, read from the task's thread.
     cancel_signal: CancelFlag = field(default_factory=CancelFlag, repr=False, compare=False)
+    batch_id: int | None = None
+    # The runner's children and progress of its attempts (None: a context made by hand).
+    extras: AttemptExtras | None = field(default=None, repr=False, compare=False)
 
     @property
     def cancelled(self) -> bool:
         """True once a cancel of this job was requested."""
         return self.cancel_signal.is_set()
+
+    def enqueue(self, task: str | Task, payload: Any = None, **options: Unpack[JobOptions]) -> None:
+        """Fan out: a child job, validated now and stored with this job's success, in the same
+        transaction (never if this attempt fails, retries or is cancelled). It gets this job as
+        its parent and joins this job's batch, if any: the batch then waits for it too."""
+        if self.extras is None:
+            raise ConfigurationError("current_job().enqueue() needs a worker's attempt")
+        self.extras.child(self.id, task, payload, dict(options))
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        """Report progress (`done` of `total`): kept in memory, written by the worker at most
+        about once a second, and the last report with the job's outcome."""
+        if self.extras is not None:
+            self.extras.report(self.id, done, total)
 
 
 _current: ContextVar[JobContext | None] = ContextVar("conveyor_current_job", default=None)

@@ -20,11 +20,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, Unpack
 
 import structlog
 
 from . import services
+from .batches.fanout import outcome_extra
+from .batches.progress import flush_progress, unwritten_progress
 from .errors import ConfigurationError, StoreError
 from .events import (
     Event,
@@ -35,15 +37,17 @@ from .events import (
     WorkerStopped,
     job_event,
 )
-from .job import ClaimedJob, Outcome, OutcomeKind
+from .job import ClaimedJob, NewJob, Outcome, OutcomeKind
 from .logs import configure_logging
 from .middleware import Middleware
 from .outage import StoreLink
 from .runner import Attempt, AttemptRunner, ThreadAttempt
 from .shutdown import Shutdown, install_signals, remove_signals
 from .store import Store
+from .store.batches import ProgressRow
 from .task import CancelFlag, Task
 from .thread_pool import ThreadPool
+from .types import JobOptions
 from .workers import worker_tasks
 
 T = TypeVar("T")
@@ -67,6 +71,9 @@ class WorkerApp(Protocol):
     @property
     def local_wakers(self) -> set[Callable[[], None]]: ...
     def get_task(self, name: str) -> Task: ...
+    def build_job(
+        self, task: str, payload: Any = None, **options: Unpack[JobOptions]
+    ) -> NewJob: ...
     async def close_remote(self) -> None: ...
 
 
@@ -170,7 +177,9 @@ class Worker:
         self.stats = WorkerStats()
         self.link = StoreLink(self.events, self.worker_id)
         self.shutdown = Shutdown(grace, self.events, self.worker_id)
-        self.runner = AttemptRunner(app, middleware=self.middleware, events=self.events)
+        self.runner = AttemptRunner(
+            app, middleware=self.middleware, events=self.events, builder=app
+        )
         self._threads = ThreadPool(concurrency, self.runner, self._sync_done)
         # Each running job's handle: its asyncio task, or for a sync job a future set when its
         # thread's outcome is back on the loop.
@@ -212,6 +221,7 @@ class Worker:
             asyncio.create_task(services.renew_leases(self), name="conveyor-renew"),
             asyncio.create_task(services.recover_expired(self), name="conveyor-recover"),
             asyncio.create_task(services.watch_cancels(self), name="conveyor-cancel"),
+            asyncio.create_task(flush_progress(self), name="conveyor-progress"),
         ]
         if self.scheduler is not None:
             side_tasks.append(asyncio.create_task(self.scheduler.run(), name="conveyor-schedule"))
@@ -390,6 +400,9 @@ class Worker:
             self._wake.set()
 
     def _finished(self, job: ClaimedJob, attempt: Attempt) -> None:
+        fanout = self.runner.extras.take(job.id)
+        if fanout is not None or job.batch_id is not None:  # else the plain, fast write
+            attempt.outcome.extra = outcome_extra(attempt.outcome.kind, job.batch_id, fanout)
         self.publish(job_event(job, attempt.outcome, attempt.seconds))
         counter = _COUNTED[attempt.outcome.kind]
         setattr(self.stats, counter, getattr(self.stats, counter) + 1)
@@ -431,13 +444,16 @@ class Worker:
                 await asyncio.sleep(0.5)
                 self._flush_needed.set()
                 return
-        if any(o.key for o in batch):
-            self._wake.set()  # this worker may just have promoted the next job of a key
+        if any(o.key or o.extra for o in batch):
+            self._wake.set()  # it may just have promoted a key's next job, or written children
 
     # -- what the side tasks and the stop sequence see (services.Host) -------------------
 
     def publish(self, event: Event) -> None:
         self.events.publish(event)
+
+    def progress_rows(self) -> list[ProgressRow]:
+        return unwritten_progress(self.runner.extras, self._running)
 
     def held_leases(self) -> list[tuple[int, int]]:
         held = [(job.id, job.token) for job, _ in self._running.values()]

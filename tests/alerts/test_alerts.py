@@ -220,3 +220,16 @@ def test_weekly_digest_from_the_monday_schedule_groups_errors(
     assert "- push_contact: ValueError x3" in text
     assert "- push_order: KeyError x1" in text
     assert "http://conveyor.local/dashboard/jobs?state=dead&task=push_contact" in text
+
+
+def test_a_week_without_errors_sends_no_digest_unless_asked(
+    app: Conveyor, smtp: tuple[str, Inbox]
+) -> None:
+    url, inbox = smtp
+    app.alerts.email(url, "conveyor@shop.test", "manager@shop.test")
+    app.alerts.digest_when_empty = False
+    assert app.alerts.send_digest() == {"groups": 0, "errors": 0, "failed": 0}
+    assert inbox.messages == []
+    app.alerts.digest_when_empty = True  # the default: "no errors" is news too
+    app.alerts.send_digest()
+    assert subjects(inbox) and subjects(inbox)[0].startswith("Subject: [conveyor] no errors")

@@ -459,6 +459,16 @@ def test_the_tester_reports_ok_and_the_identity(app: Conveyor, sink: Sink) -> No
 
 
 @sqlite_only
+def test_the_tester_identity_may_name_several_fields(app: Conveyor, sink: Sink) -> None:
+    app.connection("shop", sink.url, check="GET /me", identity="{account.name} (id {account.id})")
+    app.connection("gone", sink.url, check="GET /me", identity="{account.name} {account.vat}")
+    sink.default("/me", Response(200, json={"account": {"name": "ACME Ltd", "id": 3}}))
+    assert app.test_connection("shop").identity == "ACME Ltd (id 3)"
+    check = app.test_connection("gone")  # a field the answer lacks: no identity, still ok
+    assert (check.ok, check.identity) == (True, None)
+
+
+@sqlite_only
 def test_the_tester_explains_a_401(app: Conveyor, sink: Sink) -> None:
     app.connection("shop", sink.url, auth=Bearer("wrong"), check="GET /me")
     sink.default("/me", Response(401, json={"error": "invalid_token"}))

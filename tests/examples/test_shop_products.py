@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -14,6 +19,9 @@ from pydantic import ValidationError
 from conveyor.events import BreakerClosed, BreakerOpened
 from examples.shop_products.integration import make_app, product_created
 from examples.shop_products.remote import ProductsApi
+
+ROOT = Path(__file__).parents[2]
+APP = "examples.shop_products.integration:app"
 
 
 @pytest.fixture
@@ -101,3 +109,58 @@ def test_remote_rejects_unsigned_and_bad_token(api: ProductsApi) -> None:
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=5)
     assert error.value.code == 401 and api.products == {}
+
+
+def test_graceful_shutdown_finishes_the_delivery_in_flight(
+    database_url: str, api: ProductsApi
+) -> None:
+    """SIGTERM while a delivery waits for the slow remote: the worker stops claiming, lets the
+    request finish, records it, and exits 0; the product arrives once."""
+    app = make_app(database_url, api.url)
+    app.migrate()
+    job = product_created(app, product(7))
+    api.delay = 1.5
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVEYOR_", "PRODUCTS_"))}
+    env.update(CONVEYOR_DATABASE_URL=database_url, PRODUCTS_API_URL=api.url)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    command = [sys.executable, "-m", "conveyor.cli", "--app", APP, "worker"]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL) as worker:
+        deadline = time.monotonic() + 20
+        while api.received == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert api.received == 1, "the worker never called the remote"
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    assert app.get_job(job).state == "succeeded"
+    assert list(api.products) == [7] and len(api.requests) == 1
+    app.close()
+
+
+def test_prometheus_metrics_count_the_queue_and_the_dead_letters(
+    database_url: str, api: ProductsApi
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.web.conftest import running
+
+    app = make_app(database_url, api.url)
+    app.migrate()
+    bad = product_created(app, product(3, name=" "))  # alone: a 422 fails its whole bundle
+    app.run_worker(burst=True)
+    for n in (1, 2):
+        product_created(app, product(n))
+    app.run_worker(burst=True)
+    assert app.get_job(bad).state == "dead" and sorted(api.products) == [1, 2]
+    product_created(app, product(4))  # still queued
+    with running(app) as base, urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("conveyor_dead_jobs", ())] == 1
+    depth = {labels: value for (name, labels), value in samples.items()
+             if name == "conveyor_queue_depth"}  # fmt: skip
+    assert depth[(("queue", "default"), ("state", "queued"))] == 1
+    app.close()

@@ -214,3 +214,23 @@ def test_the_latest_failed_run_resumes(store: Store) -> None:
     assert resumed.id == run.id and resumed.state == "running"
     assert resumed.checkpoint == {"n": 5} and resumed.stats == {"created": 4, "deleted": 0}
     assert resumed.errors == [{"m": 1}]
+
+
+def test_one_record_is_found_by_its_key(store: Store) -> None:
+    run = store.open_run("wf", "acme", "full", None)
+    child = item("t1", {"t": 1}, kind="tasks", parent="1")
+    store.write_page(run.id, "wf", "acme", page("/p1", item("1", {"a": 1}), child))
+    store.write_page(run.id, "wf", "acme", page("/p2", item("2", {"b": 2})))
+    finish(store, run.id)
+    found = store.get_record("wf", "acme", "1")
+    assert found is not None and found.data == {"a": 1} and found.deleted_at is None
+    task = store.get_record("wf", "acme", "t1", kind="tasks", parent="1")
+    assert task is not None and task.data == {"t": 1}
+    assert store.get_record("wf", "acme", "t1") is None  # a child is not an item
+    assert store.get_record("wf", "globex", "1") is None
+    assert store.get_record("wf", "acme", "9") is None
+    second = store.open_run("wf", "acme", "full", None)
+    store.write_page(second.id, "wf", "acme", page("/p1", seen=("1",)))
+    finish(store, second.id)
+    gone = store.get_record("wf", "acme", "2")
+    assert gone is not None and gone.deleted_at is not None  # a tombstone says so

@@ -44,6 +44,7 @@ FULL = """
     retry_after = "2m"
     page_retries = 1
     owners = ["acme", "globex"]
+    check_owner = true
 
     [sources.events]
     connection = "zuora"
@@ -64,6 +65,7 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
     assert workflows.incremental is not None and workflows.incremental.param == "updated_since"
     assert (workflows.queue, workflows.retry_after, workflows.page_retries) == ("fetch", 120.0, 1)
     assert workflows.owners == ("acme", "globex") and workflows.detail is not None
+    assert workflows.check_owner is True and app.sources["events"].check_owner is False
     assert app.sources["events"].paginate == Cursor(next="meta.next", param="after")
 
 
@@ -77,6 +79,7 @@ def test_every_mistake_is_named_at_once_and_nothing_declared(tmp_path: Path) -> 
         paginate = { type = "pages" }
         max_pages = 0
         colour = "blue"
+        check_owner = "yes"
 
         [sources.b]
         connection = "zuora"
@@ -94,6 +97,7 @@ def test_every_mistake_is_named_at_once_and_nothing_declared(tmp_path: Path) -> 
         "sources.a.paginate.type: unknown type 'pages'",
         "sources.a.max_pages: must be at least 1",
         "sources.a.colour: unknown key 'colour'",
+        "sources.a.check_owner",
         "sources.b.paginate",
         "sources.b.owners: expected an array",
     ):

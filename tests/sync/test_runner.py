@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -178,6 +179,30 @@ def test_a_sync_job_runs_on_a_worker(app: Conveyor, remote: Remote) -> None:
     assert all(j.state == "succeeded" for j in process_jobs(app))
 
 
+def test_a_sync_job_can_run_on_another_queue_and_be_enqueued_once(
+    app: Conveyor, remote: Remote
+) -> None:
+    declare(app, remote, max_attempts=4)
+    fill(remote, 2)
+    built = app.sources.sync_job("workflows", "globex", queue="init")  # checked, not stored
+    assert (built.queue, built.key, built.max_attempts) == ("init", "sync:workflows:globex", 4)
+    assert app.list_jobs(task="conveyor.sync") == []
+    job_id = app.sync("workflows", "acme", mode="full", queue="init", idempotency_key="init:acme")
+    job = app.get_job(job_id)
+    assert job.queue == "init" and job.key == "sync:workflows:acme" and job.max_attempts == 4
+    assert app.sync("workflows", "acme", queue="init", idempotency_key="init:acme") == job_id
+    run_burst(app, queues=["sync"])
+    assert app.get_job(job_id).state == "queued"  # the source's own pool does not take it
+    run_burst(app, queues=["init"])
+    assert app.get_job(job_id).state == "succeeded"
+    assert app.sync_runs("workflows")[0].stats["created"] == 2
+    record = app.record("workflows", "acme", "w1")  # what a process= job reads
+    assert record is not None and record.data["id"] == "w1"
+    assert app.record("workflows", "acme", "w9") is None
+    with pytest.raises(ConfigurationError, match="unknown source"):
+        app.record("nope", "acme", "w1")
+
+
 def test_a_next_link_to_another_host_fails_the_run(app: Conveyor, remote: Remote) -> None:
     remote.style = "next"
     declare(app, remote, items="items", paginate=NextUrl("next"))
@@ -339,6 +364,23 @@ def test_a_refused_credential_fails_before_any_page(
     run_burst(app, queues=["sync"])
     job = app.get_job(job_id)
     assert job.state == "dead" and job.attempts == 1  # retrying cannot fix a credential
+
+
+def test_an_unreachable_credential_check_is_a_try_retry_after_apart(
+    app: Conveyor, remote: Remote, secret_key: str
+) -> None:
+    per_owner(app, remote, retry_after=45)
+    remote.keys = {"acme": "key-acme"}
+    fill(remote, 3, "acme")
+    app.add_account("zuora", "acme", api_key="key-acme")
+    remote.fail("/me", 500)
+    job_id = app.sync("workflows", "acme")
+    run_burst(app, queues=["sync"])
+    job = app.get_job(job_id)
+    assert (job.state, job.attempts) == ("retrying", 1)
+    assert 40 < (job.run_at - datetime.now(UTC)).total_seconds() <= 45
+    assert "the check GET /me failed" in (job.last_error or "")
+    assert remote.paths("/workflows") == []
 
 
 def test_owner_credentials_required_but_missing(app: Conveyor, remote: Remote) -> None:

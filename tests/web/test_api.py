@@ -59,7 +59,8 @@ def api_routes(app: Conveyor) -> list[tuple[str, str]]:
                         method.upper(),
                         path.replace("{job_id}", "1")
                         .replace("{name}", "x")
-                        .replace("{source}", "x"),
+                        .replace("{source}", "x")
+                        .replace("{batch_id}", "1"),
                     )
                 )
     return routes

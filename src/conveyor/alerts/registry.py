@@ -48,6 +48,8 @@ class AlertRegistry:
         self._register_task = register_task
         self._failed_jobs = failed_jobs  # dead and retrying jobs that failed since a time
         self.dashboard_url: str | None = None  # the digest links to it when set
+        # False: a week without errors sends no digest ("mail if any errors were reported").
+        self.digest_when_empty = True
         self.throttle = throttle
         self.channels: list[Channel] = []
         self._outbox: queue.Queue[Alert] = queue.Queue()
@@ -76,10 +78,13 @@ class AlertRegistry:
         return self.send_digest()
 
     def send_digest(self, now: float | None = None, period: float = WEEK) -> dict[str, int]:
-        """Send the errors of the last `period` to every channel now; the counts sent."""
+        """Send the errors of the last `period` to every channel now; the counts sent (`failed`:
+        channels that failed; nothing is sent for no errors unless `digest_when_empty`)."""
         until = time.time() if now is None else now
         since = until - period
         groups = group_errors(self._failed_jobs(since), since, until)
+        if not groups and not self.digest_when_empty:
+            return {"groups": 0, "errors": 0, "failed": 0}
         alert = digest_alert(groups, since, until, self.dashboard_url)
         failed = [c.name for c in self.channels if self._send(c, alert) is not None]
         return {

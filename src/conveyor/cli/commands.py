@@ -14,6 +14,7 @@ from ..workers import worker_tasks
 from . import connections_view, jobs_view, render
 from .accounts import accounts_app
 from .alerts import alerts_app
+from .batches import batches_app
 from .connections import connections_app
 from .jobs import jobs_app
 from .schedule import schedule_app
@@ -50,6 +51,7 @@ cli.add_typer(accounts_app)
 cli.add_typer(tokens_app)
 cli.add_typer(schedule_app)
 cli.add_typer(alerts_app)
+cli.add_typer(batches_app)
 cli.command()(serve)
 
 

@@ -87,6 +87,9 @@ def job_detail(job: Job, no_worker: str | None = None, tracebacks: bool = False)
         ("Finished", when(job.finished_at)),
         ("Worker", Text(job.worker_id or "-")),
         ("Lease expires", when(job.lease_expires_at)),
+        *((("Batch", str(job.batch_id)),) if job.batch_id is not None else ()),
+        *((("Parent job", str(job.parent_id)),) if job.parent_id is not None else ()),
+        *((("Progress", progress_text(job)),) if job.progress_done is not None else ()),
         ("Last error", Text(job.last_error or "-")),
         ("Payload", Text(_pretty(job.payload))),
         ("Result", Text(_pretty(job.result))),
@@ -101,6 +104,14 @@ def job_detail(job: Job, no_worker: str | None = None, tracebacks: bool = False)
     if not job.errors:
         parts.append(Text("No failed attempts.", style="dim"))
     return Group(*parts)
+
+
+def progress_text(job: Job) -> Text:
+    """What the task last reported: "40 of 100 (40%)", or "40" with no total."""
+    done, total = job.progress_done or 0, job.progress_total
+    if not total:
+        return Text(str(done))
+    return Text(f"{done} of {total} ({min(done / total, 1.0):.0%})")
 
 
 def _state_detail(job: Job) -> Text:

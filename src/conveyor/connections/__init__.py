@@ -6,6 +6,7 @@ from .client import RemoteClient, current_remote
 from .config import apply_config, load_config
 from .connection import Connection, make_connection
 from .http import HttpResponse, Timeouts
+from .odoo import OdooLoginRefused, odoo_authenticate, odoo_create
 from .registry import ConnectionRegistry
 from .rpc import (
     PermanentRpcError,
@@ -31,6 +32,7 @@ __all__ = [
     "ConnectionRegistry",
     "HttpResponse",
     "OAuth2ClientCredentials",
+    "OdooLoginRefused",
     "PermanentRpcError",
     "RemoteClient",
     "RetryableRpcError",
@@ -46,5 +48,7 @@ __all__ = [
     "enqueue_rpc",
     "load_config",
     "make_connection",
+    "odoo_authenticate",
+    "odoo_create",
     "odoo_execute_kw",
 ]

@@ -19,7 +19,8 @@ from .secrets import Secret, secret
 @dataclass
 class Connection:
     """A named external system. `check` is the connection tester's request ("GET /me");
-    `identity` is the dotted path, in its JSON answer, of the account it authenticated as."""
+    `identity` is the dotted path, in its JSON answer, of the account it authenticated as, or a
+    template of several (`"{company.name} ({company.id})"`)."""
 
     name: str
     base_url: str

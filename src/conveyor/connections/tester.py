@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +82,8 @@ def _explain_failure(text: str) -> str:
 
 
 def identity_in(body: bytes, path: str | None) -> str | None:
-    """The account a check request authenticated as: the dotted `path` in its JSON answer."""
+    """The account a check request authenticated as: the dotted `path` in its JSON answer, or
+    a template of several (`"{company.name} ({company.id})"`); None if a field is missing."""
     if not path or not body:
         return None
     import json
@@ -90,7 +92,20 @@ def identity_in(body: bytes, path: str | None) -> str | None:
         value: Any = json.loads(body)
     except ValueError:
         return None
-    for part in path.split("."):
+    fields = _FIELD.findall(path)
+    if not fields:
+        return _dig(value, path)
+    found = {field: _dig(value, field) for field in fields}
+    if any(v is None for v in found.values()):
+        return None
+    return _FIELD.sub(lambda match: str(found[match.group(1)]), path)
+
+
+_FIELD = re.compile(r"\{([^{}]+)\}")
+
+
+def _dig(value: Any, path: str) -> str | None:
+    for part in path.strip().split("."):
         if not isinstance(value, dict) or part not in value:
             return None
         value = value[part]

@@ -13,6 +13,7 @@ from typing import Any
 
 from .accounts import AccountStore
 from .alerts import AlertStore
+from .batches import BatchStore
 from .inbound import InboundStore
 from .jobs import JobStore
 from .limits import LimitStore
@@ -37,6 +38,7 @@ class Store(
     TokenStore,
     ScheduleStore,
     AlertStore,
+    BatchStore,
     OverviewStore,
 ):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""

@@ -50,6 +50,10 @@ def job_from_row(row: Any, when: When = as_stored, json_text: bool = False) -> J
         lease_expires_at=when(row["lease_expires_at"]),
         postponed_reason=row["postponed_reason"],
         cancel_requested_at=when(row["cancel_requested_at"]),
+        batch_id=row["batch_id"],
+        parent_id=row["parent_id"],
+        progress_done=row["progress_done"],
+        progress_total=row["progress_total"],
     )
 
 

@@ -27,6 +27,7 @@ SLICES = (
     "tokens",
     "schedules",
     "alerts",
+    "batches",
     "overview",
 )
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)

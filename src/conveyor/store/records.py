@@ -137,6 +137,12 @@ class RecordStore(ABC):
         """The incremental cursor the owner's latest succeeded run with one reached (None: none)."""
 
     @abstractmethod
+    def get_record(
+        self, source: str, owner: str, external_id: str, *, kind: str = ITEM, parent: str = ""
+    ) -> StoredRecord | None:
+        """One record by its key (a deleted one too: `deleted_at` says so), or None."""
+
+    @abstractmethod
     def list_records(
         self,
         source: str,

@@ -166,6 +166,20 @@ class SQLRecords(SQLStore):
             ).fetchone()
         return None if row is None else self._json(row[0])
 
+    def get_record(
+        self, source: str, owner: str, external_id: str, *, kind: str = ITEM, parent: str = ""
+    ) -> StoredRecord | None:
+        params = {
+            "source": source,
+            "owner": owner,
+            "kind": kind,
+            "parent": parent,
+            "id": external_id,
+        }
+        with self._read(records=True) as cur:
+            row = cur.execute(self._q["record_get"], params).fetchone()
+        return None if row is None else self._record(row)
+
     def list_records(
         self,
         source: str,

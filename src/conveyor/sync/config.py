@@ -42,6 +42,7 @@ SOURCE_KEYS = (
     "retry_after",
     "owners",
     "owner_credentials",
+    "check_owner",
 )
 PAGINATORS: dict[str, Any] = {
     "page_number": PageNumber,
@@ -73,6 +74,7 @@ def _source(table: Table) -> dict[str, Any] | None:
         found[key] = guard(partial(table.integer, key, minimum=0 if key == "page_retries" else 1))
     found["retry_after"] = guard(lambda: table.seconds("retry_after", positive=False))
     found["owner_credentials"] = guard(lambda: table.boolean("owner_credentials"))
+    found["check_owner"] = guard(lambda: table.boolean("check_owner"))
     paginate = guard(lambda: table.table("paginate", expected="a table with a type"))
     found["paginate"] = None if paginate is None else guard(lambda: _paginator(paginate))
     children = guard(lambda: table.table("children", expected="a table of kind = JSON path"))

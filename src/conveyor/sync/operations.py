@@ -57,6 +57,14 @@ class SyncOperations:
             source, owner=owner, kind=kind, deleted=deleted, after=after, limit=_limit(limit)
         )
 
+    def record(
+        self, source: str, owner: str, external_id: str, *, kind: str = ITEM, parent: str = ""
+    ) -> StoredRecord | None:
+        """One stored record: what a `process=` job (`{"source", "owner", "id", "change"}`)
+        reads to do its work."""
+        self._sources.get_source(source)
+        return self._store().get_record(source, owner, external_id, kind=kind, parent=parent)
+
     def owners(self, source: str) -> list[str]:
         """The owners `--all` syncs: those the source declares, those with an account on its
         connection, and every one synced before."""

@@ -13,16 +13,26 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Literal, Protocol
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ..errors import ConfigurationError, Retry, SyncFailed
+from ..errors import (
+    AccountRejected,
+    ConfigurationError,
+    PermanentStatus,
+    Postpone,
+    RemoteUnavailable,
+    Retry,
+    RetryableStatus,
+    SyncFailed,
+)
 from ..job import NewJob
 from ..store.records import RecordStore, RunMode, SyncRun
 from ..tasks import Blueprint
 from ..types import ConnectionLookup, JobBuilder
 from ..workers import SYNC_TASK
-from .runner import Fetcher, SyncRunner
+from .runner import WAIT_IN_PLACE, Fetcher, SyncRunner
 from .source import Source, make_source
 
 
@@ -105,13 +115,45 @@ class SourceRegistry(Mapping[str, Source]):
     # -- syncing ----------------------------------------------------------------------------
 
     def enqueue_sync(
-        self, name: str, owner: str, *, mode: RunMode = "incremental", since: str | None = None
+        self,
+        name: str,
+        owner: str,
+        *,
+        mode: RunMode = "incremental",
+        since: str | None = None,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
-        """One `conveyor.sync` job for the owner (queue: the source's; key: the owner's)."""
+        """One `conveyor.sync` job for the owner (queue: the source's unless given, so a long
+        historical initialisation can run on a pool of its own; key: the owner's, so it never
+        overlaps the owner's other syncs)."""
+        job = self.sync_job(
+            name, owner, mode=mode, since=since, queue=queue, idempotency_key=idempotency_key
+        )
+        return self._enqueue(job)
+
+    def sync_job(
+        self,
+        name: str,
+        owner: str,
+        *,
+        mode: RunMode = "incremental",
+        since: str | None = None,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> NewJob:
+        """The job `enqueue_sync` stores, built and checked but not stored: a job dispatching
+        many syncs stores them together, all or none (`app.tasks.store_jobs`)."""
         source = self._checked(name, owner, mode, since)
         payload = {"source": name, "owner": owner, "mode": mode, "since": since}
-        job = self._jobs.build_job(SYNC_TASK, payload, queue=source.queue, key=_key(name, owner))
-        return self._enqueue(dataclasses.replace(job, max_attempts=source.max_attempts))
+        job = self._jobs.build_job(
+            SYNC_TASK,
+            payload,
+            queue=queue or source.queue,
+            key=_key(name, owner),
+            idempotency_key=idempotency_key,
+        )
+        return dataclasses.replace(job, max_attempts=source.max_attempts)
 
     async def run(
         self,
@@ -128,7 +170,15 @@ class SourceRegistry(Mapping[str, Source]):
         connection = self._connections.get_connection(source.connection)
         on_behalf = await self._on_behalf(source, owner)
         if on_behalf:
-            await self.accounts.check(source.connection, owner)  # no page with a bad credential
+            try:  # no page with a bad credential
+                await self.accounts.check(source.connection, owner)
+            except (RemoteUnavailable, RetryableStatus) as error:
+                raise SyncFailed(
+                    f"sync of {source.name!r} for {owner!r}: the check {connection.check}"
+                    f" failed: {error}"
+                ) from error
+        elif source.check_owner:
+            await self._check_owner(source, connection.check, owner)
         runner = SyncRunner(
             source,
             store=self._store(),
@@ -139,6 +189,36 @@ class SourceRegistry(Mapping[str, Source]):
             on_behalf=on_behalf,
         )
         return await runner.run(owner, mode, since)
+
+    async def _check_owner(self, source: Source, check: str, owner: str) -> None:
+        """The connection's check request for this owner (the write-up's "validate the
+        customer's credentials before the sync"): AccountRejected on a 401/403, at once."""
+        method, _, path = check.partition(" ")
+        path = path.strip()
+        if source.owner_param:
+            sep = "&" if "?" in path else "?"
+            path = f"{path}{sep}{urlencode({source.owner_param: owner})}"
+        try:
+            while True:
+                try:
+                    await self._client().request(source.connection, method, path)
+                    return
+                except Postpone as postpone:  # a rate limit's next token: waited out here
+                    if postpone.after > WAIT_IN_PLACE:
+                        raise
+                    await asyncio.sleep(postpone.after)
+        except PermanentStatus as error:
+            if error.status not in (401, 403):
+                raise
+            raise AccountRejected(
+                f"connection {source.connection!r} refused owner {owner!r} ({error.status} at"
+                f" {check}): the sync did not start",
+                error.details,
+            ) from None
+        except (RemoteUnavailable, RetryableStatus) as error:  # the job's tries, as a page
+            raise SyncFailed(
+                f"sync of {source.name!r} for {owner!r}: the check {check} failed: {error}"
+            ) from error
 
     async def _on_behalf(self, source: Source, owner: str) -> bool:
         """`owner_credentials`: True, the owner's account is required; False, the connection's

@@ -90,6 +90,9 @@ class Source:
     page_retries: int = 3
     owners: Sequence[str] | Callable[[], Iterable[str]] = ()
     owner_credentials: bool | None = None
+    # Before the first page, the connection's check request for the owner (with its
+    # owner_param): a 401/403 ends the sync before anything is fetched.
+    check_owner: bool = False
 
 
 def make_source(
@@ -113,6 +116,7 @@ def make_source(
     page_retries: int = 3,
     owners: Sequence[str] | Callable[[], Iterable[str]] = (),
     owner_credentials: bool | None = None,
+    check_owner: bool = False,
 ) -> Source:
     """The keyword form `app.source(...)` and the config file use."""
     _check_names(name, connection, path, queue, owner_param, process)
@@ -130,6 +134,8 @@ def make_source(
     _check_numbers(name, detail_concurrency, max_pages, max_attempts, retry_after)
     if owner_credentials not in (None, True, False):
         raise ConfigurationError(f"source {name!r}: owner_credentials must be True, False or None")
+    if not isinstance(check_owner, bool):
+        raise ConfigurationError(f"source {name!r}: check_owner must be True or False")
     if type(page_retries) is not int or page_retries < 0:
         raise ConfigurationError(f"source {name!r}: page_retries must be a whole number >= 0")
     return Source(
@@ -152,6 +158,7 @@ def make_source(
         page_retries=page_retries,
         owners=_owners(name, owners),
         owner_credentials=owner_credentials,
+        check_owner=check_owner,
     )
 
 

@@ -14,8 +14,10 @@ from typing import Any
 import psycopg
 
 from ...errors import ConfigurationError, StoreError
-from ...job import ClaimedJob, NewJob, Outcome
+from ...job import ClaimedJob, NewJob, Outcome, OutcomeExtra
 from ...workers import STALE_AFTER_LEASES
+from ..batches import progress_rows, with_lineage
+from ..batches_sql import SQLBatches
 from ..common import claim_order, dbapi_connection, filter_params, new_token
 from ..ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 from .connection import PostgresConnection, reason
@@ -23,7 +25,7 @@ from .connection import PostgresConnection, reason
 LEASE_EXPIRED = "lease expired: the worker running it was lost"
 
 
-class PostgresJobs(PostgresConnection):
+class PostgresJobs(PostgresConnection, SQLBatches):
     # -- enqueue ----------------------------------------------------------------------------
 
     def enqueue(self, jobs: Sequence[NewJob], connection: Any = None) -> list[int]:
@@ -37,8 +39,13 @@ class PostgresJobs(PostgresConnection):
                     return self._enqueue_with(cur, jobs)
             except psycopg.Error as error:
                 raise StoreError(f"PostgreSQL: {reason(error)}") from error
-        if len(jobs) == 1 and jobs[0].key is None and jobs[0].idempotency_key is None:
-            job = jobs[0]  # the hot path: one statement, one round trip, parameters by position
+        job = jobs[0] if len(jobs) == 1 else None
+        if (
+            job is not None
+            and job.key is None
+            and job.idempotency_key is None
+            and (job.batch_id is None and job.parent_id is None)
+        ):  # the hot path: one statement, one round trip, parameters by position
             if job.run_at is None and not job.delay:
                 now = (job.task, job.queue, job.payload, job.leads_key, job.priority)
                 row = self._fetch_one(self._q["insert_job_now"], (*now, job.max_attempts))
@@ -174,32 +181,36 @@ class PostgresJobs(PostgresConnection):
         }
         with self._conn() as conn:
             rows = conn.execute(self._q["claim"], params).fetchall()
-        jobs = [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], token) for r in rows]
+        jobs = [
+            ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], token, r[8]) for r in rows
+        ]
         jobs.sort(key=claim_order)
         return jobs
 
     def complete(self, outcomes: Sequence[Outcome]) -> None:
         q = self._q
+        extras = {o.job_id: o.extra for o in outcomes if o.extra is not None}
         succeeded = [o for o in outcomes if o.kind == "succeeded"]
+        parents: list[Outcome] = []
+        if extras:  # the richer path: only for outcomes that carry more (OutcomeExtra)
+            succeeded, parents = _split_parents(succeeded)
         retry = [o for o in outcomes if o.kind == "retry"]
         dead = [o for o in outcomes if o.kind == "dead"]
         handback = [o for o in outcomes if o.kind in ("handback", "postpone")]
         # Any other end of a job whose cancel was requested makes it cancelled (below), which
         # releases its key: so every key of the batch is locked, not only those of successes.
         ended = [o for o in outcomes if o.kind != "succeeded"]
-        released = sorted({o.key for o in outcomes if o.key is not None})
+        keys = _keys_to_lock(outcomes, extras)
         with self._conn() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
-            if released:
-                self._lock_keys(cur, released)
+            if keys:
+                self._lock_keys(cur, keys)
+            if extras:
+                self._write_progress(cur, progress_rows(outcomes))
             if succeeded:
-                cur.execute(
-                    q["succeed"],
-                    {
-                        "ids": [o.job_id for o in succeeded],
-                        "tokens": [o.token for o in succeeded],
-                        "results": [o.result for o in succeeded],
-                    },
-                )
+                cur.execute(q["succeed"], _result_arrays(succeeded))
+            if parents:
+                finished = cur.execute(q["succeed_parents"], _result_arrays(parents)).fetchall()
+                self._write_children(cur, finished, extras)
             if retry:
                 cur.execute(
                     q["fail_retry"],
@@ -219,8 +230,22 @@ class PostgresJobs(PostgresConnection):
                 )
             if ended:
                 cur.execute(q["finish_cancelled"], _cancel_arrays(ended))
-            if released or handback or retry:
+            if extras:
+                self._settle_batches(cur, (extra.batch_id for extra in extras.values()))
+            if keys or handback or retry:
                 self._notify(cur)
+
+    def _write_children(
+        self, cur: psycopg.Cursor[Any], finished: list[Any], extras: dict[int, OutcomeExtra]
+    ) -> None:
+        """The children of the parents that succeeded (not of one cancelled meanwhile)."""
+        children = []
+        for job_id, state in finished:
+            extra = extras[job_id]
+            if state == "succeeded" and extra.children:
+                children += with_lineage(extra.children, job_id, extra.batch_id)
+        if children:
+            self._enqueue_with(cur, children)
 
     def renew(self, leases: Sequence[tuple[int, int]], lease_seconds: float) -> set[int]:
         if not leases:
@@ -247,9 +272,10 @@ class PostgresJobs(PostgresConnection):
                 self._lock_keys(cur, keys)
             params = {"ids": [job_id for job_id, _ in expired], "message": LEASE_EXPIRED}
             rows = cur.execute(q["recover_expired"], params).fetchall()
-            cancelled = sorted({key for _, key, state in rows if state == "cancelled" and key})
+            cancelled = sorted({key for _, key, state, _ in rows if state == "cancelled" and key})
             if cancelled:
                 cur.execute(q["promote"], {"keys": cancelled})
+            self._settle_batches(cur, (row[3] for row in rows if row[2] != "retrying"))
             if rows:
                 self._notify(cur)
         return len(rows)
@@ -263,11 +289,12 @@ class PostgresJobs(PostgresConnection):
             keys = sorted({row[1] for row in cur.execute(q["job_keys"], {"ids": ids})})
             if keys:
                 self._lock_keys(cur, keys)
-            done = [int(row[0]) for row in cur.execute(q[query], {"ids": ids}).fetchall()]
+            rows = cur.execute(q[query], {"ids": ids}).fetchall()
             if keys:
                 cur.execute(q["promote"], {"keys": keys})
                 self._notify(cur)
-        return done
+            self._settle_batches(cur, (row[2] for row in rows))
+        return [int(row[0]) for row in rows]
 
 
 def insert_params(job: NewJob, state: str) -> dict[str, Any]:
@@ -283,6 +310,8 @@ def insert_params(job: NewJob, state: str) -> dict[str, Any]:
         "max_attempts": job.max_attempts,
         "run_at": job.run_at,
         "delay": job.delay,
+        "batch_id": job.batch_id,
+        "parent_id": job.parent_id,
     }
 
 
@@ -302,6 +331,30 @@ def _bulk_params(
         "max_attempts": [j.max_attempts for j in jobs],
         "run_ats": [j.run_at for j in jobs],
         "delays": [float(j.delay) for j in jobs],
+        "batch_ids": [j.batch_id for j in jobs],
+        "parent_ids": [j.parent_id for j in jobs],
+    }
+
+
+def _split_parents(succeeded: list[Outcome]) -> tuple[list[Outcome], list[Outcome]]:
+    """(plain successes, successes with children to write)."""
+    parents = [o for o in succeeded if o.extra is not None and o.extra.children]
+    return [o for o in succeeded if o.extra is None or not o.extra.children], parents
+
+
+def _keys_to_lock(outcomes: Sequence[Outcome], extras: dict[int, OutcomeExtra]) -> list[str]:
+    """The keys the outcomes release, and those of the children they write, sorted."""
+    released = {o.key for o in outcomes if o.key is not None}
+    for extra in extras.values():
+        released.update(child.key for child in extra.children if child.key is not None)
+    return sorted(released) if released else []
+
+
+def _result_arrays(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    return {
+        "ids": [o.job_id for o in outcomes],
+        "tokens": [o.token for o in outcomes],
+        "results": [o.result for o in outcomes],
     }
 
 

@@ -48,6 +48,17 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
+def main_file(conn: sqlite3.Connection, query: str) -> str:
+    """The file of a connection's `main` database ('' in memory)."""
+    try:
+        for _, name, file in conn.execute(query).fetchall():
+            if name == "main":
+                return str(file or "")
+    except sqlite3.Error as error:
+        raise StoreError(f"SQLite: {error}") from error
+    return ""
+
+
 class SQLiteConnection(SQLStore):
     dialect = "sqlite"
 
@@ -73,6 +84,9 @@ class SQLiteConnection(SQLStore):
             raise StoreUnavailable(f"cannot open SQLite database {self.path!r}: {error}") from error
         self._lock = threading.RLock()
         self._q = queries.load("sqlite")
+        # Read once, here: the outbox check (`db=`) must not take the lock, since the caller's
+        # open transaction may hold the write lock a worker thread is waiting for under it.
+        self.own_file = main_file(self._conn, self._q["database_identity"])
 
     # -- transactions -----------------------------------------------------------------------
 

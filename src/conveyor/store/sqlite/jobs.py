@@ -14,17 +14,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...errors import ConfigurationError, StoreError
-from ...job import ClaimedJob, NewJob, Outcome
+from ...job import ClaimedJob, NewJob, Outcome, OutcomeExtra
 from ...workers import STALE_AFTER_LEASES
 from ..base import with_schema_hint
+from ..batches import progress_rows, with_lineage
+from ..batches_sql import SQLBatches
 from ..common import claim_order, dbapi_connection, filter_params, new_token
 from ..ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
-from .connection import SQLiteConnection
+from .connection import SQLiteConnection, main_file
 
 LEASE_EXPIRED = "lease expired: the worker running it was lost"
 
 
-class SQLiteJobs(SQLiteConnection):
+class SQLiteJobs(SQLiteConnection, SQLBatches):
     # -- enqueue ----------------------------------------------------------------------------
 
     def enqueue(self, jobs: Sequence[NewJob], connection: Any = None) -> list[int]:
@@ -35,11 +37,17 @@ class SQLiteJobs(SQLiteConnection):
             if raw is not self._conn:
                 self._check_same_database(raw)
             cur = raw.cursor()
+            cur.row_factory = sqlite3.Row  # read by name, as on the store's own connection
             try:
                 return self._enqueue_with(cur, jobs)
             finally:
                 cur.close()
-        if len(jobs) == 1 and jobs[0].key is None and jobs[0].idempotency_key is None:
+        if (
+            len(jobs) == 1
+            and jobs[0].key is None
+            and jobs[0].idempotency_key is None
+            and (jobs[0].batch_id is None and jobs[0].parent_id is None)
+        ):
             return [self._insert_one(jobs[0])]
         try:
             with self._write() as cur:
@@ -72,9 +80,8 @@ class SQLiteJobs(SQLiteConnection):
     def _check_same_database(self, raw: sqlite3.Connection) -> None:
         """A connection to another file would write the job where no worker looks. One PRAGMA
         on each side: the file each connection's main database is."""
-        theirs = _main_file(raw, self._q["database_identity"])
-        with self._lock:
-            mine = _main_file(self._conn, self._q["database_identity"])
+        theirs = main_file(raw, self._q["database_identity"])
+        mine = self.own_file  # not under the lock: see SQLiteConnection.__init__
         if not mine or not theirs or os.path.realpath(theirs) != os.path.realpath(mine):
             raise ConfigurationError(
                 f"connection= is a connection to {theirs or 'an in-memory database'!r}, not to "
@@ -149,45 +156,49 @@ class SQLiteJobs(SQLiteConnection):
         }
         with self._write() as cur:
             rows = cur.execute(self._q["claim"], params).fetchall()
-        jobs = [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], token) for r in rows]
+        jobs = [
+            ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], token, r[8]) for r in rows
+        ]
         jobs.sort(key=claim_order)
         return jobs
 
     def complete(self, outcomes: Sequence[Outcome]) -> None:
         q = self._q
         now = time.time()
-        succeeded: list[dict[str, Any]] = []
-        retry: list[dict[str, Any]] = []
-        dead: list[dict[str, Any]] = []
-        handback: list[dict[str, Any]] = []
-        ended: list[dict[str, Any]] = []
-        for o in outcomes:
-            if o.kind == "succeeded":
-                succeeded.append({"id": o.job_id, "token": o.token, "result": o.result})
-                continue
-            # Any other end of a job whose cancel was requested makes it cancelled (below).
-            ended.append(_cancel_fields(o))
-            base = {"id": o.job_id, "token": o.token}
-            if o.kind in ("handback", "postpone"):
-                handback.append({**base, "delay": o.delay, "reason": o.reason})
-            elif o.kind != "cancelled":
-                error = o.error or {}
-                row = {**base, "message": error.get("message"), "error": json.dumps(error)}
-                if o.kind == "retry":
-                    retry.append({**row, "delay": o.delay})
-                else:
-                    dead.append(row)
+        succeeded, parents, retry, dead, handback, ended = _sort_outcomes(outcomes)
+        extras = {o.job_id: o.extra for o in outcomes if o.extra is not None}
         with self._write() as cur:
+            if extras:
+                self._write_progress(cur, progress_rows(outcomes))
             if succeeded:
                 # Only heads that finished under our lease come back: nothing else holds them.
                 done = cur.execute(q["succeed"], {"now": now, "rows": json.dumps(succeeded)})
                 self._promote_released(cur, done.fetchall())
+            if parents:
+                done = cur.execute(q["succeed_parents"], {"now": now, "rows": json.dumps(parents)})
+                finished = done.fetchall()
+                self._promote_released(cur, finished)
+                self._write_children(cur, finished, extras)
             for name, rows in (("fail_retry", retry), ("fail_dead", dead), ("hand_back", handback)):
                 if rows:
                     cur.execute(q[name], {"now": now, "rows": json.dumps(rows)})
             if ended:
                 done = cur.execute(q["finish_cancelled"], {"now": now, "rows": json.dumps(ended)})
                 self._promote_released(cur, done.fetchall())
+            if extras:
+                self._settle_batches(cur, (extra.batch_id for extra in extras.values()))
+
+    def _write_children(
+        self, cur: sqlite3.Cursor, finished: list[Any], extras: dict[int, OutcomeExtra]
+    ) -> None:
+        """The children of the parents that succeeded (not of one cancelled meanwhile)."""
+        children = []
+        for _, job_id, state in finished:
+            extra = extras[job_id]
+            if state == "succeeded" and extra.children:
+                children += with_lineage(extra.children, job_id, extra.batch_id)
+        if children:
+            self._enqueue_with(cur, children)
 
     def _promote_released(self, cur: sqlite3.Cursor, rows: list[Any]) -> None:
         keys = sorted({row[0] for row in rows if row[0] is not None})
@@ -212,9 +223,10 @@ class SQLiteJobs(SQLiteConnection):
             rows = cur.execute(
                 self._q["recover_expired"], {"now": now, "message": LEASE_EXPIRED}
             ).fetchall()
-            cancelled = {key for _, key, state in rows if state == "cancelled" and key is not None}
+            cancelled = {key for _, key, state, _ in rows if state == "cancelled" and key}
             if cancelled:
                 cur.execute(self._q["promote"], {"keys": json.dumps(sorted(cancelled))})
+            self._settle_batches(cur, (row[3] for row in rows if row[2] != "retrying"))
             cur.execute(self._q["worker_prune"], {"now": now, "stale_leases": STALE_AFTER_LEASES})
         return len(rows)
 
@@ -227,18 +239,8 @@ class SQLiteJobs(SQLiteConnection):
             keys = sorted({row[1] for row in rows if row[1] is not None})
             if keys:
                 cur.execute(self._q["promote"], {"keys": json.dumps(keys)})
+            self._settle_batches(cur, (row[2] for row in rows))
         return [int(row[0]) for row in rows]
-
-
-def _main_file(conn: sqlite3.Connection, query: str) -> str:
-    """The file of a connection's `main` database ('' in memory)."""
-    try:
-        for _, name, file in conn.execute(query).fetchall():
-            if name == "main":
-                return str(file or "")
-    except sqlite3.Error as error:
-        raise StoreError(f"SQLite: {error}") from error
-    return ""
 
 
 def insert_params(job: NewJob, state: str, now: float) -> dict[str, Any]:
@@ -255,7 +257,41 @@ def insert_params(job: NewJob, state: str, now: float) -> dict[str, Any]:
         "max_attempts": job.max_attempts,
         "run_at": run_at,
         "now": now,
+        "batch_id": job.batch_id,
+        "parent_id": job.parent_id,
     }
+
+
+Rows = list[dict[str, Any]]
+
+
+def _sort_outcomes(outcomes: Sequence[Outcome]) -> tuple[Rows, Rows, Rows, Rows, Rows, Rows]:
+    """The rows of each statement of `complete`: succeeded, parents (successes with children
+    to write), retry, dead, hand-back, and ended (every other end)."""
+    succeeded: Rows = []
+    parents: Rows = []
+    retry: Rows = []
+    dead: Rows = []
+    handback: Rows = []
+    ended: Rows = []
+    for o in outcomes:
+        if o.kind == "succeeded":
+            row = {"id": o.job_id, "token": o.token, "result": o.result}
+            (parents if o.extra is not None and o.extra.children else succeeded).append(row)
+            continue
+        # Any other end of a job whose cancel was requested makes it cancelled (below).
+        ended.append(_cancel_fields(o))
+        base = {"id": o.job_id, "token": o.token}
+        if o.kind in ("handback", "postpone"):
+            handback.append({**base, "delay": o.delay, "reason": o.reason})
+        elif o.kind != "cancelled":
+            error = o.error or {}
+            row = {**base, "message": error.get("message"), "error": json.dumps(error)}
+            if o.kind == "retry":
+                retry.append({**row, "delay": o.delay})
+            else:
+                dead.append(row)
+    return succeeded, parents, retry, dead, handback, ended
 
 
 def _cancel_fields(outcome: Outcome) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Depends
 
 from .auth import bearer_token
+from .batches import batches_router
 from .jobs import jobs_router
 from .operators import operators_router
 from .syncs import syncs_router
@@ -25,6 +26,7 @@ def api_router(ops: Operations) -> APIRouter:
     router.include_router(jobs_router(ops))
     router.include_router(operators_router(ops))
     router.include_router(syncs_router(ops))
+    router.include_router(batches_router(ops))
     return router
 
 

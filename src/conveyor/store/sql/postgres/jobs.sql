@@ -7,10 +7,10 @@
 
 -- name: insert_job
 INSERT INTO conveyor_jobs (task, queue, payload, key, leads_key, idempotency_key, priority, state,
-                           max_attempts, run_at)
+                           max_attempts, run_at, batch_id, parent_id)
 VALUES (%(task)s, %(queue)s, %(payload)s::jsonb, %(key)s, %(leads_key)s, %(idempotency_key)s,
         %(priority)s, %(state)s, %(max_attempts)s,
-        coalesce(%(run_at)s, now() + make_interval(secs => %(delay)s)))
+        coalesce(%(run_at)s, now() + make_interval(secs => %(delay)s)), %(batch_id)s, %(parent_id)s)
 RETURNING id
 
 -- name: insert_unkeyed_job
@@ -29,15 +29,15 @@ RETURNING id
 
 -- name: insert_jobs
 INSERT INTO conveyor_jobs (id, task, queue, payload, key, leads_key, idempotency_key, priority,
-                           state, max_attempts, run_at)
+                           state, max_attempts, run_at, batch_id, parent_id)
 SELECT id, task, queue, payload::jsonb, key, leads_key, ikey, priority, state, max_attempts,
-       coalesce(run_at, now() + make_interval(secs => delay))
+       coalesce(run_at, now() + make_interval(secs => delay)), batch_id, parent_id
 FROM unnest(%(ids)s::bigint[], %(tasks)s::text[], %(queues)s::text[], %(payloads)s::text[],
             %(keys)s::text[], %(leads)s::boolean[], %(ikeys)s::text[], %(priorities)s::int[],
             %(states)s::text[], %(max_attempts)s::int[], %(run_ats)s::timestamptz[],
-            %(delays)s::float8[])
+            %(delays)s::float8[], %(batch_ids)s::bigint[], %(parent_ids)s::bigint[])
      AS t(id, task, queue, payload, key, leads_key, ikey, priority, state, max_attempts, run_at,
-          delay)
+          delay, batch_id, parent_id)
 
 -- name: allocate_ids
 SELECT nextval('conveyor_jobs_id_seq') FROM generate_series(1, %(n)s)
@@ -94,7 +94,8 @@ SET state = 'running', attempts = j.attempts + 1, lease_token = %(token)s,
     worker_id = %(worker)s, started_at = now(),
     lease_expires_at = now() + make_interval(secs => %(lease)s), postponed_reason = NULL
 FROM picked WHERE j.id = picked.id
-RETURNING j.id, j.task, j.queue, j.payload::text, j.key, j.attempts, j.max_attempts, j.priority
+RETURNING j.id, j.task, j.queue, j.payload::text, j.key, j.attempts, j.max_attempts, j.priority,
+          j.batch_id
 
 -- name: succeed
 -- Finish jobs and promote the next job of each key they held. A key comes back from `done` only
@@ -117,6 +118,36 @@ WHERE id = ANY(ARRAY(
             ORDER BY w.leads_key DESC, w.id LIMIT 1)
     FROM done WHERE done.key IS NOT NULL
 ))
+
+-- name: succeed_parents
+-- `succeed` for the jobs whose outcome carries more (children, a batch): also returns the id
+-- and the state each ended in, so that only the children of a success are written.
+WITH done AS (
+    UPDATE conveyor_jobs AS j
+    SET state = CASE WHEN j.cancel_requested_at IS NULL THEN 'succeeded' ELSE 'cancelled' END,
+        finished_at = now(), result = d.result::jsonb,
+        lease_token = NULL, lease_expires_at = NULL
+    FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(results)s::text[])
+         AS d(id, token, result)
+    WHERE j.id = d.id AND j.lease_token = d.token
+    RETURNING j.id, j.key, j.state
+), promoted AS (
+    UPDATE conveyor_jobs SET state = 'queued'
+    WHERE id = ANY(ARRAY(
+        SELECT (SELECT w.id FROM conveyor_jobs AS w
+                WHERE w.key = done.key AND w.state = 'waiting'
+                ORDER BY w.leads_key DESC, w.id LIMIT 1)
+        FROM done WHERE done.key IS NOT NULL
+    ))
+)
+SELECT id, state FROM done
+
+-- name: job_progress
+-- What running tasks reported, fenced by the lease.
+UPDATE conveyor_jobs AS j SET progress_done = d.done, progress_total = d.total
+FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(dones)s::bigint[], %(totals)s::bigint[])
+     AS d(id, token, done, total)
+WHERE j.id = d.id AND j.lease_token = d.token
 
 -- name: fail_retry
 UPDATE conveyor_jobs AS j
@@ -220,7 +251,7 @@ SET state = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
         'message', %(message)s::text, 'worker_id', j.worker_id)),
     lease_token = NULL, lease_expires_at = NULL
 FROM expired WHERE j.id = expired.id
-RETURNING j.id, j.key, j.state
+RETURNING j.id, j.key, j.state, j.batch_id
 
 -- name: seconds_until_due
 -- Only the jobs this worker would claim: another task's due job must not keep it awake.
@@ -283,11 +314,11 @@ SET state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END,
                                ELSE cancel_requested_at END
 WHERE id = ANY(%(ids)s::bigint[])
   AND state IN ('waiting', 'queued', 'running', 'retrying', 'dead')
-RETURNING id, key
+RETURNING id, key, batch_id
 
 -- name: delete
 DELETE FROM conveyor_jobs WHERE id = ANY(%(ids)s::bigint[]) AND state != 'running'
-RETURNING id, key
+RETURNING id, key, batch_id
 
 -- name: stats
 SELECT queue, state, count(*) FROM conveyor_jobs GROUP BY queue, state ORDER BY queue, state

@@ -129,6 +129,12 @@ WHERE source = %(source)s AND owner = %(owner)s AND kind <> '' AND deleted_at IS
                  WHERE source = %(source)s AND owner = %(owner)s AND kind = '' AND parent = ''
                    AND deleted_at IS NOT NULL)
 
+-- name: record_get
+-- One record by its primary key; its seen time is its own (no scan bookkeeping needed here).
+SELECT r.*, r.last_seen_at AS seen_at FROM conveyor_records AS r
+WHERE source = %(source)s AND owner = %(owner)s AND kind = %(kind)s
+  AND parent = %(parent)s AND external_id = %(id)s
+
 -- name: record_list
 -- A live record was seen by the owner's last completed scan, whether or not it was written then.
 SELECT r.*, CASE WHEN r.deleted_at IS NULL THEN greatest(r.last_seen_at, (

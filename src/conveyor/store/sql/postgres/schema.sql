@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 14
+-- version: 15
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -31,7 +31,12 @@ CREATE TABLE conveyor_jobs (
     -- A running job's cancel is only marked; it ends `cancelled` when its attempt ends.
     cancel_requested_at TIMESTAMPTZ,
     -- Why a job back in the queue without using an attempt waits (rate limit, breaker).
-    postponed_reason TEXT
+    postponed_reason TEXT,
+    -- Its batch and the job that enqueued it (fan-out, 0015); its task's reported progress.
+    batch_id BIGINT,
+    parent_id BIGINT,
+    progress_done BIGINT,
+    progress_total BIGINT
 );
 
 -- The claim scans this, in claim order; only runnable rows are in it.
@@ -231,3 +236,22 @@ CREATE TABLE conveyor_alerts (
     PRIMARY KEY (kind, subject, window_start)
 );
 CREATE INDEX conveyor_alerts_sent ON conveyor_alerts (sent_at);
+-- Batches (0015): a group of jobs that reports progress and enqueues one callback job when its
+-- last member (children of members included) reaches a final state. `callback_options` is the
+-- JSON of each callback task's queue, attempts and priority, resolved when the batch was made.
+CREATE TABLE conveyor_batches (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT,
+    state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'succeeded', 'failed')),
+    on_complete TEXT,
+    on_failure TEXT,
+    payload JSONB,
+    callback_options JSONB NOT NULL DEFAULT '{}',
+    callback_job_id BIGINT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    finished_at TIMESTAMPTZ
+);
+-- A batch's members by state (its counts, "is any unfinished?"); jobs outside a batch take no
+-- entry, so the hot path writes no more index than before.
+CREATE INDEX conveyor_jobs_batch ON conveyor_jobs (batch_id, state) WHERE batch_id IS NOT NULL;
+CREATE INDEX conveyor_jobs_parent ON conveyor_jobs (parent_id) WHERE parent_id IS NOT NULL;

@@ -8,9 +8,9 @@
 
 -- name: insert_job
 INSERT INTO conveyor_jobs (task, queue, payload, key, leads_key, idempotency_key, priority, state,
-                           max_attempts, run_at, created_at)
+                           max_attempts, run_at, created_at, batch_id, parent_id)
 VALUES (:task, :queue, :payload, :key, :leads_key, :idempotency_key, :priority, :state,
-        :max_attempts, :run_at, :now)
+        :max_attempts, :run_at, :now, :batch_id, :parent_id)
 
 -- name: insert_unkeyed_job
 -- The single enqueue's hot path: a job with no key and no idempotency key, by position
@@ -62,7 +62,7 @@ WHERE id IN (
     ORDER BY priority DESC, id
     LIMIT :limit
 )
-RETURNING id, task, queue, payload, key, attempts, max_attempts, priority
+RETURNING id, task, queue, payload, key, attempts, max_attempts, priority, batch_id
 
 -- name: succeed
 -- :rows [{id, token, result}]. Returns the key of each job that finished under our lease: the
@@ -77,6 +77,28 @@ FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.token') A
       FROM json_each(:rows)) AS d
 WHERE j.id = d.id AND j.lease_token = d.token AND +j.state = 'running'
 RETURNING key
+
+-- name: succeed_parents
+-- `succeed` for the jobs whose outcome carries more (children, a batch): also returns the id
+-- and the state each ended in, so that only the children of a success are written.
+UPDATE conveyor_jobs AS j
+SET state = CASE WHEN j.cancel_requested_at IS NULL THEN 'succeeded' ELSE 'cancelled' END,
+    finished_at = :now, result = d.result,
+    lease_token = NULL, lease_expires_at = NULL
+FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.token') AS token,
+             json_extract(value, '$.result') AS result
+      FROM json_each(:rows)) AS d
+WHERE j.id = d.id AND j.lease_token = d.token AND +j.state = 'running'
+RETURNING key, id, state
+
+-- name: job_progress
+-- :rows [{id, token, done, total}]: what running tasks reported, fenced by the lease.
+UPDATE conveyor_jobs AS j
+SET progress_done = d.done, progress_total = d.total
+FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.token') AS token,
+             json_extract(value, '$.done') AS done, json_extract(value, '$.total') AS total
+      FROM json_each(:rows)) AS d
+WHERE j.id = d.id AND j.lease_token = d.token AND +j.state = 'running'
 
 -- name: fail_retry
 -- :rows [{id, token, delay, message, error}]
@@ -186,7 +208,7 @@ SET state = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
         'worker_id', worker_id)),
     lease_token = NULL, lease_expires_at = NULL
 WHERE state = 'running' AND lease_expires_at < :now
-RETURNING id, key, state
+RETURNING id, key, state, batch_id
 
 -- name: seconds_until_due
 -- Only the jobs this worker would claim: another task's due job must not keep it awake.
@@ -243,11 +265,11 @@ SET state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END,
                                ELSE cancel_requested_at END
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND +state IN ('waiting', 'queued', 'running', 'retrying', 'dead')
-RETURNING id, key
+RETURNING id, key, batch_id
 
 -- name: delete
 DELETE FROM conveyor_jobs WHERE id IN (SELECT value FROM json_each(:ids)) AND state != 'running'
-RETURNING id, key
+RETURNING id, key, batch_id
 
 -- name: stats
 SELECT queue, state, count(*) AS n FROM conveyor_jobs GROUP BY queue, state ORDER BY queue, state

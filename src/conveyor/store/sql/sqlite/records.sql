@@ -99,6 +99,12 @@ WHERE source = :source AND owner = :owner AND kind <> '' AND deleted_at IS NULL
                  WHERE source = :source AND owner = :owner AND kind = '' AND parent = ''
                    AND deleted_at IS NOT NULL)
 
+-- name: record_get
+-- One record by its primary key; its seen time is its own (no scan bookkeeping needed here).
+SELECT r.*, r.last_seen_at AS seen_at FROM conveyor_records AS r
+WHERE source = :source AND owner = :owner AND kind = :kind
+  AND parent = :parent AND external_id = :id
+
 -- name: record_list
 -- A live record was seen by the owner's last completed scan, whether or not it was written then.
 SELECT r.*, CASE WHEN r.deleted_at IS NULL THEN max(r.last_seen_at, coalesce((

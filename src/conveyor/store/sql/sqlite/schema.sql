@@ -1,7 +1,7 @@
 -- The SQLite schema as migrations/ leave it, all applied: read this, change it only by adding a
 -- migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here.
--- version: 14
+-- version: 15
 -- Timestamps are Unix epoch seconds (REAL), written by the application.
 
 CREATE TABLE conveyor_jobs (
@@ -32,7 +32,12 @@ CREATE TABLE conveyor_jobs (
     -- A running job's cancel is only marked; it ends `cancelled` when its attempt ends.
     cancel_requested_at REAL,
     -- Why a job back in the queue without using an attempt waits (rate limit, breaker).
-    postponed_reason TEXT
+    postponed_reason TEXT,
+    -- Its batch and the job that enqueued it (fan-out, 0015); its task's reported progress.
+    batch_id INTEGER,
+    parent_id INTEGER,
+    progress_done INTEGER,
+    progress_total INTEGER
 );
 
 -- The claim scans this, in claim order; only runnable rows are in it.
@@ -221,3 +226,22 @@ CREATE TABLE conveyor_alerts (
     PRIMARY KEY (kind, subject, window_start)
 );
 CREATE INDEX conveyor_alerts_sent ON conveyor_alerts (sent_at);
+-- Batches (0015): a group of jobs that reports progress and enqueues one callback job when its
+-- last member (children of members included) reaches a final state. `callback_options` is the
+-- JSON of each callback task's queue, attempts and priority, resolved when the batch was made.
+CREATE TABLE conveyor_batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT,
+    state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'succeeded', 'failed')),
+    on_complete TEXT,
+    on_failure TEXT,
+    payload TEXT,
+    callback_options TEXT NOT NULL DEFAULT '{}',
+    callback_job_id INTEGER,
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+-- A batch's members by state (its counts, "is any unfinished?"); jobs outside a batch take no
+-- entry, so the hot path writes no more index than before.
+CREATE INDEX conveyor_jobs_batch ON conveyor_jobs (batch_id, state) WHERE batch_id IS NOT NULL;
+CREATE INDEX conveyor_jobs_parent ON conveyor_jobs (parent_id) WHERE parent_id IS NOT NULL;

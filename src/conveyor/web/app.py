@@ -3,8 +3,8 @@
 Every error answer is JSON `{"error": "<what is wrong>"}`, FastAPI's own 404 and 405 included, so
 a sender's delivery log shows the reason. The routers: webhook intake (`hooks.py`, open: a
 signature authenticates each request) and the owners' OAuth authorisation (`oauth.py`, behind
-`dependencies`, the application's own login check); the operator API and the dashboard are
-routers to come beside them.
+`dependencies`, the application's own login check), the operator API (`api/`), and the
+dashboard (`dashboard/`, its own app mounted at `/dashboard`: its errors are pages, not JSON).
 """
 
 from __future__ import annotations

@@ -218,6 +218,9 @@ def retry_cancel_delete_one_job(dash: Dash) -> None:
     one, two, three = dash.dead
     bad = client.post(f"/dashboard/jobs/{one}/retry", {"csrf": csrf, "edit": "1", "payload": "{"})
     assert "not+JSON" in bad.location and dash.app.get_job(one).state == "dead"
+    wrong = {"csrf": csrf, "edit": "1", "payload": '{"order": "forty"}'}
+    refused = client.post(f"/dashboard/jobs/{one}/retry", wrong)  # its task's schema says no
+    assert "nothing+retried" in refused.location and dash.app.get_job(one).state == "dead"
     edited = {"csrf": csrf, "edit": "1", "payload": '{"order": 41}'}
     done = client.post(f"/dashboard/jobs/{one}/retry", edited)
     assert done.status == 303 and done.location.startswith(f"/dashboard/jobs/{one}?note=Job")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, PayloadError, TaskNotFound
 from ...job import Job
 from ...ops import CANCEL, DELETE, RETRY, Action
 from .common import STATES, CheckedForm, CurrentSession, back, clean, page, redactor
@@ -50,13 +50,13 @@ def attempts(job: Job, redact: Redactor) -> list[dict[str, Any]]:
 
 def act(ops: Operations, action: Action, ids: list[int], filters: dict[str, str] | None) -> str:
     """Run an action on ids (or on every job a filter matches); a note saying what happened."""
+    run = {"retry": ops.retry, "cancel": ops.cancel, "delete": ops.delete}[action.name]
     if filters is not None:
-        chosen = ops.job_filter(**filters)
-        done = getattr(ops, action.name)(filter=chosen)
+        done = run(filter=ops.job_filter(**filters))
+    elif not ids:
+        return "No job selected."
     else:
-        if not ids:
-            return "No job selected."
-        done = getattr(ops, action.name)(ids)
+        done = run(ids)
     if len(ids) == 1 and not done:
         return ops.why_not(action, ids[0])
     noun = "job" if len(done) == 1 else "jobs"
@@ -74,7 +74,7 @@ def retry_note(ops: Operations, job_id: int, form: FormData) -> str:
             return f"The payload is not JSON: {error}; nothing retried."
     try:
         done = ops.retry([job_id], payload=payload)
-    except ConfigurationError as error:  # the task refused the edited payload
+    except (ConfigurationError, PayloadError, TaskNotFound) as error:  # its task refused it
         return f"{error}; nothing retried."
     return f"Job {job_id} retried." if done else ops.why_not(RETRY, job_id)
 

@@ -29,6 +29,7 @@ from .job import STATES, BlockedKey, Job, JobFilter
 from .politeness import Hold
 from .schedule.scheduler import Scheduler
 from .store import Store
+from .store.overview import DeadGroup
 from .sync.operations import SyncOperations
 from .tokens import ApiTokens
 from .types import ConnectionLookup, TaskHost
@@ -50,6 +51,20 @@ class Action:
 RETRY = Action("retry", "retried", "only dead or retrying jobs can be retried")
 CANCEL = Action("cancel", "cancelled", "succeeded and cancelled jobs cannot be cancelled")
 DELETE = Action("delete", "deleted", "running jobs cannot be deleted; cancel them first")
+
+
+@dataclass(frozen=True)
+class Minute:
+    """Jobs that finished in one minute (`at`: its start, epoch seconds), by final state."""
+
+    at: float
+    succeeded: int = 0
+    dead: int = 0
+    cancelled: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.dead + self.cancelled
 
 
 @dataclass(frozen=True)
@@ -139,6 +154,42 @@ class Operations:
         for queue, state, n in self.store.stats():
             counts.setdefault(queue, {})[state] = n
         return counts
+
+    def throughput(self, minutes: int = 60) -> list[Minute]:
+        """Jobs finished per minute over the last `minutes` (oldest first, the current minute
+        last, empty minutes included): one range read of the finished-time index."""
+        now_minute = int(self.store.clock() // 60)
+        first = now_minute - minutes + 1
+        found: dict[int, dict[str, int]] = {}
+        for minute, state, n in self.store.finished_per_minute(first * 60.0):
+            found.setdefault(minute, {})[state] = n
+        return [
+            Minute(
+                m * 60.0,
+                found.get(m, {}).get("succeeded", 0),
+                found.get(m, {}).get("dead", 0),
+                found.get(m, {}).get("cancelled", 0),
+            )
+            for m in range(first, now_minute + 1)
+        ]
+
+    def oldest_waits(self) -> dict[str, dict[str, float]]:
+        """{queue: {state: seconds since its oldest unfinished job was created}}."""
+        now = self.store.clock()
+        ages: dict[str, dict[str, float]] = {}
+        for queue, state, created in self.store.oldest_unfinished():
+            ages.setdefault(queue, {})[state] = max(0.0, now - created)
+        return ages
+
+    def dead_groups(self, since: float | None = None, limit: int = 200) -> list[DeadGroup]:
+        """Dead jobs (dead since `since`) per task and error class, the largest groups first."""
+        return self.store.dead_groups(since, min(max(limit, 1), BULK_LIMIT))
+
+    def dead_in_group(
+        self, task: str, error_class: str, since: float | None = None, limit: int = 50
+    ) -> list[Job]:
+        """One group's dead jobs, newest first (`limit` up to BULK_LIMIT, for a bulk action)."""
+        return self.store.dead_in_group(task, error_class, since, min(max(limit, 1), BULK_LIMIT))
 
     def stats(self) -> Stats:
         workers = self.workers()

@@ -55,6 +55,11 @@ class ApiTokens:
         if not self._store.revoke_token(name):
             raise TokenError(f"no token named {name!r}")
 
+    def digest(self, name: str) -> str | None:
+        """The stored SHA-256 of `name`'s token (None: no such token). The dashboard keys its
+        session signatures with it, so revoking (or re-creating) the token ends the sessions."""
+        return self._store.token_digest(name)
+
     def check(self, token: str) -> str | None:
         """The name of the token's holder, or None for an unknown or revoked token."""
         if not token.startswith(PREFIX) or len(token) > 128:

@@ -16,3 +16,14 @@ def test_tokens_are_created_checked_listed_and_revoked(store: Store) -> None:
     assert store.revoke_token("ci")
     assert store.check_token("secret-1", 104.0) is None
     assert not store.revoke_token("ci")
+
+
+def test_a_tokens_digest_is_its_stored_hash_until_revoked(store: Store) -> None:
+    assert store.token_digest("ci") is None
+    assert store.create_token("ci", "secret-1", 100.0)
+    digest = store.token_digest("ci")
+    assert digest is not None and len(digest) == 64 and "secret-1" not in digest
+    assert store.check_token("secret-1", 101.0) == "ci"
+    assert store.token_digest("ci") == digest  # a read: no last use noted, nothing changed
+    assert store.revoke_token("ci")
+    assert store.token_digest("ci") is None

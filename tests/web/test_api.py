@@ -301,3 +301,17 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_jobs_listed_and_retried_by_a_text_of_their_last_error(
+    served: tuple[Conveyor, str, str],
+) -> None:
+    app, base, token = served
+    ids = [app.enqueue("fails", {"n": n}) for n in range(2)]
+    app.run_worker(burst=True, install_signal_handlers=False)
+    status, body, _ = call(base, "GET", "/api/jobs?error=BOOM", token=token)
+    assert status == 200 and sorted(job["id"] for job in body["jobs"]) == sorted(ids)
+    assert call(base, "GET", "/api/jobs?error=nothing-like-it", token=token)[1]["jobs"] == []
+    selection = {"filter": {"state": "dead", "error": "boom"}}
+    status, answer, _ = call(base, "POST", "/api/jobs/retry", selection, token)
+    assert status == 200 and sorted(answer["retried"]) == sorted(ids)

@@ -18,6 +18,7 @@ from .inbound import InboundStore
 from .jobs import JobStore
 from .limits import LimitStore
 from .metrics import MetricsStore
+from .overview import OverviewStore
 from .records import RecordStore
 from .schedules import ScheduleStore
 from .schema import SchemaStore
@@ -40,6 +41,7 @@ class Store(
     AlertStore,
     BatchStore,
     MetricsStore,
+    OverviewStore,
 ):
     """Durable job storage: callers reach every slice's methods as `app.store.<method>`."""
 

@@ -29,6 +29,7 @@ SLICES = (
     "alerts",
     "batches",
     "metrics",
+    "overview",
 )
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 

@@ -43,6 +43,11 @@ class TokenStore:
     def revoke_token(self, name: str) -> bool:
         raise NotImplementedError
 
+    def token_digest(self, name: str) -> str | None:
+        """The stored hash of the token named `name` (it keys the dashboard's session
+        signatures: revoking the token ends them), or None."""
+        raise NotImplementedError
+
     def check_token(self, token: str, now: float) -> str | None:
         """The name of the token whose hash matches (its last use noted), or None."""
         raise NotImplementedError

@@ -22,6 +22,11 @@ class SQLTokens(SQLStore, TokenStore):
         with self._write_one() as cur:
             return int(cur.execute(self._q["token_revoke"], {"name": name}).rowcount) > 0
 
+    def token_digest(self, name: str) -> str | None:
+        with self._read() as cur:
+            row = cur.execute(self._q["token_digest"], {"name": name}).fetchone()
+        return None if row is None else str(row[0])
+
     def check_token(self, token: str, now: float) -> str | None:
         with self._write_one() as cur:
             row = cur.execute(

@@ -3,8 +3,8 @@
 Every error answer is JSON `{"error": "<what is wrong>"}`, FastAPI's own 404 and 405 included, so
 a sender's delivery log shows the reason. The routers: webhook intake (`hooks.py`, open: a
 signature authenticates each request) and the owners' OAuth authorisation (`oauth.py`, behind
-`dependencies`, the application's own login check); the operator API and the dashboard are
-routers to come beside them.
+`dependencies`, the application's own login check), the operator API (`api/`), and the
+dashboard (`dashboard/`, its own app mounted at `/dashboard`: its errors are pages, not JSON).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ..errors import (
 )
 from ..schedule.registry import UnknownSchedule
 from .api import api_router
+from .dashboard import dashboard_app
 from .health import health_router
 from .hooks import hooks_router
 from .oauth import oauth_router
@@ -57,6 +58,7 @@ def create_app(conveyor_app: Conveyor, *, dependencies: Sequence[Any] = ()) -> F
     web.include_router(oauth_router(conveyor_app, dependencies=dependencies))
     web.include_router(health_router(conveyor_app.ops, conveyor_app.metrics))
     web.include_router(api_router(conveyor_app.ops))
+    web.mount("/dashboard", dashboard_app(conveyor_app))
     web.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     web.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     web.add_exception_handler(ConveyorError, _conveyor_error)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from sse_starlette.sse import AppStatus
 from starlette.types import ASGIApp
 
 from ..errors import ConfigurationError
@@ -79,6 +80,7 @@ async def run_server(
         nonlocal signals
         signals += 1
         server.should_exit = True
+        AppStatus.should_exit = True  # end the dashboard's live streams, or the stop waits
         if signals > 1:
             server.force_exit = True
         if worker is not None:
@@ -98,6 +100,7 @@ async def run_server(
         await asyncio.gather(serving, working)
     finally:
         remove_signals(loop)
+        AppStatus.should_exit = False  # sse-starlette's flag is per process: ready for another
         sock.close()
         await close_remote()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..accounts_sql import SQLAccounts
 from ..alerts_sql import SQLAlerts
 from ..metrics_sql import SQLMetrics
+from ..overview_sql import SQLOverview
 from ..records_sql import SQLRecords
 from ..schedules_sql import SQLSchedules
 from ..tokens_sql import SQLTokens
@@ -31,6 +32,7 @@ class SQLiteStore(
     SQLSchedules,
     SQLAlerts,
     SQLMetrics,
+    SQLOverview,
 ):
     """Every slice, on one SQLite file."""
 

@@ -10,5 +10,8 @@ SELECT name, created_at, last_used_at FROM conveyor_tokens ORDER BY name
 -- name: token_revoke
 DELETE FROM conveyor_tokens WHERE name = :name
 
+-- name: token_digest
+SELECT hash FROM conveyor_tokens WHERE name = :name
+
 -- name: token_check
 UPDATE conveyor_tokens SET last_used_at = :now WHERE hash = :hash RETURNING name

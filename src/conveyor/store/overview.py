@@ -1,0 +1,45 @@
+"""The overview slice: the aggregate reads an operator's screen needs (throughput per minute,
+the oldest unfinished job per queue and state, dead jobs grouped by task and error class), each
+one indexed query. SQL: `sql/<dialect>/overview.sql`; tests: `tests/store/test_overview.py`.
+
+The error class of a job is the `type` of its last attempt record (`RuntimeError`,
+`PermanentStatus`): messages carry ids and would make one group per job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..job import Job
+
+
+@dataclass(frozen=True)
+class DeadGroup:
+    """Dead jobs of one task and error class: how many, first and last death, one message."""
+
+    task: str
+    error_class: str
+    count: int
+    first_at: float
+    last_at: float
+    sample: str | None
+
+
+class OverviewStore:
+    def finished_per_minute(self, since: float) -> list[tuple[int, str, int]]:
+        """(minute as epoch // 60, final state, count) of the jobs finished since `since`."""
+        raise NotImplementedError
+
+    def oldest_unfinished(self) -> list[tuple[str, str, float]]:
+        """(queue, state, created_at of its oldest job) for every unfinished state."""
+        raise NotImplementedError
+
+    def dead_groups(self, since: float | None, limit: int) -> list[DeadGroup]:
+        """Dead jobs (dead since `since`) per task and error class, the largest first."""
+        raise NotImplementedError
+
+    def dead_in_group(
+        self, task: str, error_class: str, since: float | None, limit: int
+    ) -> list[Job]:
+        """The dead jobs of one group (dead since `since`), newest first."""
+        raise NotImplementedError

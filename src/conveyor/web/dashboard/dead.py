@@ -1,0 +1,104 @@
+"""The dead-letter page (dead jobs grouped by task and error class: retry or cancel one, the
+ticked ones, or every dead job of a group since a time) and the blocked keys (each with the dead
+job that holds it: retry it, with an edited payload if need be, or cancel it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import FormData
+
+from ...errors import JobNotFound
+from ...ops import BULK_LIMIT, CANCEL, RETRY
+from .common import CheckedForm, CurrentSession, back, clean, page, redactor
+from .jobs import act, form_ids
+
+if TYPE_CHECKING:
+    from ...app import Conveyor
+
+GROUPS = 50  # groups shown
+PER_GROUP = 20  # newest jobs shown under each group
+GROUP_ACTIONS = {"retry": RETRY, "cancel": CANCEL}
+
+
+def parse_since(value: object) -> float | None:
+    """A `datetime-local` field (UTC, as the page says) or an ISO-8601 time; None if blank or
+    unreadable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def since_field(since: float | None) -> str:
+    if since is None:
+        return ""
+    return datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+def dead_router(conveyor: Conveyor) -> APIRouter:
+    router = APIRouter()
+    ops = conveyor.ops
+
+    @router.get("/dead")
+    def dead(request: Request, session: CurrentSession) -> HTMLResponse:
+        since = parse_since(request.query_params.get("since"))
+        redact = redactor(conveyor)
+        groups: list[dict[str, Any]] = []
+        found = ops.dead_groups(since, GROUPS)
+        for group in found:
+            jobs = ops.dead_in_group(group.task, group.error_class, since, PER_GROUP)
+            groups.append({"group": group, "sample": redact(group.sample), "jobs": jobs})
+        return page(
+            request,
+            "dead.html",
+            session,
+            groups=groups,
+            since=since_field(since),
+            dead_total=sum(group.count for group in found),
+        )
+
+    @router.post("/dead/selected")
+    def selected(request: Request, posted: CheckedForm) -> Response:
+        form: FormData = posted.form
+        action = GROUP_ACTIONS.get(str(form.get("action", "")))
+        if action is None:
+            return back(request, form, "/dead", "Unknown action.")
+        return back(request, form, "/dead", act(ops, action, form_ids(form), None))
+
+    @router.post("/dead/group")
+    def group(request: Request, posted: CheckedForm) -> Response:
+        """Every dead job of one task and error class (dead since `since`, if given)."""
+        form: FormData = posted.form
+        action = GROUP_ACTIONS.get(str(form.get("action", "")))
+        task, error_class = clean(form.get("task")), clean(form.get("error_class")) or ""
+        if action is None or task is None:
+            return back(request, form, "/dead", "Unknown action or group.")
+        since = parse_since(form.get("since"))
+        if isinstance(form.get("since"), str) and str(form.get("since")).strip() and since is None:
+            return back(request, form, "/dead", "Unreadable time: nothing done.")
+        jobs = ops.dead_in_group(task, error_class, since, BULK_LIMIT)
+        ids = [job.id for job in jobs]
+        done = ops.retry(ids) if action is RETRY else ops.cancel(ids)
+        noun = "job" if len(done) == 1 else "jobs"
+        return back(request, form, "/dead", f"{len(done)} dead {task} {noun} {action.past}.")
+
+    @router.get("/blocked")
+    def blocked(request: Request, session: CurrentSession) -> HTMLResponse:
+        redact = redactor(conveyor)
+        rows = []
+        for item in ops.blocked_keys(100):
+            try:
+                job = ops.get_job(item.job_id)
+            except JobNotFound:  # deleted since the keys were read
+                continue
+            rows.append({"blocked": item, "job": job, "error": redact(item.last_error)})
+        return page(request, "blocked.html", session, rows=rows)
+
+    return router

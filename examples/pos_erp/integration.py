@@ -260,9 +260,10 @@ def sync_now(app: Conveyor, order_id: int, partner_id: int) -> Any:
 def alert_on_dead_letters(app: Conveyor, threshold: int = 1) -> None:
     """Dead-letter alert: when a sync job goes dead and the sync queue's dead letters reach
     `threshold`, an alert through `app.alerts` (claimed in the store: one per throttle window,
-    15 minutes, however many workers see it). The engine on this branch has no dead-letter
-    alert yet; `app.alerts.dead_letter_threshold(count, window)` (all queues) is coming and
-    replaces this function. The count and the claim run on a thread, not in the worker's
+    15 minutes, however many workers see it). The engine's own
+    `app.alerts.dead_letter_threshold(count, window)` counts every queue's deaths and alerts on
+    growth (more than `count` within `window`); the write-up alerts on the first dead letter of
+    the sync queue, which is this. The count and the claim run on a thread, not in the worker's
     loop, a moment after the event (the worker writes the outcome after publishing it)."""
 
     def check(event: JobDead) -> None:

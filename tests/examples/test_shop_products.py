@@ -164,3 +164,32 @@ def test_prometheus_metrics_count_the_queue_and_the_dead_letters(
              if name == "conveyor_queue_depth"}  # fmt: skip
     assert depth[(("queue", "default"), ("state", "queued"))] == 1
     app.close()
+
+
+def test_dead_letters_reviewed_and_replayed_from_the_dashboard(
+    database_url: str, api: ProductsApi
+) -> None:
+    """The write-up's DLQ admin page: the dead delivery listed with its 422 on the dashboard's
+    dead-letter page, its payload fixed in the job page's editor, replayed, delivered."""
+    from tests.web.conftest import running
+    from tests.web.dashboard.client import Client
+
+    app = make_app(database_url, api.url)
+    app.migrate()
+    bad = product_created(app, product(5, name=" "))
+    app.run_worker(burst=True)
+    assert app.get_job(bad).state == "dead"
+    token = app.ops.tokens.create("shop-admin")
+    with running(app) as base:
+        client = Client(base)
+        assert client.login(token).status == 303
+        dead = client.get("/dashboard/dead")
+        assert dead.status == 200 and f'data-job="{bad}"' in dead.text and "422" in dead.text
+        fixed = {**app.get_job(bad).payload}
+        fixed["body"] = {**fixed["body"], "name": "Fixed in the dashboard"}
+        replay = {"csrf": dead.csrf(), "edit": "1", "payload": json.dumps(fixed)}
+        assert client.post(f"/dashboard/jobs/{bad}/retry", replay).status == 303
+    app.run_worker(burst=True)
+    assert app.get_job(bad).state == "succeeded"
+    assert api.products[5]["name"] == "Fixed in the dashboard"
+    app.close()

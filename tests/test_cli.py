@@ -607,22 +607,6 @@ def test_python_dash_m() -> None:
         assert command in result.stdout
 
 
-@pytest.mark.slow
-def test_demo_runs(tmp_path: Path) -> None:
-    """`make demo`: drains on SQLite, one dead job blocking its key, exit status 0."""
-    demo = TESTS_DIR.parent / "examples" / "demo.py"
-    result = subprocess.run(
-        [sys.executable, str(demo), "--database", str(tmp_path / "demo.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "160"},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "customer:1007" in result.stdout and "0 calls out of order" in result.stdout
-    assert "Traceback" not in result.stderr
-
-
 def test_executable_worker_stops_on_sigterm(sqlite_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
     with subprocess.Popen(

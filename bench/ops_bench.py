@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import sqlite3
 import statistics
@@ -79,10 +80,13 @@ def free_port() -> int:
 class Store:
     """A fresh benchmark store of one backend, filled with N jobs."""
 
-    def __init__(self, backend: str, folder: Path) -> None:
+    def __init__(self, backend: str, folder: Path, url: str | None = None) -> None:
         self.backend = backend
         self.path = folder / "ops.db"
-        if backend == "sqlite":
+        if url is not None:  # a store filled before (--store): used as it is
+            self.url = url
+            self.path = Path(url.split("sqlite:///", 1)[-1])
+        elif backend == "sqlite":
             self.url = f"sqlite:///{self.path}"
         else:
             self.url = common.pg_dsn(DB_NAME)
@@ -167,6 +171,12 @@ class Server:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("server did not start in 30 s")
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU the server process has used (Linux /proc)."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
@@ -269,6 +279,7 @@ def worker_rates(
     )
     rates: dict[str, list[float]] = {"quiet": [], "polled": []}
     polled_requests = 0
+    server_cpu: dict[str, list[float]] = {"quiet": [], "polled": []}
     try:
         for round_no in range(rounds):
             for arm in ("quiet", "polled") if round_no % 2 == 0 else ("polled", "quiet"):
@@ -283,6 +294,7 @@ def worker_rates(
                 if poller is not None:
                     poller.__enter__()
                     time.sleep(1.0)  # the poller under way before the workers start
+                cpu, began = server.cpu_seconds(), time.monotonic()
                 try:
                     with common.WorkerGroup([command], env) as group:
                         rate = common.measure_drain(
@@ -296,6 +308,7 @@ def worker_rates(
                         poller.__exit__()
                         polled_requests += poller.requests
                 rates[arm].append(rate)
+                server_cpu[arm].append((server.cpu_seconds() - cpu) / (time.monotonic() - began))
                 store.query("DELETE FROM conveyor_jobs WHERE task = 'noop'")
                 print(f"[ops]   worker {arm}: {rate:,.0f} jobs/s", file=sys.stderr, flush=True)
     finally:
@@ -309,6 +322,9 @@ def worker_rates(
         "polled_median": round(polled),
         "slowdown_pct": round((1 - polled / quiet) * 100, 1),
         "poll_requests": polled_requests,
+        # The server's CPU (share of one core) during the drains: the poller's own cost.
+        "server_cpu_polled": round(statistics.median(server_cpu["polled"]), 3),
+        "server_cpu_quiet": round(statistics.median(server_cpu["quiet"]), 3),
     }
 
 
@@ -316,11 +332,14 @@ def run_backend(backend: str, sizes: Sequence[int], args: argparse.Namespace) ->
     paths = list(args.paths or PATHS) + list(args.extra_paths or ())
     report: dict[str, Any] = {"backend": backend, "sizes": {}}
     with common.temp_dir("bench-ops-") as folder:
-        store = Store(backend, folder)
         for n in sizes:
-            store.reset()
-            print(f"[ops] {backend}: filling {n:,} jobs ...", file=sys.stderr, flush=True)
-            fill_seconds = ops_fill.fill(store.url, n)
+            reuse = (args.store or {}).get(backend) if n == max(sizes) else None
+            store = Store(backend, folder, reuse)
+            fill_seconds = 0.0
+            if reuse is None:
+                store.reset()
+                print(f"[ops] {backend}: filling {n:,} jobs ...", file=sys.stderr, flush=True)
+                fill_seconds = ops_fill.fill(store.url, n)
             token = store.token()
             values = store.values()
             with Server(store.url) as server:
@@ -432,7 +451,9 @@ def markdown(reports: Sequence[dict[str, Any]], args: argparse.Namespace) -> str
                 f"Workers ({args.worker_jobs:,} no-op jobs, one `conveyor worker --concurrency"
                 f" {WORKER_CONCURRENCY}`, alternating runs): quiet {workers['quiet']} jobs/s,"
                 f" polled {workers['polled']} jobs/s ({workers['poll_requests']:,} requests"
-                f" served meanwhile); slowdown {workers['slowdown_pct']:g}%.",
+                f" served meanwhile); slowdown {workers['slowdown_pct']:g}% (medians). The"
+                f" server used {workers.get('server_cpu_polled', 0):.0%} of a core while polled"
+                f" ({workers.get('server_cpu_quiet', 0):.0%} while quiet).",
             ]
         lines += ["", "| target | measured | verdict |", "| --- | --- | --- |"]
         for target, measured, verdict in verdicts(report):
@@ -452,7 +473,16 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker-rounds", type=int, default=3, help="0: skip the workers")
     parser.add_argument("--json", type=Path, default=Path("bench/results/ops.json"))
     parser.add_argument("--out", type=Path, help="also write the markdown section here")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--store",
+        nargs="+",
+        default=[],
+        metavar="URL",
+        help="for the largest N, a store filled before (same N) instead of a new fill",
+    )
+    args = parser.parse_args(argv)
+    args.store = {("sqlite" if u.startswith("sqlite") else "postgres"): u for u in args.store}
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 enqueue and one-worker drain, with the indexes and with them dropped, runs alternating.
 
     python -m bench.ops_index_cost [--jobs 50000] [--rounds 3] [--backend sqlite postgres]
+                                   [--drop INDEX ...]   (default: all five of 0017)
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ INDEXES = (
 )
 
 
-def drop_indexes(harness: conveyor_bench.ConveyorHarness) -> None:
+def drop_indexes(harness: conveyor_bench.ConveyorHarness, names: Sequence[str]) -> None:
     assert harness.app is not None
     with harness.app.store._write() as cur:  # type: ignore[attr-defined]
-        for name in INDEXES:
+        for name in names:
             cur.execute(f"DROP INDEX {name}")
 
 
-def run(backend: str, jobs: int, rounds: int) -> dict[str, Any]:
+def run(backend: str, jobs: int, rounds: int, drop: Sequence[str] = INDEXES) -> dict[str, Any]:
     found: dict[str, dict[str, list[float]]] = {
         arm: {"enqueue_bulk": [], "process_1": []} for arm in ("with", "without")
     }
@@ -46,7 +47,7 @@ def run(backend: str, jobs: int, rounds: int) -> dict[str, Any]:
                 def reset(arm: str = arm) -> None:
                     harness.reset()
                     if arm == "without":
-                        drop_indexes(harness)
+                        drop_indexes(harness, drop)
 
                 reset()
                 start = time.perf_counter()
@@ -87,9 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backend", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--drop", nargs="+", default=list(INDEXES), help="the 'without' arm")
     args = parser.parse_args(argv)
     for backend in args.backend:
-        print(run(backend, args.jobs, args.rounds))
+        print(run(backend, args.jobs, args.rounds, args.drop))
     return 0
 
 

@@ -3,6 +3,7 @@
     python -m bench.run [--jobs N] [--repeat R] [--only NAME ...] [--out docs/benchmarks.md]
                         [--task-jobs N] [--core-only]
     python -m bench.run --webhooks-only [--webhook-seconds S]     (the webhook intake section)
+    python -m bench.run --ops-only [--ops-jobs N ...]   (the operations section: API listings)
 
 Every subject runs the same method (bench/peers/common.py). With --repeat R the subjects run R
 times, interleaved, and each figure is the median, so a noisy spell on this shared machine does
@@ -198,7 +199,20 @@ def extra_sections(args: argparse.Namespace) -> list[str]:
     delivery_rows = deliveries.run(args.delivery_jobs, repeat=args.repeat)
     common.write_results(args.json.with_name("deliveries.json"), delivery_rows)
     lines += ["", *deliveries.markdown(delivery_rows, args.delivery_jobs).splitlines()]
+    lines += ["", *ops_section(args).splitlines()]
     return [*lines, ""]
+
+
+def ops_section(args: argparse.Namespace) -> str:
+    """The operations issue's figures: the API's listings and /metrics over a big store, and the
+    workers beside a client polling them (bench/ops_bench.py)."""
+    from bench import ops_bench
+
+    print("[bench] operations (API listings) ...", file=sys.stderr, flush=True)
+    ops_args = ops_bench.parse([*map(str, ["--jobs", *args.ops_jobs])])
+    reports = [ops_bench.run_backend(b, sorted(ops_args.jobs), ops_args) for b in ops_args.backend]
+    common.write_results(args.json.with_name("ops.json"), reports)
+    return ops_bench.markdown(reports, ops_args)
 
 
 def webhook_section(args: argparse.Namespace) -> str:
@@ -273,12 +287,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--task-jobs", type=int, default=task_kinds.JOBS)
     parser.add_argument("--webhook-seconds", type=float, default=10.0)
     parser.add_argument("--webhook-concurrency", type=int, default=50)
+    parser.add_argument("--ops-jobs", type=int, nargs="+", default=[1000, 1_000_000])
+    parser.add_argument(
+        "--ops-only",
+        action="store_true",
+        help="run only the operations section and print it (docs/benchmarks.md untouched)",
+    )
     parser.add_argument(
         "--webhooks-only",
         action="store_true",
         help="run only the webhook intake section and print it (docs/benchmarks.md untouched)",
     )
     args = parser.parse_args(argv)
+    if args.ops_only:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        print(ops_section(args))
+        return 0
     if args.webhooks_only:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         print(webhook_section(args))

@@ -149,7 +149,9 @@ class Operations:
         return self.store.blocked_keys(limit)
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """{queue: {state: count}}."""
+        """{queue: {state: count}}: every unfinished and dead job; succeeded and cancelled jobs
+        finished within the last hour (`store.jobs.FINAL_WINDOW`: counting them all scans the
+        table, 1 s at 1,000,000 jobs)."""
         counts: dict[str, dict[str, int]] = {}
         for queue, state, n in self.store.stats():
             counts.setdefault(queue, {})[state] = n

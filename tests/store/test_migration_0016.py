@@ -23,10 +23,19 @@ BEFORE = [
     ("conveyor.deliver", '{"connection": 5}'),  # not a name: left alone
 ]
 
+LATER_INDEXES = (
+    "conveyor_jobs_state_id",
+    "conveyor_jobs_task",
+    "conveyor_jobs_queue",
+    "conveyor_jobs_key_id",
+    "conveyor_jobs_unfinished",
+)
+
 
 @pytest.fixture
 def before_0016(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A database migrated to the latest, then taken back to just before 0016, with old jobs."""
+    """A database migrated to the latest, then taken back to just before 0016 (0017 undone
+too), with old jobs."""
     if database_url.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'old.db'}"
     else:
@@ -37,6 +46,9 @@ def before_0016(database_url: str, tmp_path: Path) -> Iterator[str]:
     store = open_store(url)
     store.migrate()
     store.close()
+    for later in LATER_INDEXES:  # 0017 too: migrations run in order only
+        _sql(url, f"DROP INDEX {later}")
+    _sql(url, "DELETE FROM conveyor_migrations WHERE version = 17")
     _sql(url, "DROP INDEX conveyor_jobs_connection")
     _sql(url, "ALTER TABLE conveyor_jobs DROP COLUMN connection")
     _sql(url, "DELETE FROM conveyor_migrations WHERE version = 16")
@@ -58,7 +70,7 @@ def before_0016(database_url: str, tmp_path: Path) -> Iterator[str]:
 def test_old_jobs_get_their_connection_from_the_payload(before_0016: str) -> None:
     store = open_store(before_0016)
     try:
-        assert store.migrate() == ["0016_job_connection"]
+        assert store.migrate() == ["0016_job_connection", "0017_listing_indexes"]
         jobs = sorted(store.list_jobs(JobFilter()), key=lambda job: job.id)
         assert [job.connection for job in jobs] == ["shop", "erp", None, None]
         [shop] = store.list_jobs(JobFilter(state="dead", connection="shop"))

@@ -13,6 +13,11 @@ def test_tokens_are_created_checked_listed_and_revoked(store: Store) -> None:
     assert store.check_token("secret-1", 103.0) == "ci"
     [record] = store.list_tokens()
     assert (record.name, record.created_at, record.last_used_at) == ("ci", 100.0, 103.0)
+    # The last use is recorded to the minute: a check within it reads only.
+    assert store.check_token("secret-1", 150.0) == "ci"
+    assert store.list_tokens()[0].last_used_at == 103.0
+    assert store.check_token("secret-1", 163.0) == "ci"
+    assert store.list_tokens()[0].last_used_at == 163.0
     assert store.revoke_token("ci")
     assert store.check_token("secret-1", 104.0) is None
     assert not store.revoke_token("ci")

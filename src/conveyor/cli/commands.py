@@ -274,7 +274,8 @@ def stats(
         ),
     ] = False,
 ) -> None:
-    """How many jobs each queue holds, per state; the live workers and the queued jobs none of
+    """How many jobs each queue holds, per state (succeeded and cancelled: those finished in
+    the last hour); the live workers and the queued jobs none of
     them can run (no worker has their task or queue); the circuit breakers' states; the paused
     and slowed connections.
 

@@ -12,6 +12,8 @@ from typing import Any
 from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome
 
 IDEMPOTENCY_RETENTION = 30 * 24 * 3600.0
+# The window of the succeeded and cancelled counts (stats): the last hour, as a dashboard shows.
+FINAL_WINDOW = 3600.0
 
 
 class JobStore(ABC):
@@ -128,8 +130,10 @@ class JobStore(ABC):
         """Delete jobs that are not running (their keys released); return the ids deleted."""
 
     @abstractmethod
-    def stats(self) -> list[tuple[str, str, int]]:
-        """(queue, state, count) rows."""
+    def stats(self, final_window: float = FINAL_WINDOW) -> list[tuple[str, str, int]]:
+        """(queue, state, count) rows: every unfinished and dead job; succeeded and cancelled
+        ones only if they finished within the last `final_window` seconds (all of them would
+        be a scan of the table)."""
 
     @abstractmethod
     def prune(

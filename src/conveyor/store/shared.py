@@ -22,10 +22,10 @@ from ..inbound.records import ReceivedEvent
 from ..job import FINAL_STATES, BlockedKey, Job, JobFilter, NewJob
 from ..politeness import Hold, paused_prefix
 from ..workers import STALE_AFTER_LEASES, WorkerRecord
-from . import queries
+from . import listing, queries
 from .base import Store
 from .common import filter_params, finished_params, worker_params
-from .jobs import IDEMPOTENCY_RETENTION
+from .jobs import FINAL_WINDOW, IDEMPOTENCY_RETENTION
 from .limits import breaker_record, hold_record
 from .schema import pending
 
@@ -140,9 +140,18 @@ class SQLStore(Store):
         return self._job(row)
 
     def list_jobs(self, filters: JobFilter) -> list[Job]:
-        query = self._q[_listing(filters)]
+        params = filters.params()
+        name = _listing(filters)
         with self._read(records=True) as cur:
-            rows = cur.execute(query, filters.params()).fetchall()
+            if name != "list_jobs":  # by connection: statements of their own, on its index
+                return [self._job(row) for row in cur.execute(self._q[name], params).fetchall()]
+            sql = listing.statement(self._q, filters, self.dialect)
+            if "since_probe" in self._q and filters.since is not None:  # SQLite: no histogram
+                probe = {"since": filters.since, "bound": listing.PROBE_BOUND}
+                finished, unfinished = cur.execute(self._q["since_probe"], probe).fetchone()
+                for mark, hint in listing.since_hints(finished, unfinished).items():
+                    sql = sql.replace(mark, hint)
+            rows = cur.execute(sql, params).fetchall()
         return [self._job(row) for row in rows]
 
     def states(self, job_ids: Sequence[int]) -> dict[int, str]:
@@ -175,9 +184,11 @@ class SQLStore(Store):
     def delete(self, job_ids: Sequence[int]) -> list[int]:
         return in_order(job_ids, self._release("delete", job_ids))
 
-    def stats(self) -> list[tuple[str, str, int]]:
+    def stats(self, final_window: float = FINAL_WINDOW) -> list[tuple[str, str, int]]:
+        params = self._with_now({"final_window": final_window})
         with self._read() as cur:
-            return [(r[0], r[1], int(r[2])) for r in cur.execute(self._q["stats"]).fetchall()]
+            rows = cur.execute(self._q["stats"], params).fetchall()
+        return [(r[0], r[1], int(r[2])) for r in rows]
 
     def prune(
         self, older_than: float, idempotency_older_than: float = IDEMPOTENCY_RETENTION

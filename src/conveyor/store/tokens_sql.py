@@ -5,6 +5,8 @@ from __future__ import annotations
 from .shared import SQLStore
 from .tokens import TokenRecord, TokenStore, token_from_row, token_hash
 
+LAST_USE_EVERY = 60.0  # seconds: a token's last use is recorded to the minute
+
 
 class SQLTokens(SQLStore, TokenStore):
     def create_token(self, name: str, token: str, now: float) -> bool:
@@ -28,8 +30,16 @@ class SQLTokens(SQLStore, TokenStore):
         return None if row is None else str(row[0])
 
     def check_token(self, token: str, now: float) -> str | None:
-        with self._write_one() as cur:
-            row = cur.execute(
-                self._q["token_check"], {"hash": token_hash(token), "now": now}
-            ).fetchone()
-        return None if row is None else str(row[0])
+        """A read; the last use is written only when the recorded one is older than
+        `LAST_USE_EVERY`: a write and commit on every API request (a WAL flush on PostgreSQL,
+        the write lock on SQLite) competed with the workers for the store."""
+        params = {"hash": token_hash(token), "now": now, "every": LAST_USE_EVERY}
+        with self._read() as cur:
+            row = cur.execute(self._q["token_check"], params).fetchone()
+        if row is None:
+            return None
+        name, last_used = str(row[0]), row[1]
+        if last_used is None or last_used <= now - LAST_USE_EVERY:
+            with self._write_one() as cur:
+                cur.execute(self._q["token_used"], params)
+        return name

@@ -277,19 +277,23 @@ SELECT EXISTS (SELECT 1 FROM conveyor_jobs
 SELECT * FROM conveyor_jobs WHERE id = %(id)s
 
 -- name: list_jobs
-SELECT * FROM conveyor_jobs
-WHERE (%(state)s::text IS NULL OR state = %(state)s)
-  AND (%(task)s::text IS NULL OR task = %(task)s)
-  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
-  AND (%(key)s::text IS NULL OR key = %(key)s)
-  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
-  AND (%(since)s::double precision IS NULL
-       OR COALESCE(finished_at, created_at) >= to_timestamp(%(since)s::double precision))
-  AND (%(connection)s::text IS NULL OR connection = %(connection)s)
-  -- The pattern's %%, _ and \ are escaped (a substring, not a pattern), any case.
-  AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s ESCAPE '\')
-ORDER BY id DESC
-LIMIT %(limit)s
+-- `{where}`: the filter's conditions (store/listing.py), each served by an index of 0017:
+-- state, task, queue or key with id (the keyset `before`) walk that index newest first.
+SELECT * FROM conveyor_jobs WHERE {where} ORDER BY id DESC LIMIT %(limit)s
+
+-- name: list_jobs_since
+-- `since` (finished, or created if unfinished): finished jobs by conveyor_jobs_finished, the
+-- unfinished by conveyor_jobs_unfinished, each newest first, merged; the planner picks the
+-- primary key instead when the window holds most of the table.
+(SELECT * FROM conveyor_jobs
+ WHERE {where} AND finished_at >= to_timestamp(%(since)s::double precision)
+ ORDER BY id DESC LIMIT %(limit)s)
+UNION ALL
+(SELECT * FROM conveyor_jobs
+ WHERE {where} AND finished_at IS NULL
+   AND created_at >= to_timestamp(%(since)s::double precision)
+ ORDER BY id DESC LIMIT %(limit)s)
+ORDER BY id DESC LIMIT %(limit)s
 
 -- name: list_jobs_by_connection
 -- A state and a connection ("everything dead for connection X since T"): the index of (state,
@@ -366,7 +370,19 @@ DELETE FROM conveyor_jobs WHERE id = ANY(%(ids)s::bigint[]) AND state != 'runnin
 RETURNING id, key, batch_id
 
 -- name: stats
-SELECT queue, state, count(*) FROM conveyor_jobs GROUP BY queue, state ORDER BY queue, state
+-- Unfinished and dead jobs counted whole: an index-only scan of conveyor_jobs_state, grouped in
+-- its order (a GroupAggregate, no hash: 39 against 68 ms for 60,000 rows); succeeded and
+-- cancelled ones, the bulk of a big table, only those finished within the last `final_window`
+-- seconds (conveyor_jobs_finished): a count of every finished job is a scan of the table.
+SELECT queue, state, count(*) FROM conveyor_jobs
+WHERE state IN ('waiting', 'queued', 'running', 'retrying', 'dead')
+GROUP BY state, queue
+UNION ALL
+SELECT queue, state, count(*) FROM conveyor_jobs
+WHERE finished_at >= now() - make_interval(secs => %(final_window)s)
+  AND state IN ('succeeded', 'cancelled')
+GROUP BY queue, state
+ORDER BY 1, 2
 
 -- name: prune_jobs
 DELETE FROM conveyor_jobs

@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 16
+-- version: 17
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -55,6 +55,13 @@ CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (finished_at) WHERE finishe
 -- "Everything dead for connection X since T" (0016).
 CREATE INDEX conveyor_jobs_connection ON conveyor_jobs (state, connection, finished_at)
     WHERE connection IS NOT NULL;
+-- The operator listings (0017): one index per filter, newest first; the `since` window's
+-- unfinished jobs.
+CREATE INDEX conveyor_jobs_state_id ON conveyor_jobs (state, id);
+CREATE INDEX conveyor_jobs_task ON conveyor_jobs (task, id);
+CREATE INDEX conveyor_jobs_queue ON conveyor_jobs (queue, id);
+CREATE INDEX conveyor_jobs_key_id ON conveyor_jobs (key, id) WHERE key IS NOT NULL;
+CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) WHERE finished_at IS NULL;
 
 -- Outlives the jobs it points to, so a pruned job's key still dedupes.
 CREATE TABLE conveyor_idempotency (

@@ -14,4 +14,9 @@ DELETE FROM conveyor_tokens WHERE name = %(name)s
 SELECT hash FROM conveyor_tokens WHERE name = %(name)s
 
 -- name: token_check
-UPDATE conveyor_tokens SET last_used_at = %(now)s WHERE hash = %(hash)s RETURNING name
+SELECT name, last_used_at FROM conveyor_tokens WHERE hash = %(hash)s
+
+-- name: token_used
+-- Only when the recorded use is older than `every` seconds (another request may have written it).
+UPDATE conveyor_tokens SET last_used_at = %(now)s
+WHERE hash = %(hash)s AND (last_used_at IS NULL OR last_used_at <= %(now)s - %(every)s)

@@ -14,4 +14,9 @@ DELETE FROM conveyor_tokens WHERE name = :name
 SELECT hash FROM conveyor_tokens WHERE name = :name
 
 -- name: token_check
-UPDATE conveyor_tokens SET last_used_at = :now WHERE hash = :hash RETURNING name
+SELECT name, last_used_at FROM conveyor_tokens WHERE hash = :hash
+
+-- name: token_used
+-- Only when the recorded use is older than `every` seconds (another request may have written it).
+UPDATE conveyor_tokens SET last_used_at = :now
+WHERE hash = :hash AND (last_used_at IS NULL OR last_used_at <= :now - :every)

@@ -25,6 +25,8 @@ ORDER BY worker_id
 DELETE FROM conveyor_workers WHERE last_seen_at < :now - :stale_leases * lease_seconds
 
 -- name: runnable_counts
-SELECT queue, task, count(*) AS n FROM conveyor_jobs
+-- INDEXED BY: the runnable rows only; left to itself the planner walks all of conveyor_jobs_queue
+-- (0017) for its GROUP BY order (947 ms at 1,000,000 jobs, against 30 ms).
+SELECT queue, task, count(*) AS n FROM conveyor_jobs INDEXED BY conveyor_jobs_runnable
 WHERE state IN ('queued', 'retrying')
 GROUP BY queue, task ORDER BY queue, task

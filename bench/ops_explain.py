@@ -1,0 +1,108 @@
+"""The plans of the operator listings' queries on a filled store, as docs/operations-performance.md
+shows them: `EXPLAIN (ANALYZE, COSTS OFF)` on PostgreSQL, `EXPLAIN QUERY PLAN` on SQLite.
+
+    python -m bench.ops_explain URL     (a store filled by bench/ops_fill.py)
+
+The SQL is the store's own (store/listing.py builds the listing as `list_jobs` does, SQLite's
+`since` hints from the same probe).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from conveyor.job import JobFilter
+from conveyor.store import listing, queries
+from conveyor.store.jobs import FINAL_WINDOW
+
+
+def cases(key: str, mid: int, since: float) -> list[tuple[str, JobFilter]]:
+    filters: list[tuple[str, dict[str, Any]]] = [
+        ("no filter", {}),
+        ("state=dead", {"state": "dead"}),
+        ("task", {"task": "task_07"}),
+        ("queue", {"queue": "queue_5"}),
+        ("key", {"key": key}),
+        ("since (1 h)", {"since": since}),
+    ]
+    found = []
+    for label, fields in filters:
+        found.append((f"GET /api/jobs, {label}", JobFilter(**fields)))
+        found.append((f"GET /api/jobs, {label}, before", JobFilter(**fields, before_id=mid)))
+    return found
+
+
+def sqlite_plans(path: str) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(path)
+    q = queries.load("sqlite")
+    key, mid, since = _values(conn.execute, "?")
+    out = []
+    for label, filters in cases(key, mid, since):
+        sql = listing.statement(q, filters, "sqlite")
+        if filters.since is not None:
+            probe = {"since": filters.since, "bound": listing.PROBE_BOUND}
+            counts = conn.execute(q["since_probe"], probe).fetchone()
+            for mark, hint in listing.since_hints(*counts).items():
+                sql = sql.replace(mark, hint)
+        plan = conn.execute("EXPLAIN QUERY PLAN " + sql, filters.params()).fetchall()
+        out.append((label, "\n".join(row[3] for row in plan)))
+    extra = {
+        "GET /api/stats, /metrics (stats)": (
+            q["stats"],
+            {"now": time.time(), "final_window": FINAL_WINDOW},
+        ),
+        "GET /api/blocked-keys": (q["blocked_keys"], {"limit": 100}),
+    }
+    for label, (sql, params) in extra.items():
+        plan = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        out.append((label, "\n".join(row[3] for row in plan)))
+    return out
+
+
+def postgres_plans(url: str) -> list[tuple[str, str]]:
+    q = queries.load("postgres")
+    out = []
+    with psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
+        key, mid, since = _values(conn.execute, "%s")
+        runs = [
+            (label, listing.statement(q, f, "postgres"), f.params())
+            for label, f in cases(key, mid, since)
+        ]
+        runs.append(("GET /api/stats, /metrics (stats)", q["stats"], {"final_window": 3600}))
+        runs.append(("GET /api/blocked-keys", q["blocked_keys"], {"limit": 100}))
+        for label, sql, params in runs:
+            conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)  # warm
+            rows = conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params).fetchall()
+            out.append((label, "\n".join(row[0] for row in rows)))
+    return out
+
+
+def _values(execute: Any, mark: str) -> tuple[str, int, float]:
+    low, high = execute("SELECT min(id), max(id) FROM conveyor_jobs").fetchone()
+    key = execute(
+        "SELECT key FROM conveyor_jobs WHERE key IS NOT NULL ORDER BY id DESC LIMIT 1"
+    ).fetchone()[0]
+    return key, (low + high) // 2, time.time() - 3600
+
+
+def markdown(plans: Sequence[tuple[str, str]]) -> str:
+    return "\n".join(f"{label}:\n\n```\n{plan}\n```\n" for label, plan in plans)
+
+
+def main(argv: Sequence[str]) -> int:
+    url = argv[0]
+    if url.startswith("sqlite"):
+        print(markdown(sqlite_plans(url.split("sqlite:///", 1)[1])))
+    else:
+        print(markdown(postgres_plans(url)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

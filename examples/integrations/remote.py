@@ -23,7 +23,6 @@ The bank (`BankApi`, aiohttp in a thread):
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import hashlib
 import json
@@ -39,6 +38,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook as Signer
+
+from ..stand_in import StandIn
 
 CLIENT_ID = "spark-app"
 CLIENT_SECRET = "spark-client-secret"
@@ -57,7 +58,9 @@ class Customer:
     transactions: list[dict[str, Any]] = field(default_factory=list)
 
 
-class BankApi:
+class BankApi(StandIn):
+    name = "bank-api"
+
     def __init__(self, *, expires_in: int = 3600, seed: int = 1) -> None:
         self.expires_in = expires_in
         self.customers: dict[str, Customer] = {}
@@ -72,10 +75,6 @@ class BankApi:
         self._refresh: dict[str, str] = {}
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
     # -- the bank's data ------------------------------------------------------------------
 
@@ -243,34 +242,6 @@ class BankApi:
             name: items[start : start + limit],
             "next_cursor": str(start + limit) if more else None,
         }
-
-    # -- in-process start/stop, for the demo and the tests --------------------------------
-
-    def start(self, port: int = 0) -> str:
-        ready = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._runner = web.AppRunner(self.app(), access_log=None)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", port)
-            self._loop.run_until_complete(site.start())
-            sockets = site._server.sockets  # type: ignore[union-attr]
-            self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, daemon=True, name="bank-api")
-        self._thread.start()
-        ready.wait(10)
-        return self.url
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(10)
 
 
 def _number(text: str, what: str) -> int:

@@ -17,16 +17,19 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 from typing import Any
 
 from aiohttp import web
+
+from ..stand_in import StandIn
 
 TOKEN = "shop-token"
 SIGNING_SECRET = "shop-signing-secret"
 
 
-class ProductsApi:
+class ProductsApi(StandIn):
+    name = "products-api"
+
     def __init__(self, token: str = TOKEN, secret: str = SIGNING_SECRET) -> None:
         self.token = token
         self.secret = secret.encode()
@@ -37,10 +40,6 @@ class ProductsApi:
         self.throttle = 0
         self.delay = 0.0  # seconds each POST takes (a slow remote, for the shutdown test)
         self.received = 0  # POSTs that reached the server, answered or not yet
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
     # -- the HTTP side ----------------------------------------------------------------------
 
@@ -99,34 +98,6 @@ class ProductsApi:
         digest = hmac.new(self.secret, signed, hashlib.sha256).digest()
         expected = "v1," + base64.b64encode(digest).decode()
         return any(hmac.compare_digest(part, expected) for part in given.split())
-
-    # -- in-process start/stop, for the demo and the tests ------------------------------------
-
-    def start(self, port: int = 0) -> str:
-        ready = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._runner = web.AppRunner(self.app())
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", port)
-            self._loop.run_until_complete(site.start())
-            sockets = site._server.sockets  # type: ignore[union-attr]
-            self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, daemon=True, name="products-api")
-        self._thread.start()
-        ready.wait(10)
-        return self.url
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(10)
 
 
 def _invalid(item: Any) -> str | None:

@@ -45,6 +45,7 @@ def main(database_url: str) -> None:
         job = app.sync("workflows", "globex")
         app.run_worker(burst=True)
         failed = app.get_job(job)
+        assert failed.run_at is not None
         wait = (failed.run_at - datetime.now(UTC)).total_seconds()
         print(
             f"outage: {failed.state}, attempt {failed.attempts} of {failed.max_attempts},"

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import secrets
 import threading
@@ -25,12 +24,16 @@ from typing import Any
 
 from aiohttp import web
 
+from ..stand_in import StandIn
+
 CLIENT_ID = "conveyor-demo"
 CLIENT_SECRET = "zuora-demo-secret"
 MAX_PAGE_LENGTH = 50
 
 
-class ZuoraApi:
+class ZuoraApi(StandIn):
+    name = "zuora-api"
+
     def __init__(self, token_lifetime: float = 3600.0) -> None:
         self.token_lifetime = token_lifetime
         self.workflows: dict[str, dict[str, dict[str, Any]]] = {}  # customer -> id -> export
@@ -39,12 +42,8 @@ class ZuoraApi:
         self.hits: Counter[str] = Counter()
         self.outage = False
         self.throttle = 0
-        self.url = ""
         self._issued: dict[str, float] = {}  # token -> expiry
         self._lock = threading.Lock()
-        self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
     # -- the data ---------------------------------------------------------------------------
 
@@ -145,34 +144,6 @@ class ZuoraApi:
         given = request.headers.get("Authorization", "")
         expiry = self._issued.get(given.removeprefix("Bearer "))
         return given.startswith("Bearer ") and expiry is not None and time.time() < expiry
-
-    # -- in-process start/stop, for the demo and the tests ----------------------------------
-
-    def start(self, port: int = 0) -> str:
-        ready = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._runner = web.AppRunner(self.app())
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", port)
-            self._loop.run_until_complete(site.start())
-            sockets = site._server.sockets  # type: ignore[union-attr]
-            self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, daemon=True, name="zuora-api")
-        self._thread.start()
-        ready.wait(10)
-        return self.url
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(10)
 
 
 def _invalid(message: str) -> web.Response:

@@ -35,7 +35,7 @@ LATER_INDEXES = (
 @pytest.fixture
 def before_0016(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A database migrated to the latest, then taken back to just before 0016 (0017 undone
-too), with old jobs."""
+    too), with old jobs."""
     if database_url.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'old.db'}"
     else:

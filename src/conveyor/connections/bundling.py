@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import ConfigurationError
 from .http import HttpResponse
@@ -45,25 +45,24 @@ class Bundle:
             raise ConfigurationError("Bundle needs max_size >= 1 and max_wait >= 0 seconds")
 
 
-class Bundler:
-    """Collects the deliveries of one (connection, method, path) on one event loop."""
+Item = TypeVar("Item")
+Answer = TypeVar("Answer")
 
-    def __init__(
-        self, client: Requester, connection: str, method: str, path: str, bundle: Bundle
-    ) -> None:
-        self.client = client
-        self.connection = connection
-        self.method = method
-        self.path = path
+
+class Collector(Generic[Item, Answer]):
+    """Gathers items on one event loop into groups of up to `max_size`, each sent `max_wait`
+    seconds after its first item at the latest; `_send` answers every item's future."""
+
+    def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
-        self._items: list[tuple[Any, str, asyncio.Future[HttpResponse]]] = []
+        self._items: list[tuple[Item, asyncio.Future[Answer]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def submit(self, body: Any, idempotency_key: str) -> HttpResponse:
+    async def collect(self, item: Item) -> Answer:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[HttpResponse] = loop.create_future()
-        self._items.append((body, idempotency_key, future))
+        future: asyncio.Future[Answer] = loop.create_future()
+        self._items.append((item, future))
         if len(self._items) >= self.bundle.max_size:
             self._flush()
         elif self._timer is None:
@@ -80,23 +79,44 @@ class Bundler:
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
-    async def _send(self, items: list[tuple[Any, str, asyncio.Future[HttpResponse]]]) -> None:
-        keys = sorted(key for _, key, _ in items)
+    async def _send(self, items: list[tuple[Item, asyncio.Future[Answer]]]) -> None:
+        raise NotImplementedError
+
+
+class Bundler(Collector[tuple[Any, str], HttpResponse]):
+    """Collects the deliveries of one (connection, method, path) on one event loop."""
+
+    def __init__(
+        self, client: Requester, connection: str, method: str, path: str, bundle: Bundle
+    ) -> None:
+        super().__init__(bundle)
+        self.client = client
+        self.connection = connection
+        self.method = method
+        self.path = path
+
+    async def submit(self, body: Any, idempotency_key: str) -> HttpResponse:
+        return await self.collect((body, idempotency_key))
+
+    async def _send(
+        self, items: list[tuple[tuple[Any, str], asyncio.Future[HttpResponse]]]
+    ) -> None:
+        keys = sorted(key for (_, key), _ in items)
         bundle_key = "bundle-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
         try:
             response = await self.client.request(
                 self.connection,
                 self.method,
                 self.path,
-                json_body=[body for body, _, _ in items],
+                json_body=[body for (body, _), _ in items],
                 idempotency_key=bundle_key,
                 headers={"Conveyor-Bundle-Size": str(len(items))},
             )
         except Exception as error:
-            for _, _, future in items:
+            for _, future in items:
                 if not future.done():
                     future.set_exception(error)
             return
-        for _, _, future in items:
+        for _, future in items:
             if not future.done():
                 future.set_result(response)

@@ -20,7 +20,7 @@ import asyncio
 import weakref
 from typing import Any
 
-from .bundling import Bundle
+from .bundling import Bundle, Collector
 from .client import RemoteClient
 from .rpc import ODOO_OBJECT_PATH, PermanentRpcError, RpcProtocolError, call_xmlrpc
 from .secrets import Secret
@@ -111,35 +111,15 @@ class _Create:
         return ids
 
 
-class _CreateBundler:
-    """Collects the creates of one slot on one event loop (like `bundling.Bundler`)."""
+class _CreateBundler(Collector[dict[str, Any], int]):
+    """Collects the creates of one slot on one event loop (`bundling.Collector`)."""
 
     def __init__(self, call: _Create, bundle: Bundle) -> None:
+        super().__init__(bundle)
         self.call = call
-        self.bundle = bundle
-        self._items: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._sending: set[asyncio.Task[None]] = set()
 
     async def submit(self, vals: dict[str, Any]) -> int:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._items.append((vals, future))
-        if len(self._items) >= self.bundle.max_size:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self.bundle.max_wait, self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        items, self._items = self._items, []
-        if items:
-            task = asyncio.get_running_loop().create_task(self._send(items))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+        return await self.collect(vals)
 
     async def _send(self, items: list[tuple[dict[str, Any], asyncio.Future[int]]]) -> None:
         items = [item for item in items if not item[1].done()]  # a cancelled caller: not sent

@@ -152,3 +152,15 @@ def worker_params(
         "tasks": json.dumps(list(tasks)),
         "lease_seconds": lease_seconds,
     }
+
+
+def single_insert(job: NewJob) -> bool:
+    """The single enqueue's hot path takes this job: no key, no idempotency key, no connection,
+    no batch or parent (`insert_unkeyed_job` has none of them)."""
+    return (
+        job.key is None
+        and job.idempotency_key is None
+        and job.connection is None
+        and job.batch_id is None
+        and job.parent_id is None
+    )

@@ -18,7 +18,7 @@ from ...job import ClaimedJob, NewJob, Outcome, OutcomeExtra
 from ...workers import STALE_AFTER_LEASES
 from ..batches import progress_rows, with_lineage
 from ..batches_sql import SQLBatches
-from ..common import claim_order, dbapi_connection, filter_params, new_token
+from ..common import claim_order, dbapi_connection, filter_params, new_token, single_insert
 from ..ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 from .connection import PostgresConnection, reason
 
@@ -39,7 +39,7 @@ class PostgresJobs(PostgresConnection, SQLBatches):
                     return self._enqueue_with(cur, jobs)
             except psycopg.Error as error:
                 raise StoreError(f"PostgreSQL: {reason(error)}") from error
-        if len(jobs) == 1 and _unkeyed(jobs[0]):
+        if len(jobs) == 1 and single_insert(jobs[0]):
             job = jobs[0]  # the hot path: one statement, one round trip, parameters by position
             if job.run_at is None and not job.delay:
                 now = (job.task, job.queue, job.payload, job.leads_key, job.priority)
@@ -290,18 +290,6 @@ class PostgresJobs(PostgresConnection, SQLBatches):
                 self._notify(cur)
             self._settle_batches(cur, (row[2] for row in rows))
         return [int(row[0]) for row in rows]
-
-
-def _unkeyed(job: NewJob) -> bool:
-    """The hot path's job: no key, no idempotency key, no connection, no batch or parent (its
-    INSERT has none)."""
-    return (
-        job.key is None
-        and job.idempotency_key is None
-        and job.connection is None
-        and job.batch_id is None
-        and job.parent_id is None
-    )
 
 
 def insert_params(job: NewJob, state: str) -> dict[str, Any]:

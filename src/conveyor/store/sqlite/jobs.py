@@ -19,7 +19,7 @@ from ...workers import STALE_AFTER_LEASES
 from ..base import with_schema_hint
 from ..batches import progress_rows, with_lineage
 from ..batches_sql import SQLBatches
-from ..common import claim_order, dbapi_connection, filter_params, new_token
+from ..common import claim_order, dbapi_connection, filter_params, new_token, single_insert
 from ..ordering import Head, assemble_ids, fresh_indexes, plan_enqueue
 from .connection import SQLiteConnection, main_file
 
@@ -42,7 +42,7 @@ class SQLiteJobs(SQLiteConnection, SQLBatches):
                 return self._enqueue_with(cur, jobs)
             finally:
                 cur.close()
-        if len(jobs) == 1 and _unkeyed(jobs[0]):
+        if len(jobs) == 1 and single_insert(jobs[0]):
             return [self._insert_one(jobs[0])]
         try:
             with self._write() as cur:
@@ -236,18 +236,6 @@ class SQLiteJobs(SQLiteConnection, SQLBatches):
                 cur.execute(self._q["promote"], {"keys": json.dumps(keys)})
             self._settle_batches(cur, (row[2] for row in rows))
         return [int(row[0]) for row in rows]
-
-
-def _unkeyed(job: NewJob) -> bool:
-    """The hot path's job: no key, no idempotency key, no connection, no batch or parent (its
-    INSERT has none)."""
-    return (
-        job.key is None
-        and job.idempotency_key is None
-        and job.connection is None
-        and job.batch_id is None
-        and job.parent_id is None
-    )
 
 
 def insert_params(job: NewJob, state: str, now: float) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import structlog
 from . import services
 from .batches.fanout import outcome_extra
 from .batches.progress import flush_progress, unwritten_progress
-from .burst import BurstRule
+from .burst import BURST_POSTPONED, BurstRule
 from .claiming import ClaimSize
 from .errors import ConfigurationError, StoreError
 from .events import (
@@ -96,6 +96,7 @@ class WorkerStats:
     postponed: int = 0
     lost_leases: int = 0
     abandoned: int = 0
+    left_postponed: int = 0  # burst: postponed jobs due later than `burst_postponed`, left
     started_at: float = field(default_factory=time.monotonic)
 
 
@@ -114,8 +115,12 @@ class Worker:
     """Runs jobs of `queues` (all when None), up to `concurrency` at once.
 
     `burst`: exit once nothing is runnable: nothing running, no job due within `burst_wait`
-    seconds, and no job merely postponed by a rate limit or breaker (those are runnable, only
-    throttled; jobs waiting for a retry delay or a later `run_at` do not hold a burst worker).
+    seconds (retry delays, `run_at`), and no postponed job due within `burst_postponed` seconds.
+    A short postponement (a rate limit's next token, a first back-off) is waited for, so rate
+    limited jobs are all run; a longer one (a remote that keeps answering 429/503, an open
+    breaker's cool-off, a task's long `Postpone`) is left postponed, and the worker logs how many
+    jobs it left and when they are due (`LeftPostponed`). Jobs on hold (a paused connection) never
+    hold it (`burst.py`).
     `grace`: seconds that running jobs get to finish on SIGTERM/SIGINT before async ones are
     handed back; a second signal ends the grace at once; a third leaves jobs whose threads still
     run to their lease's expiry and exits the process (a thread cannot be stopped, and a job whose
@@ -134,6 +139,7 @@ class Worker:
         concurrency: int = 10,
         burst: bool = False,
         burst_wait: float = 0.1,
+        burst_postponed: float = BURST_POSTPONED,
         grace: float = 30.0,
         poll_interval: float = 1.0,
         flush_interval: float = 0.002,
@@ -144,8 +150,8 @@ class Worker:
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
-        if burst_wait < 0:
-            raise ConfigurationError("burst_wait must be >= 0 seconds")
+        if burst_wait < 0 or burst_postponed < 0:
+            raise ConfigurationError("burst_wait and burst_postponed must be >= 0 seconds")
         # Only jobs of these tasks are claimed: one this worker cannot run keeps its attempts.
         self.tasks = worker_tasks(app.tasks, bool(app.connections), bool(app.sources))
         if not self.tasks:
@@ -161,6 +167,7 @@ class Worker:
         self.concurrency = concurrency
         self.burst = burst
         self.burst_wait = burst_wait
+        self.burst_postponed = burst_postponed
         self.poll_interval = poll_interval
         self.flush_interval = flush_interval
         if not structlog.is_configured():
@@ -195,7 +202,14 @@ class Worker:
             written=self._wake.set,
         )
         self.burst_rule = BurstRule(
-            self.store, self.queues, self.tasks, burst_wait, self._until_answered
+            self.store,
+            self.queues,
+            self.tasks,
+            wait=burst_wait,
+            postponed=burst_postponed,
+            ask=self._until_answered,
+            events=self.events,
+            worker_id=self.worker_id,
         )
         # One per attempt under way; set when an operator cancels the job (`current_job()`).
         self._cancel_signals: dict[int, CancelFlag] = {}
@@ -307,7 +321,9 @@ class Worker:
     async def _drained(self) -> bool:
         """Burst mode: nothing is running; once every outcome is written, the rule decides."""
         await self.writer.flush()
-        return await self.burst_rule.done()
+        done = await self.burst_rule.done()
+        self.stats.left_postponed = self.burst_rule.left
+        return done
 
     async def _wait_timeout(self) -> float:
         due = await self._until_answered(self.store.seconds_until_due, self.queues, self.tasks)

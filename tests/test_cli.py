@@ -646,3 +646,30 @@ def test_worker_burst_wait_takes_a_duration(database_url: str) -> None:
     assert "--burst-wait" in error_line(
         invoke(database_url, "worker", "--burst", "--burst-wait", "soon")
     )
+    assert "--burst-postponed" in error_line(
+        invoke(database_url, "worker", "--burst", "--burst-postponed", "later")
+    )
+
+
+def test_a_burst_worker_says_on_stderr_what_it_left_postponed(database_url: str) -> None:
+    """A job postponed for a minute (longer than --burst-postponed) does not hold the worker:
+    it exits at once, the job still postponed, and its log says so."""
+    from conveyor import Conveyor
+    from conveyor.job import Outcome
+
+    job_id = order(database_url, 7)
+    app = Conveyor(database_url)
+    [job] = app.store.claim("w", None, 1, 30)
+    app.store.complete(
+        [Outcome(job.id, job.token, "postpone", delay=60, reason="rate limit of 'erp'")]
+    )
+    due = app.get_job(job_id).run_at
+    app.close()
+    result = burst(database_url)
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    [left] = [line for line in lines if line["event"] == "worker.left_postponed"]
+    assert (left["level"], left["jobs"], left["on_hold"]) == ("warning", 1, 0)
+    assert due is not None and left["last_due"] == pytest.approx(due.timestamp(), abs=0.01)
+    assert "1 job(s) postponed" in left["hint"]
+    assert lines[-1]["event"] == "worker.stopped"
+    assert show_json(database_url, job_id)["state"] == "queued"

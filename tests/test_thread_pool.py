@@ -35,7 +35,7 @@ def burst_worker(app: Conveyor, **options: Any) -> Worker:
 
 def claiming_ahead(worker: Worker) -> Worker:
     """Claim ahead whatever the sync calls took (they are quick, but the machine is shared)."""
-    worker.claim_ahead_below = float("inf")
+    worker.claims.below = float("inf")
     return worker
 
 

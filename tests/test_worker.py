@@ -13,6 +13,7 @@ import pytest
 
 from conveyor import Conveyor, Discard, Fixed, PayloadError, Postpone, Retry, current_job
 from conveyor.events import StoreOutageEnded, StoreOutageStarted
+from conveyor.store.lazy import LazyStore
 from conveyor.store.sqlite import SQLiteStore
 from tests.connections.conftest import run_until
 
@@ -484,8 +485,9 @@ def test_a_sqlite_lock_past_the_busy_timeout_is_waited_out(tmp_path: Path) -> No
 
     ids = [noted.enqueue({}) for _ in range(3)]
     app.close()
-    store = SQLiteStore(url, busy_timeout=0.05)  # a lock outlasts it at once
-    app._store = store
+    # A busy timeout that a lock outlasts at once.
+    app._store = LazyStore(url, lambda url: SQLiteStore(url, busy_timeout=0.05))
+    store = app.store
     blocker = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")  # every write, the claim first, is locked out
     unlock = threading.Timer(1.5, blocker.commit)

@@ -11,8 +11,6 @@ theirs the same way, beside these: `app.sources` (pull syncs), `app.webhooks` (i
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Unpack, overload
 
@@ -31,20 +29,19 @@ from .connections.deliver import DeliveryOptions, enqueue_delivery
 from .connections.registry import ConnectionRegistry
 from .connections.rpc_jobs import enqueue_rpc
 from .connections.tester import ConnectionCheck
-from .errors import ConfigurationError, Postpone, Postponed
 from .events import EventBus
 from .inbound import DEFAULT_MAX_BODY, Verifier, Webhook, WebhookRegistry
-from .job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob
-from .loops import refuse_in_event_loop
+from .job import BlockedKey, Job, JobFilter, NewJob
+from .loops import refuse_in_event_loop, run_closing
 from .metrics import Metrics
 from .middleware import Logging, Middleware
 from .ops import Operations
 from .politeness import Hold
-from .runner import AttemptRunner
+from .run_now import RunNow
 from .schedule.registry import Schedule, ScheduleRegistry
 from .schedule.scheduler import Scheduler
 from .store import Store, open_store
-from .store.batches import with_lineage
+from .store.lazy import LazyStore
 from .store.records import RunMode, StoredRecord, SyncRun
 from .sync.operations import SyncOperations
 from .sync.registry import SourceRegistry
@@ -71,12 +68,10 @@ class Conveyor:
         lease_seconds: float | None = None,
         default_queue: str = "default",
     ) -> None:
-        self.database_url = settings.database_url(database_url)
+        self._store = LazyStore(settings.database_url(database_url), open_store)
         self.lease_seconds = settings.lease_seconds(lease_seconds)
         self.default_queue = default_queue
         self.events = EventBus(Logging())  # every event of the app, logged; subscribe here
-        self._store: Store | None = None
-        self._store_lock = threading.Lock()
         # Wakes the workers of this process at once on enqueue (no NOTIFY round trip needed).
         self.local_wakers: set[Callable[[], None]] = set()
         self.connections = ConnectionRegistry(lambda: self.store, self.events)
@@ -117,6 +112,7 @@ class Conveyor:
             schedules=self.scheduler,
             tester=self.test_connection,
         )
+        self.immediate = RunNow(self.tasks, lambda: self.store, self.events)  # run_now
         self.batches = BatchRegistry(lambda: self.store, self.tasks)
         self.metrics = Metrics(lambda: self.store, self.ops, self.events)  # counters: events
         self.alerts = AlertRegistry(
@@ -129,27 +125,23 @@ class Conveyor:
 
     # -- configuration --------------------------------------------------------------------
 
+    @property
+    def database_url(self) -> str:
+        return self._store.url
+
     def use_database(self, url: str) -> None:
         """Point the app at another database (before its store is opened)."""
-        if self._store is not None and url != self.database_url:
-            raise ConfigurationError("the store is already open; set the URL before using it")
-        self.database_url = url
+        self._store.point_at(url)
 
     @property
     def store(self) -> Store:
-        if self._store is None:
-            with self._store_lock:
-                if self._store is None:
-                    self._store = open_store(self.database_url)
-        return self._store
+        return self._store.get()
 
     def migrate(self) -> list[str]:
         return self.store.migrate()
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self._store.close()
 
     # -- tasks and enqueue: app.tasks -----------------------------------------------------
 
@@ -364,15 +356,8 @@ class Conveyor:
         result or raises (`Postponed` when the rate limit or the breaker lets nothing through
         yet). Use `run_now_async` from async code."""
         refuse_in_event_loop("run_now()", "await app.run_now_async(...)")
-        return asyncio.run(self._run_now_and_close(task, payload, persist, middleware))
-
-    async def _run_now_and_close(
-        self, task: str | Task, payload: Any, persist: bool, middleware: Sequence[Middleware]
-    ) -> Any:
-        try:
-            return await self.run_now_async(task, payload, persist=persist, middleware=middleware)
-        finally:
-            await self.close_remote()
+        coro = self.run_now_async(task, payload, persist=persist, middleware=middleware)
+        return run_closing(coro, self.close_remote)
 
     async def run_now_async(
         self,
@@ -385,31 +370,7 @@ class Conveyor:
         """One attempt through the worker's runner (timeout, middleware, current_job() with id
         0): returns the result or raises what the task raised (`Postponed` for a postponement).
         With `persist=True` the job is recorded as it ended (succeeded or dead)."""
-        job = self.build_job(task, payload)
-        started = time.time()
-        runner = AttemptRunner(self, middleware=middleware, events=self.events, builder=self)
-        claimed = ClaimedJob(0, job.task, job.queue, job.payload, job.key, 1, 1, job.priority, 0)
-        attempt = await runner.run(claimed)
-        fanout = runner.extras.take(0)
-        outcome, error = attempt.outcome, attempt.error
-        if outcome.kind == "handback":  # the caller was cancelled
-            raise asyncio.CancelledError
-        if isinstance(error, Postpone):  # nothing was attempted: nothing to record
-            if isinstance(error, Postponed):
-                raise error
-            raise Postponed(error.after, error.reason) from None
-        parent_id = None
-        if persist:
-            state = "succeeded" if error is None else "dead"
-            parent_id = await asyncio.to_thread(
-                self.store.record_finished, job, state, started, outcome.result, outcome.error
-            )
-        if error is None and fanout is not None and fanout.children:  # after the parent's end
-            children = with_lineage(fanout.children, parent_id, None) if parent_id else []
-            await asyncio.to_thread(self.tasks.store_jobs, children or fanout.children)
-        if error is not None:
-            raise error
-        return attempt.result
+        return await self.immediate.run(task, payload, persist=persist, middleware=middleware)
 
     # -- pull syncs: app.sources ----------------------------------------------------------
 
@@ -445,15 +406,8 @@ class Conveyor:
     ) -> SyncRun:
         """Sync one owner in the caller and return the finished run (raises SyncFailed)."""
         refuse_in_event_loop("sync_now()", "await app.sources.run(...)")
-        return asyncio.run(self._sync_and_close(source, owner, mode, since, progress))
-
-    async def _sync_and_close(
-        self, source: str, owner: str, mode: RunMode, since: str | None, progress: Any
-    ) -> SyncRun:
-        try:
-            return await self.sources.run(source, owner, mode=mode, since=since, progress=progress)
-        finally:
-            await self.close_remote()
+        coro = self.sources.run(source, owner, mode=mode, since=since, progress=progress)
+        return run_closing(coro, self.close_remote)
 
     def sync_runs(
         self, source: str | None = None, owner: str | None = None, limit: int = 50
@@ -506,13 +460,7 @@ class Conveyor:
         credentials. Raises AccountRejected (401/403) or NeedsReauth. Use
         `check_account_async` from async code (a sync task)."""
         refuse_in_event_loop("check_account()", "await app.check_account_async(...)")
-        return asyncio.run(self._check_account_and_close(connection, owner))
-
-    async def _check_account_and_close(self, connection: str, owner: str) -> AccountCheck:
-        try:
-            return await self.accounts.check(connection, owner)
-        finally:
-            await self.close_remote()
+        return run_closing(self.accounts.check(connection, owner), self.close_remote)
 
     async def check_account_async(self, connection: str, owner: str) -> AccountCheck:
         return await self.accounts.check(connection, owner)

@@ -40,6 +40,8 @@ Workers (each carries the `worker_id`):
     WorkerStoppingNow second signal: async jobs are handed back, threads still waited for
     WaitingForThreads the grace is over but sync jobs' threads still run
     JobsAbandoned     third signal: jobs whose threads still run are left to their lease
+    LeftPostponed     a burst worker exits leaving `jobs` postponed, due `first_due` to
+                      `last_due` (epoch seconds; `on_hold` of them wait for a resume)
     WorkerStopped     everything written, about to return
     LeaseLost         renewing found jobs whose lease another worker took over
     JobsRecovered     expired leases (of crashed workers) put back in the queue
@@ -98,6 +100,7 @@ __all__ = [
     "JobsCancelling",
     "JobsRecovered",
     "LeaseLost",
+    "LeftPostponed",
     "RateLimitWaited",
     "RecoverFailed",
     "RenewFailed",
@@ -372,6 +375,16 @@ class JobsAbandoned(WorkerEvent):
     name: ClassVar[str] = "worker.abandoned"
     job_ids: list[int]
     lease_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeftPostponed(WorkerEvent):
+    name: ClassVar[str] = "worker.left_postponed"
+    jobs: int
+    on_hold: int
+    first_due: float | None
+    last_due: float | None
+    hint: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -216,6 +216,23 @@ def like_escaped(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class PostponedJobs:
+    """The queued and retrying jobs waiting out a postponement (`Store.postponed_jobs`).
+
+    `on_hold` of them wait for someone (a paused connection's resume: their reason begins with
+    `politeness.ON_HOLD`); `throttled_in` is the seconds until the first of the others is due
+    (<= 0: now; None: there are none); `first_due` and `last_due` are the earliest and latest
+    `run_at` of them all, in epoch seconds (None when there are none).
+    """
+
+    jobs: int = 0
+    on_hold: int = 0
+    throttled_in: float | None = None
+    first_due: float | None = None
+    last_due: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BlockedKey:
     key: str
     job_id: int

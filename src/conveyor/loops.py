@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from .errors import ConfigurationError
+
+T = TypeVar("T")
 
 
 def refuse_in_event_loop(call: str, instead: str) -> None:
@@ -17,3 +21,16 @@ def refuse_in_event_loop(call: str, instead: str) -> None:
     raise ConfigurationError(
         f"{call} cannot be called inside a running event loop: use {instead} there"
     )
+
+
+def run_closing(main: Coroutine[Any, Any, T], close: Callable[[], Awaitable[None]]) -> T:
+    """Run `main` on a new event loop, then `close()` on that loop however it ended: what it
+    opened there (the pooled HTTP client of the loop) must not outlive the loop."""
+
+    async def closing() -> T:
+        try:
+            return await main
+        finally:
+            await close()
+
+    return asyncio.run(closing())

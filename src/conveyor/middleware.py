@@ -26,6 +26,7 @@ from .events import (
     JobPostponed,
     JobRetried,
     JobSucceeded,
+    LeftPostponed,
     RateLimitWaited,
     StoreOutageEnded,
     StoreOutageStarted,
@@ -44,10 +45,12 @@ class Middleware:
 
 
 # Once per outage each: the store became unreachable (`error`), and it answers again; a
-# breaker's changes; a connection's hold; an owner that must authorise again; a refused webhook.
+# breaker's changes; a connection's hold; an owner that must authorise again; a refused webhook;
+# a burst worker that exits leaving postponed jobs behind.
 _WARNINGS = (
     StoreOutageStarted,
     StoreOutageEnded,
+    LeftPostponed,
     BreakerEvent,
     ConnectionEvent,
     AccountNeedsReauth,

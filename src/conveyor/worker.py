@@ -4,9 +4,9 @@ Store calls run on database threads (`outage.StoreLink`), so the loop never bloc
 database. An async task's attempt is an asyncio task; a sync task's runs on the worker's threads
 (`thread_pool.py`), which hand outcomes back in batches. Each attempt goes through the attempt
 runner (`runner.py`, shared with `run_now`); its outcome is published (`conveyor.events`) and
-collected for a few milliseconds, then written in one transaction: a job that finished but was not
-written yet simply runs again after a crash (at-least-once). Side tasks live in `services.py`, the
-stop sequence in `shutdown.py`.
+collected for a few milliseconds, then written in one transaction (`flushing.py`): a job that
+finished but was not written yet simply runs again after a crash (at-least-once). Side tasks live
+in `services.py`, the stop sequence in `shutdown.py`, when a burst worker is done in `burst.py`.
 """
 
 from __future__ import annotations
@@ -27,16 +27,18 @@ import structlog
 from . import services
 from .batches.fanout import outcome_extra
 from .batches.progress import flush_progress, unwritten_progress
+from .burst import BURST_POSTPONED, BurstRule
+from .claiming import ClaimSize
 from .errors import ConfigurationError, StoreError
 from .events import (
     Event,
     EventBus,
-    FlushFailed,
     LeaseLost,
     WorkerStarted,
     WorkerStopped,
     job_event,
 )
+from .flushing import OutcomeWriter
 from .job import ClaimedJob, NewJob, Outcome, OutcomeKind
 from .logs import configure_logging
 from .middleware import Middleware
@@ -94,13 +96,9 @@ class WorkerStats:
     postponed: int = 0
     lost_leases: int = 0
     abandoned: int = 0
+    left_postponed: int = 0  # burst: postponed jobs due later than `burst_postponed`, left
     started_at: float = field(default_factory=time.monotonic)
 
-
-# Sync jobs are claimed ahead only while their calls take less than this on average: a job
-# claimed ahead waits about one call for a thread, while another worker might have run it. Wall
-# time, so GIL and CPU waits count: on a loaded machine a 20 us call can take milliseconds.
-CLAIM_AHEAD_BELOW = 0.05
 
 # WorkerStats counter per outcome kind.
 _COUNTED = {
@@ -117,8 +115,12 @@ class Worker:
     """Runs jobs of `queues` (all when None), up to `concurrency` at once.
 
     `burst`: exit once nothing is runnable: nothing running, no job due within `burst_wait`
-    seconds, and no job merely postponed by a rate limit or breaker (those are runnable, only
-    throttled; jobs waiting for a retry delay or a later `run_at` do not hold a burst worker).
+    seconds (retry delays, `run_at`), and no postponed job due within `burst_postponed` seconds.
+    A short postponement (a rate limit's next token, a first back-off) is waited for, so rate
+    limited jobs are all run; a longer one (a remote that keeps answering 429/503, an open
+    breaker's cool-off, a task's long `Postpone`) is left postponed, and the worker logs how many
+    jobs it left and when they are due (`LeftPostponed`). Jobs on hold (a paused connection) never
+    hold it (`burst.py`).
     `grace`: seconds that running jobs get to finish on SIGTERM/SIGINT before async ones are
     handed back; a second signal ends the grace at once; a third leaves jobs whose threads still
     run to their lease's expiry and exits the process (a thread cannot be stopped, and a job whose
@@ -137,6 +139,7 @@ class Worker:
         concurrency: int = 10,
         burst: bool = False,
         burst_wait: float = 0.1,
+        burst_postponed: float = BURST_POSTPONED,
         grace: float = 30.0,
         poll_interval: float = 1.0,
         flush_interval: float = 0.002,
@@ -147,8 +150,8 @@ class Worker:
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
-        if burst_wait < 0:
-            raise ConfigurationError("burst_wait must be >= 0 seconds")
+        if burst_wait < 0 or burst_postponed < 0:
+            raise ConfigurationError("burst_wait and burst_postponed must be >= 0 seconds")
         # Only jobs of these tasks are claimed: one this worker cannot run keeps its attempts.
         self.tasks = worker_tasks(app.tasks, bool(app.connections), bool(app.sources))
         if not self.tasks:
@@ -164,6 +167,7 @@ class Worker:
         self.concurrency = concurrency
         self.burst = burst
         self.burst_wait = burst_wait
+        self.burst_postponed = burst_postponed
         self.poll_interval = poll_interval
         self.flush_interval = flush_interval
         if not structlog.is_configured():
@@ -173,7 +177,7 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.lease_seconds = app.lease_seconds
         self.cancel_poll_interval = 0.5
-        self.claim_ahead_below = CLAIM_AHEAD_BELOW
+        self.claims = ClaimSize(concurrency)
         self.stats = WorkerStats()
         self.link = StoreLink(self.events, self.worker_id)
         self.shutdown = Shutdown(grace, self.events, self.worker_id)
@@ -187,14 +191,29 @@ class Worker:
         self._async_running = 0
         self._sync_running = 0  # in the threads or queued for them
         self._held: deque[ClaimedJob] = deque()  # async jobs claimed ahead, not started yet
-        self._sync_seconds: float | None = None  # a moving average of sync calls' durations
-        self._pending: list[Outcome] = []
+        self._wake = asyncio.Event()  # bound to the loop of `run` on first use, like the writer
+        self.writer = OutcomeWriter(
+            self.store,
+            self.link,
+            self.events,
+            self.worker_id,
+            batch=concurrency,
+            interval=flush_interval,
+            written=self._wake.set,
+        )
+        self.burst_rule = BurstRule(
+            self.store,
+            self.queues,
+            self.tasks,
+            wait=burst_wait,
+            postponed=burst_postponed,
+            ask=self._until_answered,
+            events=self.events,
+            worker_id=self.worker_id,
+        )
         # One per attempt under way; set when an operator cancels the job (`current_job()`).
         self._cancel_signals: dict[int, CancelFlag] = {}
-        # Bound to the loop of `run` on first use (a worker runs once: its threads end with it).
-        self._wake = asyncio.Event()
-        self._flush_needed = asyncio.Event()
-        self._flush_lock = asyncio.Lock()
+        # The loop of `run` (a worker runs once: its threads end with it).
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -217,7 +236,7 @@ class Worker:
         if self.install_signal_handlers:
             install_signals(self._loop, self._begin_stop)
         side_tasks = [
-            asyncio.create_task(self._flusher(), name="conveyor-flush"),
+            asyncio.create_task(self.writer.run(), name="conveyor-flush"),
             asyncio.create_task(services.renew_leases(self), name="conveyor-renew"),
             asyncio.create_task(services.recover_expired(self), name="conveyor-recover"),
             asyncio.create_task(services.watch_cancels(self), name="conveyor-cancel"),
@@ -246,7 +265,7 @@ class Worker:
             for side_task in side_tasks:
                 side_task.cancel()
             await asyncio.gather(*side_tasks, return_exceptions=True)
-            await self._flush()
+            await self.writer.flush()
             with contextlib.suppress(Exception):  # if not now, it is pruned after 3 leases
                 await self.link.call(self.store.unregister_worker, self.worker_id)
             await self.app.close_remote()
@@ -273,10 +292,15 @@ class Worker:
         more_likely = True
         while not self.shutdown.stopping:
             self._wake.clear()  # before looking: a wake-up from here on is never lost
-            free, tasks = self._claimable()
+            free = self.claims.free(len(self._running), bool(self._async_running or self._held))
             if free > 0 and more_likely:
                 jobs = await self._until_answered(
-                    self.store.claim, self.worker_id, self.queues, free, self.lease_seconds, tasks
+                    self.store.claim,
+                    self.worker_id,
+                    self.queues,
+                    free,
+                    self.lease_seconds,
+                    self.tasks,
                 )
                 if jobs is None:  # asked to stop during an outage
                     break
@@ -286,7 +310,7 @@ class Worker:
                 more_likely = len(jobs) == free
                 if jobs:
                     continue
-            if self.burst and not self._running and not more_likely and await self._idle():
+            if self.burst and not self._running and not more_likely and await self._drained():
                 return
             timeout = await self._wait_timeout() if not more_likely else self.poll_interval
             with contextlib.suppress(TimeoutError):
@@ -294,33 +318,12 @@ class Worker:
             if not self.shutdown.stopping:
                 more_likely = True
 
-    def _claimable(self) -> tuple[int, list[str]]:
-        """How many jobs to claim now, and of which tasks.
-
-        Up to `concurrency` run at once. While only quick sync jobs run, up to as many again
-        are claimed ahead (claims of at least half that, not one job at a time): sync ones wait
-        in the queue of the threads, so these are not idle while the next claim is on its way
-        to the database; an async one waits, not started, until fewer than `concurrency` run.
-        """
-        running = len(self._running)
-        if self._claim_ahead():
-            room = 2 * self.concurrency - running
-            return (room if room >= self.concurrency // 2 else 0), self.tasks
-        return self.concurrency - running, self.tasks
-
-    def _claim_ahead(self) -> bool:
-        if self._async_running or self._held or self._sync_seconds is None:
-            return False
-        return self._sync_seconds < self.claim_ahead_below
-
-    async def _idle(self) -> bool:
-        """Burst mode: true when nothing is running or unwritten, no job is due within
-        `burst_wait`, and no job is merely postponed (throttled jobs are runnable)."""
-        await self._flush()
-        due = await self._until_answered(self.store.seconds_until_due, self.queues, self.tasks)
-        if due is not None and due <= self.burst_wait:
-            return False
-        return not await self._until_answered(self.store.any_postponed, self.queues, self.tasks)
+    async def _drained(self) -> bool:
+        """Burst mode: nothing is running; once every outcome is written, the rule decides."""
+        await self.writer.flush()
+        done = await self.burst_rule.done()
+        self.stats.left_postponed = self.burst_rule.left
+        return done
 
     async def _wait_timeout(self) -> float:
         due = await self._until_answered(self.store.seconds_until_due, self.queues, self.tasks)
@@ -390,9 +393,7 @@ class Worker:
                 continue
             self._sync_running -= 1
             if call.call_started is not None and call.call_ended is not None:
-                took = call.call_ended - call.call_started
-                last = self._sync_seconds
-                self._sync_seconds = took if last is None else 0.9 * last + 0.1 * took
+                self.claims.took(call.call_ended - call.call_started)
             self._finished(job, self.runner.end(call))
             entry[1].set_result(None)
         if not self.shutdown.stopping:
@@ -406,46 +407,10 @@ class Worker:
         self.publish(job_event(job, attempt.outcome, attempt.seconds))
         counter = _COUNTED[attempt.outcome.kind]
         setattr(self.stats, counter, getattr(self.stats, counter) + 1)
-        self._pending.append(attempt.outcome)
-        self._flush_needed.set()
+        self.writer.add(attempt.outcome)
 
     async def _until_answered(self, fn: Callable[..., T], *args: object) -> T | None:
         return await self.link.until_answered(lambda: self.shutdown.stopping, fn, *args)
-
-    # -- writing outcomes -----------------------------------------------------------------
-
-    async def _flusher(self) -> None:
-        while True:
-            await self._flush_needed.wait()
-            if len(self._pending) < self.concurrency:
-                await asyncio.sleep(self.flush_interval)
-            await self._flush()
-
-    async def _flush(self) -> None:
-        """Write the pending outcomes. Holding the lock, a caller also waits for a write already
-        in flight on the writes thread: after `await self._flush()` every outcome is stored."""
-        async with self._flush_lock:
-            self._flush_needed.clear()
-            if not self._pending:
-                return
-            batch, self._pending = self._pending, []
-            try:
-                await self.link.tracked(self.store.complete, batch, write=True)
-            except asyncio.CancelledError:
-                # Cancelled at shutdown, maybe before the database thread even started the
-                # write (a queued executor call is dropped). Keep the batch for the final flush:
-                # writing it twice is harmless, every write is fenced by its lease token.
-                self._pending[:0] = batch
-                raise
-            except Exception as error:  # the database hiccuped: keep the outcomes, try again
-                self._pending[:0] = batch
-                if not isinstance(error, StoreError):  # a store error is logged as an outage
-                    self.publish(FlushFailed(self.worker_id, str(error), len(batch)))
-                await asyncio.sleep(0.5)
-                self._flush_needed.set()
-                return
-        if any(o.key or o.extra for o in batch):
-            self._wake.set()  # it may just have promoted a key's next job, or written children
 
     # -- what the side tasks and the stop sequence see (services.Host) -------------------
 
@@ -457,7 +422,7 @@ class Worker:
 
     def held_leases(self) -> list[tuple[int, int]]:
         held = [(job.id, job.token) for job, _ in self._running.values()]
-        return held + [(o.job_id, o.token) for o in self._pending]
+        return held + self.writer.leases()
 
     def leases_lost(self, job_ids: list[int]) -> None:
         self.stats.lost_leases += len(job_ids)

@@ -13,7 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from conveyor.job import NewJob, Outcome, OutcomeKind
+from conveyor.job import NewJob, Outcome, OutcomeKind, PostponedJobs
+from conveyor.politeness import ON_HOLD
 from conveyor.store import Store
 from conveyor.store.sqlite import sqlite_path
 
@@ -243,16 +244,45 @@ def test_postpone_returns_the_job_without_using_the_attempt(store: Store) -> Non
 
 def test_a_postponement_keeps_its_reason_until_the_next_claim(store: Store) -> None:
     [job_id] = store.enqueue([new()])
-    assert store.any_postponed(None) is False
+    assert store.postponed_jobs(None) == PostponedJobs()
     [job] = claim(store)
     store.complete([Outcome(job.id, job.token, "postpone", delay=0, reason="rate limit of 'x'")])
     assert store.get(job_id).postponed_reason == "rate limit of 'x'"
-    assert (store.any_postponed(None), store.any_postponed(["default"])) == (True, True)
-    assert store.any_postponed(["elsewhere"]) is False
+    assert store.postponed_jobs(None).jobs == store.postponed_jobs(["default"]).jobs == 1
+    assert store.postponed_jobs(["elsewhere"]) == PostponedJobs()
+    assert store.postponed_jobs(None, ["other-task"]) == PostponedJobs()
     [again] = claim(store)
     assert store.get(job_id).postponed_reason is None
     store.complete([Outcome(again.id, again.token, "handback")])
-    assert store.get(job_id).postponed_reason is None and store.any_postponed(None) is False
+    assert store.get(job_id).postponed_reason is None
+    assert store.postponed_jobs(None) == PostponedJobs()
+
+
+def test_postponed_jobs_say_when_the_throttled_ones_are_due(store: Store) -> None:
+    """What a burst worker decides by: the first throttled job's due time (not one on hold,
+    which waits for a resume), and for its report the count and span of them all."""
+    soon, later, held, plain = store.enqueue([new(), new(), new(queue="paused"), new()])
+    claimed = {job.id: job for job in claim(store, limit=4)}
+
+    def postpone(job_id: int, delay: float, reason: str) -> Outcome:
+        return Outcome(job_id, claimed[job_id].token, "postpone", delay=delay, reason=reason)
+
+    store.complete(
+        [
+            postpone(soon, 30, "rate limit of 'x'"),
+            postpone(later, 90, "connection 'x' slowed until 12:00:00 UTC: HTTP 429"),
+            postpone(held, 300, f"{ON_HOLD}connection 'y' is paused"),
+            Outcome(plain, claimed[plain].token, "retry", error={"message": "x"}, delay=5),
+        ]
+    )
+    left = store.postponed_jobs(None)
+    assert (left.jobs, left.on_hold) == (3, 1)
+    assert left.throttled_in is not None and 20 < left.throttled_in <= 30
+    assert left.first_due is not None and left.last_due is not None
+    assert left.first_due == pytest.approx(store.get(soon).run_at.timestamp(), abs=0.01)
+    assert left.last_due == pytest.approx(store.get(held).run_at.timestamp(), abs=0.01)
+    only_held = store.postponed_jobs(["paused"])
+    assert (only_held.jobs, only_held.on_hold, only_held.throttled_in) == (1, 1, None)
 
 
 def test_one_batch_of_every_kind_of_outcome(store: Store) -> None:

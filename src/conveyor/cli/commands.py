@@ -189,7 +189,7 @@ def worker(
         typer.Option(
             "--burst",
             help="Exit once nothing is runnable: nothing running, nothing due within"
-            " --burst-wait, and no job merely postponed by a rate limit or breaker.",
+            " --burst-wait, and no postponed job due within --burst-postponed.",
         ),
     ] = False,
     burst_wait: Annotated[
@@ -199,6 +199,14 @@ def worker(
             " worker running; later ones do not."
         ),
     ] = "0.1s",
+    burst_postponed: Annotated[
+        str,
+        typer.Option(
+            help="With --burst: jobs postponed by a rate limit, breaker or slowed connection"
+            " (429/503) and due within this long keep the worker running; ones due later are"
+            " left postponed, and the worker logs how many and until when."
+        ),
+    ] = "10s",
     grace: Annotated[
         str, typer.Option(help="On SIGTERM/SIGINT, seconds running jobs get to finish.")
     ] = "30",
@@ -242,6 +250,7 @@ def worker(
         "concurrency": concurrency,
         "burst": burst,
         "burst_wait": duration(burst_wait, "--burst-wait"),
+        "burst_postponed": duration(burst_postponed, "--burst-postponed"),
         "grace": duration(grace, "--grace"),
     }
     state = session(ctx)

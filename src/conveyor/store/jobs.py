@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome
+from ..job import BlockedKey, ClaimedJob, Job, JobFilter, NewJob, Outcome, PostponedJobs
 
 IDEMPOTENCY_RETENTION = 30 * 24 * 3600.0
 # The window of the succeeded and cancelled counts (stats): the last hour, as a dashboard shows.
@@ -84,11 +84,12 @@ class JobStore(ABC):
         is due (<= 0: now), None if none."""
 
     @abstractmethod
-    def any_postponed(
+    def postponed_jobs(
         self, queues: Sequence[str] | None, tasks: Sequence[str] | None = None
-    ) -> bool:
-        """Whether a queued/retrying job waits only because it was postponed (rate limit,
-        breaker): for burst workers, such a job is still runnable."""
+    ) -> PostponedJobs:
+        """The queued/retrying jobs of `queues` and `tasks` (None: all) that wait out a
+        postponement (rate limit, breaker, slowed or paused connection, a task's `Postpone`):
+        how many, how many on hold, when the first throttled one is due. For burst workers."""
 
     # -- operators ------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from ..breaker import BreakerRecord
 from ..errors import JobNotFound
 from ..inbound.records import ReceivedEvent
-from ..job import FINAL_STATES, BlockedKey, Job, JobFilter, NewJob
+from ..job import FINAL_STATES, BlockedKey, Job, JobFilter, NewJob, PostponedJobs
 from ..politeness import Hold, paused_prefix
 from ..workers import STALE_AFTER_LEASES, WorkerRecord
 from . import listing, queries
@@ -124,13 +124,17 @@ class SQLStore(Store):
             row = cur.execute(self._q["seconds_until_due"], params).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def any_postponed(
+    def postponed_jobs(
         self, queues: Sequence[str] | None, tasks: Sequence[str] | None = None
-    ) -> bool:
-        params = filter_params(queues, tasks, self._array)
+    ) -> PostponedJobs:
+        params = self._with_now(filter_params(queues, tasks, self._array))
         with self._read() as cur:
-            row = cur.execute(self._q["any_postponed"], params).fetchone()
-        return bool(row and row[0])
+            jobs, on_hold, throttled_in, first, last = cur.execute(
+                self._q["postponed_jobs"], params
+            ).fetchone()
+        return PostponedJobs(
+            int(jobs), int(on_hold or 0), _seconds(throttled_in), _seconds(first), _seconds(last)
+        )
 
     def get(self, job_id: int) -> Job:
         with self._read(records=True) as cur:
@@ -335,3 +339,8 @@ def _listing(filters: JobFilter) -> str:
     if filters.since is not None and filters.state in FINAL_STATES:
         return "list_finished_by_connection"
     return "list_jobs_by_connection"
+
+
+def _seconds(value: Any) -> float | None:
+    """A number from the database (PostgreSQL's extract() gives a Decimal), or None."""
+    return None if value is None else float(value)

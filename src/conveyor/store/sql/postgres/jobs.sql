@@ -264,14 +264,18 @@ WHERE state IN ('queued', 'retrying')
   AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
   AND (%(all_tasks)s OR task = ANY(%(tasks)s::text[]))
 
--- name: any_postponed
--- Burst workers: a postponed job is runnable, only throttled; not one on hold (its reason
--- begins with politeness.ON_HOLD: a paused connection, one no worker here declares).
-SELECT EXISTS (SELECT 1 FROM conveyor_jobs
-               WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
-                 AND postponed_reason NOT LIKE 'on hold: %%'
-                 AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
-                 AND (%(all_tasks)s OR task = ANY(%(tasks)s::text[])))
+-- name: postponed_jobs
+-- Burst workers: a postponed job due soon is runnable, only throttled; one on hold (its reason
+-- begins with politeness.ON_HOLD: a paused connection, one no worker here declares) waits for
+-- someone. How many of each, when the first throttled one is due, and the span of their run_at.
+SELECT count(*), count(*) FILTER (WHERE postponed_reason LIKE 'on hold: %%'),
+       extract(epoch FROM min(run_at) FILTER (WHERE postponed_reason NOT LIKE 'on hold: %%')
+                          - now()),
+       extract(epoch FROM min(run_at)), extract(epoch FROM max(run_at))
+FROM conveyor_jobs
+WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
+  AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
+  AND (%(all_tasks)s OR task = ANY(%(tasks)s::text[]))
 
 -- name: get_job
 SELECT * FROM conveyor_jobs WHERE id = %(id)s

@@ -218,14 +218,17 @@ WHERE state IN ('queued', 'retrying')
   AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
   AND (:all_tasks OR task IN (SELECT value FROM json_each(:tasks)))
 
--- name: any_postponed
--- Burst workers: a postponed job is runnable, only throttled; not one on hold (its reason
--- begins with politeness.ON_HOLD: a paused connection, one no worker here declares).
-SELECT EXISTS (SELECT 1 FROM conveyor_jobs
-               WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
-                 AND postponed_reason NOT LIKE 'on hold: %'
-                 AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
-                 AND (:all_tasks OR task IN (SELECT value FROM json_each(:tasks))))
+-- name: postponed_jobs
+-- Burst workers: a postponed job due soon is runnable, only throttled; one on hold (its reason
+-- begins with politeness.ON_HOLD: a paused connection, one no worker here declares) waits for
+-- someone. How many of each, when the first throttled one is due, and the span of their run_at.
+SELECT count(*), sum(postponed_reason LIKE 'on hold: %'),
+       min(CASE WHEN postponed_reason NOT LIKE 'on hold: %' THEN run_at END) - :now,
+       min(run_at), max(run_at)
+FROM conveyor_jobs
+WHERE state IN ('queued', 'retrying') AND postponed_reason IS NOT NULL
+  AND (:all_queues OR queue IN (SELECT value FROM json_each(:queues)))
+  AND (:all_tasks OR task IN (SELECT value FROM json_each(:tasks)))
 
 -- name: get_job
 SELECT * FROM conveyor_jobs WHERE id = :id

@@ -118,7 +118,7 @@ class Conveyor:
             tester=self.test_connection,
         )
         self.batches = BatchRegistry(lambda: self.store, self.tasks)
-        self.metrics = Metrics(lambda: self.store, self.ops, self.events)  # counters: events
+        self.metrics = Metrics(self.ops, self.events)  # counters: events
         self.alerts = AlertRegistry(
             lambda: self.store,
             self.events.subscribe,

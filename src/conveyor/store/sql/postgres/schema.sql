@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 17
+-- version: 18
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -41,8 +41,9 @@ CREATE TABLE conveyor_jobs (
     connection TEXT
 );
 
--- The claim scans this, in claim order; only runnable rows are in it.
-CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)
+-- The claim scans this, in claim order; only runnable rows are in it. It covers the claim's
+-- filters and the runnable aggregates (`/metrics`' oldest due job, the jobs no worker serves: 0018).
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id) INCLUDE (run_at, queue, task)
     WHERE state IN ('queued', 'retrying');
 -- Key heads (the waiting line behind them is conveyor_jobs_next).
 CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id)

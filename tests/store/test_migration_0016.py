@@ -29,6 +29,7 @@ LATER_INDEXES = (
     "conveyor_jobs_queue",
     "conveyor_jobs_key_id",
     "conveyor_jobs_unfinished",
+    "conveyor_jobs_dead_keyed",  # 0018's new one (it makes its runnable index again itself)
 )
 
 

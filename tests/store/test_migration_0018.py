@@ -1,5 +1,6 @@
 """Migration 0018, every backend: the runnable index covers the claim's filters and the runnable
-aggregates, and a store migrated before it claims its jobs in order after it."""
+aggregates, and a store migrated before it claims its jobs in order after it; the blocked keys
+are read from their own partial index."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from conveyor.job import NewJob
 from conveyor.store import open_store, queries
 
 from .test_schema import _sql
+from .test_schema import empty_url as empty_url  # the fixture
 
 OLD_INDEX = (
     "CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)"
@@ -18,14 +20,15 @@ OLD_INDEX = (
 )
 
 
-def test_a_store_from_before_0018_is_migrated_and_claims_in_order(database_url: str) -> None:
-    store = open_store(database_url)
+def test_a_store_from_before_0018_is_migrated_and_claims_in_order(empty_url: str) -> None:
+    store = open_store(empty_url)
     try:
         store.migrate()
-        _sql(database_url, "DROP INDEX conveyor_jobs_runnable")
-        _sql(database_url, OLD_INDEX)
-        _sql(database_url, "DELETE FROM conveyor_migrations WHERE version >= 18")
-        assert store.migrate()[0] == "0018_runnable_covering"
+        _sql(empty_url, "DROP INDEX conveyor_jobs_runnable")
+        _sql(empty_url, OLD_INDEX)
+        _sql(empty_url, "DROP INDEX conveyor_jobs_dead_keyed")
+        _sql(empty_url, "DELETE FROM conveyor_migrations WHERE version >= 18")
+        assert store.migrate()[0] == "0018_operator_reads"
         low, high, _later = store.enqueue(
             [
                 NewJob("t", "q", "{}", 1),
@@ -65,3 +68,6 @@ def test_sqlite_reads_the_runnable_aggregates_from_the_index_alone(tmp_path: Pat
             ).fetchall()
             plan = " | ".join(row[3] for row in rows)
             assert "COVERING INDEX conveyor_jobs_runnable" in plan, (name, plan)
+        rows = conn.execute("EXPLAIN QUERY PLAN " + named["blocked_keys"], {"limit": 100})
+        plan = " | ".join(row[3] for row in rows)
+        assert "SCAN d USING INDEX conveyor_jobs_dead_keyed" in plan, plan

@@ -3,6 +3,10 @@ enqueue and one-worker drain, with the indexes and with them dropped, runs alter
 
     python -m bench.ops_index_cost [--jobs 50000] [--rounds 3] [--backend sqlite postgres]
                                    [--drop INDEX ...]   (default: all five of 0017)
+                                   [--runnable-before-0018]
+
+`--runnable-before-0018`: the 'without' arm has 0018's covering runnable index put back to its
+former definition, `(priority DESC, id)`, instead of dropping indexes.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from typing import Any
 from bench import conveyor_bench
 from bench.peers import common
 
+RUNNABLE_BEFORE_0018 = (
+    "DROP INDEX conveyor_jobs_runnable",
+    "CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)"
+    " WHERE state IN ('queued', 'retrying')",
+)
 INDEXES = (
     "conveyor_jobs_state_id",
     "conveyor_jobs_task",
@@ -27,10 +36,11 @@ INDEXES = (
 
 
 def drop_indexes(harness: conveyor_bench.ConveyorHarness, names: Sequence[str]) -> None:
+    """Drop each named index (or run the statement given instead of a name)."""
     assert harness.app is not None
     with harness.app.store._write() as cur:  # type: ignore[attr-defined]
         for name in names:
-            cur.execute(f"DROP INDEX {name}")
+            cur.execute(name if " " in name else f"DROP INDEX {name}")
 
 
 def run(backend: str, jobs: int, rounds: int, drop: Sequence[str] = INDEXES) -> dict[str, Any]:
@@ -89,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backend", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--drop", nargs="+", default=list(INDEXES), help="the 'without' arm")
+    parser.add_argument("--runnable-before-0018", action="store_true")
     args = parser.parse_args(argv)
+    if args.runnable_before_0018:
+        args.drop = list(RUNNABLE_BEFORE_0018)
     for backend in args.backend:
         print(run(backend, args.jobs, args.rounds, args.drop))
     return 0

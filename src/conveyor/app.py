@@ -114,7 +114,7 @@ class Conveyor:
         )
         self.immediate = RunNow(self.tasks, lambda: self.store, self.events)  # run_now
         self.batches = BatchRegistry(lambda: self.store, self.tasks)
-        self.metrics = Metrics(lambda: self.store, self.ops, self.events)  # counters: events
+        self.metrics = Metrics(self.ops, self.events)  # counters: events
         self.alerts = AlertRegistry(
             lambda: self.store,
             self.events.subscribe,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import options as check
-from . import politeness
+from . import politeness, settings
 from .batches.registry import BatchOperations
 from .breaker import BreakerRecord
 from .connections.masking import SecretMask, connection_secret_values
@@ -28,6 +28,7 @@ from .events import ConnectionPaused, ConnectionResumed, EventSink
 from .job import STATES, BlockedKey, Job, JobFilter
 from .politeness import Hold
 from .schedule.scheduler import Scheduler
+from .shared_reads import SharedReads
 from .store import Store
 from .store.overview import DeadGroup
 from .sync.operations import SyncOperations
@@ -105,6 +106,14 @@ class Operations:
         self.schedules = schedules  # cron entries: next and last run (views), fire now (tick)
         self.tokens = ApiTokens(store)  # the operator API's and the dashboard's bearer tokens
         self.batches = BatchOperations(store)  # batches with their progress (get, list)
+        # The server's aggregates, read once per max age for every client (shared_reads.py).
+        self.shared = SharedReads(
+            self.counts,
+            self.oldest_waits,
+            lambda: self.store.oldest_due(),
+            self.jobs_without_worker,
+            max_age=settings.counts_max_age(),
+        )
 
     @property
     def store(self) -> Store:
@@ -151,7 +160,7 @@ class Operations:
     def counts(self) -> dict[str, dict[str, int]]:
         """{queue: {state: count}}: every unfinished and dead job; succeeded and cancelled jobs
         finished within the last hour (`store.jobs.FINAL_WINDOW`: counting them all scans the
-        table, 1 s at 1,000,000 jobs)."""
+        table, 1 s at 1,000,000 jobs). Read now; the server's pages use `shared.counts()`."""
         counts: dict[str, dict[str, int]] = {}
         for queue, state, n in self.store.stats():
             counts.setdefault(queue, {})[state] = n
@@ -241,6 +250,7 @@ class Operations:
             lambda current, now: politeness.pause(current, name, now, reason),
             self._bucket(name),
         )
+        self.shared.forget()
         if after is not None and self._events is not None:
             self._events.publish(ConnectionPaused(name, reason))
         hold = after or before
@@ -253,6 +263,7 @@ class Operations:
         self._connection(name)
         bucket = self._bucket(name)
         released, woken = self.store.release_hold(name, bucket[0] if bucket else None)
+        self.shared.forget()
         if released is not None and self._events is not None:
             self._events.publish(ConnectionResumed(name, woken))
         self._wake()
@@ -284,7 +295,9 @@ class Operations:
 
     def enqueue(self, task: str, payload: Any = None, **options: Any) -> int:
         """Store one job (the HTTP API's enqueue): validated by its task, as `app.enqueue`."""
-        return self._tasks.enqueue(task, payload, **options)
+        job_id = self._tasks.enqueue(task, payload, **options)
+        self.shared.forget()
+        return job_id
 
     def retry(
         self,
@@ -302,6 +315,7 @@ class Operations:
             job = self.get_job(job_ids[0])
             text = self._tasks.get_task(job.task).serialize(payload)[0]
         done = self.store.retry(self._select(job_ids, filter), payload=text)
+        self.shared.forget()
         self._wake()
         return done
 
@@ -316,6 +330,7 @@ class Operations:
         when the attempt ends, whatever the attempt did, or when its lease expires.
         """
         done = self.store.cancel(self._select(job_ids, filter))
+        self.shared.forget()
         self._wake()
         return done
 
@@ -323,7 +338,9 @@ class Operations:
         self, job_ids: Sequence[int] | None = None, *, filter: JobFilter | None = None
     ) -> list[int]:
         """Delete jobs for good (not running ones)."""
-        return self.store.delete(self._select(job_ids, filter))
+        done = self.store.delete(self._select(job_ids, filter))
+        self.shared.forget()
+        return done
 
     def why_not(self, action: Action, job_id: int) -> str:
         """Why `action` did not act on `job_id`: it is unknown, or its state forbids it."""
@@ -335,7 +352,9 @@ class Operations:
 
     def prune(self, older_than: float) -> int:
         """Delete succeeded and cancelled jobs that finished more than `older_than` s ago."""
-        return self.store.prune(older_than)
+        pruned = self.store.prune(older_than)
+        self.shared.forget()
+        return pruned
 
     def _select(self, job_ids: Sequence[int] | None, filter: JobFilter | None) -> list[int]:
         if (job_ids is None) == (filter is None):

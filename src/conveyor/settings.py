@@ -43,6 +43,25 @@ def metrics_dir(given: str | None) -> str | None:
     )
 
 
+def counts_max_age(given: float | None = None) -> float | None:
+    """How old the server's shared counts may be, in seconds (`shared_reads.py`); None: the
+    default."""
+    if given is not None:
+        return given
+    text = os.environ.get("CONVEYOR_COUNTS_MAX_AGE")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"CONVEYOR_COUNTS_MAX_AGE must be a number of seconds, not {text!r}"
+        ) from None
+    if not value >= 0 or value == float("inf"):
+        raise ConfigurationError(f"CONVEYOR_COUNTS_MAX_AGE must be >= 0 seconds, not {text!r}")
+    return value
+
+
 def metrics_token(given: str | None) -> str | None:
     """The bearer token `/metrics` requires, if any."""
     return given or os.environ.get("CONVEYOR_METRICS_TOKEN") or None

@@ -38,6 +38,16 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    counts_max_age: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="How old, in seconds, the counts /api/stats, /metrics and the dashboard show"
+            " may be: one store read per this interval serves every client (0: read per request;"
+            " default: CONVEYOR_COUNTS_MAX_AGE or 1).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve POST /hooks/<name> for the application's webhooks and, unless --no-worker, run a
     worker in the same process and event loop.
@@ -60,6 +70,9 @@ def serve(
     directory = settings.metrics_dir(metrics_dir)
     if directory:  # made, or refused in one line, before a job runs
         app.metrics.use_directory(directory)
+    max_age = settings.counts_max_age(counts_max_age)
+    if max_age is not None:
+        app.ops.shared.max_age = max_age
     configure_logging(log_level.lower())
     options: dict[str, Any] = {}
     if not no_worker:

@@ -22,7 +22,7 @@ class StoreCollector(Collector):
             "conveyor_queue_depth", "Jobs per queue and state.", labels=["queue", "state"]
         )
         dead = 0
-        counts = self._ops.counts()
+        counts = self._ops.shared.counts()
         for queue, states in sorted(counts.items()):
             for state, count in sorted(states.items()):
                 depth.add_metric([queue, state], count)

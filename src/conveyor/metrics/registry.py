@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -16,7 +16,6 @@ from prometheus_client.registry import Collector
 from .. import settings
 from ..errors import ConfigurationError
 from ..events import EventBus
-from ..store.metrics import MetricsStore
 from .collector import StoreCollector
 from .recorder import EVENTS, Recorder
 
@@ -32,10 +31,7 @@ class Metrics:
     PROMETHEUS_MULTIPROC_DIR); None: this process's counters only. `token`: the bearer token
     `/metrics` asks for (CONVEYOR_METRICS_TOKEN); None: open, like the health checks."""
 
-    def __init__(
-        self, store: Callable[[], MetricsStore], ops: Operations, events: EventBus
-    ) -> None:
-        self._store = store
+    def __init__(self, ops: Operations, events: EventBus) -> None:
         self._ops = ops
         self.directory: str | None = settings.metrics_dir(None)
         self.token: str | None = settings.metrics_token(None)
@@ -69,7 +65,7 @@ class Metrics:
         """The Prometheus text: the store's gauges, and the counters of every process writing
         to the directory (or of this process without one)."""
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(StoreCollector(self._ops, lambda: self._store().oldest_due()))
+        registry.register(StoreCollector(self._ops, self._ops.shared.oldest_due))
         if self.directory:
             os.makedirs(self.directory, exist_ok=True)  # no process has written yet
             MultiProcessCollector(registry, path=self.directory)  # type: ignore[no-untyped-call]

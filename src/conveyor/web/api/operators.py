@@ -35,7 +35,7 @@ def operators_router(ops: Operations) -> APIRouter:
 
     @router.get("/stats", response_model=m.Stats)
     def stats() -> dict[str, Any]:
-        return {"queues": ops.counts()}
+        return {"queues": ops.shared.counts()}
 
     @router.get("/workers", response_model=m.Workers)
     def workers() -> dict[str, Any]:

@@ -76,7 +76,7 @@ def totals(counts: dict[str, dict[str, int]]) -> dict[str, int]:
 def snapshot(ops: Operations, watched: Sequence[int]) -> dict[str, Any]:
     """What one update carries: counts per queue and state, their totals, the watched jobs'
     states."""
-    counts = ops.counts()
+    counts = ops.shared.counts()
     states = ops.states(watched) if watched else {}
     return {
         "counts": counts,
@@ -99,8 +99,8 @@ def overview_router(conveyor: Conveyor) -> APIRouter:
 
     @router.get("/")
     def overview(request: Request, session: CurrentSession) -> HTMLResponse:
-        counts = ops.counts()
-        waits = ops.oldest_waits()
+        counts = ops.shared.counts()
+        waits = ops.shared.oldest_waits()
         queues = sorted(set(counts) | set(waits))
         redact = redactor(conveyor)
         return page(
@@ -116,7 +116,7 @@ def overview_router(conveyor: Conveyor) -> APIRouter:
             breakers=[breaker_state(b, redact) for b in ops.breakers()],
             holds=[hold_state(h, redact) for h in ops.holds()],
             workers=ops.workers(),
-            no_worker=ops.jobs_without_worker(),
+            no_worker=ops.shared.jobs_without_worker(),
         )
 
     @router.get("/events")

@@ -1,7 +1,8 @@
 -- The metrics slice: gauges read at scrape time.
 
 -- name: oldest_due
--- Over the runnable rows only (the partial index conveyor_jobs_runnable holds exactly them), by
+-- Over the runnable rows only, from the partial index conveyor_jobs_runnable alone (it holds
+-- exactly them and covers run_at and queue since 0018), by
 -- the database's clock. A job due in the future is not waiting yet.
 SELECT queue, extract(epoch FROM now() - min(run_at)) FROM conveyor_jobs
 WHERE state IN ('queued', 'retrying') AND run_at <= now()

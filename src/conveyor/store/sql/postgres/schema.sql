@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 17
+-- version: 18
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -41,8 +41,9 @@ CREATE TABLE conveyor_jobs (
     connection TEXT
 );
 
--- The claim scans this, in claim order; only runnable rows are in it.
-CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)
+-- The claim scans this, in claim order; only runnable rows are in it. It covers the claim's
+-- filters and the runnable aggregates (`/metrics`' oldest due job, the jobs no worker serves: 0018).
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id) INCLUDE (run_at, queue, task)
     WHERE state IN ('queued', 'retrying');
 -- Key heads (the waiting line behind them is conveyor_jobs_next).
 CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id)
@@ -62,6 +63,8 @@ CREATE INDEX conveyor_jobs_task ON conveyor_jobs (task, id);
 CREATE INDEX conveyor_jobs_queue ON conveyor_jobs (queue, id);
 CREATE INDEX conveyor_jobs_key_id ON conveyor_jobs (key, id) WHERE key IS NOT NULL;
 CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) WHERE finished_at IS NULL;
+-- The blocked keys: dead jobs that hold a key, oldest first (0018).
+CREATE INDEX conveyor_jobs_dead_keyed ON conveyor_jobs (id) WHERE state = 'dead' AND key IS NOT NULL;
 
 -- Outlives the jobs it points to, so a pruned job's key still dedupes.
 CREATE TABLE conveyor_idempotency (

@@ -346,9 +346,10 @@ WHERE state IN ('succeeded', 'cancelled') AND finished_at < :now - :older_than
 DELETE FROM conveyor_idempotency WHERE created_at < :now - :keys_older_than
 
 -- name: blocked_keys
+-- INDEXED BY: the planner, without statistics, walks every dead job by conveyor_jobs_state_id.
 SELECT d.key, d.id, d.task, d.last_error,
        (SELECT count(*) FROM conveyor_jobs w WHERE w.key = d.key AND w.state = 'waiting') AS waiting
-FROM conveyor_jobs d
+FROM conveyor_jobs d INDEXED BY conveyor_jobs_dead_keyed
 WHERE d.state = 'dead' AND d.key IS NOT NULL
 ORDER BY d.id
 LIMIT :limit

@@ -1,8 +1,9 @@
 -- The metrics slice: gauges read at scrape time.
 
 -- name: oldest_due
--- Over the runnable rows only (the partial index conveyor_jobs_runnable holds exactly them). A
--- job due in the future is not waiting yet.
+-- Over the runnable rows only, from the partial index conveyor_jobs_runnable alone (it holds
+-- exactly them and covers run_at and queue since 0018). A job due in the future is not
+-- waiting yet.
 SELECT queue, :now - min(run_at) FROM conveyor_jobs INDEXED BY conveyor_jobs_runnable
 WHERE state IN ('queued', 'retrying') AND run_at <= :now
 GROUP BY queue

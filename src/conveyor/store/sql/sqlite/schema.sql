@@ -1,7 +1,7 @@
 -- The SQLite schema as migrations/ leave it, all applied: read this, change it only by adding a
 -- migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here.
--- version: 17
+-- version: 18
 -- Timestamps are Unix epoch seconds (REAL), written by the application.
 
 CREATE TABLE conveyor_jobs (
@@ -42,8 +42,9 @@ CREATE TABLE conveyor_jobs (
     connection TEXT
 );
 
--- The claim scans this, in claim order; only runnable rows are in it.
-CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)
+-- The claim scans this, in claim order; only runnable rows are in it. It covers the claim's
+-- filters and the runnable aggregates (`/metrics`' oldest due job, the jobs no worker serves: 0018).
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id, run_at, queue, task, state)
     WHERE state IN ('queued', 'retrying');
 -- Key heads (the waiting line behind them is conveyor_jobs_next).
 CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id)
@@ -63,6 +64,8 @@ CREATE INDEX conveyor_jobs_task ON conveyor_jobs (task, id);
 CREATE INDEX conveyor_jobs_queue ON conveyor_jobs (queue, id);
 CREATE INDEX conveyor_jobs_key_id ON conveyor_jobs (key, id) WHERE key IS NOT NULL;
 CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) WHERE finished_at IS NULL;
+-- The blocked keys: dead jobs that hold a key, oldest first (0018).
+CREATE INDEX conveyor_jobs_dead_keyed ON conveyor_jobs (id) WHERE state = 'dead' AND key IS NOT NULL;
 
 -- Outlives the jobs it points to, so a pruned job's key still dedupes.
 CREATE TABLE conveyor_idempotency (

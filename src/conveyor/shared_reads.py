@@ -1,0 +1,151 @@
+"""Aggregate reads shared by every client of one server process, at most `max_age` seconds old.
+
+The HTTP API's `/api/stats`, `/metrics`, the dashboard's overview and its live updates all read
+the same aggregates: jobs per queue and state, the oldest wait per queue, the runnable jobs no
+worker serves. Each is a read of the whole live set (every queued, running, retrying, waiting and
+dead job), so its cost grows with the backlog: 15-40 ms for 60,000 such jobs, 100-200 ms for the
+oldest waits. Read per request, ten clients polling once a second would run them ten times a
+second against the store the workers share. Read here, a server process runs each at most once
+per `max_age` however many clients ask, and a request never waits for one that was read in the
+last `STALE_FOR` ages: the value read before is answered and a fresh read starts in the
+background (stale-while-revalidate, as HTTP caches do). This is what Oban's Met does (queue
+counts sampled once a second on one node and shared) and what Horizon and Flower show: a live
+picture a second old, not a count per page view.
+
+Exact reads stay where exactness is asked for: `ops.counts()` (the CLI's `conveyor stats`, the
+Python API) reads the store every time. An operator action through this process (retry, cancel,
+delete, enqueue, pause, resume) forgets the shared values, so the page that follows it shows it.
+`max_age` 0 reads every time (`CONVEYOR_COUNTS_MAX_AGE`, `conveyor serve --counts-max-age`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from .workers import Unserved
+
+T = TypeVar("T")
+
+DEFAULT_MAX_AGE = 1.0
+STALE_FOR = 3.0  # a value this many max ages old is still answered (and refreshed behind)
+
+log = logging.getLogger("conveyor.shared_reads")
+
+
+class SharedRead(Generic[T]):
+    """One aggregate read: fresh within `max_age`, answered stale (and refreshed in the
+    background) up to `STALE_FOR` max ages, read in the request past that. Concurrent callers
+    that must wait share one read."""
+
+    def __init__(
+        self,
+        read: Callable[[], T],
+        max_age: Callable[[], float],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()  # one read at a time, foreground or background
+        self._value: T | None = None
+        self._read_at: float | None = None  # when the read behind `_value` started
+        self._generation = 0  # bumped by forget(): a read started before it is not kept
+        self._refreshing = False
+
+    def get(self) -> T:
+        max_age = self._max_age()
+        if max_age <= 0:
+            return self._read()
+        now = self._clock()
+        value, read_at = self._value, self._read_at
+        if value is not None and read_at is not None:
+            age = now - read_at
+            if age < max_age:
+                return value
+            if age < max_age * STALE_FOR:
+                self._refresh_behind()
+                return value
+        return self._read_now()
+
+    def forget(self) -> None:
+        """Drop the shared value: the next caller reads the store."""
+        self._generation += 1
+        self._value = None
+        self._read_at = None
+
+    def _read_now(self) -> T:
+        with self._lock:
+            value, read_at = self._value, self._read_at
+            fresh = read_at is not None and self._clock() - read_at < self._max_age()
+            if value is not None and fresh:
+                return value  # read by the caller we waited for
+            return self._store_read()
+
+    def _store_read(self) -> T:
+        generation = self._generation
+        read_at = self._clock()
+        value = self._read()
+        if generation == self._generation:
+            self._value, self._read_at = value, read_at
+        return value
+
+    def _refresh_behind(self) -> None:
+        if self._refreshing:
+            return
+        self._refreshing = True
+        threading.Thread(target=self._refresh, name="conveyor-shared-read", daemon=True).start()
+
+    def _refresh(self) -> None:
+        try:
+            with self._lock:
+                self._store_read()
+        except Exception:  # the store is away: the next caller past STALE_FOR reads and sees it
+            log.warning("shared read failed", exc_info=True)
+        finally:
+            self._refreshing = False
+
+
+class SharedReads:
+    """The operator service's shared aggregates (`ops.shared`): the same answers as its exact
+    reads of the same name, at most `max_age` seconds old."""
+
+    def __init__(
+        self,
+        counts: Callable[[], dict[str, dict[str, int]]],
+        oldest_waits: Callable[[], dict[str, dict[str, float]]],
+        oldest_due: Callable[[], dict[str, float]],
+        jobs_without_worker: Callable[[], list[Unserved]],
+        max_age: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_age = DEFAULT_MAX_AGE if max_age is None else max_age
+        age = lambda: self.max_age  # noqa: E731 (read at each call: settable after start)
+        self._counts = SharedRead(counts, age, clock)
+        self._oldest_waits = SharedRead(oldest_waits, age, clock)
+        self._oldest_due = SharedRead(oldest_due, age, clock)
+        self._jobs_without_worker = SharedRead(jobs_without_worker, age, clock)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{queue: {state: count}}, as `ops.counts()`."""
+        return self._counts.get()
+
+    def oldest_waits(self) -> dict[str, dict[str, float]]:
+        """{queue: {state: seconds since its oldest unfinished job was created}}."""
+        return self._oldest_waits.get()
+
+    def oldest_due(self) -> dict[str, float]:
+        """{queue: seconds its oldest due runnable job has waited} (`/metrics`)."""
+        return self._oldest_due.get()
+
+    def jobs_without_worker(self) -> list[Unserved]:
+        """Queued and retrying jobs, per task and queue, that no live worker can run."""
+        return self._jobs_without_worker.get()
+
+    def forget(self) -> None:
+        """After an action through this process: the next read is the store's."""
+        for read in (self._counts, self._oldest_waits, self._oldest_due, self._jobs_without_worker):
+            read.forget()

@@ -28,8 +28,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def conveyor(database_url: str, *args: str, **popen: object) -> subprocess.Popen[str]:
+def conveyor(
+    database_url: str, *args: str, extra_env: dict[str, str] | None = None, **popen: object
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+    env.update(extra_env or {})
     env.update(
         SERVE_TEST_DATABASE_URL=database_url,
         SERVE_TEST_SECRET=SECRET,
@@ -130,3 +133,19 @@ def test_without_the_web_extra_conveyor_imports_and_serve_says_how_to_install_it
         "Error: conveyor serve needs the web extra (fastapi is missing): "
         "pip install 'conveyor[web]'"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["--counts-max-age", "-1"], {}, "--counts-max-age"),
+        ([], {"CONVEYOR_COUNTS_MAX_AGE": "soon"}, "CONVEYOR_COUNTS_MAX_AGE"),
+    ],
+)
+def test_a_bad_counts_max_age_is_refused_in_one_line(
+    database_url: str, args: list[str], env: dict[str, str], says: str
+) -> None:
+    process = conveyor(database_url, "serve", "--no-worker", *args, extra_env=env)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 2, stderr
+    assert says in stderr and len(stderr.strip().splitlines()) == 1, stderr

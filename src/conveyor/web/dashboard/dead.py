@@ -1,11 +1,13 @@
-"""The dead-letter page (dead jobs grouped by task and error class: retry or cancel one, the
-ticked ones, or every dead job of a group since a time) and the blocked keys (each with the dead
-job that holds it: retry it, with an edited payload if need be, or cancel it)."""
+"""The dead-letter page (dead jobs grouped by task, connection and error class, all of them or
+one connection's: retry or cancel one, the ticked ones, or every dead job of a group since a
+time) and the blocked keys (each with the dead job that holds it: retry it, with an edited
+payload if need be, or cancel it)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -49,18 +51,25 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
     @router.get("/dead")
     def dead(request: Request, session: CurrentSession) -> HTMLResponse:
         since = parse_since(request.query_params.get("since"))
+        connection = clean(request.query_params.get("connection"))
         redact = redactor(conveyor)
         groups: list[dict[str, Any]] = []
-        found = ops.dead_groups(since, GROUPS)
+        found = ops.dead_groups(since, GROUPS, connection)
         for group in found:
-            jobs = ops.dead_in_group(group.task, group.error_class, since, PER_GROUP)
+            jobs = ops.dead_in_group(
+                group.task, group.connection, group.error_class, since, PER_GROUP
+            )
             groups.append({"group": group, "sample": redact(group.sample), "jobs": jobs})
+        kept = {"since": since_field(since), "connection": connection or ""}
         return page(
             request,
             "dead.html",
             session,
             groups=groups,
             since=since_field(since),
+            connection=connection or "",
+            connections=sorted(conveyor.connections),
+            query=urlencode({k: v for k, v in kept.items() if v}),  # the page's filters
             dead_total=sum(group.count for group in found),
         )
 
@@ -74,20 +83,23 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
 
     @router.post("/dead/group")
     def group(request: Request, posted: CheckedForm) -> Response:
-        """Every dead job of one task and error class (dead since `since`, if given)."""
+        """Every dead job of one task, connection (blank: none) and error class (dead since
+        `since`, if given)."""
         form: FormData = posted.form
         action = GROUP_ACTIONS.get(str(form.get("action", "")))
         task, error_class = clean(form.get("task")), clean(form.get("error_class")) or ""
+        connection = clean(form.get("connection"))
         if action is None or task is None:
             return back(request, form, "/dead", "Unknown action or group.")
         since = parse_since(form.get("since"))
         if isinstance(form.get("since"), str) and str(form.get("since")).strip() and since is None:
             return back(request, form, "/dead", "Unreadable time: nothing done.")
-        jobs = ops.dead_in_group(task, error_class, since, BULK_LIMIT)
+        jobs = ops.dead_in_group(task, connection, error_class, since, BULK_LIMIT)
         ids = [job.id for job in jobs]
         done = ops.retry(ids) if action is RETRY else ops.cancel(ids)
         noun = "job" if len(done) == 1 else "jobs"
-        return back(request, form, "/dead", f"{len(done)} dead {task} {noun} {action.past}.")
+        what = f"{task} ({connection})" if connection else task
+        return back(request, form, "/dead", f"{len(done)} dead {what} {noun} {action.past}.")
 
     @router.get("/blocked")
     def blocked(request: Request, session: CurrentSession) -> HTMLResponse:

@@ -13,21 +13,35 @@ WHERE state IN ('waiting', 'queued', 'running', 'retrying')
 GROUP BY queue, state
 
 -- name: overview_dead_groups
-SELECT task, coalesce(errors -> -1 ->> 'type', '') AS error_class, count(*),
+-- The dead jobs per task, connection and error class: an index-only scan of
+-- conveyor_jobs_dead_groups (0019) in its (task, connection, error_class) order; the largest
+-- groups sorted after.
+SELECT task, connection, coalesce(error_class, ''), count(*),
        extract(epoch FROM min(finished_at))::double precision,
-       extract(epoch FROM max(finished_at))::double precision, max(last_error)
+       extract(epoch FROM max(finished_at))::double precision, max(id)
 FROM conveyor_jobs
 WHERE state = 'dead'
   AND (%(since)s::double precision IS NULL
        OR finished_at >= to_timestamp(%(since)s::double precision))
-GROUP BY task, error_class
-ORDER BY count(*) DESC, task, error_class
+  AND (%(connection)s::text IS NULL OR connection = %(connection)s::text)
+GROUP BY task, connection, conveyor_jobs.error_class
+ORDER BY count(*) DESC, task, coalesce(connection, ''), coalesce(conveyor_jobs.error_class, '')
 LIMIT %(limit)s
 
+-- name: overview_dead_samples
+-- The groups' newest jobs' last errors (their ids from overview_dead_groups): one per group.
+SELECT id, last_error FROM conveyor_jobs WHERE id = ANY(%(ids)s::bigint[])
+
 -- name: overview_dead_in_group
+-- A group without a connection (or an error class) is the jobs where it is NULL: spelt as an
+-- OR the planner folds away once the value is known (IS NOT DISTINCT FROM is never indexed);
+-- the newest first along conveyor_jobs_dead_groups.
 SELECT * FROM conveyor_jobs
 WHERE state = 'dead' AND task = %(task)s
-  AND coalesce(errors -> -1 ->> 'type', '') = %(error_class)s
+  AND (connection = %(connection)s::text
+       OR (%(connection)s::text IS NULL AND connection IS NULL))
+  AND (error_class = %(error_class)s::text
+       OR (%(error_class)s::text IS NULL AND error_class IS NULL))
   AND (%(since)s::double precision IS NULL
        OR finished_at >= to_timestamp(%(since)s::double precision))
 ORDER BY id DESC

@@ -13,18 +13,27 @@ WHERE state IN ('waiting', 'queued', 'running', 'retrying')
 GROUP BY queue, state
 
 -- name: overview_dead_groups
-SELECT task, coalesce(json_extract(errors, '$[#-1].type'), '') AS error_class, count(*),
-       min(finished_at), max(finished_at), max(last_error)
+-- The dead jobs per task, connection and error class: a walk of conveyor_jobs_dead_groups (0019)
+-- alone, in its (task, connection, error_class) order; the largest groups sorted after.
+SELECT task, connection, coalesce(error_class, ''), count(*), min(finished_at), max(finished_at),
+       max(id)
 FROM conveyor_jobs
 WHERE state = 'dead' AND (:since IS NULL OR finished_at >= :since)
-GROUP BY task, error_class
-ORDER BY count(*) DESC, task, error_class
+  AND (:connection IS NULL OR connection = :connection)
+GROUP BY task, connection, conveyor_jobs.error_class
+ORDER BY count(*) DESC, task, coalesce(connection, ''), coalesce(conveyor_jobs.error_class, '')
 LIMIT :limit
 
+-- name: overview_dead_samples
+-- The groups' newest jobs' last errors (their ids from overview_dead_groups): one per group.
+SELECT id, last_error FROM conveyor_jobs WHERE id IN (SELECT value FROM json_each(:ids))
+
 -- name: overview_dead_in_group
+-- `IS`: a group without a connection (or an error class) is the jobs where it is NULL; the
+-- newest first along conveyor_jobs_dead_groups.
 SELECT * FROM conveyor_jobs
-WHERE state = 'dead' AND task = :task
-  AND coalesce(json_extract(errors, '$[#-1].type'), '') = :error_class
+WHERE state = 'dead' AND task = :task AND connection IS :connection
+  AND error_class IS :error_class
   AND (:since IS NULL OR finished_at >= :since)
 ORDER BY id DESC
 LIMIT :limit

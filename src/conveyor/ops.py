@@ -117,6 +117,10 @@ class Operations:
             raise JobNotFound(f"no job with id {check.show(job_id)}")
         return self.store.get(job_id)
 
+    def get_jobs(self, job_ids: Sequence[int]) -> dict[int, Job]:
+        """{id: job} of these ids, one read (an id not found is left out)."""
+        return {job.id: job for job in self.store.jobs_by_id(check.job_ids(job_ids))}
+
     def list_jobs(self, filter: JobFilter | None = None, **filters: Any) -> list[Job]:
         """Jobs, newest first: `filter`, or its fields as keywords (state, task, queue, key,
         connection, error: text in the last error, since, before_id, limit: 50)."""

@@ -104,3 +104,14 @@ def test_the_listing_finds_jobs_by_a_text_in_their_last_error(store: Store) -> N
     assert [j.id for j in store.list_jobs(JobFilter(error="order 7", state="dead"))] == [declined]
     assert store.list_jobs(JobFilter(error="100%")) == []
     assert len(store.list_jobs(JobFilter())) == 3
+
+
+def test_jobs_by_id_reads_the_ones_still_there(store: Store) -> None:
+    ids = store.enqueue([new(), new(queue="mail"), new()])
+    store.delete([ids[1]])
+    found = store.jobs_by_id([ids[2], ids[1], ids[0], 10**9])
+    assert sorted((job.id, job.queue) for job in found) == [
+        (ids[0], "default"),
+        (ids[2], "default"),
+    ]
+    assert store.jobs_by_id([]) == []

@@ -56,3 +56,7 @@ class OverviewStore:
     ) -> list[Job]:
         """The dead jobs of one group (dead since `since`), newest first."""
         raise NotImplementedError
+
+    def jobs_by_id(self, job_ids: list[int]) -> list[Job]:
+        """These jobs (the ones still there), in one read: a page showing many by id."""
+        raise NotImplementedError

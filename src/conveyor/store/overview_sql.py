@@ -61,6 +61,22 @@ class SQLOverview(SQLStore, OverviewStore):
             "since": since,
             "limit": limit,
         }
+        sql = self._q["overview_dead_in_group"].format(
+            connection=self._equals("connection", connection),
+            error_class=self._equals("error_class", error_class or None),
+        )
         with self._read(records=True) as cur:
-            rows = cur.execute(self._q["overview_dead_in_group"], params).fetchall()
+            rows = cur.execute(sql, params).fetchall()
         return [self._job(row) for row in rows]
+
+    def jobs_by_id(self, job_ids: list[int]) -> list[Job]:
+        ids: object = json.dumps(job_ids) if self.dialect == "sqlite" else job_ids
+        with self._read(records=True) as cur:
+            rows = cur.execute(self._q["overview_jobs_by_id"], {"ids": ids}).fetchall()
+        return [self._job(row) for row in rows]
+
+    def _equals(self, name: str, value: str | None) -> str:
+        """`= <the parameter>`, or `IS NULL`: each an index condition, in any plan."""
+        if value is None:
+            return "IS NULL"
+        return f"= :{name}" if self.dialect == "sqlite" else f"= %({name})s"

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
-from ...errors import JobNotFound
 from ...ops import BULK_LIMIT, CANCEL, RETRY
 from .common import CheckedForm, CurrentSession, back, clean, page, redactor
 from .jobs import act, form_ids
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from ...app import Conveyor
 
 GROUPS = 50  # groups shown
-PER_GROUP = 20  # newest jobs shown under each group
+PER_GROUP = 5  # newest jobs shown under each group (the rest: a link to the jobs listing)
 GROUP_ACTIONS = {"retry": RETRY, "cancel": CANCEL}
 
 
@@ -105,10 +104,11 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
     def blocked(request: Request, session: CurrentSession) -> HTMLResponse:
         redact = redactor(conveyor)
         rows = []
-        for item in ops.blocked_keys(100):
-            try:
-                job = ops.get_job(item.job_id)
-            except JobNotFound:  # deleted since the keys were read
+        found = ops.blocked_keys(100)
+        jobs = ops.get_jobs([item.job_id for item in found])  # one read, not one per key
+        for item in found:
+            job = jobs.get(item.job_id)
+            if job is None:  # deleted since the keys were read
                 continue
             rows.append({"blocked": item, "job": job, "error": redact(item.last_error)})
         return page(request, "blocked.html", session, rows=rows)

@@ -8,8 +8,10 @@ WHERE finished_at IS NOT NULL AND finished_at >= to_timestamp(%(since)s::double 
 GROUP BY minute, state
 
 -- name: overview_oldest
+-- An index-only scan of conveyor_jobs_unfinished (created_at, with state and queue, 0019): the
+-- unfinished states are the jobs without a finish time.
 SELECT queue, state, extract(epoch FROM min(created_at))::double precision FROM conveyor_jobs
-WHERE state IN ('waiting', 'queued', 'running', 'retrying')
+WHERE finished_at IS NULL AND state IN ('waiting', 'queued', 'running', 'retrying')
 GROUP BY queue, state
 
 -- name: overview_dead_groups
@@ -33,16 +35,16 @@ LIMIT %(limit)s
 SELECT id, last_error FROM conveyor_jobs WHERE id = ANY(%(ids)s::bigint[])
 
 -- name: overview_dead_in_group
--- A group without a connection (or an error class) is the jobs where it is NULL: spelt as an
--- OR the planner folds away once the value is known (IS NOT DISTINCT FROM is never indexed);
--- the newest first along conveyor_jobs_dead_groups.
+-- `{connection}`, `{error_class}`: `=` and the parameter, or `IS NULL` for a group without one
+-- (an OR of the two is not folded in a prepared statement's generic plan). Ordered as the index
+-- is, so the newest are read first even under `IS NULL` (which orders nothing for the planner).
 SELECT * FROM conveyor_jobs
-WHERE state = 'dead' AND task = %(task)s
-  AND (connection = %(connection)s::text
-       OR (%(connection)s::text IS NULL AND connection IS NULL))
-  AND (error_class = %(error_class)s::text
-       OR (%(error_class)s::text IS NULL AND error_class IS NULL))
+WHERE state = 'dead' AND task = %(task)s AND connection {connection}
+  AND error_class {error_class}
   AND (%(since)s::double precision IS NULL
        OR finished_at >= to_timestamp(%(since)s::double precision))
-ORDER BY id DESC
+ORDER BY task DESC, connection DESC, error_class DESC, id DESC
 LIMIT %(limit)s
+
+-- name: overview_jobs_by_id
+SELECT * FROM conveyor_jobs WHERE id = ANY(%(ids)s::bigint[])

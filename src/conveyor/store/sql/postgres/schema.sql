@@ -43,8 +43,9 @@ CREATE TABLE conveyor_jobs (
     error_class TEXT GENERATED ALWAYS AS (errors -> -1 ->> 'type') STORED
 );
 
--- The claim scans this, in claim order; only runnable rows are in it.
-CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)
+-- The claim scans this, in claim order; only runnable rows are in it. Their queue and task too
+-- (0019): the runnable counts per queue and task read it alone.
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id) INCLUDE (queue, task)
     WHERE state IN ('queued', 'retrying');
 -- Key heads (the waiting line behind them is conveyor_jobs_next).
 CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id)
@@ -58,12 +59,13 @@ CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (finished_at) WHERE finishe
 CREATE INDEX conveyor_jobs_connection ON conveyor_jobs (state, connection, finished_at)
     WHERE connection IS NOT NULL;
 -- The operator listings (0017): one index per filter, newest first; the `since` window's
--- unfinished jobs.
+-- unfinished jobs (with their state and queue, 0019: the oldest wait per queue and state).
 CREATE INDEX conveyor_jobs_state_id ON conveyor_jobs (state, id);
 CREATE INDEX conveyor_jobs_task ON conveyor_jobs (task, id);
 CREATE INDEX conveyor_jobs_queue ON conveyor_jobs (queue, id);
 CREATE INDEX conveyor_jobs_key_id ON conveyor_jobs (key, id) WHERE key IS NOT NULL;
-CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) WHERE finished_at IS NULL;
+CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) INCLUDE (state, queue)
+    WHERE finished_at IS NULL;
 -- The dead-letter groups: task, connection, error class (0019).
 CREATE INDEX conveyor_jobs_dead_groups ON conveyor_jobs (task, connection, error_class, id)
     INCLUDE (finished_at) WHERE state = 'dead';

@@ -8,9 +8,14 @@ WHERE finished_at IS NOT NULL AND finished_at >= :since
 GROUP BY minute, state
 
 -- name: overview_oldest
-SELECT queue, state, min(created_at) FROM conveyor_jobs
-WHERE state IN ('waiting', 'queued', 'running', 'retrying')
-GROUP BY queue, state
+-- The oldest job of a queue and state is its smallest id (ids are given in creation order, by
+-- one writer at a time): min(id) from conveyor_jobs_state (state, queue and the rowid every
+-- index ends with), a covering walk of the unfinished jobs' entries, then those few rows.
+SELECT j.queue, j.state, j.created_at
+FROM (SELECT min(id) AS id FROM conveyor_jobs
+      WHERE state IN ('waiting', 'queued', 'running', 'retrying')
+      GROUP BY state, queue) AS oldest
+JOIN conveyor_jobs AS j ON j.id = oldest.id
 
 -- name: overview_dead_groups
 -- The dead jobs per task, connection and error class: a walk of conveyor_jobs_dead_groups (0019)
@@ -29,11 +34,14 @@ LIMIT :limit
 SELECT id, last_error FROM conveyor_jobs WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: overview_dead_in_group
--- `IS`: a group without a connection (or an error class) is the jobs where it is NULL; the
--- newest first along conveyor_jobs_dead_groups.
+-- `{connection}`, `{error_class}`: `= :...`, or `IS NULL` for a group without one; the newest
+-- first along conveyor_jobs_dead_groups.
 SELECT * FROM conveyor_jobs
-WHERE state = 'dead' AND task = :task AND connection IS :connection
-  AND error_class IS :error_class
+WHERE state = 'dead' AND task = :task AND connection {connection}
+  AND error_class {error_class}
   AND (:since IS NULL OR finished_at >= :since)
 ORDER BY id DESC
 LIMIT :limit
+
+-- name: overview_jobs_by_id
+SELECT * FROM conveyor_jobs WHERE id IN (SELECT value FROM json_each(:ids))

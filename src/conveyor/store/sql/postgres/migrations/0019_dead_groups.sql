@@ -7,3 +7,13 @@ ALTER TABLE conveyor_jobs ADD COLUMN error_class TEXT
     GENERATED ALWAYS AS (errors -> -1 ->> 'type') STORED;
 CREATE INDEX conveyor_jobs_dead_groups ON conveyor_jobs (task, connection, error_class, id)
     INCLUDE (finished_at) WHERE state = 'dead';
+-- The overview's other reads, index-only too: the oldest unfinished job per queue and state
+-- (the unfinished jobs' index of 0017, with their state and queue) and the runnable jobs per
+-- queue and task that no worker serves (the claim's index, with their queue and task). No more
+-- index writes: a job's change of state rewrites every index entry of its row already.
+DROP INDEX conveyor_jobs_unfinished;
+CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) INCLUDE (state, queue)
+    WHERE finished_at IS NULL;
+DROP INDEX conveyor_jobs_runnable;
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id) INCLUDE (queue, task)
+    WHERE state IN ('queued', 'retrying');

@@ -20,7 +20,7 @@ from .jobs import act, form_ids
 if TYPE_CHECKING:
     from ...app import Conveyor
 
-GROUPS = 50  # groups shown
+GROUPS = 20  # groups shown, the largest (the others: narrow by connection or time)
 PER_GROUP = 5  # newest jobs shown under each group (the rest: a link to the jobs listing)
 GROUP_ACTIONS = {"retry": RETRY, "cancel": CANCEL}
 
@@ -53,7 +53,8 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
         connection = clean(request.query_params.get("connection"))
         redact = redactor(conveyor)
         groups: list[dict[str, Any]] = []
-        found = ops.dead_groups(since, GROUPS, connection)
+        found = ops.dead_groups(since, GROUPS + 1, connection)  # one more: are there others?
+        more, found = len(found) > GROUPS, found[:GROUPS]
         for group in found:
             jobs = ops.dead_in_group(
                 group.task, group.connection, group.error_class, since, PER_GROUP
@@ -70,6 +71,7 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
             connections=sorted(conveyor.connections),
             query=urlencode({k: v for k, v in kept.items() if v}),  # the page's filters
             dead_total=sum(group.count for group in found),
+            more=more,
         )
 
     @router.post("/dead/selected")

@@ -53,6 +53,7 @@ def queue_name(i: int) -> str:
 def rows(n: int, now: float | None = None, seed: int = 7) -> Iterator[tuple[Any, ...]]:
     """N job rows (COLUMNS order), times as epoch seconds, oldest first."""
     rng = random.Random(seed)
+    by = random.Random(seed + 1)  # the connections: the other columns as they were without them
     now = time.time() if now is None else now
     start = now - DAYS * 86400
     step = (now - 60 - start) / max(n, 1)
@@ -69,7 +70,7 @@ def rows(n: int, now: float | None = None, seed: int = 7) -> Iterator[tuple[Any,
         task = task_name(min(int(rng.paretovariate(1.2)) - 1, TASKS - 1))
         queue = queue_name(min(int(rng.paretovariate(1.5)) - 1, QUEUES - 1))
         key = f"customer:{rng.randrange(KEYS)}" if rng.random() < 0.1 else None
-        connection = CONNECTIONS[rng.randrange(len(CONNECTIONS))] if rng.random() < 0.3 else None
+        connection = CONNECTIONS[by.randrange(len(CONNECTIONS))] if by.random() < 0.3 else None
         if state == "waiting":
             if not dead_keys:
                 state = "succeeded"

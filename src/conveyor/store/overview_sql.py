@@ -26,7 +26,8 @@ class SQLOverview(SQLStore, OverviewStore):
     ) -> list[DeadGroup]:
         params = {"since": since, "limit": limit, "connection": connection}
         with self._read() as cur:
-            rows = cur.execute(self._q["overview_dead_groups"], params).fetchall()
+            sql = self._q["overview_dead_groups"].format(since=self._since(since))
+            rows = cur.execute(sql, params).fetchall()
             # The sample: the newest job's last error, read apart (the grouping reads the
             # index alone; a max(last_error) read every dead job's row).
             newest = [int(r[6]) for r in rows]
@@ -64,6 +65,7 @@ class SQLOverview(SQLStore, OverviewStore):
         sql = self._q["overview_dead_in_group"].format(
             connection=self._equals("connection", connection),
             error_class=self._equals("error_class", error_class or None),
+            since=self._since(since),
         )
         with self._read(records=True) as cur:
             rows = cur.execute(sql, params).fetchall()
@@ -80,3 +82,11 @@ class SQLOverview(SQLStore, OverviewStore):
         if value is None:
             return "IS NULL"
         return f"= :{name}" if self.dialect == "sqlite" else f"= %({name})s"
+
+    def _since(self, since: float | None) -> str:
+        """The `since` range on finished_at, or nothing: an index condition in any plan."""
+        if since is None:
+            return ""
+        if self.dialect == "sqlite":
+            return "AND finished_at >= :since"
+        return "AND finished_at >= to_timestamp(%(since)s::double precision)"

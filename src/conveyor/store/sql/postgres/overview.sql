@@ -22,9 +22,7 @@ SELECT task, connection, coalesce(error_class, ''), count(*),
        extract(epoch FROM min(finished_at))::double precision,
        extract(epoch FROM max(finished_at))::double precision, max(id)
 FROM conveyor_jobs
-WHERE state = 'dead'
-  AND (%(since)s::double precision IS NULL
-       OR finished_at >= to_timestamp(%(since)s::double precision))
+WHERE state = 'dead' {since}
   AND (%(connection)s::text IS NULL OR connection = %(connection)s::text)
 GROUP BY task, connection, conveyor_jobs.error_class
 ORDER BY count(*) DESC, task, coalesce(connection, ''), coalesce(conveyor_jobs.error_class, '')
@@ -35,15 +33,15 @@ LIMIT %(limit)s
 SELECT id, last_error FROM conveyor_jobs WHERE id = ANY(%(ids)s::bigint[])
 
 -- name: overview_dead_in_group
--- `{connection}`, `{error_class}`: `=` and the parameter, or `IS NULL` for a group without one
--- (an OR of the two is not folded in a prepared statement's generic plan). Ordered as the index
--- is, so the newest are read first even under `IS NULL` (which orders nothing for the planner).
+-- `{connection}`, `{error_class}`: `=` and the parameter, or `IS NULL` for a group without one;
+-- `{since}`: a range on finished_at or nothing (an OR of either is not folded in a prepared
+-- statement's generic plan). Ordered as conveyor_jobs_dead_groups is, so the latest deaths are
+-- read first even under `IS NULL` (which orders nothing for the planner) and a `since` stops
+-- the walk.
 SELECT * FROM conveyor_jobs
 WHERE state = 'dead' AND task = %(task)s AND connection {connection}
-  AND error_class {error_class}
-  AND (%(since)s::double precision IS NULL
-       OR finished_at >= to_timestamp(%(since)s::double precision))
-ORDER BY task DESC, connection DESC, error_class DESC, id DESC
+  AND error_class {error_class} {since}
+ORDER BY task DESC, connection DESC, error_class DESC, finished_at DESC, id DESC
 LIMIT %(limit)s
 
 -- name: overview_jobs_by_id

@@ -23,7 +23,7 @@ JOIN conveyor_jobs AS j ON j.id = oldest.id
 SELECT task, connection, coalesce(error_class, ''), count(*), min(finished_at), max(finished_at),
        max(id)
 FROM conveyor_jobs
-WHERE state = 'dead' AND (:since IS NULL OR finished_at >= :since)
+WHERE state = 'dead' {since}
   AND (:connection IS NULL OR connection = :connection)
 GROUP BY task, connection, conveyor_jobs.error_class
 ORDER BY count(*) DESC, task, coalesce(connection, ''), coalesce(conveyor_jobs.error_class, '')
@@ -34,13 +34,13 @@ LIMIT :limit
 SELECT id, last_error FROM conveyor_jobs WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: overview_dead_in_group
--- `{connection}`, `{error_class}`: `= :...`, or `IS NULL` for a group without one; the newest
--- first along conveyor_jobs_dead_groups.
+-- `{connection}`, `{error_class}`: `= :...`, or `IS NULL` for a group without one; `{since}`:
+-- a range on finished_at or nothing. The latest deaths first along conveyor_jobs_dead_groups
+-- (task, connection, error_class, finished_at, id), so a `since` stops the walk.
 SELECT * FROM conveyor_jobs
 WHERE state = 'dead' AND task = :task AND connection {connection}
-  AND error_class {error_class}
-  AND (:since IS NULL OR finished_at >= :since)
-ORDER BY id DESC
+  AND error_class {error_class} {since}
+ORDER BY finished_at DESC, id DESC
 LIMIT :limit
 
 -- name: overview_jobs_by_id

@@ -68,7 +68,7 @@ CREATE INDEX conveyor_jobs_key_id ON conveyor_jobs (key, id) WHERE key IS NOT NU
 CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) WHERE finished_at IS NULL;
 -- The dead-letter groups: task, connection, error class (0019).
 CREATE INDEX conveyor_jobs_dead_groups ON conveyor_jobs
-    (task, connection, error_class, id, finished_at) WHERE state = 'dead';
+    (task, connection, error_class, finished_at, id) WHERE state = 'dead';
 
 -- Outlives the jobs it points to, so a pruned job's key still dedupes.
 CREATE TABLE conveyor_idempotency (

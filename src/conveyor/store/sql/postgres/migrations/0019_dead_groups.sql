@@ -5,8 +5,8 @@
 -- column rewrites the table once (seconds per million jobs, the table locked meanwhile).
 ALTER TABLE conveyor_jobs ADD COLUMN error_class TEXT
     GENERATED ALWAYS AS (errors -> -1 ->> 'type') STORED;
-CREATE INDEX conveyor_jobs_dead_groups ON conveyor_jobs (task, connection, error_class, id)
-    INCLUDE (finished_at) WHERE state = 'dead';
+CREATE INDEX conveyor_jobs_dead_groups ON conveyor_jobs
+    (task, connection, error_class, finished_at, id) WHERE state = 'dead';
 -- The overview's other reads, index-only too: the oldest unfinished job per queue and state
 -- (the unfinished jobs' index of 0017, with their state and queue) and the runnable jobs per
 -- queue and task that no worker serves (the claim's index, with their queue and task). No more

@@ -5,7 +5,7 @@
 ALTER TABLE conveyor_jobs ADD COLUMN error_class TEXT
     GENERATED ALWAYS AS (json_extract(errors, '$[#-1].type')) VIRTUAL;
 CREATE INDEX conveyor_jobs_dead_groups ON conveyor_jobs
-    (task, connection, error_class, id, finished_at) WHERE state = 'dead';
+    (task, connection, error_class, finished_at, id) WHERE state = 'dead';
 -- The runnable jobs per queue and task that no worker serves (the overview), a covering walk of
 -- the claim's index: it carries their state, queue and task now (no more index writes: the same
 -- entries, longer). The oldest unfinished job per queue and state needs nothing new: its

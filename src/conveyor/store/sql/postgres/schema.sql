@@ -44,8 +44,9 @@ CREATE TABLE conveyor_jobs (
 );
 
 -- The claim scans this, in claim order; only runnable rows are in it. Their queue and task too
--- (0019): the runnable counts per queue and task read it alone.
-CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id) INCLUDE (queue, task)
+-- and run_at (0019): the runnable counts and the oldest due read it alone.
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)
+    INCLUDE (queue, task, run_at)
     WHERE state IN ('queued', 'retrying');
 -- Key heads (the waiting line behind them is conveyor_jobs_next).
 CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id)

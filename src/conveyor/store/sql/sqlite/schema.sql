@@ -44,9 +44,10 @@ CREATE TABLE conveyor_jobs (
     error_class TEXT GENERATED ALWAYS AS (json_extract(errors, '$[#-1].type')) VIRTUAL
 );
 
--- The claim scans this, in claim order; only runnable rows are in it. Their state, queue and
--- task too (0019): the runnable counts per queue and task read it alone.
-CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id, state, queue, task)
+-- The claim scans this, in claim order; only runnable rows are in it. Their state, queue, task
+-- and run_at too (0019): the runnable counts and the oldest due read it alone.
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs
+    (priority DESC, id, state, queue, task, run_at)
     WHERE state IN ('queued', 'retrying');
 -- Key heads (the waiting line behind them is conveyor_jobs_next).
 CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id)

@@ -8,12 +8,14 @@ ALTER TABLE conveyor_jobs ADD COLUMN error_class TEXT
 CREATE INDEX conveyor_jobs_dead_groups ON conveyor_jobs
     (task, connection, error_class, finished_at, id) WHERE state = 'dead';
 -- The overview's other reads, index-only too: the oldest unfinished job per queue and state
--- (the unfinished jobs' index of 0017, with their state and queue) and the runnable jobs per
--- queue and task that no worker serves (the claim's index, with their queue and task). No more
--- index writes: a job's change of state rewrites every index entry of its row already.
+-- (the unfinished jobs' index of 0017, with their state and queue), the runnable jobs per queue
+-- and task that no worker serves and the oldest due per queue (/metrics: the claim's index, with
+-- their queue, task and run_at; it read every runnable job's row). No more index writes: an
+-- update of a job rewrites every index entry of its row already (never a HOT one).
 DROP INDEX conveyor_jobs_unfinished;
 CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) INCLUDE (state, queue)
     WHERE finished_at IS NULL;
 DROP INDEX conveyor_jobs_runnable;
-CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id) INCLUDE (queue, task)
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id)
+    INCLUDE (queue, task, run_at)
     WHERE state IN ('queued', 'retrying');

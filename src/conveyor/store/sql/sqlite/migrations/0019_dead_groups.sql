@@ -6,10 +6,12 @@ ALTER TABLE conveyor_jobs ADD COLUMN error_class TEXT
     GENERATED ALWAYS AS (json_extract(errors, '$[#-1].type')) VIRTUAL;
 CREATE INDEX conveyor_jobs_dead_groups ON conveyor_jobs
     (task, connection, error_class, finished_at, id) WHERE state = 'dead';
--- The runnable jobs per queue and task that no worker serves (the overview), a covering walk of
--- the claim's index: it carries their state, queue and task now (no more index writes: the same
--- entries, longer). The oldest unfinished job per queue and state needs nothing new: its
+-- The runnable jobs per queue and task that no worker serves (the overview) and the oldest due
+-- per queue (/metrics), a covering walk of the claim's index: it carries their state, queue,
+-- task and run_at now (the same entries, longer; a postponed job's entry is rewritten, as its
+-- run_at changes). The oldest unfinished job per queue and state needs nothing new: its
 -- smallest id, which conveyor_jobs_state (state, queue, rowid) covers.
 DROP INDEX conveyor_jobs_runnable;
-CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs (priority DESC, id, state, queue, task)
+CREATE INDEX conveyor_jobs_runnable ON conveyor_jobs
+    (priority DESC, id, state, queue, task, run_at)
     WHERE state IN ('queued', 'retrying');

@@ -16,6 +16,7 @@ import pytest
 from conveyor import Bearer, Conveyor
 from conveyor.job import Outcome
 from conveyor.web.dashboard import dashboard_app
+from conveyor.web.dashboard.dead import GROUPS
 
 from ..conftest import running
 from .client import Client
@@ -291,6 +292,20 @@ def test_dead_groups_split_and_filter_by_connection(dash: Dash) -> None:
     assert dash.app.ops.states([erp]) == {erp: "dead"}
     listed = client.get("/dashboard/jobs?state=dead&connection=erp").text
     assert sorted(set(int(i) for i in re.findall(r'data-job="(\d+)"', listed))) == [erp]
+
+
+def test_the_dead_page_shows_the_largest_groups_and_says_there_are_more(dash: Dash) -> None:
+    @dash.app.task(max_attempts=1, connection=lambda payload: payload["via"])
+    def push(payload: dict[str, str]) -> None: ...
+
+    ids = [dash.app.enqueue("push", {"via": f"c{n:02d}"}) for n in range(GROUPS)]
+    kill(dash.app, ids, "HTTP 503")  # with charge's group: one more than the page shows
+    shown = dash.client().get("/dashboard/dead").text
+    assert shown.count('<section class="card group">') == GROUPS
+    assert "there are others: narrow by connection or time" in shown
+    assert "charge" in shown  # the largest group (3 dead jobs) is among them
+    fewer = dash.client().get("/dashboard/dead?connection=c07").text
+    assert fewer.count('<section class="card group">') == 1 and "there are others" not in fewer
 
 
 def pause_and_resume_a_connection(dash: Dash) -> None:

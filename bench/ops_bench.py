@@ -11,9 +11,11 @@ bearer token; then every path of `PATHS` (or `--paths`, plus `--extra-paths`) is
 `--requests` times, round-robin over the paths (so a noisy spell hits them all), after one
 warm-up each, one request at a time over one keep-alive aiohttp session: p50 and p95 per path.
 A path may hold `{since}` (an ISO time one hour ago), `{mid}` (the middle job id, a keyset page
-deep in the table) and `{key}` (a key the store holds); the dashboard's pages are paths like
-any other (`--extra-paths /dashboard/jobs`; the token goes as `Authorization: Bearer` and as the
-`conveyor_token` cookie).
+deep in the table), `{key}` (a key the store holds) and `{dead}` (the newest dead job, a detail
+page with its attempts). The dashboard's pages (`DASHBOARD_PATHS`, measured by default) are paths
+like any other: the client logs in as a browser does (POST /dashboard/login with the token, the
+signed `conveyor_session` cookie it sets sent with every request; the API gets the bearer
+header), and a page that does not answer 200 stops the run (a login redirect is not a page).
 
 Worker slowdown (largest N only): `--worker-jobs` no-op jobs (priority 1, so ahead of the
 filled store's queued jobs) drained by one `conveyor worker --concurrency 100` process, the rate
@@ -68,11 +70,30 @@ PATHS = (
     "/api/sync/runs",
     "/metrics",
 )
-# The dashboard's pages, measured and polled like the API's listings once the dashboard is
-# merged (e.g. "/dashboard/jobs?state=dead", "/dashboard/jobs?before={mid}"); `--extra-paths`
-# adds more for one run.
-DASHBOARD_PATHS: tuple[str, ...] = ()
+# The dashboard's pages, measured and polled like the API's listings (the live stream,
+# /dashboard/events, is not a page: left out); `--extra-paths` adds more for one run.
+DASHBOARD_PATHS: tuple[str, ...] = (
+    "/dashboard/",
+    "/dashboard/jobs",
+    "/dashboard/jobs?before={mid}",
+    "/dashboard/jobs?state=dead",
+    "/dashboard/jobs?state=dead&before={mid}",
+    "/dashboard/jobs?task=task_07&before={mid}",
+    "/dashboard/jobs?queue=queue_5",
+    "/dashboard/jobs?key={key}",
+    "/dashboard/jobs?state=dead&task=task_07&error=timed",
+    "/dashboard/jobs/{dead}",
+    "/dashboard/dead",
+    "/dashboard/dead?since={since}",
+    "/dashboard/dead?connection=shop",
+    "/dashboard/blocked",
+    "/dashboard/connections",
+    "/dashboard/schedules",
+    "/dashboard/sync",
+    "/dashboard/batches",
+)
 WORKER_CONCURRENCY = 100
+SESSION_COOKIE = "conveyor_session"  # conveyor.web.dashboard.session.COOKIE
 
 
 def free_port() -> int:
@@ -123,10 +144,12 @@ class Store:
             "SELECT key FROM conveyor_jobs WHERE key IS NOT NULL ORDER BY id DESC LIMIT 1"
         )
         since = datetime.fromtimestamp(time.time() - 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        dead = self.query("SELECT max(id) FROM conveyor_jobs WHERE state = 'dead'")[0][0]
         return {
             "mid": str(((low or 1) + (high or 1)) // 2 or 1),
             "key": key[0][0] if key else "customer:1",
             "since": since,
+            "dead": str(dead or low or 1),
         }
 
     def token(self) -> str:
@@ -197,22 +220,47 @@ def expand(paths: Sequence[str], values: dict[str, str]) -> list[str]:
     return [path.format(**values) for path in paths]
 
 
+async def log_in(session: aiohttp.ClientSession, token: str) -> str:
+    """The dashboard's session cookie, got as a browser gets it: the login form posted with
+    the token (no CSRF field: there is no session yet), the signed cookie read off the 303."""
+    form = {"token": token, "next": "/dashboard/"}
+    async with session.post("/dashboard/login", data=form, allow_redirects=False) as answer:
+        await answer.read()
+        cookie = answer.cookies.get(SESSION_COOKIE)
+        if answer.status != 303 or cookie is None:
+            raise RuntimeError(f"dashboard login failed: HTTP {answer.status}")
+        return cookie.value
+
+
+async def _client(base: str, token: str) -> aiohttp.ClientSession:
+    """One keep-alive session carrying the bearer token (the API) and the dashboard's session
+    cookie, sent as a header: aiohttp's cookie jar keeps none from a bare IP address."""
+    session = aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {token}"})
+    try:
+        cookie = await log_in(session, token)
+    except BaseException:
+        await session.close()
+        raise
+    session.headers["Cookie"] = f"{SESSION_COOKIE}={cookie}"
+    return session
+
+
 async def _measure(
     base: str, token: str, paths: Sequence[str], requests: int
 ) -> dict[str, dict[str, Any]]:
-    headers = {"Authorization": f"Bearer {token}"}
     times: dict[str, list[float]] = {path: [] for path in paths}
     statuses: dict[str, set[int]] = {path: set() for path in paths}
-    cookies = {"conveyor_token": token}
-    async with aiohttp.ClientSession(base, headers=headers, cookies=cookies) as session:
+    async with await _client(base, token) as session:
         for round_no in range(requests + 1):
             for path in paths:
                 start = time.perf_counter()
-                async with session.get(path) as answer:
+                async with session.get(path, allow_redirects=False) as answer:
                     await answer.read()
                     statuses[path].add(answer.status)
                 if round_no:  # the first round warms up
                     times[path].append((time.perf_counter() - start) * 1000)
+                elif path.startswith("/dashboard") and answer.status != 200:
+                    raise RuntimeError(f"{path}: HTTP {answer.status}, not a page")
     return {
         path: {
             "p50_ms": round(statistics.median(values), 1),
@@ -237,8 +285,7 @@ class Poller:
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     async def _run(self) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with aiohttp.ClientSession(self.base, headers=headers) as session:
+        async with await _client(self.base, self.token) as session:
             while not self.stop.is_set():
                 began = time.monotonic()
                 for path in self.paths:

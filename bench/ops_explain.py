@@ -1,5 +1,6 @@
-"""The plans of the operator listings' queries on a filled store, as docs/operations-performance.md
-shows them: `EXPLAIN (ANALYZE, COSTS OFF)` on PostgreSQL, `EXPLAIN QUERY PLAN` on SQLite.
+"""The plans of the operator listings' and the dashboard's queries on a filled store, as
+docs/operations-performance.md shows them: `EXPLAIN (ANALYZE, COSTS OFF)` on PostgreSQL,
+`EXPLAIN QUERY PLAN` on SQLite.
 
     python -m bench.ops_explain URL     (a store filled by bench/ops_fill.py)
 
@@ -58,6 +59,7 @@ def sqlite_plans(path: str) -> list[tuple[str, str]]:
             {"now": time.time(), "final_window": FINAL_WINDOW},
         ),
         "GET /api/blocked-keys": (q["blocked_keys"], {"limit": 100}),
+        **dashboard(q, "sqlite", since),
     }
     for label, (sql, params) in extra.items():
         plan = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
@@ -76,11 +78,47 @@ def postgres_plans(url: str) -> list[tuple[str, str]]:
         ]
         runs.append(("GET /api/stats, /metrics (stats)", q["stats"], {"final_window": 3600}))
         runs.append(("GET /api/blocked-keys", q["blocked_keys"], {"limit": 100}))
+        runs += [(label, sql, params) for label, (sql, params) in dashboard(q, "pg", since).items()]
         for label, sql, params in runs:
             conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)  # warm
             rows = conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params).fetchall()
             out.append((label, "\n".join(row[0] for row in rows)))
     return out
+
+
+def dashboard(q: dict[str, str], dialect: str, since: float) -> dict[str, tuple[str, Any]]:
+    """The dashboard's own reads (the listing's are the API's above): the overview's and the
+    dead page's, with the filled store's biggest dead group (task_00, no connection)."""
+    sqlite = dialect == "sqlite"
+    equal = "= :error_class" if sqlite else "= %(error_class)s"
+    window = (
+        "AND finished_at >= :since"
+        if sqlite
+        else "AND finished_at >= to_timestamp(%(since)s::double precision)"
+    )
+    group = {"task": "task_00", "connection": None, "error_class": "ConnectionError", "limit": 5}
+    in_group = q["overview_dead_in_group"]
+    groups = q["overview_dead_groups"]
+    every = {"limit": 21, "connection": None, "since": None}
+    return {
+        "dashboard /: oldest wait per queue and state": (q["overview_oldest"], {}),
+        "dashboard /: runnable jobs no worker serves": (q["runnable_counts"], {}),
+        "dashboard /: throughput (1 h)": (q["overview_finished"], {"since": since}),
+        "dashboard /dead: groups": (groups.format(since=""), every),
+        "dashboard /dead?since: groups": (groups.format(since=window), {**every, "since": since}),
+        "dashboard /dead?connection=shop: groups": (
+            groups.format(since=""),
+            {**every, "connection": "shop"},
+        ),
+        "dashboard /dead: a group's latest": (
+            in_group.format(connection="IS NULL", error_class=equal, since=""),
+            {**group, "since": None},
+        ),
+        "dashboard /dead?since: a group's latest": (
+            in_group.format(connection="IS NULL", error_class=equal, since=window),
+            {**group, "since": since},
+        ),
+    }
 
 
 def _values(execute: Any, mark: str) -> tuple[str, int, float]:

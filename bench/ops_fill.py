@@ -6,8 +6,9 @@ built again after it (their definitions read from the catalogue, so a new migrat
 rebuilt too), then ANALYZE. The mix (`STATES`): mostly succeeded, some dead with an error
 record, some cancelled, queued (half of them due later), retrying, running, and waiting jobs
 behind the keys of dead keyed jobs (the blocked keys); `TASKS` tasks and `QUEUES` queues with
-skewed popularity, a key on one job in ten out of `KEYS`, created over the last `DAYS` days in
-id order. Deterministic for a given N (one seeded random generator).
+skewed popularity, a key on one job in ten out of `KEYS`, one of `CONNECTIONS` on one job in
+three, created over the last `DAYS` days in id order. Deterministic for a given N (one seeded
+random generator).
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ DAYS = 30
 COLUMNS = (
     "task", "queue", "payload", "key", "leads_key", "priority", "state", "attempts",
     "max_attempts", "run_at", "created_at", "started_at", "finished_at", "last_error", "errors",
+    "connection",
 )  # fmt: skip
+# The connections a job may be for (one job in three is): the dead-letter groups split by them.
+CONNECTIONS = ("shop", "erp", "crm", "mail")
 ERRORS = ("ConnectionError: remote unreachable", "DeliveryError: HTTP 500", "ValueError: bad row",
           "TimeoutError: read timed out")  # fmt: skip
 
@@ -49,6 +53,7 @@ def queue_name(i: int) -> str:
 def rows(n: int, now: float | None = None, seed: int = 7) -> Iterator[tuple[Any, ...]]:
     """N job rows (COLUMNS order), times as epoch seconds, oldest first."""
     rng = random.Random(seed)
+    by = random.Random(seed + 1)  # the connections: the other columns as they were without them
     now = time.time() if now is None else now
     start = now - DAYS * 86400
     step = (now - 60 - start) / max(n, 1)
@@ -65,6 +70,7 @@ def rows(n: int, now: float | None = None, seed: int = 7) -> Iterator[tuple[Any,
         task = task_name(min(int(rng.paretovariate(1.2)) - 1, TASKS - 1))
         queue = queue_name(min(int(rng.paretovariate(1.5)) - 1, QUEUES - 1))
         key = f"customer:{rng.randrange(KEYS)}" if rng.random() < 0.1 else None
+        connection = CONNECTIONS[by.randrange(len(CONNECTIONS))] if by.random() < 0.3 else None
         if state == "waiting":
             if not dead_keys:
                 state = "succeeded"
@@ -90,7 +96,7 @@ def rows(n: int, now: float | None = None, seed: int = 7) -> Iterator[tuple[Any,
             errors = json.dumps([record])
         payload = json.dumps({"order": i, "customer": rng.randrange(KEYS)})
         yield (task, queue, payload, key, False, 0, state, attempts, 5, run_at, created, started,
-               finished, error, errors)  # fmt: skip
+               finished, error, errors, connection)  # fmt: skip
 
 
 def fill(url: str, n: int, now: float | None = None) -> float:

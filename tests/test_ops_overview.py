@@ -45,11 +45,12 @@ def test_oldest_waits_and_dead_groups(app_with_jobs: Conveyor) -> None:
     waits = ops.oldest_waits()
     assert set(waits) == {"mail"} and set(waits["mail"]) == {"queued"}
     assert 0 <= waits["mail"]["queued"] < 60
-    groups = [(g.task, g.error_class, g.count) for g in ops.dead_groups()]
-    assert groups == [("charge", "RuntimeError", 2), ("mail", "ValueError", 1)]
-    dead = ops.dead_in_group("charge", "RuntimeError")
+    groups = [(g.task, g.connection, g.error_class, g.count) for g in ops.dead_groups()]
+    assert groups == [("charge", None, "RuntimeError", 2), ("mail", None, "ValueError", 1)]
+    dead = ops.dead_in_group("charge", None, "RuntimeError")
     assert [job.payload["n"] for job in dead] == [3, 1]
-    assert len(ops.dead_in_group("charge", "RuntimeError", limit=0)) == 1  # at least one
+    assert len(ops.dead_in_group("charge", None, "RuntimeError", limit=0)) == 1  # at least one
+    assert ops.dead_in_group("charge", "shop", "RuntimeError") == []
 
 
 def test_the_error_filter_acts_on_what_it_lists(app_with_jobs: Conveyor) -> None:

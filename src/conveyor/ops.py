@@ -126,6 +126,10 @@ class Operations:
             raise JobNotFound(f"no job with id {check.show(job_id)}")
         return self.store.get(job_id)
 
+    def get_jobs(self, job_ids: Sequence[int]) -> dict[int, Job]:
+        """{id: job} of these ids, one read (an id not found is left out)."""
+        return {job.id: job for job in self.store.jobs_by_id(check.job_ids(job_ids))}
+
     def list_jobs(self, filter: JobFilter | None = None, **filters: Any) -> list[Job]:
         """Jobs, newest first: `filter`, or its fields as keywords (state, task, queue, key,
         connection, error: text in the last error, since, before_id, limit: 50)."""
@@ -192,15 +196,25 @@ class Operations:
             ages.setdefault(queue, {})[state] = max(0.0, now - created)
         return ages
 
-    def dead_groups(self, since: float | None = None, limit: int = 200) -> list[DeadGroup]:
-        """Dead jobs (dead since `since`) per task and error class, the largest groups first."""
-        return self.store.dead_groups(since, min(max(limit, 1), BULK_LIMIT))
+    def dead_groups(
+        self, since: float | None = None, limit: int = 200, connection: str | None = None
+    ) -> list[DeadGroup]:
+        """Dead jobs (dead since `since`; of one connection if given) per task, connection and
+        error class, the largest groups first."""
+        return self.store.dead_groups(since, min(max(limit, 1), BULK_LIMIT), connection)
 
     def dead_in_group(
-        self, task: str, error_class: str, since: float | None = None, limit: int = 50
+        self,
+        task: str,
+        connection: str | None,
+        error_class: str,
+        since: float | None = None,
+        limit: int = 50,
     ) -> list[Job]:
-        """One group's dead jobs, newest first (`limit` up to BULK_LIMIT, for a bulk action)."""
-        return self.store.dead_in_group(task, error_class, since, min(max(limit, 1), BULK_LIMIT))
+        """One group's dead jobs, newest first (`limit` up to BULK_LIMIT, for a bulk action);
+        `connection` None: the group of jobs for no connection."""
+        limit = min(max(limit, 1), BULK_LIMIT)
+        return self.store.dead_in_group(task, connection, error_class, since, limit)
 
     def stats(self) -> Stats:
         workers = self.workers()

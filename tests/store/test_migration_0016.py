@@ -14,6 +14,7 @@ import pytest
 from conveyor.job import JobFilter
 from conveyor.store import open_store
 
+from .test_migration_0019 import undo_0019
 from .test_schema import _sql
 
 BEFORE = [
@@ -35,8 +36,8 @@ LATER_INDEXES = (
 
 @pytest.fixture
 def before_0016(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A database migrated to the latest, then taken back to just before 0016 (0017 undone
-    too), with old jobs."""
+    """A database migrated to the latest, then taken back to just before 0016 (0017 and 0019
+    undone too), with old jobs."""
     if database_url.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'old.db'}"
     else:
@@ -47,7 +48,8 @@ def before_0016(database_url: str, tmp_path: Path) -> Iterator[str]:
     store = open_store(url)
     store.migrate()
     store.close()
-    for later in LATER_INDEXES:  # 0017 too: migrations run in order only
+    undo_0019(url)  # the later migrations too: they run in order only
+    for later in LATER_INDEXES:
         _sql(url, f"DROP INDEX {later}")
     _sql(url, "DELETE FROM conveyor_migrations WHERE version >= 17")  # the later ones run again
     _sql(url, "DROP INDEX conveyor_jobs_connection")

@@ -1,17 +1,21 @@
 """The overview slice, every backend: finished jobs per minute from a time on, the oldest
-unfinished job per queue and state, dead jobs grouped by task and error class; and the jobs
-listing's error-text filter."""
+unfinished job per queue and state, dead jobs grouped by task, connection and error class; and
+the jobs listing's error-text filter."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from conveyor.job import JobFilter, Outcome
 from conveyor.store import Store
 
-from .helpers import claim, new, succeed
+from .helpers import claim, fail, new, succeed
 
 
-def die(store: Store, error_type: str, message: str, task: str = "t") -> int:
-    [job_id] = store.enqueue([new(task, max_attempts=1)])
+def die(
+    store: Store, error_type: str, message: str, task: str = "t", connection: str | None = None
+) -> int:
+    [job_id] = store.enqueue([replace(new(task, max_attempts=1), connection=connection)])
     [job] = [j for j in claim(store) if j.id == job_id]
     error = {"attempt": 1, "type": error_type, "message": message}
     store.complete([Outcome(job.id, job.token, "dead", error=error)])
@@ -49,19 +53,47 @@ def test_dead_jobs_grouped_by_task_and_error_class(store: Store) -> None:
     second = die(store, "RuntimeError", "card declined 2")
     other = die(store, "ValueError", "no address", task="ship")
     groups = store.dead_groups(None, 10)
-    assert [(g.task, g.error_class, g.count) for g in groups] == [
-        ("t", "RuntimeError", 2),
-        ("ship", "ValueError", 1),
+    assert [(g.task, g.connection, g.error_class, g.count) for g in groups] == [
+        ("t", None, "RuntimeError", 2),
+        ("ship", None, "ValueError", 1),
     ]
-    assert groups[0].sample in ("card declined 1", "card declined 2")
+    assert (groups[0].sample, groups[0].newest_id) == ("card declined 2", second)
     assert groups[0].first_at <= groups[0].last_at
-    assert [j.id for j in store.dead_in_group("t", "RuntimeError", None, 10)] == [second, first]
-    assert [j.id for j in store.dead_in_group("ship", "ValueError", None, 10)] == [other]
-    assert store.dead_in_group("t", "ValueError", None, 10) == []
+    assert [j.id for j in store.dead_in_group("t", None, "RuntimeError", None, 10)] == [
+        second,
+        first,
+    ]
+    assert [j.id for j in store.dead_in_group("ship", None, "ValueError", None, 10)] == [other]
+    assert store.dead_in_group("t", None, "ValueError", None, 10) == []
     later = store.clock() + 3600
     assert store.dead_groups(later, 10) == []
-    assert store.dead_in_group("t", "RuntimeError", later, 10) == []
-    assert len(store.dead_in_group("t", "RuntimeError", None, 1)) == 1
+    assert store.dead_in_group("t", None, "RuntimeError", later, 10) == []
+    assert len(store.dead_in_group("t", None, "RuntimeError", None, 1)) == 1
+
+
+def test_dead_groups_split_by_connection_and_filter_by_it(store: Store) -> None:
+    bare = die(store, "DeliveryError", "HTTP 500")
+    shop = [die(store, "DeliveryError", f"HTTP 50{n}", connection="shop") for n in range(3)]
+    erp = die(store, "DeliveryError", "HTTP 502", connection="erp")
+    store.enqueue([new()])  # an error record without a type: the '' class
+    for job in claim(store):
+        fail(store, job)
+    found = [(g.connection, g.error_class, g.count) for g in store.dead_groups(None, 10)]
+    assert found == [
+        ("shop", "DeliveryError", 3),
+        (None, "", 1),
+        (None, "DeliveryError", 1),
+        ("erp", "DeliveryError", 1),
+    ]
+    [only] = store.dead_groups(None, 10, connection="shop")
+    assert (only.connection, only.count, only.newest_id) == ("shop", 3, shop[-1])
+    assert store.dead_groups(None, 10, connection="nowhere") == []
+    group = store.dead_in_group("t", "shop", "DeliveryError", None, 10)
+    assert [j.id for j in group] == shop[::-1]
+    assert [j.id for j in store.dead_in_group("t", "erp", "DeliveryError", None, 10)] == [erp]
+    assert [j.id for j in store.dead_in_group("t", None, "DeliveryError", None, 10)] == [bare]
+    [unclassed] = store.dead_in_group("t", None, "", None, 10)
+    assert "type" not in unclassed.errors[-1] and unclassed.id not in (bare, erp, *shop)
 
 
 def test_the_listing_finds_jobs_by_a_text_in_their_last_error(store: Store) -> None:
@@ -72,3 +104,14 @@ def test_the_listing_finds_jobs_by_a_text_in_their_last_error(store: Store) -> N
     assert [j.id for j in store.list_jobs(JobFilter(error="order 7", state="dead"))] == [declined]
     assert store.list_jobs(JobFilter(error="100%")) == []
     assert len(store.list_jobs(JobFilter())) == 3
+
+
+def test_jobs_by_id_reads_the_ones_still_there(store: Store) -> None:
+    ids = store.enqueue([new(), new(queue="mail"), new()])
+    store.delete([ids[1]])
+    found = store.jobs_by_id([ids[2], ids[1], ids[0], 10**9])
+    assert sorted((job.id, job.queue) for job in found) == [
+        (ids[0], "default"),
+        (ids[2], "default"),
+    ]
+    assert store.jobs_by_id([]) == []

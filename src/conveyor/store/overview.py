@@ -1,9 +1,11 @@
 """The overview slice: the aggregate reads an operator's screen needs (throughput per minute,
-the oldest unfinished job per queue and state, dead jobs grouped by task and error class), each
-one indexed query. SQL: `sql/<dialect>/overview.sql`; tests: `tests/store/test_overview.py`.
+the oldest unfinished job per queue and state, dead jobs grouped by task, connection and error
+class), each one indexed query. SQL: `sql/<dialect>/overview.sql`; tests:
+`tests/store/test_overview.py`.
 
 The error class of a job is the `type` of its last attempt record (`RuntimeError`,
-`PermanentStatus`): messages carry ids and would make one group per job.
+`PermanentStatus`): messages carry ids and would make one group per job. It is the generated
+column `error_class` (migration 0019), so the groups' index holds it.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from ..job import Job
 
 @dataclass(frozen=True)
 class DeadGroup:
-    """Dead jobs of one task and error class: how many, first and last death, one message."""
+    """Dead jobs of one task, connection (None: jobs for none) and error class ('': none
+    recorded): how many, first and last death, the newest one's id and last error."""
 
     task: str
+    connection: str | None
     error_class: str
     count: int
     first_at: float
     last_at: float
     sample: str | None
+    newest_id: int
 
 
 class OverviewStore:
@@ -34,12 +39,24 @@ class OverviewStore:
         """(queue, state, created_at of its oldest job) for every unfinished state."""
         raise NotImplementedError
 
-    def dead_groups(self, since: float | None, limit: int) -> list[DeadGroup]:
-        """Dead jobs (dead since `since`) per task and error class, the largest first."""
+    def dead_groups(
+        self, since: float | None, limit: int, connection: str | None = None
+    ) -> list[DeadGroup]:
+        """Dead jobs (dead since `since`; for `connection` alone if given) per task, connection
+        and error class, the largest first."""
         raise NotImplementedError
 
     def dead_in_group(
-        self, task: str, error_class: str, since: float | None, limit: int
+        self,
+        task: str,
+        connection: str | None,
+        error_class: str,
+        since: float | None,
+        limit: int,
     ) -> list[Job]:
         """The dead jobs of one group (dead since `since`), newest first."""
+        raise NotImplementedError
+
+    def jobs_by_id(self, job_ids: list[int]) -> list[Job]:
+        """These jobs (the ones still there), in one read: a page showing many by id."""
         raise NotImplementedError

@@ -3,6 +3,8 @@ epoch seconds from both)."""
 
 from __future__ import annotations
 
+import json
+
 from ..job import Job
 from .overview import DeadGroup, OverviewStore
 from .shared import SQLStore
@@ -19,19 +21,72 @@ class SQLOverview(SQLStore, OverviewStore):
             rows = cur.execute(self._q["overview_oldest"]).fetchall()
         return [(str(r[0]), str(r[1]), float(r[2])) for r in rows]
 
-    def dead_groups(self, since: float | None, limit: int) -> list[DeadGroup]:
+    def dead_groups(
+        self, since: float | None, limit: int, connection: str | None = None
+    ) -> list[DeadGroup]:
+        params = {"since": since, "limit": limit, "connection": connection}
         with self._read() as cur:
-            rows = cur.execute(
-                self._q["overview_dead_groups"], {"since": since, "limit": limit}
-            ).fetchall()
+            sql = self._q["overview_dead_groups"].format(since=self._since(since))
+            rows = cur.execute(sql, params).fetchall()
+            # The sample: the newest job's last error, read apart (the grouping reads the
+            # index alone; a max(last_error) read every dead job's row).
+            newest = [int(r[6]) for r in rows]
+            ids: object = json.dumps(newest) if self.dialect == "sqlite" else newest
+            samples = dict(cur.execute(self._q["overview_dead_samples"], {"ids": ids}).fetchall())
         return [
-            DeadGroup(str(r[0]), str(r[1]), int(r[2]), float(r[3]), float(r[4]), r[5]) for r in rows
+            DeadGroup(
+                str(r[0]),
+                r[1],
+                str(r[2]),
+                int(r[3]),
+                float(r[4]),
+                float(r[5]),
+                samples.get(int(r[6])),
+                int(r[6]),
+            )
+            for r in rows
         ]
 
     def dead_in_group(
-        self, task: str, error_class: str, since: float | None, limit: int
+        self,
+        task: str,
+        connection: str | None,
+        error_class: str,
+        since: float | None,
+        limit: int,
     ) -> list[Job]:
-        params = {"task": task, "error_class": error_class, "since": since, "limit": limit}
+        params = {
+            "task": task,
+            "connection": connection,
+            "error_class": error_class or None,  # '': the jobs without one
+            "since": since,
+            "limit": limit,
+        }
+        sql = self._q["overview_dead_in_group"].format(
+            connection=self._equals("connection", connection),
+            error_class=self._equals("error_class", error_class or None),
+            since=self._since(since),
+        )
         with self._read(records=True) as cur:
-            rows = cur.execute(self._q["overview_dead_in_group"], params).fetchall()
+            rows = cur.execute(sql, params).fetchall()
         return [self._job(row) for row in rows]
+
+    def jobs_by_id(self, job_ids: list[int]) -> list[Job]:
+        ids: object = json.dumps(job_ids) if self.dialect == "sqlite" else job_ids
+        with self._read(records=True) as cur:
+            rows = cur.execute(self._q["overview_jobs_by_id"], {"ids": ids}).fetchall()
+        return [self._job(row) for row in rows]
+
+    def _equals(self, name: str, value: str | None) -> str:
+        """`= <the parameter>`, or `IS NULL`: each an index condition, in any plan."""
+        if value is None:
+            return "IS NULL"
+        return f"= :{name}" if self.dialect == "sqlite" else f"= %({name})s"
+
+    def _since(self, since: float | None) -> str:
+        """The `since` range on finished_at, or nothing: an index condition in any plan."""
+        if since is None:
+            return ""
+        if self.dialect == "sqlite":
+            return "AND finished_at >= :since"
+        return "AND finished_at >= to_timestamp(%(since)s::double precision)"

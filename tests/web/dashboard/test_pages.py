@@ -16,6 +16,7 @@ import pytest
 from conveyor import Bearer, Conveyor
 from conveyor.job import Outcome
 from conveyor.web.dashboard import dashboard_app
+from conveyor.web.dashboard.dead import GROUPS
 
 from ..conftest import running
 from .client import Client
@@ -258,6 +259,53 @@ def test_bulk_and_group_actions(dash: Dash) -> None:
     assert set(dash.app.ops.states(extra).values()) == {"cancelled"}
     unfiltered = client.post("/dashboard/jobs/bulk", {"csrf": csrf, "action": "retry-matching"})
     assert "Choose+a+filter" in unfiltered.location
+
+
+def test_dead_groups_split_and_filter_by_connection(dash: Dash) -> None:
+    @dash.app.task(max_attempts=1, connection=lambda payload: payload["via"])
+    def push(payload: dict[str, str]) -> None: ...
+
+    shop = [dash.app.enqueue("push", {"via": "shop", "n": str(n)}) for n in range(2)]
+    erp = dash.app.enqueue("push", {"via": "erp"})
+    kill(dash.app, [*shop, erp], "HTTP 503")
+    client = dash.client()
+    shown = client.get("/dashboard/dead").text
+    heads = re.findall(r'<h2><span class="mono">(\w+)</span> · <span class="mono connection">'
+                       r'([^<]+)</span> · <span class="err">(\w+)', shown)  # fmt: skip
+    assert sorted(heads) == [
+        ("charge", "(no connection)", "RuntimeError"),
+        ("push", "erp", "RuntimeError"),
+        ("push", "shop", "RuntimeError"),
+    ]
+    only = client.get("/dashboard/dead?connection=erp").text
+    assert f'/jobs/{erp}"' in only
+    assert "charge" not in re.sub(r"<option[^>]*>[^<]*</option>", "", only.split("</form>", 1)[1])
+    assert f'/jobs/{shop[0]}"' not in only and 'name="connection" value="erp"' in only
+    csrf = client.get("/dashboard/").csrf()
+    group = {"csrf": csrf, "action": "cancel", "task": "push", "error_class": "RuntimeError"}
+    done = client.post("/dashboard/dead/group", {**group, "connection": "shop"})
+    assert "2+dead+push+%28shop%29+jobs+cancelled" in done.location
+    assert dash.app.ops.states([*shop, erp]) == {shop[0]: "cancelled", shop[1]: "cancelled",
+                                                  erp: "dead"}  # fmt: skip
+    none = client.post("/dashboard/dead/group", {**group, "connection": ""})  # push without one
+    assert "0+dead+push+jobs+cancelled" in none.location
+    assert dash.app.ops.states([erp]) == {erp: "dead"}
+    listed = client.get("/dashboard/jobs?state=dead&connection=erp").text
+    assert sorted(set(int(i) for i in re.findall(r'data-job="(\d+)"', listed))) == [erp]
+
+
+def test_the_dead_page_shows_the_largest_groups_and_says_there_are_more(dash: Dash) -> None:
+    @dash.app.task(max_attempts=1, connection=lambda payload: payload["via"])
+    def push(payload: dict[str, str]) -> None: ...
+
+    ids = [dash.app.enqueue("push", {"via": f"c{n:02d}"}) for n in range(GROUPS)]
+    kill(dash.app, ids, "HTTP 503")  # with charge's group: one more than the page shows
+    shown = dash.client().get("/dashboard/dead").text
+    assert shown.count('<section class="card group">') == GROUPS
+    assert "there are others: narrow by connection or time" in shown
+    assert "charge" in shown  # the largest group (3 dead jobs) is among them
+    fewer = dash.client().get("/dashboard/dead?connection=c07").text
+    assert fewer.count('<section class="card group">') == 1 and "there are others" not in fewer
 
 
 def pause_and_resume_a_connection(dash: Dash) -> None:

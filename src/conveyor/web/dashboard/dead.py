@@ -1,17 +1,18 @@
-"""The dead-letter page (dead jobs grouped by task and error class: retry or cancel one, the
-ticked ones, or every dead job of a group since a time) and the blocked keys (each with the dead
-job that holds it: retry it, with an edited payload if need be, or cancel it)."""
+"""The dead-letter page (dead jobs grouped by task, connection and error class, all of them or
+one connection's: retry or cancel one, the ticked ones, or every dead job of a group since a
+time) and the blocked keys (each with the dead job that holds it: retry it, with an edited
+payload if need be, or cancel it)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
-from ...errors import JobNotFound
 from ...ops import BULK_LIMIT, CANCEL, RETRY
 from .common import CheckedForm, CurrentSession, back, clean, page, redactor
 from .jobs import act, form_ids
@@ -19,8 +20,8 @@ from .jobs import act, form_ids
 if TYPE_CHECKING:
     from ...app import Conveyor
 
-GROUPS = 50  # groups shown
-PER_GROUP = 20  # newest jobs shown under each group
+GROUPS = 20  # groups shown, the largest (the others: narrow by connection or time)
+PER_GROUP = 5  # newest jobs shown under each group (the rest: a link to the jobs listing)
 GROUP_ACTIONS = {"retry": RETRY, "cancel": CANCEL}
 
 
@@ -49,19 +50,28 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
     @router.get("/dead")
     def dead(request: Request, session: CurrentSession) -> HTMLResponse:
         since = parse_since(request.query_params.get("since"))
+        connection = clean(request.query_params.get("connection"))
         redact = redactor(conveyor)
         groups: list[dict[str, Any]] = []
-        found = ops.dead_groups(since, GROUPS)
+        found = ops.dead_groups(since, GROUPS + 1, connection)  # one more: are there others?
+        more, found = len(found) > GROUPS, found[:GROUPS]
         for group in found:
-            jobs = ops.dead_in_group(group.task, group.error_class, since, PER_GROUP)
+            jobs = ops.dead_in_group(
+                group.task, group.connection, group.error_class, since, PER_GROUP
+            )
             groups.append({"group": group, "sample": redact(group.sample), "jobs": jobs})
+        kept = {"since": since_field(since), "connection": connection or ""}
         return page(
             request,
             "dead.html",
             session,
             groups=groups,
             since=since_field(since),
+            connection=connection or "",
+            connections=sorted(conveyor.connections),
+            query=urlencode({k: v for k, v in kept.items() if v}),  # the page's filters
             dead_total=sum(group.count for group in found),
+            more=more,
         )
 
     @router.post("/dead/selected")
@@ -74,29 +84,33 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
 
     @router.post("/dead/group")
     def group(request: Request, posted: CheckedForm) -> Response:
-        """Every dead job of one task and error class (dead since `since`, if given)."""
+        """Every dead job of one task, connection (blank: none) and error class (dead since
+        `since`, if given)."""
         form: FormData = posted.form
         action = GROUP_ACTIONS.get(str(form.get("action", "")))
         task, error_class = clean(form.get("task")), clean(form.get("error_class")) or ""
+        connection = clean(form.get("connection"))
         if action is None or task is None:
             return back(request, form, "/dead", "Unknown action or group.")
         since = parse_since(form.get("since"))
         if isinstance(form.get("since"), str) and str(form.get("since")).strip() and since is None:
             return back(request, form, "/dead", "Unreadable time: nothing done.")
-        jobs = ops.dead_in_group(task, error_class, since, BULK_LIMIT)
+        jobs = ops.dead_in_group(task, connection, error_class, since, BULK_LIMIT)
         ids = [job.id for job in jobs]
         done = ops.retry(ids) if action is RETRY else ops.cancel(ids)
         noun = "job" if len(done) == 1 else "jobs"
-        return back(request, form, "/dead", f"{len(done)} dead {task} {noun} {action.past}.")
+        what = f"{task} ({connection})" if connection else task
+        return back(request, form, "/dead", f"{len(done)} dead {what} {noun} {action.past}.")
 
     @router.get("/blocked")
     def blocked(request: Request, session: CurrentSession) -> HTMLResponse:
         redact = redactor(conveyor)
         rows = []
-        for item in ops.blocked_keys(100):
-            try:
-                job = ops.get_job(item.job_id)
-            except JobNotFound:  # deleted since the keys were read
+        found = ops.blocked_keys(100)
+        jobs = ops.get_jobs([item.job_id for item in found])  # one read, not one per key
+        for item in found:
+            job = jobs.get(item.job_id)
+            if job is None:  # deleted since the keys were read
                 continue
             rows.append({"blocked": item, "job": job, "error": redact(item.last_error)})
         return page(request, "blocked.html", session, rows=rows)

@@ -1,6 +1,6 @@
-"""Jobs: the filtered listing (state, task, queue, key, error text; keyset pages), one job with
-its attempts, and the actions on one job or many (retry, with an edited payload for one;
-cancel; delete)."""
+"""Jobs: the filtered listing (state, task, queue, key, connection, error text; keyset pages),
+one job with its attempts, and the actions on one job or many (retry, with an edited payload
+for one; cancel; delete)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ...ops import Operations
 
 PAGE_SIZE = 50
-FILTERS = ("state", "task", "queue", "key", "error")
+FILTERS = ("state", "task", "queue", "key", "connection", "error")
 ACTIONS = {"retry": RETRY, "cancel": CANCEL, "delete": DELETE}
 
 

@@ -32,6 +32,7 @@ TICK = 1.0  # seconds between two updates
 STREAM_FOR = 300.0  # seconds: then the stream ends and the browser reconnects (a fresh check)
 MAX_WATCHED = 200  # job ids one stream follows
 CHART_HEIGHT = 120
+NO_WORKER_SHOWN = 20  # task and queue pairs no worker serves listed (the largest), then a total
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def overview_router(conveyor: Conveyor) -> APIRouter:
             breakers=[breaker_state(b, redact) for b in ops.breakers()],
             holds=[hold_state(h, redact) for h in ops.holds()],
             workers=ops.workers(),
-            no_worker=ops.shared.jobs_without_worker(),
+            no_worker=sorted(ops.shared.jobs_without_worker(), key=lambda item: -item.jobs),
+            no_worker_shown=NO_WORKER_SHOWN,
         )
 
     @router.get("/events")

@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 18
+-- version: 19
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -38,7 +38,9 @@ CREATE TABLE conveyor_jobs (
     progress_done BIGINT,
     progress_total BIGINT,
     -- The connection a delivery, an RPC call or a task bound to one is for (0016).
-    connection TEXT
+    connection TEXT,
+    -- The error class of a dead job's last attempt (0019), for the dead-letter groups.
+    error_class TEXT GENERATED ALWAYS AS (errors -> -1 ->> 'type') STORED
 );
 
 -- The claim scans this, in claim order; only runnable rows are in it. It covers the claim's
@@ -57,14 +59,18 @@ CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (finished_at) WHERE finishe
 CREATE INDEX conveyor_jobs_connection ON conveyor_jobs (state, connection, finished_at)
     WHERE connection IS NOT NULL;
 -- The operator listings (0017): one index per filter, newest first; the `since` window's
--- unfinished jobs.
+-- unfinished jobs (with their state and queue, 0019: the oldest wait per queue and state).
 CREATE INDEX conveyor_jobs_state_id ON conveyor_jobs (state, id);
 CREATE INDEX conveyor_jobs_task ON conveyor_jobs (task, id);
 CREATE INDEX conveyor_jobs_queue ON conveyor_jobs (queue, id);
 CREATE INDEX conveyor_jobs_key_id ON conveyor_jobs (key, id) WHERE key IS NOT NULL;
-CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) WHERE finished_at IS NULL;
+CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) INCLUDE (state, queue)
+    WHERE finished_at IS NULL;
 -- The blocked keys: dead jobs that hold a key, oldest first (0018).
 CREATE INDEX conveyor_jobs_dead_keyed ON conveyor_jobs (id) WHERE state = 'dead' AND key IS NOT NULL;
+-- The dead-letter groups: task, connection, error class (0019).
+CREATE INDEX conveyor_jobs_dead_groups ON conveyor_jobs
+    (task, connection, error_class, finished_at, id) WHERE state = 'dead';
 
 -- Outlives the jobs it points to, so a pruned job's key still dedupes.
 CREATE TABLE conveyor_idempotency (

@@ -8,23 +8,40 @@ WHERE finished_at IS NOT NULL AND finished_at >= :since
 GROUP BY minute, state
 
 -- name: overview_oldest
-SELECT queue, state, min(created_at) FROM conveyor_jobs
-WHERE state IN ('waiting', 'queued', 'running', 'retrying')
-GROUP BY queue, state
+-- The oldest job of a queue and state is its smallest id (ids are given in creation order, by
+-- one writer at a time): min(id) from conveyor_jobs_state (state, queue and the rowid every
+-- index ends with), a covering walk of the unfinished jobs' entries, then those few rows.
+SELECT j.queue, j.state, j.created_at
+FROM (SELECT min(id) AS id FROM conveyor_jobs
+      WHERE state IN ('waiting', 'queued', 'running', 'retrying')
+      GROUP BY state, queue) AS oldest
+JOIN conveyor_jobs AS j ON j.id = oldest.id
 
 -- name: overview_dead_groups
-SELECT task, coalesce(json_extract(errors, '$[#-1].type'), '') AS error_class, count(*),
-       min(finished_at), max(finished_at), max(last_error)
+-- The dead jobs per task, connection and error class: a walk of conveyor_jobs_dead_groups (0019)
+-- alone, in its (task, connection, error_class) order; the largest groups sorted after.
+SELECT task, connection, coalesce(error_class, ''), count(*), min(finished_at), max(finished_at),
+       max(id)
 FROM conveyor_jobs
-WHERE state = 'dead' AND (:since IS NULL OR finished_at >= :since)
-GROUP BY task, error_class
-ORDER BY count(*) DESC, task, error_class
+WHERE state = 'dead' {since}
+  AND (:connection IS NULL OR connection = :connection)
+GROUP BY task, connection, conveyor_jobs.error_class
+ORDER BY count(*) DESC, task, coalesce(connection, ''), coalesce(conveyor_jobs.error_class, '')
 LIMIT :limit
 
+-- name: overview_dead_samples
+-- The groups' newest jobs' last errors (their ids from overview_dead_groups): one per group.
+SELECT id, last_error FROM conveyor_jobs WHERE id IN (SELECT value FROM json_each(:ids))
+
 -- name: overview_dead_in_group
+-- `{connection}`, `{error_class}`: `= :...`, or `IS NULL` for a group without one; `{since}`:
+-- a range on finished_at or nothing. The latest deaths first along conveyor_jobs_dead_groups
+-- (task, connection, error_class, finished_at, id), so a `since` stops the walk.
 SELECT * FROM conveyor_jobs
-WHERE state = 'dead' AND task = :task
-  AND coalesce(json_extract(errors, '$[#-1].type'), '') = :error_class
-  AND (:since IS NULL OR finished_at >= :since)
-ORDER BY id DESC
+WHERE state = 'dead' AND task = :task AND connection {connection}
+  AND error_class {error_class} {since}
+ORDER BY finished_at DESC, id DESC
 LIMIT :limit
+
+-- name: overview_jobs_by_id
+SELECT * FROM conveyor_jobs WHERE id IN (SELECT value FROM json_each(:ids))

@@ -1,7 +1,7 @@
 -- The SQLite schema as migrations/ leave it, all applied: read this, change it only by adding a
 -- migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here.
--- version: 18
+-- version: 19
 -- Timestamps are Unix epoch seconds (REAL), written by the application.
 
 CREATE TABLE conveyor_jobs (
@@ -39,7 +39,9 @@ CREATE TABLE conveyor_jobs (
     progress_done INTEGER,
     progress_total INTEGER,
     -- The connection a delivery, an RPC call or a task bound to one is for (0016).
-    connection TEXT
+    connection TEXT,
+    -- The error class of a dead job's last attempt (0019), for the dead-letter groups.
+    error_class TEXT GENERATED ALWAYS AS (json_extract(errors, '$[#-1].type')) VIRTUAL
 );
 
 -- The claim scans this, in claim order; only runnable rows are in it. It covers the claim's
@@ -66,6 +68,9 @@ CREATE INDEX conveyor_jobs_key_id ON conveyor_jobs (key, id) WHERE key IS NOT NU
 CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) WHERE finished_at IS NULL;
 -- The blocked keys: dead jobs that hold a key, oldest first (0018).
 CREATE INDEX conveyor_jobs_dead_keyed ON conveyor_jobs (id) WHERE state = 'dead' AND key IS NOT NULL;
+-- The dead-letter groups: task, connection, error class (0019).
+CREATE INDEX conveyor_jobs_dead_groups ON conveyor_jobs
+    (task, connection, error_class, finished_at, id) WHERE state = 'dead';
 
 -- Outlives the jobs it points to, so a pruned job's key still dedupes.
 CREATE TABLE conveyor_idempotency (

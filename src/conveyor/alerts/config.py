@@ -9,6 +9,7 @@
     [[alerts]]
     kind = "webhook"
     url = "https://hooks.slack.com/services/..."
+    kinds = ["breaker_opened", "digest"]   # only these alerts (leave it out: every alert)
 
     [alerting]   # what raises alerts besides the events (a table: [[alerts]] is taken)
     dead_letter_threshold = { count = 50, window = "15m" }   # more than 50 dead in 15 min
@@ -28,11 +29,12 @@ from typing import Any, Protocol
 from ..connections.tables import Table, kind
 from ..errors import ConfigurationError
 from .channels import Channel, EmailChannel, WebhookChannel
+from .core import alert_kinds
 from .registry import AlertRegistry
 
 KINDS = ("email", "webhook")
-EMAIL_KEYS = ("kind", "smtp", "from", "to")
-WEBHOOK_KEYS = ("kind", "url")
+EMAIL_KEYS = ("kind", "smtp", "from", "to", "kinds")
+WEBHOOK_KEYS = ("kind", "url", "kinds")
 ALERTING_KEYS = ("dead_letter_threshold",)
 THRESHOLD_KEYS = ("count", "window")
 
@@ -76,9 +78,10 @@ def apply_alerts(app: HasAlerts, path: str | os.PathLike[str]) -> list[Channel]:
     added: list[Channel] = []
     for channel in config.channels:
         if isinstance(channel, EmailChannel):
-            added.append(app.alerts.email(channel.smtp, channel.sender, list(channel.to)))
+            to = list(channel.to)
+            added.append(app.alerts.email(channel.smtp, channel.sender, to, channel.kinds))
         elif isinstance(channel, WebhookChannel):
-            added.append(app.alerts.webhook(channel.url))
+            added.append(app.alerts.webhook(channel.url, channel.kinds))
     return added
 
 
@@ -152,14 +155,20 @@ def _channel(entry: _Entry) -> Channel | None:
         return None
     if what == "webhook":
         url = entry.guard(lambda: entry.url("url", required=True))
+        kinds = entry.guard(lambda: _kinds(entry))
         entry.finish("webhook alert keys", WEBHOOK_KEYS)
-        return _built(entry, before, lambda: WebhookChannel(str(url)))
+        return _built(entry, before, lambda: WebhookChannel(str(url), kinds=kinds))
     if what == "email":
         smtp = entry.guard(lambda: entry.string("smtp", required=True, plain=True))
         sender = entry.guard(lambda: entry.string("from", required=True, plain=True))
         to = entry.guard(lambda: _addresses(entry))
+        kinds = entry.guard(lambda: _kinds(entry))
         entry.finish("e-mail alert keys", EMAIL_KEYS)
-        return _built(entry, before, lambda: EmailChannel(str(smtp), str(sender), tuple(to or ())))
+        return _built(
+            entry,
+            before,
+            lambda: EmailChannel(str(smtp), str(sender), tuple(to or ()), kinds=kinds),
+        )
     return None
 
 
@@ -168,6 +177,12 @@ def _built(entry: _Entry, before: int, build: Any) -> Channel | None:
         return None
     channel: Channel | None = entry.guard(lambda: entry.convert(None, build))
     return channel
+
+
+def _kinds(entry: _Entry) -> frozenset[str] | None:
+    """`kinds = ["breaker_opened", "digest"]`: the alerts this channel receives."""
+    value = entry.take("kinds")
+    return None if value is None else entry.convert("kinds", lambda: alert_kinds(value))
 
 
 def _addresses(entry: _Entry) -> list[str]:

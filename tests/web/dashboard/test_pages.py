@@ -180,7 +180,8 @@ def every_page_renders_and_no_secret_reaches_one(dash: Dash) -> None:
         assert "No batch." in pages["/batches"].text
         batch = dash.app.batch([("charge", {"order": 1}), ("charge", {"order": 2})], name="q3")
         shown = client.get("/dashboard/batches").text
-        assert "q3" in shown and f"<td>{batch.id}</td>" in shown and 'class="progress"' in shown
+        its_jobs = f'<a href="/dashboard/jobs?batch_id={batch.id}" title="its jobs">{batch.id}</a>'
+        assert "q3" in shown and its_jobs in shown and 'class="progress"' in shown
     else:
         assert "no batches yet" in pages["/batches"].text
     assert "nightly" in pages["/schedules"].text

@@ -251,7 +251,7 @@ def test_every_mistake_is_reported_at_once() -> None:
     mistakes = error_of(text).split("; ")
     assert mistakes == [
         "conveyor.toml: extra: unknown key 'extra'"
-        " (known top-level keys: connections, webhooks, sources, schedules, alerts)",
+        " (known top-level keys: connections, webhooks, sources, schedules, alerts, alerting)",
         "conveyor.toml: connections.shop.base_url: must be an http:// or https:// URL with a host",
         "conveyor.toml: connections.shop.auth.username: required key is missing (a string)",
         "conveyor.toml: connections.shop.auth.password: required key is missing (a string)",

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from conveyor import Conveyor
+from conveyor.errors import ConfigurationError
 
 
 def _engine(database_url: str) -> sa.Engine:
@@ -97,3 +98,60 @@ def test_an_outbox_job_waits_behind_its_keys_earlier_job(app: Conveyor, database
         assert states[first] == "queued" and states[second] == "waiting"
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("commit", [True, False])
+def test_a_batch_exists_only_if_the_business_write_commits(
+    app: Conveyor, database_url: str, commit: bool
+) -> None:
+    """`app.batch(..., db=conn)`: the batch row, its members and their keys' places in the
+    caller's transaction; committed, it runs and its callback follows as for any batch."""
+
+    @app.task(key=lambda p: f"order:{p['id']}")
+    def sync_line(payload: dict) -> None: ...
+
+    @app.task
+    def report(payload: dict) -> dict:
+        return {"state": payload["state"]}
+
+    engine = _engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS shop_orders (id INTEGER PRIMARY KEY)"))
+    try:
+        conn = engine.connect()
+        trans = conn.begin()
+        conn.execute(sa.text("INSERT INTO shop_orders (id) VALUES (8)"))
+        lines = [("sync_line", {"id": 8, "line": n}) for n in range(3)]
+        batch = app.batch(lines, on_complete=report, name="order 8", db=conn)
+        assert app.batches.list() == []  # not visible outside the caller's transaction yet
+        if commit:
+            trans.commit()
+        else:
+            trans.rollback()
+        conn.close()
+        with engine.connect() as check:
+            orders = check.execute(sa.text("SELECT count(*) FROM shop_orders")).scalar_one()
+        assert orders == (1 if commit else 0)
+        assert [b.id for b in app.batches.list()] == ([batch.id] if commit else [])
+        assert set(app.store.states(batch.job_ids)) == (set(batch.job_ids) if commit else set())
+        if commit:
+            states = app.store.states(batch.job_ids)
+            assert [states[i] for i in batch.job_ids] == ["queued", "waiting", "waiting"]
+            app.run_worker(burst=True, install_signal_handlers=False)
+            view = batch.status()
+            assert (view.state, view.done, view.total) == ("succeeded", 3, 3)
+            [callback] = app.list_jobs(task="report")
+            assert (callback.state, callback.result) == ("succeeded", {"state": "succeeded"})
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE shop_orders"))
+        engine.dispose()
+
+
+def test_a_batch_on_a_connection_of_the_wrong_kind_is_refused(app: Conveyor) -> None:
+    @app.task
+    def sync_line(payload: dict) -> None: ...
+
+    with pytest.raises(ConfigurationError, match="db= must be a"):
+        app.batch([("sync_line", {"n": 1})], db=object())
+    assert app.batches.list() == []

@@ -200,11 +200,13 @@ class Conveyor:
         on_failure: str | Task | None = None,
         payload: Any = None,
         name: str | None = None,
+        db: Any = None,
     ) -> Batch:
-        """Store jobs as one batch (one transaction) with a callback when all are final: see
-        `conveyor.batches` for what a job may be and when each callback runs."""
+        """Store jobs as one batch (one transaction; with `db=`, the caller's, as for enqueue)
+        with a callback when all are final: see `conveyor.batches` for what a job may be and
+        when each callback runs."""
         return self.batches.create(
-            jobs, on_complete=on_complete, on_failure=on_failure, payload=payload, name=name
+            jobs, on_complete=on_complete, on_failure=on_failure, payload=payload, name=name, db=db
         )
 
     def schedule(

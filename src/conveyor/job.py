@@ -188,6 +188,7 @@ class JobFilter:
     since: float | None = None  # epoch seconds: finished (or, unfinished, created) since then
     connection: str | None = None  # the connection a delivery, call or bound task is for
     error: str | None = None  # text in the last error, any case (a substring, not a pattern)
+    batch_id: int | None = None  # the batch's members (and their children): `app.batch(...)`
 
     def params(self) -> dict[str, Any]:
         """The named parameters of the `list_jobs` query (both dialects)."""
@@ -201,12 +202,20 @@ class JobFilter:
             "since": self.since,
             "connection": self.connection,
             "error": None if self.error is None else f"%{like_escaped(self.error)}%",
+            "batch_id": self.batch_id,
         }
 
     @property
     def plain(self) -> bool:
         """Only a state, queue or task: "every dead job of a queue" needs no listing."""
-        narrower = (self.key, self.since, self.before_id, self.connection, self.error)
+        narrower = (
+            self.key,
+            self.since,
+            self.before_id,
+            self.connection,
+            self.error,
+            self.batch_id,
+        )
         return all(value is None for value in narrower)
 
 

@@ -132,7 +132,7 @@ class Operations:
 
     def list_jobs(self, filter: JobFilter | None = None, **filters: Any) -> list[Job]:
         """Jobs, newest first: `filter`, or its fields as keywords (state, task, queue, key,
-        connection, error: text in the last error, since, before_id, limit: 50)."""
+        connection, error: text in the last error, since, batch_id, before_id, limit: 50)."""
         return self.store.list_jobs(_checked(filter) if filter else self.job_filter(**filters))
 
     def failed_since(self, since: float, limit: int = 5000) -> list[Job]:
@@ -383,7 +383,7 @@ class Operations:
         if len(jobs) > BULK_LIMIT:
             raise ConfigurationError(
                 f"more than {BULK_LIMIT} jobs match; narrow the filter (state, task, queue, key,"
-                " connection, error, since)"
+                " connection, error, since, batch_id)"
             )
         return sorted(job.id for job in jobs)
 
@@ -394,6 +394,8 @@ def _checked(filter: JobFilter) -> JobFilter:
         value = getattr(filter, name)
         if value is not None:
             check.text(value, f"filter {name}", MAX_FILTER_TEXT)
+    if filter.batch_id is not None:
+        check.integer(filter.batch_id, "filter batch_id", 1, check.ID_MAX)
     if filter.state is not None and filter.state not in STATES:
         choices = ", ".join(STATES)
         raise ConfigurationError(f"unknown state {filter.state!r} (choose from {choices})")

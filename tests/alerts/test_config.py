@@ -121,3 +121,106 @@ def test_every_mistake_at_once_on_one_cli_line(
     )
     out = ok(invoke(database_url, "--config", str(good), "alerts", "test", app=None))
     assert "email-0: sent" in out and subjects(inbox) == ["Subject: [conveyor] test alert"]
+
+
+def test_the_dead_letter_threshold_from_the_file_alerts(
+    app: Conveyor, smtp: tuple[str, Inbox], tmp_path: Path
+) -> None:
+    url, inbox = smtp
+
+    @app.task(name="doomed", max_attempts=1)
+    def doomed(payload: dict[str, int]) -> None:
+        raise RuntimeError("no")
+
+    path = write(
+        tmp_path,
+        f"""
+[alerting]
+dead_letter_threshold = {{ count = 1, window = "10m" }}
+
+[[alerts]]
+kind = "email"
+smtp = "{url}"
+from = "conveyor@shop.test"
+to = "ops@shop.test"
+""",
+    )
+    apply_alerts(app, path)
+    assert app.alerts.dead_letters == (1, 600.0)
+    app.alerts.dead_check_interval = 0.05  # counted soon after, for the test
+    app.enqueue("doomed", {"n": 1})
+    app.run_worker(burst=True, install_signal_handlers=False)
+    app.alerts.flush()
+    assert inbox.messages == []  # one death is not more than one
+    app.enqueue("doomed", {"n": 2})
+    app.run_worker(burst=True, install_signal_handlers=False)
+    app.alerts.flush()
+    assert subjects(inbox) == ["Subject: [conveyor] more than 1 jobs died in 10 min"]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            "[alerting]\ndead_letter_threshold = { count = 0, window = 60 }",
+            "alerting.dead_letter_threshold.count: must be at least 1",
+        ),
+        (
+            '[alerting]\ndead_letter_threshold = { count = "50", window = 60 }',
+            "alerting.dead_letter_threshold.count: expected an integer, got a string",
+        ),
+        (
+            '[alerting]\ndead_letter_threshold = { count = 5, window = "soon" }',
+            "alerting.dead_letter_threshold.window: ",
+        ),
+        (
+            "[alerting]\ndead_letter_threshold = { count = 5, window = 0 }",
+            "alerting.dead_letter_threshold.window: must be more than 0 seconds",
+        ),
+        (
+            "[alerting]\ndead_letter_threshold = { count = 5 }",
+            "alerting.dead_letter_threshold.window: required key is missing",
+        ),
+        (
+            '[alerting]\ndead_letter_threshold = { count = 5, window = "1m", within = 2 }',
+            "alerting.dead_letter_threshold.within: unknown key 'within'",
+        ),
+        (
+            "[alerting]\ndead_letter_threshold = 50",
+            "alerting.dead_letter_threshold: expected a table like { count = 50",
+        ),
+        ("[alerting]\ndead_letters = 50", "alerting.dead_letters: unknown key 'dead_letters'"),
+        (
+            "[alerts]\ndead_letter_threshold = { count = 5, window = 60 }",
+            "alerts: expected [[alerts]] entries (an array of tables), got a table (the "
+            "dead-letter threshold goes in [alerting])",
+        ),
+    ],
+)
+def test_a_bad_threshold_in_the_file_is_one_line_and_nothing_is_set(
+    app: Conveyor, tmp_path: Path, text: str, words: str
+) -> None:
+    channel = '\n\n[[alerts]]\nkind = "webhook"\nurl = "http://good.test/hook"\n'
+    path = write(tmp_path, text + ("" if text.startswith("[alerts]") else channel))
+    with pytest.raises(ConfigurationError) as raised:
+        apply_alerts(app, path)
+    message = str(raised.value)
+    assert words in message and "\n" not in message and message.startswith(str(path)), message
+    assert app.alerts.dead_letters is None and app.alerts.channels == []
+
+
+def test_a_threshold_set_in_python_and_in_the_file_is_refused(
+    app: Conveyor, tmp_path: Path
+) -> None:
+    app.alerts.dead_letter_threshold(10, "5m")
+    path = write(tmp_path, "[alerting]\ndead_letter_threshold = { count = 50, window = '15m' }\n")
+    with pytest.raises(ConfigurationError, match=r"already set in Python.*one place only"):
+        apply_alerts(app, path)
+    assert app.alerts.dead_letters == (10, 300.0)
+
+
+def test_a_bad_threshold_on_the_command_line(database_url: str, tmp_path: Path) -> None:
+    bad = write(tmp_path, "[alerting]\ndead_letter_threshold = { count = -1, window = '1x' }\n")
+    line = error_line(invoke(database_url, "--config", str(bad), "alerts", "list", app=None))
+    assert "alerting.dead_letter_threshold.count: must be at least 1" in line
+    assert "alerting.dead_letter_threshold.window" in line

@@ -13,6 +13,7 @@ from typer.testing import CliRunner, Result
 from conveyor import Conveyor, current_job
 from conveyor.cli import cli
 from tests.web.conftest import running
+from tests.web.dashboard.client import Client
 from tests.web.test_api import call
 
 runner = CliRunner(env={"COLUMNS": "160", "CONVEYOR_APP": None, "CONVEYOR_DATABASE_URL": None})
@@ -103,3 +104,54 @@ def test_jobs_show_has_the_progress_batch_and_parent(batched: Conveyor) -> None:
     assert shown.exit_code == 0, shown.output
     assert "3 of 4 (75%)" in shown.stdout
     assert re.search(rf"Batch\s+{job.batch_id}\s", shown.stdout)
+
+
+def test_the_jobs_of_a_batch_through_the_api_the_cli_and_the_dashboard(
+    batched: Conveyor,
+) -> None:
+    first, second = sorted(b.id for b in batched.batches.list())
+    outside = batched.enqueue("member", {"n": 3})  # dead too, in no batch: never retried here
+    batched.run_worker(burst=True, install_signal_handlers=False, middleware=[])
+    assert batched.get_job(outside).state == "dead"
+    members = {
+        b: sorted((j.id for j in batched.list_jobs(limit=100) if j.batch_id == b), reverse=True)
+        for b in (first, second)
+    }
+    assert len(members[first]) == 4 and len(members[second]) == 2
+    token = batched.ops.tokens.create("tests")
+    with running(batched) as base:
+        status, body, _ = call(base, "GET", f"/api/jobs?batch_id={first}", token=token)
+        assert status == 200 and [j["id"] for j in body["jobs"]] == members[first]
+        assert {j["batch_id"] for j in body["jobs"]} == {first}
+        path = f"/api/jobs?batch_id={first}&state=dead"
+        [dead] = call(base, "GET", path, token=token)[1]["jobs"]
+        assert dead["payload"] == {"n": 3}
+        page = call(base, "GET", f"/api/jobs?batch_id={first}&limit=3", token=token)[1]
+        rest = call(base, "GET", f"/api/jobs?batch_id={first}&before={page['next']}", token=token)
+        assert [j["id"] for j in page["jobs"] + rest[1]["jobs"]] == members[first]
+        for bad in ("0", "abc", "-1"):
+            status, problem, _ = call(base, "GET", f"/api/jobs?batch_id={bad}", token=token)
+            assert status == 422 and "batch_id" in json.dumps(problem), problem
+        wrong = {"filter": {"batch_id": "x"}}
+        status, problem, _ = call(base, "POST", "/api/jobs/retry", wrong, token=token)
+        assert status == 400 and problem == {"error": "filter batch_id must be an integer, not 'x'"}
+        chosen = {"filter": {"batch_id": first, "state": "dead"}}
+        status, body, _ = call(base, "POST", "/api/jobs/retry", chosen, token=token)
+        assert status == 200 and body == {"retried": [dead["id"]]}
+        assert batched.get_job(outside).state == "dead"
+
+        client = Client(base)
+        assert client.login(token).status == 303
+        listed = client.get(f"/dashboard/jobs?batch_id={second}")
+        assert listed.status == 200
+        shown = set(map(int, re.findall(r'name="ids" value="(\d+)"', listed.text)))
+        assert shown == set(members[second])
+        assert f'name="batch_id" value="{second}"' in listed.text  # kept in the filter form
+        assert client.get("/dashboard/jobs?batch_id=x").status == 400
+        batches = client.get("/dashboard/batches").text
+        assert f'href="/dashboard/jobs?batch_id={first}"' in batches
+
+    out = invoke(batched, "jobs", "list", "--batch", str(second), "--json")
+    assert out.exit_code == 0, out.output
+    assert [json.loads(line)["id"] for line in out.stdout.splitlines()] == members[second]
+    assert invoke(batched, "jobs", "list", "--batch", "0").exit_code == 2

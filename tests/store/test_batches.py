@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import replace
+from typing import Any
 
 import psycopg
 
 from conveyor.job import ClaimedJob, JobFilter, NewJob, Outcome, OutcomeExtra, OutcomeKind
-from conveyor.store import Store
+from conveyor.store import Store, listing
 from conveyor.store.batches import NewBatch
 from conveyor.store.sqlite import sqlite_path
 
@@ -216,3 +218,48 @@ def test_a_member_buried_by_lease_recovery_finishes_the_batch(store: Store) -> N
     batch = store.get_batch(batch_id)
     assert batch is not None and batch.state == "failed"
     assert _callbacks(store) == [("oops", "failed", None)]
+
+
+def test_the_listing_filters_a_batchs_members_children_included(store: Store) -> None:
+    first, members = make(store, 3)
+    store.enqueue([new(task="lone")])  # outside any batch
+    second, others = make(store, 2)
+    parent = next(j for j in claim(store) if j.id == members[0])
+    end(store, parent, children=[replace(new(task="child"), connection="shop")])
+    [child] = [j.id for j in store.list_jobs(JobFilter(task="child"))]
+
+    def ids(**fields: Any) -> list[int]:
+        return [j.id for j in store.list_jobs(JobFilter(**fields))]
+
+    assert ids(batch_id=first) == sorted([*members, child], reverse=True)
+    assert ids(batch_id=second) == sorted(others, reverse=True)
+    assert ids(batch_id=first, state="succeeded") == [members[0]]
+    assert ids(batch_id=first, task="child") == [child]
+    assert ids(batch_id=first, before_id=members[2]) == sorted(members[:2], reverse=True)
+    assert ids(batch_id=first, limit=1) == [child]  # the newest
+    assert ids(batch_id=first, state="queued", connection="shop") == [child]  # its own SQL
+    assert ids(batch_id=second, state="queued", connection="shop") == []
+    assert ids(batch_id=second + 1000) == []
+
+
+def test_the_listing_of_a_batch_reads_the_batch_index(store: Store) -> None:
+    """On SQLite also with a task or a state: it would walk the task's index newest first to an
+    old batch. (PostgreSQL's plan of an empty table takes the task's or the state's index there;
+    on a real table its statistics pick the batch's: measured at 200,000 jobs, 0.1 ms.)"""
+    plans = []
+    cases: list[dict[str, Any]] = [{"batch_id": 1}]
+    if store.dialect == "sqlite":
+        cases += [{"batch_id": 1, "task": "t"}, {"batch_id": 1, "state": "dead"}]
+    for fields in cases:
+        chosen = JobFilter(**fields)  # type: ignore[arg-type]
+        sql = listing.statement(store._q, chosen, store.dialect)  # type: ignore[attr-defined]
+        if store.dialect == "sqlite":
+            with sqlite3.connect(sqlite_path(store.url)) as conn:
+                rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", chosen.params()).fetchall()
+                plans.append(str(rows))
+        else:
+            with psycopg.connect(store.url, autocommit=True) as pg:
+                pg.execute("SET enable_seqscan = off")  # an empty table: a scan would be cheaper
+                rows = pg.execute(f"EXPLAIN {sql}", chosen.params()).fetchall()  # type: ignore[call-overload]
+                plans.append(json.dumps(rows))
+    assert all("conveyor_jobs_batch" in plan for plan in plans), plans

@@ -20,6 +20,11 @@ class Channel(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def kinds(self) -> frozenset[str] | None:
+        """The alert kinds it receives (None: every one)."""
+        ...
+
     def send(self, alert: Alert) -> None:
         """Deliver, or raise (the registry logs it; an alert never breaks a worker)."""
         ...
@@ -31,6 +36,7 @@ class EmailChannel:
     sender: str
     to: tuple[str, ...]
     name: str = "email"
+    kinds: frozenset[str] | None = None  # the alert kinds it receives (None: every one)
 
     def __post_init__(self) -> None:
         url = urlsplit(self.smtp)
@@ -57,13 +63,15 @@ class EmailChannel:
 
     def describe(self) -> str:
         url = urlsplit(self.smtp)
-        return f"e-mail via {url.scheme}://{url.hostname}:{url.port} to {', '.join(self.to)}"
+        where = f"e-mail via {url.scheme}://{url.hostname}:{url.port} to {', '.join(self.to)}"
+        return where + _only(self.kinds)
 
 
 @dataclass(frozen=True)
 class WebhookChannel:
     url: str
     name: str = "webhook"
+    kinds: frozenset[str] | None = None  # the alert kinds it receives (None: every one)
 
     def __post_init__(self) -> None:
         if urlsplit(self.url).scheme not in ("http", "https"):
@@ -79,4 +87,8 @@ class WebhookChannel:
 
     def describe(self) -> str:
         url = urlsplit(self.url)
-        return f"webhook to {url.scheme}://{url.netloc}{url.path}"  # never a query's token
+        return f"webhook to {url.scheme}://{url.netloc}{url.path}" + _only(self.kinds)  # no query
+
+
+def _only(kinds: frozenset[str] | None) -> str:
+    return "" if kinds is None else f" (only {', '.join(sorted(kinds))})"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..errors import ConfigurationError
 from ..events import (
     AccountNeedsReauth,
     BreakerClosed,
@@ -12,8 +14,20 @@ from ..events import (
     ConnectionPaused,
     Event,
 )
+from ..options import show
 
 DEFAULT_THROTTLE = 15 * 60.0
+# What a channel may ask for (`kinds=`): the alerts the engine raises. `conveyor alerts test`
+# reaches every channel chosen, whatever it asked for.
+ALERT_KINDS = (
+    "breaker_opened",
+    "breaker_closed",
+    "connection_paused",
+    "auth_failed",
+    "needs_reauth",
+    "dead_letter_growth",
+    "digest",
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,24 @@ def alert_for(event: Event) -> Alert | None:
             f"{event.connection!r} ({event.reason}); their jobs wait until they authorise again.",
         )
     return None
+
+
+def alert_kinds(kinds: object) -> frozenset[str] | None:
+    """A channel's filter, checked: None (every alert), or the kinds it receives."""
+    if kinds is None:
+        return None
+    chosen = [kinds] if isinstance(kinds, str) else kinds
+    chosen = list(chosen) if isinstance(chosen, Iterable) else chosen
+    if not isinstance(chosen, list) or not chosen:
+        raise ConfigurationError(
+            f"give a list of alert kinds (or no kinds for every alert), not {show(kinds)}"
+        )
+    for each in chosen:
+        if each not in ALERT_KINDS:
+            raise ConfigurationError(
+                f"unknown alert kind {show(each)} in kinds (known: {', '.join(ALERT_KINDS)})"
+            )
+    return frozenset(chosen)
 
 
 def dead_letter_alert(threshold: int, window: float) -> Alert:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,14 @@ from ..errors import ConfigurationError
 from ..events import Event, JobDead
 from ..store.alerts import AlertStore, SentAlert
 from .channels import Channel, EmailChannel, WebhookChannel
-from .core import DEFAULT_THROTTLE, Alert, alert_for, dead_letter_alert, window_start
+from .core import (
+    DEFAULT_THROTTLE,
+    Alert,
+    alert_for,
+    alert_kinds,
+    dead_letter_alert,
+    window_start,
+)
 from .digest import DIGEST_TASK, WEEK, digest_alert, group_errors
 
 log = structlog.get_logger("conveyor.alerts")
@@ -70,14 +77,21 @@ class AlertRegistry:
         self._sender: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def email(self, smtp: str, sender: str, to: str | list[str]) -> EmailChannel:
+    def email(
+        self, smtp: str, sender: str, to: str | list[str], kinds: Iterable[str] | None = None
+    ) -> EmailChannel:
+        """An e-mail channel; `kinds`: only these alerts (`core.ALERT_KINDS`), else every one."""
         addresses = tuple([to] if isinstance(to, str) else to)
-        channel = EmailChannel(smtp, sender, addresses, name=f"email-{len(self.channels)}")
+        only = alert_kinds(kinds)
+        name = f"email-{len(self.channels)}"
+        channel = EmailChannel(smtp, sender, addresses, name=name, kinds=only)
         self._add(channel)
         return channel
 
-    def webhook(self, url: str) -> WebhookChannel:
-        channel = WebhookChannel(url, name=f"webhook-{len(self.channels)}")
+    def webhook(self, url: str, kinds: Iterable[str] | None = None) -> WebhookChannel:
+        """A webhook channel; `kinds`: only these alerts (`core.ALERT_KINDS`), else every one."""
+        only = alert_kinds(kinds)
+        channel = WebhookChannel(url, name=f"webhook-{len(self.channels)}", kinds=only)
         self._add(channel)
         return channel
 
@@ -113,7 +127,7 @@ class AlertRegistry:
         if not groups and not self.digest_when_empty:
             return {"groups": 0, "errors": 0, "failed": 0}
         alert = digest_alert(groups, since, until, self.dashboard_url)
-        failed = [c.name for c in self.channels if self._send(c, alert) is not None]
+        failed = [c.name for c in self._wanting(alert) if self._send(c, alert) is not None]
         return {
             "groups": len(groups),
             "errors": sum(g.count for g in groups),
@@ -156,8 +170,12 @@ class AlertRegistry:
             self._send_all(alert)
 
     def _send_all(self, alert: Alert) -> None:
-        for channel in list(self.channels):
+        for channel in self._wanting(alert):
             self._send(channel, alert)
+
+    def _wanting(self, alert: Alert) -> list[Channel]:
+        """The channels that receive this kind of alert (a channel's `kinds`, if it has any)."""
+        return [c for c in list(self.channels) if c.kinds is None or alert.kind in c.kinds]
 
     def _dead_letter_check(self) -> None:
         if self.dead_letters is None or self._dead_since is None:

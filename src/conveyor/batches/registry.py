@@ -73,9 +73,12 @@ class BatchRegistry:
         on_failure: Any = None,
         payload: Any = None,
         name: str | None = None,
+        db: Any = None,
     ) -> Batch:
-        """Store every job of the batch in one transaction (all or none). See `conveyor.batches`
-        for what a job may be and when the callbacks run."""
+        """Store every job of the batch in one transaction (all or none); with `db=` (the
+        application's own open database connection) in the caller's transaction: the batch
+        exists if and only if it commits. See `conveyor.batches` for what a job may be and
+        when the callbacks run."""
         built = members(jobs, self._tasks.build_job)
         if name is not None and not isinstance(name, str):
             raise ConfigurationError(f"a batch's name is text, not {check.show(name)}")
@@ -91,7 +94,7 @@ class BatchRegistry:
         except (TypeError, ValueError) as error:
             raise PayloadError(f"a batch's payload is not JSON-serialisable: {error}") from None
         batch = NewBatch(name, names["on_complete"], names["on_failure"], body, options)
-        batch_id, ids = self._store().create_batch(batch, built)
+        batch_id, ids = self._store().create_batch(batch, built, connection=db)
         self._tasks.wake()
         return Batch(batch_id, ids, self.ops.get)
 

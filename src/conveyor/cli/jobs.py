@@ -46,6 +46,9 @@ def list_jobs(
     key: Annotated[str | None, typer.Option(help="Only jobs of this ordering key.")] = None,
     connection: Connection = None,
     error: ErrorText = None,
+    batch: Annotated[
+        int | None, typer.Option(min=1, help="Only the jobs of this batch (its id).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per line (JSON Lines).")
@@ -59,6 +62,7 @@ def list_jobs(
         key=key,
         connection=connection,
         error=error,
+        batch_id=batch,
         limit=limit,
     )
     jobs = session(ctx).app.ops.list_jobs(chosen)

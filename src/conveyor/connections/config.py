@@ -137,7 +137,9 @@ def parse_config(text: str, source: str = "conveyor.toml") -> list[ConnectionSpe
     root.take("sources")  # read by conveyor.sync.config
     root.take("schedules")  # read by conveyor.schedule.config
     root.take("alerts")  # read by conveyor.alerts.config
-    root.finish("top-level keys", ("connections", "webhooks", "sources", "schedules", "alerts"))
+    root.take("alerting")  # read by conveyor.alerts.config
+    known = ("connections", "webhooks", "sources", "schedules", "alerts", "alerting")
+    root.finish("top-level keys", known)
     specs = [] if tables is None else _connections(tables)
     if root.mistakes:
         raise ConfigurationError("; ".join(root.mistakes))

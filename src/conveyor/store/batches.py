@@ -53,8 +53,11 @@ class BatchRecord:
 
 
 class BatchStore:
-    def create_batch(self, batch: NewBatch, jobs: Sequence[NewJob]) -> tuple[int, list[int]]:
-        """Store a batch and its members in one transaction: (batch id, job ids)."""
+    def create_batch(
+        self, batch: NewBatch, jobs: Sequence[NewJob], connection: Any = None
+    ) -> tuple[int, list[int]]:
+        """Store a batch and its members in one transaction: (batch id, job ids); with
+        `connection` (the caller's own), in the caller's transaction."""
         raise NotImplementedError
 
     def get_batch(self, batch_id: int) -> BatchRecord | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,15 @@ class SQLBatches(SQLStore, BatchStore):
     def _enqueue_with(self, cur: Any, jobs: Sequence[NewJob]) -> list[int]:
         """Store jobs in the open transaction of `cur` (the dialect's jobs slice)."""
 
-    def create_batch(self, batch: NewBatch, jobs: Sequence[NewJob]) -> tuple[int, list[int]]:
+    @abstractmethod
+    def _callers(self, connection: Any) -> AbstractContextManager[Any]:
+        """A cursor in the caller's own transaction (`db=`: the dialect's jobs slice)."""
+
+    def create_batch(
+        self, batch: NewBatch, jobs: Sequence[NewJob], connection: Any = None
+    ) -> tuple[int, list[int]]:
+        """`connection`: the caller's own (`db=`), so the batch exists if its transaction
+        commits; else one transaction of the store's."""
         params = self._with_now(
             {
                 "name": batch.name,
@@ -30,12 +39,12 @@ class SQLBatches(SQLStore, BatchStore):
                 "callback_options": json.dumps(batch.callback_options),
             }
         )
-        with self._write() as cur:
+        with self._write() if connection is None else self._callers(connection) as cur:
             batch_id = int(cur.execute(self._q["batch_create"], params).fetchone()[0])
             for job in jobs:
                 job.batch_id = batch_id
             ids = self._enqueue_with(cur, jobs)
-            self._notify(cur)
+            self._notify(cur)  # PostgreSQL: NOTIFY is delivered when the transaction commits
         return batch_id, ids
 
     def get_batch(self, batch_id: int) -> BatchRecord | None:

@@ -1,5 +1,6 @@
 """The job listing's SQL, built for the filter given: only its conditions, so each one meets its
-index (0017: state, task, queue and key, each with id for the keyset page).
+index (0017: state, task, queue and key, each with id for the keyset page; 0015: a batch's
+members, by (batch_id, state), sorted by id).
 
 One statement with every condition written `(:x IS NULL OR x = :x)` reads well but SQLite plans
 it once for all inputs: it can use no index for any of them, and even `id < :before` became a scan
@@ -17,14 +18,16 @@ from ..job import JobFilter
 # (filter field, condition with `{}` for the placeholder); `since` is the statement's own.
 CONDITIONS = (
     ("state", "state = {}"),
-    ("task", "task = {}"),
-    ("queue", "queue = {}"),
-    ("key", "key = {}"),
+    ("task", "{by}task = {}"),
+    ("queue", "{by}queue = {}"),
+    ("key", "{by}key = {}"),
     ("before_id", "id < {}"),
     ("connection", "connection = {}"),
     # A substring, not a pattern (JobFilter.params escapes %, _ and \); any case: ILIKE on
     # PostgreSQL, and SQLite's LIKE ignores the case of ASCII letters.
     ("error", "last_error {like} {} ESCAPE '\\'"),
+    # 0015's conveyor_jobs_batch (batch_id, state): a batch's members, sorted by id for the page.
+    ("batch_id", "batch_id = {}"),
 )
 # SQLite: a window part with fewer rows than this in its index is read by that index.
 PROBE_BOUND = 5000
@@ -37,8 +40,12 @@ def placeholder(dialect: str, name: str) -> str:
 def where(filters: JobFilter, dialect: str) -> str:
     """The conditions of the fields set, joined by AND (`1 = 1` for none)."""
     like = "LIKE" if dialect == "sqlite" else "ILIKE"
+    # SQLite, a batch with a task (queue, key): it walked the task's index newest first to the
+    # batch's members (175 ms for an old batch of 100 among 200,000 jobs of its task); `+task`
+    # leaves it the batch's index (0.6 ms). PostgreSQL's statistics choose well without.
+    by = "+" if dialect == "sqlite" and filters.batch_id is not None else ""
     found = [
-        condition.replace("{like}", like).format(placeholder(dialect, field))
+        condition.replace("{like}", like).replace("{by}", by).format(placeholder(dialect, field))
         for field, condition in CONDITIONS
         if getattr(filters, field) is not None
     ]

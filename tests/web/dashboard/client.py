@@ -61,8 +61,11 @@ class Client:
         request.add_header("Content-Type", "application/x-www-form-urlencoded")
         return self._send(request)
 
-    def login(self, token: str) -> Answer:
-        return self.post("/dashboard/login", {"token": token, "next": "/dashboard/"})
+    def login(self, token: str, next: str = "/dashboard/") -> Answer:
+        """As a browser does: the form first (its login token and pre-session cookie)."""
+        form = self.get("/dashboard/login")
+        assert form.status == 200, form.status
+        return self.post("/dashboard/login", {"token": token, "next": next, "csrf": form.csrf()})
 
     def cookie(self) -> str | None:
         return next((c.value for c in self.jar if c.name == "conveyor_session"), None)

@@ -84,9 +84,7 @@ def pages_redirect_to_the_login_form_without_a_session(dash: Dash) -> None:
     assert (
         deep.location == "/dashboard/login?next=%2Fdashboard%2Fjobs%3Fstate%3Ddead%26task%3Dcharge"
     )
-    landed = client.post(
-        "/dashboard/login", {"token": dash.token, "next": "/dashboard/jobs?state=dead&task=charge"}
-    )
+    landed = client.login(dash.token, next="/dashboard/jobs?state=dead&task=charge")
     assert landed.location == "/dashboard/jobs?state=dead&task=charge"
     client.jar.clear()
     forged = Client(dash.base)
@@ -96,15 +94,15 @@ def pages_redirect_to_the_login_form_without_a_session(dash: Dash) -> None:
 
 def login_sets_a_safe_cookie_and_logout_ends_the_session(dash: Dash) -> None:
     client = Client(dash.base)
-    refused = client.post("/dashboard/login", {"token": "cvr_wrong"})
+    refused = client.login("cvr_wrong")
     assert refused.status == 401 and "Unknown or revoked token" in refused.text
     assert client.cookie() is None
-    answer = client.post("/dashboard/login", {"token": dash.token, "next": "/dashboard/dead"})
+    answer = client.login(dash.token, next="/dashboard/dead")
     assert (answer.status, answer.location) == (303, "/dashboard/dead")
     cookie = answer.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/dashboard/" in cookie
     assert dash.token not in answer.headers["set-cookie"]  # the cookie never carries the token
-    away = client.post("/dashboard/login", {"token": dash.token, "next": "//evil.example/"})
+    away = client.login(dash.token, next="//evil.example/")
     assert away.location == "/dashboard/"
     page = client.get("/dashboard/")
     assert page.status == 200 and "admin" in page.text
@@ -181,7 +179,8 @@ def every_page_renders_and_no_secret_reaches_one(dash: Dash) -> None:
         assert "No batch." in pages["/batches"].text
         batch = dash.app.batch([("charge", {"order": 1}), ("charge", {"order": 2})], name="q3")
         shown = client.get("/dashboard/batches").text
-        assert "q3" in shown and f"<td>{batch.id}</td>" in shown and 'class="progress"' in shown
+        its_jobs = f'<a href="/dashboard/jobs?batch_id={batch.id}" title="its jobs">{batch.id}</a>'
+        assert "q3" in shown and its_jobs in shown and 'class="progress"' in shown
     else:
         assert "no batches yet" in pages["/batches"].text
     assert "nightly" in pages["/schedules"].text
@@ -368,7 +367,39 @@ def revoking_the_token_ends_an_open_stream(dash: Dash) -> None:
 def test_login_logout_and_revocation(dash: Dash) -> None:
     pages_redirect_to_the_login_form_without_a_session(dash)
     login_sets_a_safe_cookie_and_logout_ends_the_session(dash)
-    revoking_the_token_ends_its_sessions(dash)
+    the_login_form_is_refused_from_another_site(dash)
+    revoking_the_token_ends_its_sessions(dash)  # last: it replaces the token
+
+
+def the_login_form_is_refused_from_another_site(dash: Dash) -> None:
+    """Login CSRF: another site posting a token of its own (here a valid one) must not log the
+    operator in. The form's token is the pre-session cookie's, which that site cannot send."""
+    victim = Client(dash.base)
+    for fields in (
+        {"token": dash.token},  # no login token at all
+        {"token": dash.token, "csrf": ""},
+        {"token": dash.token, "csrf": Client(dash.base).get("/dashboard/login").csrf()},
+    ):
+        forged = victim.post("/dashboard/login", {**fields, "next": "/dashboard/dead"})
+        assert forged.status == 403 and "sent from another site" in forged.text, forged.text
+        assert victim.cookie() is None and "set-cookie" in forged.headers  # a fresh form
+        assert 'name="next" value="/dashboard/dead"' in forged.text
+        assert victim.get("/dashboard/").status == 303  # still not logged in
+    form = victim.get("/dashboard/login")
+    cookie = form.headers["set-cookie"].lower()
+    assert cookie.startswith("conveyor_login=") and "httponly" in cookie
+    assert "samesite=strict" in cookie and "path=/dashboard/login" in cookie
+    other = Client(dash.base).get("/dashboard/login").csrf()  # another form's token
+    for sent in (other, form.csrf() + "x", "é" * 10):
+        answer = victim.post("/dashboard/login", {"token": dash.token, "csrf": sent})
+        assert answer.status == 403 and victim.cookie() is None, sent
+    fresh = victim.get("/dashboard/login")
+    answer = victim.post("/dashboard/login", {"token": dash.token, "csrf": fresh.csrf()})
+    assert answer.status == 303 and victim.cookie() is not None
+    assert "conveyor_login" not in {c.name for c in victim.jar}  # spent with the login
+    page = victim.get("/dashboard/")
+    assert victim.post("/dashboard/logout", {"csrf": "é"}).status == 403  # not a 500
+    assert victim.get("/dashboard/").status == 200 and page.status == 200
 
 
 def test_pages_render_without_secrets_and_list_by_keyset(dash: Dash) -> None:

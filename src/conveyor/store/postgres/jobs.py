@@ -8,7 +8,8 @@ a keyed job cannot interleave with the release that would promote it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -30,15 +31,8 @@ class PostgresJobs(PostgresConnection, SQLBatches):
 
     def enqueue(self, jobs: Sequence[NewJob], connection: Any = None) -> list[int]:
         if connection is not None:
-            raw = dbapi_connection(connection)
-            if not isinstance(raw, psycopg.Connection):
-                raise ConfigurationError("db= must be a psycopg 3 connection on PostgreSQL")
-            try:
-                with raw.transaction(), raw.cursor() as cur:
-                    self._check_same_database(raw, cur)
-                    return self._enqueue_with(cur, jobs)
-            except psycopg.Error as error:
-                raise StoreError(f"PostgreSQL: {reason(error)}") from error
+            with self._callers(connection) as cur:
+                return self._enqueue_with(cur, jobs)
         if len(jobs) == 1 and single_insert(jobs[0]):
             job = jobs[0]  # the hot path: one statement, one round trip, parameters by position
             if job.run_at is None and not job.delay:
@@ -58,6 +52,20 @@ class PostgresJobs(PostgresConnection, SQLBatches):
             return [int(self._fetch_one(self._q["insert_unkeyed_job"], params)[0])]
         with self._tx() as cur:
             return self._enqueue_with(cur, jobs)
+
+    @contextmanager
+    def _callers(self, connection: Any) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor in the caller's transaction (`db=`, the outbox): a savepoint there, so a
+        failure here leaves the caller's own writes as they were."""
+        raw = dbapi_connection(connection)
+        if not isinstance(raw, psycopg.Connection):
+            raise ConfigurationError("db= must be a psycopg 3 connection on PostgreSQL")
+        try:
+            with raw.transaction(), raw.cursor() as cur:
+                self._check_same_database(raw, cur)
+                yield cur
+        except psycopg.Error as error:
+            raise StoreError(f"PostgreSQL: {reason(error)}") from error
 
     def _check_same_database(self, raw: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> None:
         """A connection to another database (or server) would write the job where no worker

@@ -10,7 +10,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ...errors import ConfigurationError, StoreError
@@ -31,17 +32,8 @@ class SQLiteJobs(SQLiteConnection, SQLBatches):
 
     def enqueue(self, jobs: Sequence[NewJob], connection: Any = None) -> list[int]:
         if connection is not None:
-            raw = dbapi_connection(connection)
-            if not isinstance(raw, sqlite3.Connection):
-                raise ConfigurationError("db= must be a sqlite3 connection on SQLite")
-            if raw is not self._conn:
-                self._check_same_database(raw)
-            cur = raw.cursor()
-            cur.row_factory = sqlite3.Row  # read by name, as on the store's own connection
-            try:
+            with self._callers(connection) as cur:
                 return self._enqueue_with(cur, jobs)
-            finally:
-                cur.close()
         if len(jobs) == 1 and single_insert(jobs[0]):
             return [self._insert_one(jobs[0])]
         try:
@@ -49,6 +41,24 @@ class SQLiteJobs(SQLiteConnection, SQLBatches):
                 return self._enqueue_with(cur, jobs)
         except sqlite3.Error as error:
             raise StoreError(f"SQLite: {error}") from error
+
+    @contextmanager
+    def _callers(self, connection: Any) -> Iterator[sqlite3.Cursor]:
+        """A cursor in the caller's transaction (`db=`, the outbox): never the store's lock,
+        which a store writer may hold while it waits for the caller's write lock."""
+        raw = dbapi_connection(connection)
+        if not isinstance(raw, sqlite3.Connection):
+            raise ConfigurationError("db= must be a sqlite3 connection on SQLite")
+        if raw is not self._conn:
+            self._check_same_database(raw)
+        cur = raw.cursor()
+        cur.row_factory = sqlite3.Row  # read by name, as on the store's own connection
+        try:
+            yield cur
+        except sqlite3.Error as error:
+            raise StoreError(with_schema_hint(f"SQLite: {error}")) from error
+        finally:
+            cur.close()
 
     def _insert_one(self, job: NewJob) -> int:
         """The hot path: one autocommit INSERT is its own transaction. Positional parameters and

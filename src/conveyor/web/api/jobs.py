@@ -28,7 +28,7 @@ class NewJobBody(BaseModel):
 
 class Selection(BaseModel):
     """Jobs to act on: their ids, or a filter (state, task, queue, key, connection, error,
-    since: an ISO-8601 time)."""
+    batch_id, since: an ISO-8601 time)."""
 
     ids: list[int] | None = None
     filter: dict[str, Any] | None = None
@@ -60,6 +60,9 @@ def jobs_router(ops: Operations) -> APIRouter:
             str | None, Query(description="text in the last error, any case (not a pattern)")
         ] = None,
         since: Annotated[datetime | None, Query(description="finished (or created) since")] = None,
+        batch_id: Annotated[
+            int | None, Query(ge=1, description="a batch's members (and their children)")
+        ] = None,
         before: Annotated[int | None, Query(ge=1, description="the previous `next`")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> dict[str, Any]:
@@ -73,6 +76,7 @@ def jobs_router(ops: Operations) -> APIRouter:
             connection=connection,
             error=error,
             since=None if since is None else _epoch(since),
+            batch_id=batch_id,
             before_id=before,
             limit=limit,
         )

@@ -1,6 +1,6 @@
-"""Jobs: the filtered listing (state, task, queue, key, connection, error text; keyset pages),
-one job with its attempts, and the actions on one job or many (retry, with an edited payload
-for one; cancel; delete)."""
+"""Jobs: the filtered listing (state, task, queue, key, connection, error text, batch; keyset
+pages), one job with its attempts, and the actions on one job or many (retry, with an edited
+payload for one; cancel; delete)."""
 
 from __future__ import annotations
 
@@ -22,17 +22,19 @@ if TYPE_CHECKING:
     from ...ops import Operations
 
 PAGE_SIZE = 50
-FILTERS = ("state", "task", "queue", "key", "connection", "error")
+FILTERS = ("state", "task", "queue", "key", "connection", "error", "batch_id")
 ACTIONS = {"retry": RETRY, "cancel": CANCEL, "delete": DELETE}
 
 
-def chosen_filters(values: Any) -> dict[str, str]:
-    """The filters given (blank fields left out), each cut to a sane length."""
-    found = {}
+def chosen_filters(values: Any) -> dict[str, Any]:
+    """The filters given (blank fields left out), each cut to a sane length; a batch id as a
+    number (anything else is refused by the filter's check, naming it)."""
+    found: dict[str, Any] = {}
     for name in FILTERS:
         value = clean(values.get(name))
         if value is not None:
-            found[name] = value
+            number = name == "batch_id" and value.isdigit() and len(value) < 19
+            found[name] = int(value) if number else value
     return found
 
 
@@ -48,7 +50,7 @@ def attempts(job: Job, redact: Redactor) -> list[dict[str, Any]]:
     return shown
 
 
-def act(ops: Operations, action: Action, ids: list[int], filters: dict[str, str] | None) -> str:
+def act(ops: Operations, action: Action, ids: list[int], filters: dict[str, Any] | None) -> str:
     """Run an action on ids (or on every job a filter matches); a note saying what happened."""
     run = {"retry": ops.retry, "cancel": ops.cancel, "delete": ops.delete}[action.name]
     if filters is not None:

@@ -8,6 +8,11 @@ next request. The cookie is HttpOnly and SameSite=Lax (Secure over HTTPS), and l
 
 The CSRF token is another HMAC of the same key over the session's signature: tied to the session,
 checked on every POST (a hidden `csrf` field), never stored.
+
+The login form has no session yet, so it has a token of its own against login CSRF (another site
+posting its own token to log the operator in as someone else): a random value in a pre-session
+cookie (`LOGIN_COOKIE`: HttpOnly, SameSite=Strict, path `/login`) and the same value in the form.
+Another site can neither read the cookie to copy it nor have it sent along with its POST.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ if TYPE_CHECKING:
 
 COOKIE = "conveyor_session"
 MAX_AGE = 12 * 3600  # seconds: a working day, then log in again
+LOGIN_COOKIE = "conveyor_login"
+LOGIN_MAX_AGE = 3600  # seconds a login form stays usable
 
 
 @dataclass(frozen=True)
@@ -86,4 +93,18 @@ def read_session(ops: Operations, cookie: str | None, now: float | None = None) 
 
 
 def csrf_matches(session: Session, sent: object) -> bool:
-    return isinstance(sent, str) and hmac.compare_digest(session.csrf, sent)
+    return _same(session.csrf, sent)
+
+
+def login_token() -> str:
+    """A fresh login form's token: the pre-session cookie's value and the form's."""
+    return secrets.token_urlsafe(24)
+
+
+def login_token_matches(cookie: str | None, sent: object) -> bool:
+    return bool(cookie) and len(cookie or "") <= 64 and _same(cookie or "", sent)
+
+
+def _same(expected: str, sent: object) -> bool:
+    """In constant time; as bytes, since compare_digest refuses a non-ASCII str (a 500)."""
+    return isinstance(sent, str) and hmac.compare_digest(expected.encode(), sent.encode())

@@ -311,6 +311,7 @@ WHERE state = %(state)s AND connection = %(connection)s
   AND (%(since)s::double precision IS NULL
        OR COALESCE(finished_at, created_at) >= to_timestamp(%(since)s::double precision))
   AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s ESCAPE '\')
+  AND (%(batch_id)s::bigint IS NULL OR batch_id = %(batch_id)s)
 ORDER BY id DESC
 LIMIT %(limit)s
 
@@ -327,6 +328,7 @@ WHERE state = %(state)s AND connection = %(connection)s
   AND (%(key)s::text IS NULL OR key = %(key)s)
   AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
   AND (%(error)s::text IS NULL OR last_error ILIKE %(error)s ESCAPE '\')
+  AND (%(batch_id)s::bigint IS NULL OR batch_id = %(batch_id)s)
 ORDER BY id + 0 DESC
 LIMIT %(limit)s
 

@@ -271,6 +271,7 @@ WHERE state = :state AND connection = :connection
   AND (:before_id IS NULL OR id < :before_id)
   AND (:since IS NULL OR COALESCE(finished_at, created_at) >= :since)
   AND (:error IS NULL OR last_error LIKE :error ESCAPE '\')
+  AND (:batch_id IS NULL OR batch_id = :batch_id)
 ORDER BY id DESC
 LIMIT :limit
 
@@ -284,6 +285,7 @@ WHERE state = :state AND connection = :connection AND finished_at >= :since
   AND (:key IS NULL OR key = :key)
   AND (:before_id IS NULL OR id < :before_id)
   AND (:error IS NULL OR last_error LIKE :error ESCAPE '\')
+  AND (:batch_id IS NULL OR batch_id = :batch_id)
 ORDER BY id DESC
 LIMIT :limit
 

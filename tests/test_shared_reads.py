@@ -169,3 +169,20 @@ def test_ops_shared_counts_follow_actions_not_every_write(app: Conveyor) -> None
     job_id = app.ops.list_jobs(limit=1)[0].id
     app.ops.cancel([job_id])
     assert app.ops.shared.counts() == {"default": {"queued": 2, "cancelled": 1}}
+
+
+def test_the_dead_letter_groups_are_shared_and_forgotten_by_a_retry(app: Conveyor) -> None:
+    @app.task(name="fails", max_attempts=1)
+    def fails(payload: dict[str, int]) -> None:
+        raise RuntimeError("boom")
+
+    app.ops.shared.max_age = 60.0
+    first = app.enqueue("fails", {"n": 1})
+    app.run_worker(burst=True)
+    assert [g.count for g in app.ops.shared.dead_groups()] == [1]
+    app.enqueue("fails", {"n": 2})
+    app.run_worker(burst=True)  # a worker's death is not an action of this operator service
+    assert [g.count for g in app.ops.shared.dead_groups()] == [1]
+    assert [g.count for g in app.ops.dead_groups()] == [2]
+    app.ops.retry([first])
+    assert [g.count for g in app.ops.shared.dead_groups()] == [1]  # read again: one left

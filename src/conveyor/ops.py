@@ -37,6 +37,7 @@ from .types import ConnectionLookup, TaskHost
 from .workers import Unserved, WorkerRecord, no_worker_reason, unserved
 
 BULK_LIMIT = 10_000
+SHARED_DEAD_GROUPS = 200  # the dead-letter groups the server shares (the page shows fewer)
 MAX_FILTER_TEXT = 1000  # longer than any stored task, queue, key or connection name
 
 
@@ -112,6 +113,7 @@ class Operations:
             self.oldest_waits,
             lambda: self.store.oldest_due(),
             self.jobs_without_worker,
+            lambda: self.dead_groups(limit=SHARED_DEAD_GROUPS),
             max_age=settings.counts_max_age(),
         )
 

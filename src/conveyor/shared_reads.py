@@ -2,15 +2,15 @@
 
 The HTTP API's `/api/stats`, `/metrics`, the dashboard's overview and its live updates all read
 the same aggregates: jobs per queue and state, the oldest wait per queue, the runnable jobs no
-worker serves. Each is a read of the whole live set (every queued, running, retrying, waiting and
-dead job), so its cost grows with the backlog: 15-40 ms for 60,000 such jobs, 100-200 ms for the
-oldest waits. Read per request, ten clients polling once a second would run them ten times a
-second against the store the workers share. Read here, a server process runs each at most once
-per `max_age` however many clients ask, and a request never waits for one that was read in the
-last `STALE_FOR` ages: the value read before is answered and a fresh read starts in the
-background (stale-while-revalidate, as HTTP caches do). This is what Oban's Met does (queue
-counts sampled once a second on one node and shared) and what Horizon and Flower show: a live
-picture a second old, not a count per page view.
+worker serves (and the dead-letter page its groups). Each is a read of the whole live set (every
+queued, running, retrying, waiting and dead job), so its cost grows with the backlog: 10-40 ms
+each for 60,000 such jobs at 1,000,000 in all, indexes read alone. Read per request, ten clients
+polling once a second would run them ten times a second against the store the workers share.
+Read here, a server process runs each at most once per `max_age` however many clients ask, and a
+request never waits for one that was read in the last `STALE_FOR` ages: the value read before is
+answered and a fresh read starts in the background (stale-while-revalidate, as HTTP caches do).
+This is what Oban's Met does (queue counts sampled once a second on one node and shared) and
+what Horizon and Flower show: a live picture a second old, not a count per page view.
 
 Exact reads stay where exactness is asked for: `ops.counts()` (the CLI's `conveyor stats`, the
 Python API) reads the store every time. An operator action through this process (retry, cancel,
@@ -24,8 +24,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from .store.overview import DeadGroup
 from .workers import Unserved
 
 T = TypeVar("T")
@@ -119,6 +120,7 @@ class SharedReads:
         oldest_waits: Callable[[], dict[str, dict[str, float]]],
         oldest_due: Callable[[], dict[str, float]],
         jobs_without_worker: Callable[[], list[Unserved]],
+        dead_groups: Callable[[], list[DeadGroup]],
         max_age: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -128,6 +130,14 @@ class SharedReads:
         self._oldest_waits = SharedRead(oldest_waits, age, clock)
         self._oldest_due = SharedRead(oldest_due, age, clock)
         self._jobs_without_worker = SharedRead(jobs_without_worker, age, clock)
+        self._dead_groups = SharedRead(dead_groups, age, clock)
+        self._reads: tuple[SharedRead[Any], ...] = (
+            self._counts,
+            self._oldest_waits,
+            self._oldest_due,
+            self._jobs_without_worker,
+            self._dead_groups,
+        )
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{queue: {state: count}}, as `ops.counts()`."""
@@ -145,7 +155,12 @@ class SharedReads:
         """Queued and retrying jobs, per task and queue, that no live worker can run."""
         return self._jobs_without_worker.get()
 
+    def dead_groups(self) -> list[DeadGroup]:
+        """Every dead job per task, connection and error class, the largest groups first (the
+        dead-letter page without a filter: a walk of every dead job's index entry)."""
+        return self._dead_groups.get()
+
     def forget(self) -> None:
         """After an action through this process: the next read is the store's."""
-        for read in (self._counts, self._oldest_waits, self._oldest_due, self._jobs_without_worker):
+        for read in self._reads:
             read.forget()

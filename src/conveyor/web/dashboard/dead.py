@@ -53,7 +53,10 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
         connection = clean(request.query_params.get("connection"))
         redact = redactor(conveyor)
         groups: list[dict[str, Any]] = []
-        found = ops.dead_groups(since, GROUPS + 1, connection)  # one more: are there others?
+        if since is None and connection is None:  # the page as first opened: shared (1 s)
+            found = ops.shared.dead_groups()[: GROUPS + 1]
+        else:
+            found = ops.dead_groups(since, GROUPS + 1, connection)  # one more: are there others?
         more, found = len(found) > GROUPS, found[:GROUPS]
         for group in found:
             jobs = ops.dead_in_group(

@@ -18,10 +18,12 @@ from .test_schema import _sql
 
 
 def undo_0019(url: str) -> None:
-    """Take a fully migrated database back to just before 0019."""
+    """Take a fully migrated database back to just before 0019 (0020 undone too: migrations
+    run in order only)."""
+    _sql(url, "DROP INDEX conveyor_jobs_batch_id")
     _sql(url, "DROP INDEX conveyor_jobs_dead_groups")
     _sql(url, "ALTER TABLE conveyor_jobs DROP COLUMN error_class")
-    _sql(url, "DELETE FROM conveyor_migrations WHERE version = 19")
+    _sql(url, "DELETE FROM conveyor_migrations WHERE version >= 19")
 
 
 @pytest.fixture

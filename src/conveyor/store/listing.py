@@ -26,7 +26,7 @@ CONDITIONS = (
     # A substring, not a pattern (JobFilter.params escapes %, _ and \); any case: ILIKE on
     # PostgreSQL, and SQLite's LIKE ignores the case of ASCII letters.
     ("error", "last_error {like} {} ESCAPE '\\'"),
-    # 0015's conveyor_jobs_batch (batch_id, state): a batch's members, sorted by id for the page.
+    # 0020's conveyor_jobs_batch_id (batch_id, id): a batch's members newest first.
     ("batch_id", "batch_id = {}"),
 )
 # SQLite: a window part with fewer rows than this in its index is read by that index.

@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 19
+-- version: 20
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -275,4 +275,6 @@ CREATE TABLE conveyor_batches (
 -- A batch's members by state (its counts, "is any unfinished?"); jobs outside a batch take no
 -- entry, so the hot path writes no more index than before.
 CREATE INDEX conveyor_jobs_batch ON conveyor_jobs (batch_id, state) WHERE batch_id IS NOT NULL;
+-- A batch's members newest first, for the listing (0020).
+CREATE INDEX conveyor_jobs_batch_id ON conveyor_jobs (batch_id, id) WHERE batch_id IS NOT NULL;
 CREATE INDEX conveyor_jobs_parent ON conveyor_jobs (parent_id) WHERE parent_id IS NOT NULL;

@@ -28,6 +28,14 @@ BACKENDS = ["sqlite", "postgres"]
 BOOKKEEPING = "conveyor_migrations"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A `slow` test (worker processes, timed windows) is `serial` too: `make test` runs the rest
+    in parallel (pytest-xdist), then these alone, so their timing is never another test's load."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("serial"):
+            item.add_marker(pytest.mark.serial)
+
+
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))

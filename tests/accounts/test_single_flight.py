@@ -22,6 +22,7 @@ CONCURRENCY = 4  # worker_app.py's
 APP = Path(__file__).with_name("worker_app.py")
 
 
+@pytest.mark.serial  # processes racing a token that expires in 2 s
 def test_one_refresh_for_every_job_of_every_process(
     database_url: str, provider: Provider, secret_key: str, tmp_path: Path
 ) -> None:

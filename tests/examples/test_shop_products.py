@@ -36,6 +36,7 @@ def product(n: int, **changes: object) -> dict[str, object]:
     return {"id": n, "name": f"Product {n}", "price": 9.5 + n, "stock": n, **changes}
 
 
+@pytest.mark.serial  # a worker on 5-10 s deadlines
 def test_shop_products_end_to_end(database_url: str, api: ProductsApi) -> None:
     app = make_app(database_url, api.url)
     app.migrate()
@@ -111,6 +112,7 @@ def test_remote_rejects_unsigned_and_bad_token(api: ProductsApi) -> None:
     assert error.value.code == 401 and api.products == {}
 
 
+@pytest.mark.serial  # worker processes on deadlines
 def test_graceful_shutdown_finishes_the_delivery_in_flight(
     database_url: str, api: ProductsApi
 ) -> None:

@@ -108,6 +108,7 @@ def workers(database_url: str, conf: Path, directory: Path, count: int) -> None:
     assert [w.wait(60) for w in started] == [0] * count
 
 
+@pytest.mark.serial  # worker processes on deadlines
 def test_metrics_agree_with_two_worker_processes(
     database_url: str, tmp_path: Path, servers: tuple[Sink, Remote]
 ) -> None:

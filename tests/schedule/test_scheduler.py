@@ -158,6 +158,7 @@ def test_cli_lists_schedules_with_next_run_and_inactive_builtins(
     assert "hourly-report" in ok(invoke(database_url, "schedule", "list"))
 
 
+@pytest.mark.serial  # three scheduler processes on a clock
 def test_three_scheduler_processes_and_a_restart_fire_each_time_once(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -345,8 +345,8 @@ def test_per_key_order_on_postgres(postgres_database: str) -> None:
         if name.startswith("conveyor_") and name != "conveyor_migrations"
     ]
 
-    def empty() -> None:
-        admin.execute(f"TRUNCATE {', '.join(tables)}")
+    def empty() -> None:  # DELETE: a TRUNCATE makes new files for every table (0.4 s a time)
+        admin.execute("; ".join(f"DELETE FROM {table}" for table in tables))
 
     try:
         run_model(store, empty)

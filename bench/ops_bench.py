@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import sqlite3
 import statistics
@@ -94,6 +95,7 @@ DASHBOARD_PATHS: tuple[str, ...] = (
 )
 WORKER_CONCURRENCY = 100
 SESSION_COOKIE = "conveyor_session"  # conveyor.web.dashboard.session.COOKIE
+LOGIN_COOKIE = "conveyor_login"  # conveyor.web.dashboard.session.LOGIN_COOKIE
 
 
 def free_port() -> int:
@@ -221,10 +223,20 @@ def expand(paths: Sequence[str], values: dict[str, str]) -> list[str]:
 
 
 async def log_in(session: aiohttp.ClientSession, token: str) -> str:
-    """The dashboard's session cookie, got as a browser gets it: the login form posted with
-    the token (no CSRF field: there is no session yet), the signed cookie read off the 303."""
-    form = {"token": token, "next": "/dashboard/"}
-    async with session.post("/dashboard/login", data=form, allow_redirects=False) as answer:
+    """The dashboard's session cookie, got as a browser gets it: the login form first (its
+    login-CSRF field and the pre-session cookie it matches), then the form posted with the
+    token, the signed cookie read off the 303."""
+    async with session.get("/dashboard/login") as answer:
+        page = await answer.text()
+        pre = answer.cookies.get(LOGIN_COOKIE)
+        field = re.search(r'name="csrf" value="([^"]+)"', page)
+        if answer.status != 200 or pre is None or field is None:
+            raise RuntimeError(f"dashboard login form: HTTP {answer.status}, no CSRF field")
+    form = {"token": token, "next": "/dashboard/", "csrf": field.group(1)}
+    headers = {"Cookie": f"{LOGIN_COOKIE}={pre.value}"}  # no cookie jar for a bare IP
+    async with session.post(
+        "/dashboard/login", data=form, headers=headers, allow_redirects=False
+    ) as answer:
         await answer.read()
         cookie = answer.cookies.get(SESSION_COOKIE)
         if answer.status != 303 or cookie is None:

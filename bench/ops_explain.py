@@ -59,6 +59,7 @@ def sqlite_plans(path: str) -> list[tuple[str, str]]:
             {"now": time.time(), "final_window": FINAL_WINDOW},
         ),
         "GET /api/blocked-keys": (q["blocked_keys"], {"limit": 100}),
+        "GET /metrics (oldest due per queue)": (q["oldest_due"], {"now": time.time()}),
         **dashboard(q, "sqlite", since),
     }
     for label, (sql, params) in extra.items():
@@ -78,6 +79,7 @@ def postgres_plans(url: str) -> list[tuple[str, str]]:
         ]
         runs.append(("GET /api/stats, /metrics (stats)", q["stats"], {"final_window": 3600}))
         runs.append(("GET /api/blocked-keys", q["blocked_keys"], {"limit": 100}))
+        runs.append(("GET /metrics (oldest due per queue)", q["oldest_due"], {}))
         runs += [(label, sql, params) for label, (sql, params) in dashboard(q, "pg", since).items()]
         for label, sql, params in runs:
             conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)  # warm

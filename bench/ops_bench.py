@@ -262,12 +262,13 @@ async def _measure(
 ) -> dict[str, dict[str, Any]]:
     times: dict[str, list[float]] = {path: [] for path in paths}
     statuses: dict[str, set[int]] = {path: set() for path in paths}
+    answer_bytes: dict[str, int] = {}
     async with await _client(base, token) as session:
         for round_no in range(requests + 1):
             for path in paths:
                 start = time.perf_counter()
                 async with session.get(path, allow_redirects=False) as answer:
-                    await answer.read()
+                    answer_bytes[path] = len(await answer.read())
                     statuses[path].add(answer.status)
                 if round_no:  # the first round warms up
                     times[path].append((time.perf_counter() - start) * 1000)
@@ -278,6 +279,7 @@ async def _measure(
             "p50_ms": round(statistics.median(values), 1),
             "p95_ms": round(common.percentile(values, 95), 1),
             "status": sorted(statuses[path]),
+            "bytes": answer_bytes.get(path, 0),
         }
         for path, values in times.items()
     }
@@ -479,7 +481,7 @@ def verdicts(report: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def markdown(reports: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
-        "## Operations: HTTP API listings and /metrics over a big store",
+        "## Operations: the HTTP API and the dashboard over a big store",
         "",
         f"`python -m bench.ops_bench --jobs {' '.join(map(str, args.jobs))}"
         f" --requests {args.requests}`: the real server (`conveyor serve --no-worker`, its own"
@@ -488,6 +490,8 @@ def markdown(reports: Sequence[dict[str, Any]], args: argparse.Namespace) -> str
         " keys, over 30 days); each path requested one at a time, round-robin over the paths,"
         " after a warm-up; p50/p95 in ms. `{mid}`: a keyset page half way down the table. The"
         " 2x verdict counts a ratio over 2 only where the larger p95 is 5 ms or more."
+        " KB: the answer's size; where it grows with N the page holds more (blocked keys, the"
+        " dead-letter groups, a `since` window), not the same page read slower."
         " Machine: 2 cores shared with other jobs (other sessions ran meanwhile): figures are"
         " noisy, compare within a table.",
         "",
@@ -503,15 +507,16 @@ def markdown(reports: Sequence[dict[str, Any]], args: argparse.Namespace) -> str
             else f"A store of {sizes[-1]:,} jobs filled before (--store).",
             "",
             f"| path | p50 {sizes[0]:,} | p95 {sizes[0]:,} | p50 {sizes[-1]:,}"
-            f" | p95 {sizes[-1]:,} | p95 ratio |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            f" | p95 {sizes[-1]:,} | p95 ratio | KB {sizes[0]:,} | KB {sizes[-1]:,} |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for path, r in big["paths"].items():
             s = small["paths"][path]
             ratio = r["p95_ms"] / max(s["p95_ms"], 0.1)
             lines.append(
                 f"| `{path}` | {s['p50_ms']:g} | {s['p95_ms']:g} | {r['p50_ms']:g}"
-                f" | {r['p95_ms']:g} | {ratio:.2f} |"
+                f" | {r['p95_ms']:g} | {ratio:.2f} | {s.get('bytes', 0) / 1024:.1f}"
+                f" | {r.get('bytes', 0) / 1024:.1f} |"
             )
         workers = big.get("workers")
         if workers:

@@ -3,12 +3,8 @@ their payload (deliveries and RPC calls only), and the listing finds them by it.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
 from conveyor.job import JobFilter
@@ -16,6 +12,7 @@ from conveyor.store import open_store
 
 from .test_migration_0019 import undo_0019
 from .test_schema import _sql
+from .test_schema import empty_url as empty_url  # the fixture
 
 BEFORE = [
     ("conveyor.deliver", '{"connection": "shop", "path": "/orders"}'),
@@ -35,16 +32,10 @@ LATER_INDEXES = (
 
 
 @pytest.fixture
-def before_0016(database_url: str, tmp_path: Path) -> Iterator[str]:
+def before_0016(empty_url: str) -> Iterator[str]:
     """A database migrated to the latest, then taken back to just before 0016 (0017 and 0019
     undone too), with old jobs."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        name = f"conveyor_0016_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+    url = empty_url  # its own database, dropped after the test
     store = open_store(url)
     store.migrate()
     store.close()
@@ -62,12 +53,7 @@ def before_0016(database_url: str, tmp_path: Path) -> Iterator[str]:
             f" created_at) VALUES ('{task}', 'default', '{payload}', 'dead', 1,"
             + (" 0, 0)" if url.startswith("sqlite") else " now(), now())"),
         )
-    try:
-        yield url
-    finally:
-        if not url.startswith("sqlite"):
-            with psycopg.connect(database_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield url
 
 
 def test_old_jobs_get_their_connection_from_the_payload(before_0016: str) -> None:

@@ -4,17 +4,14 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
 from conveyor.store import open_store
 
 from .test_schema import _sql
+from .test_schema import empty_url as empty_url  # the fixture
 
 
 def undo_0019(url: str) -> None:
@@ -27,16 +24,10 @@ def undo_0019(url: str) -> None:
 
 
 @pytest.fixture
-def before_0019(database_url: str, tmp_path: Path) -> Iterator[str]:
+def before_0019(empty_url: str) -> Iterator[str]:
     """A database migrated to the latest, then taken back to just before 0019, with old dead
     jobs (two classes, one with a connection, one without an error record)."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        name = f"conveyor_0019_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+    url = empty_url  # its own database, dropped after the test
     store = open_store(url)
     store.migrate()
     store.close()
@@ -52,12 +43,7 @@ def before_0019(database_url: str, tmp_path: Path) -> Iterator[str]:
             f" 'dead', 1, {now}, {now}, {now}, '{errors}',"
             f" {repr(connection) if connection else 'NULL'})",
         )
-    try:
-        yield url
-    finally:
-        if not url.startswith("sqlite"):
-            with psycopg.connect(database_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield url
 
 
 def test_old_dead_jobs_fall_into_their_groups(before_0019: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -13,9 +13,8 @@ if TYPE_CHECKING:
 
 
 class StoreCollector(Collector):
-    def __init__(self, ops: Operations, oldest_due: Callable[[], dict[str, float]]) -> None:
+    def __init__(self, ops: Operations) -> None:
         self._ops = ops
-        self._oldest_due = oldest_due
 
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
@@ -36,7 +35,7 @@ class StoreCollector(Collector):
             " since it became due; 0 when none waits.",
             labels=["queue"],
         )
-        ages = self._oldest_due()
+        ages = self._ops.shared.oldest_due()
         for queue in sorted(counts.keys() | ages.keys()):
             oldest.add_metric([queue], round(ages.get(queue, 0.0), 3))
         yield oldest

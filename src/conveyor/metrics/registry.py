@@ -65,7 +65,7 @@ class Metrics:
         """The Prometheus text: the store's gauges, and the counters of every process writing
         to the directory (or of this process without one)."""
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(StoreCollector(self._ops, self._ops.shared.oldest_due))
+        registry.register(StoreCollector(self._ops))
         if self.directory:
             os.makedirs(self.directory, exist_ok=True)  # no process has written yet
             MultiProcessCollector(registry, path=self.directory)  # type: ignore[no-untyped-call]

@@ -151,7 +151,11 @@ def _batch_and_on_demand(app: Conveyor, erp: Erp, engine: Any) -> None:
 def _scrape(web: str) -> str:
     with urllib.request.urlopen(f"{web}/metrics", timeout=5) as response:
         text = response.read().decode()
-    lines = [line for line in text.splitlines() if f'queue="{SYNC_QUEUE}"' in line]
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith("conveyor_queue_depth{") and f'queue="{SYNC_QUEUE}"' in line
+    ]
     return ", ".join(line.split("state=")[1].replace('"}', "=").replace('"', "") for line in lines)
 
 

@@ -63,3 +63,39 @@ def test_cli_prints_the_token_alone_once(database_url: str) -> None:
         invoke(database_url, "tokens", "revoke", "deploy")
     )
     assert "No tokens." in ok(invoke(database_url, "tokens", "list"))
+
+
+def test_a_good_check_is_remembered_for_a_second_and_a_revocation_here_forgets_it(
+    app: Conveyor,
+) -> None:
+    from conveyor.tokens import ApiTokens
+
+    now = [100.0]
+    reads: list[str] = []
+    store = app.ops.tokens._slice
+
+    class Counted:
+        """The tokens slice, its checks counted."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(store(), name)
+
+        def check_token(self, token: str, at: float) -> str | None:
+            reads.append(token)
+            return store().check_token(token, at)
+
+    here = ApiTokens(lambda: Counted(), clock=lambda: now[0])  # type: ignore[arg-type, return-value]
+    elsewhere = app.ops.tokens  # another process, as far as `here` knows
+    token = elsewhere.create("poller")
+    assert [here.check(token) for _ in range(5)] == ["poller"] * 5
+    assert len(reads) == 1  # one store read for five requests within the second
+    elsewhere.revoke("poller")
+    assert here.check(token) == "poller"  # revoked by another process: up to a second late
+    now[0] += 1.0
+    assert here.check(token) is None  # then refused
+    assert here.check(token) is None and len(reads) == 3  # a refusal is never remembered
+    again = here.create("poller")
+    assert here.check(again) == "poller"
+    here.revoke("poller")
+    assert here.check(again) is None  # revoked through this process: refused at once
+    assert here.digest("poller") is None  # and its sessions' key is gone with it

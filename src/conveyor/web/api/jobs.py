@@ -65,7 +65,7 @@ def jobs_router(ops: Operations) -> APIRouter:
         ] = None,
         before: Annotated[int | None, Query(ge=1, description="the previous `next`")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    ) -> dict[str, Any]:
+    ) -> Any:
         """Newest first, a page at a time: pass the answer's `next` as `before` (keyset
         pagination: each job is listed once however many are added meanwhile)."""
         jobs = ops.list_jobs(
@@ -81,11 +81,12 @@ def jobs_router(ops: Operations) -> APIRouter:
             limit=limit,
         )
         more = len(jobs) == limit
-        return {"jobs": [job.to_dict() for job in jobs], "next": jobs[-1].id if more else None}
+        page = {"jobs": [job.to_dict() for job in jobs], "next": jobs[-1].id if more else None}
+        return m.trusted_json(page)
 
     @router.get("/{job_id}", response_model=m.JobOut)
-    def show(job_id: int) -> dict[str, Any]:
-        return ops.get_job(job_id).to_dict()
+    def show(job_id: int) -> Any:
+        return m.trusted_json(ops.get_job(job_id).to_dict())
 
     @router.post("/{job_id}/retry", response_model=m.Retried)
     def retry_one(job_id: int, body: RetryBody | None = None) -> dict[str, Any]:

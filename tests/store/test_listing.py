@@ -1,5 +1,5 @@
 """The jobs listing and counts, every backend: each filter built alone (store/listing.py) gives
-what the plain definition gives, on both of SQLite's index choices for a `since` window."""
+what the plain definition gives, on each of the reads of a `since` window."""
 
 from __future__ import annotations
 
@@ -53,8 +53,10 @@ def test_each_filter_lists_what_it_names_newest_first_by_page(
     assert [j.id for j in every] == sorted((j.id for j in every), reverse=True)
     middle = every[len(every) // 2]
     cut = _since(middle) - 0.0005  # clear of a stored time's rounding to microseconds
-    for bound in (listing.PROBE_BOUND, 0):  # 0: SQLite reads each window part by rowid
-        monkeypatch.setattr(listing, "PROBE_BOUND", bound)
+    # A `since` page from the filter's newest jobs (1000), from a walk too short to fill it or
+    # to see every candidate (2: then the window's indexes), and from those indexes alone (0).
+    for walk in (listing.WALK, 2, 0):
+        monkeypatch.setattr(listing, "WALK", walk)
         for fields in FILTERS:
             for before in (None, middle.id):
                 for since in (None, cut, time.time() + 3600):

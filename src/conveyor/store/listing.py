@@ -4,9 +4,10 @@ members, by (batch_id, state), sorted by id).
 
 One statement with every condition written `(:x IS NULL OR x = :x)` reads well but SQLite plans
 it once for all inputs: it can use no index for any of them, and even `id < :before` became a scan
-from the newest row down (45 ms for a page half way down 1,000,000 jobs, 80 ms with a queue). The
-`since` window has its own statement (`list_jobs_since`): finished and unfinished jobs apart, each
-by its time index. The named blocks hold the SQL; this module only picks the conditions.
+from the newest row down (45 ms for a page half way down 1,000,000 jobs, 80 ms with a queue). A
+`since` window is read first from the newest `WALK` jobs of the filter's own walk, then, if that
+did not fill the page, by its time indexes (`since_statements`). The named blocks hold the SQL;
+this module only picks the conditions.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ CONDITIONS = (
     # 0020's conveyor_jobs_batch_id (batch_id, id): a batch's members newest first.
     ("batch_id", "batch_id = {}"),
 )
-# SQLite: a window part with fewer rows than this in its index is read by that index.
-PROBE_BOUND = 5000
+# A `since` listing looks for its page among this many of the filter's newest jobs (below
+# `before`) first: bounded work however the window and the ids fall.
+WALK = 1000
 
 
 def placeholder(dialect: str, name: str) -> str:
@@ -53,18 +55,19 @@ def where(filters: JobFilter, dialect: str) -> str:
 
 
 def statement(queries: Mapping[str, str], filters: JobFilter, dialect: str) -> str:
-    """The listing's SQL without the `since` hints (see `since_hints`)."""
+    """The listing's SQL; for a `since` window, the read by its indexes (`since_statements`)."""
     name = "list_jobs" if filters.since is None else "list_jobs_since"
     return queries[name].replace("{where}", where(filters, dialect))
 
 
-def since_hints(finished: int, unfinished: int) -> dict[str, str]:
-    """SQLite's index choice for each part of a `since` window, from `since_probe`'s counts."""
-
-    def hint(rows: int, index: str) -> str:
-        return f"INDEXED BY {index}" if rows < PROBE_BOUND else "NOT INDEXED"
-
-    return {
-        "{finished}": hint(finished, "conveyor_jobs_finished"),
-        "{unfinished}": hint(unfinished, "conveyor_jobs_unfinished"),
-    }
+def since_statements(
+    queries: Mapping[str, str], filters: JobFilter, dialect: str
+) -> tuple[str, str, str]:
+    """A `since` listing's three reads, in the order tried: the page among the newest `WALK`
+    jobs of the filter (`walk` parameter), how many jobs that walk saw (fewer than `WALK`: the
+    answer is whole), and the window by its time indexes (the page when the walk fell short)."""
+    conditions = where(filters, dialect)
+    return tuple(  # type: ignore[return-value]
+        queries[name].replace("{where}", conditions)
+        for name in ("list_jobs_since_recent", "list_jobs_since_walked", "list_jobs_since")
+    )

@@ -149,14 +149,23 @@ class SQLStore(Store):
         with self._read(records=True) as cur:
             if name != "list_jobs":  # by connection: statements of their own, on its index
                 return [self._job(row) for row in cur.execute(self._q[name], params).fetchall()]
-            sql = listing.statement(self._q, filters, self.dialect)
-            if "since_probe" in self._q and filters.since is not None:  # SQLite: no histogram
-                probe = {"since": filters.since, "bound": listing.PROBE_BOUND}
-                finished, unfinished = cur.execute(self._q["since_probe"], probe).fetchone()
-                for mark, hint in listing.since_hints(finished, unfinished).items():
-                    sql = sql.replace(mark, hint)
-            rows = cur.execute(sql, params).fetchall()
-        return [self._job(row) for row in rows]
+            if filters.since is None:
+                rows = cur.execute(listing.statement(self._q, filters, self.dialect), params)
+            else:
+                rows = self._since_rows(cur, filters, params)
+            return [self._job(row) for row in rows]
+
+    def _since_rows(self, cur: Any, filters: JobFilter, params: dict[str, Any]) -> list[Any]:
+        """A `since` page: from the filter's newest jobs if they hold it (bounded work), else by
+        the window's time indexes (work bounded by the window)."""
+        recent, walked, window = listing.since_statements(self._q, filters, self.dialect)
+        walking = {**params, "walk": listing.WALK}
+        rows = list(cur.execute(recent, walking).fetchall())
+        if len(rows) >= filters.limit:
+            return rows
+        if cur.execute(walked, walking).fetchone()["walked"] < listing.WALK:
+            return rows  # the walk saw every candidate
+        return list(cur.execute(window, params).fetchall())
 
     def states(self, job_ids: Sequence[int]) -> dict[int, str]:
         with self._read() as cur:

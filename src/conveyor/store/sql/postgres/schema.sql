@@ -2,7 +2,7 @@
 -- a migration (tests/store/test_schema.py checks that the two agree). `conveyor_migrations`, the
 -- migrations' own record, is made by migrate() and not listed here. (There is no 0003 here: it
 -- made SQLite's ids never reused, which a sequence already does.)
--- version: 20
+-- version: 21
 -- Times come from the database's clock, so workers on many machines agree.
 
 CREATE TABLE conveyor_jobs (
@@ -54,7 +54,8 @@ CREATE INDEX conveyor_jobs_key ON conveyor_jobs (key, state, id)
 CREATE INDEX conveyor_jobs_next ON conveyor_jobs (key, leads_key DESC, id) WHERE state = 'waiting';
 CREATE INDEX conveyor_jobs_lease ON conveyor_jobs (lease_expires_at) WHERE state = 'running';
 CREATE INDEX conveyor_jobs_state ON conveyor_jobs (state, queue);
-CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (finished_at) WHERE finished_at IS NOT NULL;
+-- With the id (0021): a `since` page below `before` checks it in the index.
+CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (finished_at, id) WHERE finished_at IS NOT NULL;
 -- "Everything dead for connection X since T" (0016).
 CREATE INDEX conveyor_jobs_connection ON conveyor_jobs (state, connection, finished_at)
     WHERE connection IS NOT NULL;
@@ -64,7 +65,7 @@ CREATE INDEX conveyor_jobs_state_id ON conveyor_jobs (state, id);
 CREATE INDEX conveyor_jobs_task ON conveyor_jobs (task, id);
 CREATE INDEX conveyor_jobs_queue ON conveyor_jobs (queue, id);
 CREATE INDEX conveyor_jobs_key_id ON conveyor_jobs (key, id) WHERE key IS NOT NULL;
-CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) INCLUDE (state, queue)
+CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at, id) INCLUDE (state, queue)
     WHERE finished_at IS NULL;
 -- The blocked keys: dead jobs that hold a key, oldest first (0018).
 CREATE INDEX conveyor_jobs_dead_keyed ON conveyor_jobs (id) WHERE state = 'dead' AND key IS NOT NULL;

@@ -238,26 +238,33 @@ SELECT * FROM conveyor_jobs WHERE id = :id
 -- state, task, queue or key with id (the keyset `before`) walk that index newest first.
 SELECT * FROM conveyor_jobs WHERE {where} ORDER BY id DESC LIMIT :limit
 
+-- name: list_jobs_since_recent
+-- `since` (finished, or created if unfinished), first from the newest jobs the filter's own walk
+-- reaches (`walk` of them, store/listing.py): a window of recent times is mostly there, and the
+-- walk's cost is bounded whatever the window holds (by rowid below `before`, it went through
+-- every older row when the window's jobs were all above it).
+SELECT * FROM (SELECT * FROM conveyor_jobs WHERE {where} ORDER BY id DESC LIMIT :walk)
+WHERE finished_at >= :since OR (finished_at IS NULL AND created_at >= :since)
+ORDER BY id DESC LIMIT :limit
+
+-- name: list_jobs_since_walked
+-- How far that walk got: fewer than `walk` rows and it saw every candidate (its answer is whole).
+SELECT count(*) AS walked
+FROM (SELECT 1 FROM conveyor_jobs WHERE {where} ORDER BY id DESC LIMIT :walk)
+
 -- name: list_jobs_since
--- `since` (finished, or created if unfinished): finished and unfinished jobs apart, merged.
--- SQLite keeps no histogram, so `since_probe` counts (up to a bound) the window's rows in each
--- index and `{finished}`/`{unfinished}` say how to read each part: `INDEXED BY` the window's
--- index when few rows are in it, `NOT INDEXED` (newest first by rowid) when many are.
+-- The window by its indexes, when the walk did not fill the page: finished and unfinished jobs
+-- apart, each `INDEXED BY` its time index (which holds the rowid, so `before` is checked there),
+-- sorted, merged. SQLite keeps no histogram to choose between these and the walk.
 SELECT * FROM (
-    SELECT * FROM (SELECT * FROM conveyor_jobs {finished}
+    SELECT * FROM (SELECT * FROM conveyor_jobs INDEXED BY conveyor_jobs_finished
                    WHERE {where} AND finished_at >= :since
                    ORDER BY id DESC LIMIT :limit)
     UNION ALL
-    SELECT * FROM (SELECT * FROM conveyor_jobs {unfinished}
+    SELECT * FROM (SELECT * FROM conveyor_jobs INDEXED BY conveyor_jobs_unfinished
                    WHERE {where} AND finished_at IS NULL AND created_at >= :since
                    ORDER BY id DESC LIMIT :limit))
 ORDER BY id DESC LIMIT :limit
-
--- name: since_probe
-SELECT (SELECT count(*) FROM (SELECT 1 FROM conveyor_jobs INDEXED BY conveyor_jobs_finished
-                              WHERE finished_at >= :since LIMIT :bound)),
-       (SELECT count(*) FROM (SELECT 1 FROM conveyor_jobs INDEXED BY conveyor_jobs_unfinished
-                              WHERE finished_at IS NULL AND created_at >= :since LIMIT :bound))
 
 -- name: list_jobs_by_connection
 -- A state and a connection ("everything dead for connection X since T"): from the index of

@@ -25,6 +25,7 @@ from .connections.masking import SecretMask, connection_secret_values
 from .connections.tester import ConnectionCheck
 from .errors import ConfigurationError, JobNotFound
 from .events import ConnectionPaused, ConnectionResumed, EventSink
+from .finish_tally import Minute, per_minute
 from .job import STATES, BlockedKey, Job, JobFilter
 from .politeness import Hold
 from .schedule.scheduler import Scheduler
@@ -53,20 +54,6 @@ class Action:
 RETRY = Action("retry", "retried", "only dead or retrying jobs can be retried")
 CANCEL = Action("cancel", "cancelled", "succeeded and cancelled jobs cannot be cancelled")
 DELETE = Action("delete", "deleted", "running jobs cannot be deleted; cancel them first")
-
-
-@dataclass(frozen=True)
-class Minute:
-    """Jobs that finished in one minute (`at`: its start, epoch seconds), by final state."""
-
-    at: float
-    succeeded: int = 0
-    dead: int = 0
-    cancelled: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.succeeded + self.dead + self.cancelled
 
 
 @dataclass(frozen=True)
@@ -109,7 +96,9 @@ class Operations:
         self.batches = BatchOperations(store)  # batches with their progress (get, list)
         # The server's aggregates, read once per max age for every client (shared_reads.py).
         self.shared = SharedReads(
-            self.counts,
+            lambda: self.counts(final_window=0),
+            lambda since: self.store.finished_per_second(since),
+            lambda: self.store.clock(),
             self.oldest_waits,
             lambda: self.store.oldest_due(),
             self.jobs_without_worker,
@@ -163,32 +152,26 @@ class Operations:
     def blocked_keys(self, limit: int = 100) -> list[BlockedKey]:
         return self.store.blocked_keys(limit)
 
-    def counts(self) -> dict[str, dict[str, int]]:
+    def counts(self, final_window: float | None = None) -> dict[str, dict[str, int]]:
         """{queue: {state: count}}: every unfinished and dead job; succeeded and cancelled jobs
-        finished within the last hour (`store.jobs.FINAL_WINDOW`: counting them all scans the
-        table, 1 s at 1,000,000 jobs). Read now; the server's pages use `shared.counts()`."""
+        finished within the last hour (`store.jobs.FINAL_WINDOW`, or `final_window` seconds:
+        counting them all scans the table, 1 s at 1,000,000 jobs). Read now; the server's pages
+        use `shared.counts()`."""
         counts: dict[str, dict[str, int]] = {}
-        for queue, state, n in self.store.stats():
+        stats = self.store.stats() if final_window is None else self.store.stats(final_window)
+        for queue, state, n in stats:
             counts.setdefault(queue, {})[state] = n
         return counts
 
     def throughput(self, minutes: int = 60) -> list[Minute]:
         """Jobs finished per minute over the last `minutes` (oldest first, the current minute
         last, empty minutes included): one range read of the finished-time index."""
-        now_minute = int(self.store.clock() // 60)
-        first = now_minute - minutes + 1
+        now = self.store.clock()
+        first = int(now // 60) - minutes + 1
         found: dict[int, dict[str, int]] = {}
         for minute, state, n in self.store.finished_per_minute(first * 60.0):
             found.setdefault(minute, {})[state] = n
-        return [
-            Minute(
-                m * 60.0,
-                found.get(m, {}).get("succeeded", 0),
-                found.get(m, {}).get("dead", 0),
-                found.get(m, {}).get("cancelled", 0),
-            )
-            for m in range(first, now_minute + 1)
-        ]
+        return per_minute(found, now, minutes)
 
     def oldest_waits(self) -> dict[str, dict[str, float]]:
         """{queue: {state: seconds since its oldest unfinished job was created}}."""

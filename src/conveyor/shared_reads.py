@@ -2,9 +2,11 @@
 
 The HTTP API's `/api/stats`, `/metrics`, the dashboard's overview and its live updates all read
 the same aggregates: jobs per queue and state, the oldest wait per queue, the runnable jobs no
-worker serves (and the dead-letter page its groups). Each is a read of the whole live set (every
-queued, running, retrying, waiting and dead job), so its cost grows with the backlog: 10-40 ms
-each for 60,000 such jobs at 1,000,000 in all, indexes read alone. Read per request, ten clients
+worker serves (and the dead-letter page its groups, the overview its throughput chart). Each is a
+read of the whole live set (every queued, running, retrying, waiting and dead job), so its cost
+grows with the backlog: 10-40 ms each for 60,000 such jobs at 1,000,000 in all, indexes read
+alone. The last hour's finished jobs, in the counts and the chart, come from a tally read a few
+seconds at a time (finish_tally.py). Read per request, ten clients
 polling once a second would run them ten times a second against the store the workers share.
 Read here, a server process runs each at most once per `max_age` however many clients ask, and a
 request never waits for one that was read in the last `STALE_FOR` ages: the value read before is
@@ -26,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from .finish_tally import FinishTally, Minute, Reader, finished_counts, minutes_of, per_minute
 from .store.overview import DeadGroup
 from .workers import Unserved
 
@@ -116,7 +119,9 @@ class SharedReads:
 
     def __init__(
         self,
-        counts: Callable[[], dict[str, dict[str, int]]],
+        live_counts: Callable[[], dict[str, dict[str, int]]],
+        finished_per_second: Reader,
+        store_clock: Callable[[], float],
         oldest_waits: Callable[[], dict[str, dict[str, float]]],
         oldest_due: Callable[[], dict[str, float]],
         jobs_without_worker: Callable[[], list[Unserved]],
@@ -126,12 +131,18 @@ class SharedReads:
     ) -> None:
         self.max_age = DEFAULT_MAX_AGE if max_age is None else max_age
         age = lambda: self.max_age  # noqa: E731 (read at each call: settable after start)
-        self._counts = SharedRead(counts, age, clock)
+        # The counts are the live set's (every unfinished and dead job), read whole, and the
+        # last hour's succeeded and cancelled jobs from the tally (read a few seconds at a time).
+        self._store_clock = store_clock
+        self._tally = FinishTally(finished_per_second, store_clock, clock)
+        self._finishes = SharedRead(self._tally.read, age, clock)
+        self._counts = SharedRead(lambda: self._merged(live_counts()), age, clock)
         self._oldest_waits = SharedRead(oldest_waits, age, clock)
         self._oldest_due = SharedRead(oldest_due, age, clock)
         self._jobs_without_worker = SharedRead(jobs_without_worker, age, clock)
         self._dead_groups = SharedRead(dead_groups, age, clock)
         self._reads: tuple[SharedRead[Any], ...] = (
+            self._finishes,
             self._counts,
             self._oldest_waits,
             self._oldest_due,
@@ -142,6 +153,17 @@ class SharedReads:
     def counts(self) -> dict[str, dict[str, int]]:
         """{queue: {state: count}}, as `ops.counts()`."""
         return self._counts.get()
+
+    def throughput(self, minutes: int = 60) -> list[Minute]:
+        """Jobs finished per minute over the last `minutes` (at most the hour), as
+        `ops.throughput()`."""
+        return per_minute(minutes_of(self._finishes.get()), self._store_clock(), minutes)
+
+    def _merged(self, live: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        recent = finished_counts(self._finishes.get(), ("succeeded", "cancelled"))
+        for queue, states in recent.items():
+            live.setdefault(queue, {}).update(states)
+        return {queue: dict(sorted(states.items())) for queue, states in sorted(live.items())}
 
     def oldest_waits(self) -> dict[str, dict[str, float]]:
         """{queue: {state: seconds since its oldest unfinished job was created}}."""
@@ -162,5 +184,6 @@ class SharedReads:
 
     def forget(self) -> None:
         """After an action through this process: the next read is the store's."""
+        self._tally.forget()
         for read in self._reads:
             read.forget()

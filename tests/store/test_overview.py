@@ -37,6 +37,21 @@ def test_finished_per_minute_counts_final_states_since_a_time(store: Store) -> N
     assert store.finished_per_minute(now + 3600) == []
 
 
+def test_finished_per_second_counts_final_states_by_queue_since_a_time(store: Store) -> None:
+    now = store.clock()
+    store.enqueue([new(), new(), new(queue="other")])
+    for job in claim(store):
+        succeed(store, job)
+    die(store, "RuntimeError", "boom")
+    by_queue: dict[tuple[str, str], int] = {}
+    for second, queue, state, n in store.finished_per_second(now - 60):
+        assert now - 61 <= second <= store.clock() + 1
+        by_queue[(queue, state)] = by_queue.get((queue, state), 0) + n
+    assert by_queue == {("default", "succeeded"): 2, ("other", "succeeded"): 1,
+                        ("default", "dead"): 1}  # fmt: skip
+    assert store.finished_per_second(store.clock() + 3600) == []
+
+
 def test_oldest_unfinished_per_queue_and_state(store: Store) -> None:
     before = store.clock()
     store.enqueue([new(), new(queue="mail"), new(queue="mail", delay=60)])

@@ -35,6 +35,10 @@ class OverviewStore:
         """(minute as epoch // 60, final state, count) of the jobs finished since `since`."""
         raise NotImplementedError
 
+    def finished_per_second(self, since: float) -> list[tuple[int, str, str, int]]:
+        """(second as epoch // 1, queue, final state, count) of the jobs finished since `since`."""
+        raise NotImplementedError
+
     def oldest_unfinished(self) -> list[tuple[str, str, float]]:
         """(queue, state, created_at of its oldest job) for every unfinished state."""
         raise NotImplementedError

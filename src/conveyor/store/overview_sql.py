@@ -16,6 +16,11 @@ class SQLOverview(SQLStore, OverviewStore):
             rows = cur.execute(self._q["overview_finished"], {"since": since}).fetchall()
         return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
 
+    def finished_per_second(self, since: float) -> list[tuple[int, str, str, int]]:
+        with self._read() as cur:
+            rows = cur.execute(self._q["overview_finished_per_second"], {"since": since})
+            return [(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+
     def oldest_unfinished(self) -> list[tuple[str, str, float]]:
         with self._read() as cur:
             rows = cur.execute(self._q["overview_oldest"]).fetchall()

@@ -20,7 +20,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...cli.connections_view import breaker_state, hold_state
-from ...ops import Minute
+from ...finish_tally import Minute
 from .common import STATES, UNFINISHED, CurrentSession, page, redactor
 from .session import read_session
 
@@ -113,7 +113,7 @@ def overview_router(conveyor: Conveyor) -> APIRouter:
             queues=queues,
             totals=totals(counts),
             unfinished=UNFINISHED,
-            chart=chart(ops.throughput(60)),
+            chart=chart(ops.shared.throughput(60)),
             breakers=[breaker_state(b, redact) for b in ops.breakers()],
             holds=[hold_state(h, redact) for h in ops.holds()],
             workers=ops.workers(),

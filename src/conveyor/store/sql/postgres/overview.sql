@@ -7,6 +7,14 @@ FROM conveyor_jobs
 WHERE finished_at IS NOT NULL AND finished_at >= to_timestamp(%(since)s::double precision)
 GROUP BY minute, state
 
+-- name: overview_finished_per_second
+-- The same range by second, queue and state: the shared tally's reads (finish_tally.py), each
+-- of the last few seconds only once it holds the hour.
+SELECT floor(extract(epoch FROM finished_at))::bigint AS second, queue, state, count(*)
+FROM conveyor_jobs
+WHERE finished_at IS NOT NULL AND finished_at >= to_timestamp(%(since)s::double precision)
+GROUP BY second, queue, state
+
 -- name: overview_oldest
 -- An index-only scan of conveyor_jobs_unfinished (created_at, with state and queue, 0019): the
 -- unfinished states are the jobs without a finish time.

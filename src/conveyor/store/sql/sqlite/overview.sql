@@ -7,6 +7,14 @@ FROM conveyor_jobs
 WHERE finished_at IS NOT NULL AND finished_at >= :since
 GROUP BY minute, state
 
+-- name: overview_finished_per_second
+-- The same range by second, queue and state: the shared tally's reads (finish_tally.py), each
+-- of the last few seconds only once it holds the hour.
+SELECT CAST(finished_at AS INTEGER) AS second, queue, state, count(*)
+FROM conveyor_jobs
+WHERE finished_at IS NOT NULL AND finished_at >= :since
+GROUP BY second, queue, state
+
 -- name: overview_oldest
 -- The oldest job of a queue and state is its smallest id (ids are given in creation order, by
 -- one writer at a time): min(id) from conveyor_jobs_state (state, queue and the rowid every

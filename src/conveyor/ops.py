@@ -149,8 +149,8 @@ class Operations:
     def states(self, job_ids: Sequence[int]) -> dict[int, str]:
         return self.store.states(check.job_ids(job_ids))
 
-    def blocked_keys(self, limit: int = 100) -> list[BlockedKey]:
-        return self.store.blocked_keys(limit)
+    def blocked_keys(self, limit: int = 100, after: int = 0) -> list[BlockedKey]:
+        return self.store.blocked_keys(limit, after)
 
     def counts(self, final_window: float | None = None) -> dict[str, dict[str, int]]:
         """{queue: {state: count}}: every unfinished and dead job; succeeded and cancelled jobs
@@ -200,6 +200,13 @@ class Operations:
         `connection` None: the group of jobs for no connection."""
         limit = min(max(limit, 1), BULK_LIMIT)
         return self.store.dead_in_group(task, connection, error_class, since, limit)
+
+    def dead_in_groups(
+        self, groups: Sequence[DeadGroup], since: float | None = None, limit: int = 5
+    ) -> list[list[Job]]:
+        """The newest `limit` dead jobs of each group (dead since `since`), in one read."""
+        keys = [(group.task, group.connection, group.error_class) for group in groups]
+        return self.store.dead_in_groups(keys, since, min(max(limit, 1), BULK_LIMIT))
 
     def stats(self) -> Stats:
         workers = self.workers()

@@ -109,6 +109,14 @@ def test_dead_groups_split_by_connection_and_filter_by_it(store: Store) -> None:
     assert [j.id for j in store.dead_in_group("t", None, "DeliveryError", None, 10)] == [bare]
     [unclassed] = store.dead_in_group("t", None, "", None, 10)
     assert "type" not in unclassed.errors[-1] and unclassed.id not in (bare, erp, *shop)
+    # Every group's jobs in one read, as each group's own read gives them (and a limit each).
+    keys = [(g.task, g.connection, g.error_class) for g in store.dead_groups(None, 10)]
+    together = store.dead_in_groups(keys, None, 10)
+    assert together == [store.dead_in_group(*key, None, 10) for key in keys]
+    assert [len(jobs) for jobs in store.dead_in_groups(keys, None, 2)] == [2, 1, 1, 1]
+    assert store.dead_in_groups(keys, store.clock() + 60, 10) == [[], [], [], []]
+    assert store.dead_in_groups([("t", "nowhere", "X")], None, 10) == [[]]
+    assert store.dead_in_groups([], None, 10) == []
 
 
 def test_the_listing_finds_jobs_by_a_text_in_their_last_error(store: Store) -> None:

@@ -10,6 +10,7 @@ column `error_class` (migration 0019), so the groups' index holds it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..job import Job
@@ -59,6 +60,16 @@ class OverviewStore:
         limit: int,
     ) -> list[Job]:
         """The dead jobs of one group (dead since `since`), newest first."""
+        raise NotImplementedError
+
+    def dead_in_groups(
+        self,
+        groups: Sequence[tuple[str, str | None, str]],
+        since: float | None,
+        limit: int,
+    ) -> list[list[Job]]:
+        """The newest dead jobs of each (task, connection, error class) group, in the groups'
+        order, in one read (the dead-letter page's 20 groups: one round trip, not 20)."""
         raise NotImplementedError
 
     def jobs_by_id(self, job_ids: list[int]) -> list[Job]:

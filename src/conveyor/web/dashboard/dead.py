@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 GROUPS = 20  # groups shown, the largest (the others: narrow by connection or time)
 PER_GROUP = 5  # newest jobs shown under each group (the rest: a link to the jobs listing)
 GROUP_ACTIONS = {"retry": RETRY, "cancel": CANCEL}
+BLOCKED_PAGE = 20  # blocked keys a page shows, each with its head's payload to edit
 
 
 def parse_since(value: object) -> float | None:
@@ -58,10 +59,7 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
         else:
             found = ops.dead_groups(since, GROUPS + 1, connection)  # one more: are there others?
         more, found = len(found) > GROUPS, found[:GROUPS]
-        for group in found:
-            jobs = ops.dead_in_group(
-                group.task, group.connection, group.error_class, since, PER_GROUP
-            )
+        for group, jobs in zip(found, ops.dead_in_groups(found, since, PER_GROUP), strict=True):
             groups.append({"group": group, "sample": redact(group.sample), "jobs": jobs})
         kept = {"since": since_field(since), "connection": connection or ""}
         return page(
@@ -109,13 +107,24 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
     def blocked(request: Request, session: CurrentSession) -> HTMLResponse:
         redact = redactor(conveyor)
         rows = []
-        found = ops.blocked_keys(100)
+        after = request.query_params.get("after", "")
+        found = ops.blocked_keys(
+            BLOCKED_PAGE, int(after) if after.isdigit() and len(after) < 19 else 0
+        )
         jobs = ops.get_jobs([item.job_id for item in found])  # one read, not one per key
         for item in found:
             job = jobs.get(item.job_id)
             if job is None:  # deleted since the keys were read
                 continue
             rows.append({"blocked": item, "job": job, "error": redact(item.last_error)})
-        return page(request, "blocked.html", session, rows=rows)
+        more = len(found) == BLOCKED_PAGE
+        return page(
+            request,
+            "blocked.html",
+            session,
+            rows=rows,
+            first_page=not after,
+            later=found[-1].job_id if more else None,
+        )
 
     return router

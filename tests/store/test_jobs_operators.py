@@ -55,6 +55,20 @@ def test_a_dead_head_blocks_its_key_until_retried(store: Store) -> None:
     assert store.blocked_keys() == []
 
 
+def test_blocked_keys_come_oldest_head_first_a_page_after_another(store: Store) -> None:
+    heads = store.enqueue([new(key=f"k{n}") for n in range(5)])
+    store.enqueue([new(key="k1"), new(key="k1")])
+    for job in claim(store, limit=10):
+        fail(store, job, "dead", "nope")
+    first = store.blocked_keys(2)
+    assert [(b.key, b.job_id) for b in first] == [("k0", heads[0]), ("k1", heads[1])]
+    assert first[1].waiting == 2
+    second = store.blocked_keys(2, after=first[-1].job_id)
+    assert [b.job_id for b in second] == heads[2:4]
+    assert [b.job_id for b in store.blocked_keys(2, after=second[-1].job_id)] == heads[4:]
+    assert store.blocked_keys(2, after=heads[-1]) == []
+
+
 def test_operator_retry_can_edit_the_payload(store: Store) -> None:
     [one] = store.enqueue([new()])
     [job] = claim(store)

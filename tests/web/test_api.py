@@ -187,6 +187,20 @@ def test_keyset_pages_list_each_job_once(served: tuple[Conveyor, str, str]) -> N
     assert seen == sorted(ids, reverse=True) and pages == 5
 
 
+def test_blocked_keys_are_paged_by_keyset(served: tuple[Conveyor, str, str]) -> None:
+    app, base, token = served
+    heads = [app.enqueue("fails", {"n": n}, key=f"k{n}") for n in range(3)]
+    app.enqueue("greet", {"n": 9}, key="k0")
+    app.run_worker(burst=True, install_signal_handlers=False)
+    status, body, _ = call(base, "GET", "/api/blocked-keys?limit=2", token=token)
+    assert status == 200 and [b["job_id"] for b in body["blocked_keys"]] == heads[:2]
+    assert body["blocked_keys"][0]["waiting"] == 1 and body["next"] == heads[1]
+    status, body, _ = call(base, "GET", f"/api/blocked-keys?limit=2&after={heads[1]}", token=token)
+    assert [b["job_id"] for b in body["blocked_keys"]] == heads[2:] and body["next"] is None
+    status, body, _ = call(base, "GET", "/api/blocked-keys?after=-1", token=token)
+    assert status == 422 and "after" in body["error"]
+
+
 def test_everything_dead_since_a_time_is_retried(served: tuple[Conveyor, str, str]) -> None:
     app, base, token = served
     old = [app.enqueue("fails", {"n": n}) for n in range(2)]

@@ -144,5 +144,6 @@ class JobStore(ABC):
         idempotency keys older than `idempotency_older_than`; return the jobs deleted."""
 
     @abstractmethod
-    def blocked_keys(self, limit: int = 100) -> list[BlockedKey]:
-        """Keys held by a dead head, with how many jobs wait behind it."""
+    def blocked_keys(self, limit: int = 100, after: int = 0) -> list[BlockedKey]:
+        """Keys held by a dead head, with how many jobs wait behind it: oldest head first,
+        those whose head's id is above `after` (the keyset page after it)."""

@@ -215,9 +215,10 @@ class SQLStore(Store):
             cur.execute(self._q["prune_idempotency"], params)
         return int(removed)
 
-    def blocked_keys(self, limit: int = 100) -> list[BlockedKey]:
+    def blocked_keys(self, limit: int = 100, after: int = 0) -> list[BlockedKey]:
         with self._read() as cur:
-            rows = cur.execute(self._q["blocked_keys"], {"limit": limit}).fetchall()
+            params = {"limit": limit, "after": after}
+            rows = cur.execute(self._q["blocked_keys"], params).fetchall()
         return [BlockedKey(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
     # -- workers ----------------------------------------------------------------------------

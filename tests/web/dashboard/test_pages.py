@@ -16,7 +16,7 @@ import pytest
 from conveyor import Bearer, Conveyor
 from conveyor.job import Outcome
 from conveyor.web.dashboard import dashboard_app
-from conveyor.web.dashboard.dead import GROUPS
+from conveyor.web.dashboard.dead import BLOCKED_PAGE, GROUPS
 
 from ..conftest import running
 from .client import Client
@@ -305,6 +305,20 @@ def test_the_dead_page_shows_the_largest_groups_and_says_there_are_more(dash: Da
     assert "charge" in shown  # the largest group (3 dead jobs) is among them
     fewer = dash.client().get("/dashboard/dead?connection=c07").text
     assert fewer.count('<section class="card group">') == 1 and "there are others" not in fewer
+
+
+def test_the_blocked_page_shows_a_page_of_keys_and_links_the_next(dash: Dash) -> None:
+    more = [dash.app.enqueue("charge", {"order": n}, key=f"more-{n}") for n in range(BLOCKED_PAGE)]
+    kill(dash.app, more, "declined")  # with the 3 of the fixture: one page and 3 more
+    client = dash.client()
+    first = client.get("/dashboard/blocked").text
+    assert first.count('<section class="card">') == BLOCKED_PAGE and "cust-0" in first
+    later = re.search(r'href="(/dashboard/blocked\?after=\d+)" rel="next"', first)
+    assert later
+    second = client.get(later.group(1)).text
+    assert second.count('<section class="card">') == 3 and "cust-0" not in second
+    assert 'rel="next"' not in second and 'href="/dashboard/blocked">first' in second
+    assert "No blocked key after these" in client.get("/dashboard/blocked?after=99999999").text
 
 
 def pause_and_resume_a_connection(dash: Dash) -> None:

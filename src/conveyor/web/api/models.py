@@ -108,6 +108,7 @@ class BlockedKeyOut(BaseModel):
 
 class BlockedKeys(BaseModel):
     blocked_keys: list[BlockedKeyOut]
+    next: int | None  # pass as `after` for the next page (None: this was the last)
 
 
 class ScheduleOut(BaseModel):

@@ -42,8 +42,17 @@ def operators_router(ops: Operations) -> APIRouter:
         return {"workers": [w.to_dict() for w in ops.workers()]}
 
     @router.get("/blocked-keys", response_model=m.BlockedKeys)
-    def blocked_keys(limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
-        return {"blocked_keys": [asdict(b) for b in ops.blocked_keys(limit)]}
+    def blocked_keys(
+        limit: int = Query(100, ge=1, le=1000),
+        after: int = Query(0, ge=0, le=2**63 - 1, description="the previous page's `next`"),
+    ) -> dict[str, Any]:
+        """Oldest head first, a page at a time (keyset: pass `next` as `after`)."""
+        found = ops.blocked_keys(limit, after)
+        more = len(found) == limit
+        return {
+            "blocked_keys": [asdict(b) for b in found],
+            "next": found[-1].job_id if more else None,
+        }
 
     @router.get("/schedules", response_model=m.Schedules)
     def schedules() -> dict[str, Any]:

@@ -417,9 +417,10 @@ DELETE FROM conveyor_idempotency
 WHERE created_at < now() - make_interval(secs => %(keys_older_than)s)
 
 -- name: blocked_keys
+-- `after`: a head's id, the page after it (0: the first page), a range of conveyor_jobs_dead_keyed.
 SELECT d.key, d.id, d.task, d.last_error,
        (SELECT count(*) FROM conveyor_jobs AS w WHERE w.key = d.key AND w.state = 'waiting')
 FROM conveyor_jobs AS d
-WHERE d.state = 'dead' AND d.key IS NOT NULL
+WHERE d.state = 'dead' AND d.key IS NOT NULL AND d.id > %(after)s
 ORDER BY d.id
 LIMIT %(limit)s

@@ -355,10 +355,11 @@ WHERE state IN ('succeeded', 'cancelled') AND finished_at < :now - :older_than
 DELETE FROM conveyor_idempotency WHERE created_at < :now - :keys_older_than
 
 -- name: blocked_keys
+-- `after`: a head's id, the page after it (0: the first page), a range of conveyor_jobs_dead_keyed.
 -- INDEXED BY: the planner, without statistics, walks every dead job by conveyor_jobs_state_id.
 SELECT d.key, d.id, d.task, d.last_error,
        (SELECT count(*) FROM conveyor_jobs w WHERE w.key = d.key AND w.state = 'waiting') AS waiting
 FROM conveyor_jobs d INDEXED BY conveyor_jobs_dead_keyed
-WHERE d.state = 'dead' AND d.key IS NOT NULL
+WHERE d.state = 'dead' AND d.key IS NOT NULL AND d.id > :after
 ORDER BY d.id
 LIMIT :limit

@@ -7,9 +7,11 @@ that also serves webhooks); only the form reading is async.
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
@@ -63,9 +65,13 @@ def clean(value: object, limit: int = 500) -> str | None:
 def when(value: datetime | float | None) -> str:
     if value is None:
         return "—"
-    if not isinstance(value, datetime):
-        value = datetime.fromtimestamp(value, UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return _second(int(value.timestamp() if isinstance(value, datetime) else value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _second(at: int) -> str:
+    """A page polled each second shows the same times again: formatted once."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
 
 
 def duration(seconds: float | None) -> str:
@@ -85,7 +91,7 @@ def ago(value: datetime | float | None) -> str:
     if value is None:
         return "—"
     at = value.timestamp() if isinstance(value, datetime) else value
-    return duration(datetime.now(UTC).timestamp() - at) + " ago"
+    return duration(time.time() - at) + " ago"
 
 
 def pretty(value: Any) -> str:

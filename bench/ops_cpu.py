@@ -15,34 +15,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.ops_bench import DASHBOARD_PATHS, PATHS, Server, Store, _client, expand
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def postgres_cpu_seconds() -> float:
-    """User and system CPU of every process named `postgres` (the server and its backends)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        if name != "postgres":
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / TICK
+from bench.ops_bench import (
+    DASHBOARD_PATHS,
+    PATHS,
+    Server,
+    Store,
+    _client,
+    expand,
+    postgres_cpu_seconds,
+)
 
 
 async def _per_path(

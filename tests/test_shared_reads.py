@@ -13,7 +13,7 @@ import pytest
 from conveyor import Conveyor
 from conveyor.errors import ConfigurationError
 from conveyor.settings import counts_max_age
-from conveyor.shared_reads import STALE_FOR, SharedRead
+from conveyor.shared_reads import COST_RATIO, STALE_FOR, SharedRead
 
 
 class Clock:
@@ -104,6 +104,28 @@ def test_a_read_started_before_forget_is_not_kept() -> None:
     caller.join(10)
     assert answers == [1]
     assert read.get() == 2  # the value read before the action was not kept
+
+
+def test_a_costly_read_is_kept_cost_ratio_times_what_it_took() -> None:
+    clock = Clock()
+    took = [0.004]
+
+    def counted() -> float:
+        clock.now += took[0]  # the read's own time passing
+        return clock.now
+
+    read = SharedRead(counted, lambda: 1.0, clock)
+    first = read.get()
+    assert read.max_age() == 1.0  # 4 ms x 50 is under the setting
+    clock.now += 0.99
+    assert read.get() == first
+    took[0] = 0.1  # the backlog grew: a read now takes 100 ms
+    clock.now += 10 * STALE_FOR  # past any stale window: read in the request
+    costly = read.get()
+    assert costly != first and read.max_age() == pytest.approx(COST_RATIO * 0.1)
+    clock.now += COST_RATIO * 0.1 - 0.2  # 4.8 s later: still the same value, no read
+    assert read.get() == costly
+    assert SharedRead(counted, lambda: 0.0, clock).max_age() == 0.0  # 0: every call reads
 
 
 def test_max_age_zero_reads_every_time() -> None:

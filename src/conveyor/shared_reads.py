@@ -12,7 +12,10 @@ Read here, a server process runs each at most once per `max_age` however many cl
 request never waits for one that was read in the last `STALE_FOR` ages: the value read before is
 answered and a fresh read starts in the background (stale-while-revalidate, as HTTP caches do).
 This is what Oban's Met does (queue counts sampled once a second on one node and shared) and
-what Horizon and Flower show: a live picture a second old, not a count per page view.
+what Horizon and Flower show: a live picture a second old, not a count per page view. A read
+that grows costly (a backlog of 200,000 jobs to count) is kept longer, `COST_RATIO` times what it
+took, so the pages' reads stay a small share of the database however big the backlog (Horizon
+refreshes its dashboard every 3 s).
 
 Exact reads stay where exactness is asked for: `ops.counts()` (the CLI's `conveyor stats`, the
 Python API) reads the store every time. An operator action through this process (retry, cancel,
@@ -36,6 +39,9 @@ T = TypeVar("T")
 
 DEFAULT_MAX_AGE = 1.0
 STALE_FOR = 3.0  # a value this many max ages old is still answered (and refreshed behind)
+# A read that took T seconds is kept for at least COST_RATIO * T: however big the backlog a
+# read counts, it takes at most 1/COST_RATIO of one database connection's time.
+COST_RATIO = 50.0
 
 log = logging.getLogger("conveyor.shared_reads")
 
@@ -59,9 +65,16 @@ class SharedRead(Generic[T]):
         self._read_at: float | None = None  # when the read behind `_value` started
         self._generation = 0  # bumped by forget(): a read started before it is not kept
         self._refreshing = False
+        self._took = 0.0  # how long the last read took (clock seconds)
+
+    def max_age(self) -> float:
+        """The age past which the value is read again: the setting, or longer for a read that
+        costs more than 1/COST_RATIO of its period (0: read on every call)."""
+        setting = self._max_age()
+        return setting if setting <= 0 else max(setting, self._took * COST_RATIO)
 
     def get(self) -> T:
-        max_age = self._max_age()
+        max_age = self.max_age()
         if max_age <= 0:
             return self._read()
         now = self._clock()
@@ -84,7 +97,7 @@ class SharedRead(Generic[T]):
     def _read_now(self) -> T:
         with self._lock:
             value, read_at = self._value, self._read_at
-            fresh = read_at is not None and self._clock() - read_at < self._max_age()
+            fresh = read_at is not None and self._clock() - read_at < self.max_age()
             if value is not None and fresh:
                 return value  # read by the caller we waited for
             return self._store_read()
@@ -93,6 +106,7 @@ class SharedRead(Generic[T]):
         generation = self._generation
         read_at = self._clock()
         value = self._read()
+        self._took = max(0.0, self._clock() - read_at)
         if generation == self._generation:
             self._value, self._read_at = value, read_at
         return value

@@ -4,8 +4,9 @@ docs/operations-performance.md shows them: `EXPLAIN (ANALYZE, COSTS OFF)` on Pos
 
     python -m bench.ops_explain URL     (a store filled by bench/ops_fill.py)
 
-The SQL is the store's own (store/listing.py builds the listing as `list_jobs` does, SQLite's
-`since` hints from the same probe).
+The SQL is the store's own (store/listing.py builds the listing as `list_jobs` does; a `since`
+listing shows its three reads: the walk of the newest jobs, its count, the window by its
+indexes).
 """
 
 from __future__ import annotations
@@ -39,26 +40,37 @@ def cases(key: str, mid: int, since: float) -> list[tuple[str, JobFilter]]:
     return found
 
 
+def statements(
+    q: dict[str, str], filters: JobFilter, dialect: str
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label suffix, SQL, parameters) of the reads `list_jobs` makes for these filters."""
+    params = filters.params()
+    if filters.since is None:
+        return [("", listing.statement(q, filters, dialect), params)]
+    recent, walked, window = listing.since_statements(q, filters, dialect)
+    walking = {**params, "walk": listing.WALK}
+    return [
+        (f" (1: among the newest {listing.WALK:,})", recent, walking),
+        (" (2: how many that walk saw)", walked, walking),
+        (" (3: the window by its indexes)", window, params),
+    ]
+
+
 def sqlite_plans(path: str) -> list[tuple[str, str]]:
     conn = sqlite3.connect(path)
     q = queries.load("sqlite")
     key, mid, since = _values(conn.execute, "?")
     out = []
     for label, filters in cases(key, mid, since):
-        sql = listing.statement(q, filters, "sqlite")
-        if filters.since is not None:
-            probe = {"since": filters.since, "bound": listing.PROBE_BOUND}
-            counts = conn.execute(q["since_probe"], probe).fetchone()
-            for mark, hint in listing.since_hints(*counts).items():
-                sql = sql.replace(mark, hint)
-        plan = conn.execute("EXPLAIN QUERY PLAN " + sql, filters.params()).fetchall()
-        out.append((label, "\n".join(row[3] for row in plan)))
+        for suffix, sql, params in statements(q, filters, "sqlite"):
+            plan = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+            out.append((label + suffix, "\n".join(row[3] for row in plan)))
     extra = {
         "GET /api/stats, /metrics (stats)": (
             q["stats"],
             {"now": time.time(), "final_window": FINAL_WINDOW},
         ),
-        "GET /api/blocked-keys": (q["blocked_keys"], {"limit": 100}),
+        "GET /api/blocked-keys": (q["blocked_keys"], {"limit": 100, "after": 0}),
         "GET /metrics (oldest due per queue)": (q["oldest_due"], {"now": time.time()}),
         **dashboard(q, "sqlite", since),
     }
@@ -74,11 +86,12 @@ def postgres_plans(url: str) -> list[tuple[str, str]]:
     with psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
         key, mid, since = _values(conn.execute, "%s")
         runs = [
-            (label, listing.statement(q, f, "postgres"), f.params())
+            (label + suffix, sql, params)
             for label, f in cases(key, mid, since)
+            for suffix, sql, params in statements(q, f, "postgres")
         ]
         runs.append(("GET /api/stats, /metrics (stats)", q["stats"], {"final_window": 3600}))
-        runs.append(("GET /api/blocked-keys", q["blocked_keys"], {"limit": 100}))
+        runs.append(("GET /api/blocked-keys", q["blocked_keys"], {"limit": 100, "after": 0}))
         runs.append(("GET /metrics (oldest due per queue)", q["oldest_due"], {}))
         runs += [(label, sql, params) for label, (sql, params) in dashboard(q, "pg", since).items()]
         for label, sql, params in runs:
@@ -105,14 +118,21 @@ def dashboard(q: dict[str, str], dialect: str, since: float) -> dict[str, tuple[
     return {
         "dashboard /: oldest wait per queue and state": (q["overview_oldest"], {}),
         "dashboard /: runnable jobs no worker serves": (q["runnable_counts"], {}),
-        "dashboard /: throughput (1 h)": (q["overview_finished"], {"since": since}),
+        "dashboard /: the finish tally's whole hour (once a minute)": (
+            q["overview_finished_per_second"],
+            {"since": since},
+        ),
+        "dashboard /: the finish tally's last seconds (each second)": (
+            q["overview_finished_per_second"],
+            {"since": time.time() - 3},
+        ),
         "dashboard /dead: groups": (groups.format(since=""), every),
         "dashboard /dead?since: groups": (groups.format(since=window), {**every, "since": since}),
         "dashboard /dead?connection=shop: groups": (
             groups.format(since=""),
             {**every, "connection": "shop"},
         ),
-        "dashboard /dead: a group's latest": (
+        "dashboard /dead: a group's latest (one branch of the groups' UNION ALL)": (
             in_group.format(connection="IS NULL", error_class=equal, since=""),
             {**group, "since": None},
         ),

@@ -219,23 +219,6 @@ class Server:
         self.log.unlink(missing_ok=True)
 
 
-def postgres_cpu_seconds() -> float:
-    """User and system CPU of every process named `postgres` (the server and its backends)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.find("(") + 1 : stat.rfind(")")] != "postgres":
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def idle_seconds() -> float:
     """The machine's idle CPU time so far, every core together (Linux /proc/stat)."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
@@ -369,7 +352,6 @@ def worker_rates(
     rates: dict[str, list[float]] = {"quiet": [], "polled": []}
     polled_requests = 0
     server_cpu: dict[str, list[float]] = {"quiet": [], "polled": []}
-    db_cpu: dict[str, list[float]] = {"quiet": [], "polled": []}
     idle: dict[str, list[float]] = {"quiet": [], "polled": []}
     try:
         for round_no in range(rounds):
@@ -389,7 +371,7 @@ def worker_rates(
                     poller.__enter__()
                     time.sleep(1.0)  # the poller under way before the workers start
                 cpu, began = server.cpu_seconds(), time.monotonic()
-                db, idle_before = postgres_cpu_seconds(), idle_seconds()
+                idle_before = idle_seconds()
                 try:
                     with common.WorkerGroup([command], env) as group:
                         rate = common.measure_drain(
@@ -405,8 +387,6 @@ def worker_rates(
                 rates[arm].append(rate)
                 took = time.monotonic() - began
                 server_cpu[arm].append((server.cpu_seconds() - cpu) / took)
-                if store.backend == "postgres":
-                    db_cpu[arm].append((postgres_cpu_seconds() - db) / took)
                 idle[arm].append((idle_seconds() - idle_before) / took)
                 store.query("DELETE FROM conveyor_jobs WHERE task = 'noop'")
                 print(f"[ops]   worker {arm}: {rate:,.0f} jobs/s", file=sys.stderr, flush=True)
@@ -424,9 +404,8 @@ def worker_rates(
         # The server's CPU (share of one core) during the drains: the poller's own cost.
         "server_cpu_polled": round(statistics.median(server_cpu["polled"]), 3),
         "server_cpu_quiet": round(statistics.median(server_cpu["quiet"]), 3),
-        # PostgreSQL's processes (cores; 0 on SQLite) and the machine's idle cores meanwhile.
-        "db_cpu_polled": round(statistics.median(db_cpu["polled"] or [0.0]), 3),
-        "db_cpu_quiet": round(statistics.median(db_cpu["quiet"] or [0.0]), 3),
+        # The machine's idle CPU meanwhile (cores). PostgreSQL's own is not summed: the
+        # worker's backends exit with it, taking their CPU time out of /proc.
         "idle_polled": round(statistics.median(idle["polled"]), 3),
         "idle_quiet": round(statistics.median(idle["quiet"]), 3),
     }
@@ -564,12 +543,6 @@ def markdown(reports: Sequence[dict[str, Any]], args: argparse.Namespace) -> str
                 f" served meanwhile); slowdown {workers['slowdown_pct']:g}% (medians). The"
                 f" server used {workers.get('server_cpu_polled', 0):.0%} of a core while polled"
                 f" ({workers.get('server_cpu_quiet', 0):.0%} while quiet)"
-                + (
-                    f"; PostgreSQL {workers['db_cpu_polled']:.0%} while polled,"
-                    f" {workers['db_cpu_quiet']:.0%} while quiet"
-                    if workers.get("db_cpu_quiet")
-                    else ""
-                )
                 + f"; the machine's idle CPU {workers.get('idle_polled', 0):.0%} of a core"
                 f" while polled, {workers.get('idle_quiet', 0):.0%} while quiet.",
             ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -28,8 +29,24 @@ from bench.ops_bench import (
     Store,
     _client,
     expand,
-    postgres_cpu_seconds,
 )
+
+
+def postgres_cpu_seconds() -> float:
+    """User and system CPU of every process named `postgres` (the server and its backends)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.find("(") + 1 : stat.rfind(")")] != "postgres":
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def _per_path(

@@ -16,7 +16,7 @@ from .test_schema import empty_url as empty_url  # the fixture
 
 def undo_0019(url: str) -> None:
     """Take a fully migrated database back to just before 0019 (0020 undone too, since
-    migrations run in order only; 0021 rebuilds its two indexes whatever it finds)."""
+    migrations run in order only; 0021 rebuilds its index whatever it finds)."""
     _sql(url, "DROP INDEX conveyor_jobs_batch_id")
     _sql(url, "DROP INDEX conveyor_jobs_dead_groups")
     _sql(url, "ALTER TABLE conveyor_jobs DROP COLUMN error_class")

@@ -303,9 +303,9 @@ FROM (SELECT 1 FROM conveyor_jobs WHERE {where} ORDER BY id DESC LIMIT %(walk)s)
 
 -- name: list_jobs_since
 -- The window by its indexes, when the walk did not fill the page: finished jobs by
--- conveyor_jobs_finished (finished_at, id), the unfinished by conveyor_jobs_unfinished
--- (created_at, id) (0021: `before` is checked in the index, not in every row of the window),
--- each part sorted, merged. `id + 0`: not the primary key's order, which is the walk above.
+-- conveyor_jobs_finished (finished_at, id: 0021, `before` is checked in the index, not in every
+-- row of the window), the unfinished by conveyor_jobs_unfinished (created_at), each part sorted,
+-- merged. `id + 0`: not the primary key's order, which is the walk above.
 (SELECT * FROM conveyor_jobs
  WHERE {where} AND finished_at >= to_timestamp(%(since)s::double precision)
  ORDER BY id + 0 DESC LIMIT %(limit)s)

@@ -65,7 +65,7 @@ CREATE INDEX conveyor_jobs_state_id ON conveyor_jobs (state, id);
 CREATE INDEX conveyor_jobs_task ON conveyor_jobs (task, id);
 CREATE INDEX conveyor_jobs_queue ON conveyor_jobs (queue, id);
 CREATE INDEX conveyor_jobs_key_id ON conveyor_jobs (key, id) WHERE key IS NOT NULL;
-CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at, id) INCLUDE (state, queue)
+CREATE INDEX conveyor_jobs_unfinished ON conveyor_jobs (created_at) INCLUDE (state, queue)
     WHERE finished_at IS NULL;
 -- The blocked keys: dead jobs that hold a key, oldest first (0018).
 CREATE INDEX conveyor_jobs_dead_keyed ON conveyor_jobs (id) WHERE state = 'dead' AND key IS NOT NULL;

@@ -29,23 +29,22 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import psycopg
 
 from bench import ops_fill
+from bench.ops_client import client
+from bench.ops_workers import WORKER_CONCURRENCY, worker_rates
 from bench.peers import common
 from conveyor import Conveyor
 
@@ -93,9 +92,6 @@ DASHBOARD_PATHS: tuple[str, ...] = (
     "/dashboard/sync",
     "/dashboard/batches",
 )
-WORKER_CONCURRENCY = 100
-SESSION_COOKIE = "conveyor_session"  # conveyor.web.dashboard.session.COOKIE
-LOGIN_COOKIE = "conveyor_login"  # conveyor.web.dashboard.session.LOGIN_COOKIE
 
 
 def free_port() -> int:
@@ -219,49 +215,8 @@ class Server:
         self.log.unlink(missing_ok=True)
 
 
-def idle_seconds() -> float:
-    """The machine's idle CPU time so far, every core together (Linux /proc/stat)."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
-
-
 def expand(paths: Sequence[str], values: dict[str, str]) -> list[str]:
     return [path.format(**values) for path in paths]
-
-
-async def log_in(session: aiohttp.ClientSession, token: str) -> str:
-    """The dashboard's session cookie, got as a browser gets it: the login form first (its
-    login-CSRF field and the pre-session cookie it matches), then the form posted with the
-    token, the signed cookie read off the 303."""
-    async with session.get("/dashboard/login") as answer:
-        page = await answer.text()
-        pre = answer.cookies.get(LOGIN_COOKIE)
-        field = re.search(r'name="csrf" value="([^"]+)"', page)
-        if answer.status != 200 or pre is None or field is None:
-            raise RuntimeError(f"dashboard login form: HTTP {answer.status}, no CSRF field")
-    form = {"token": token, "next": "/dashboard/", "csrf": field.group(1)}
-    headers = {"Cookie": f"{LOGIN_COOKIE}={pre.value}"}  # no cookie jar for a bare IP
-    async with session.post(
-        "/dashboard/login", data=form, headers=headers, allow_redirects=False
-    ) as answer:
-        await answer.read()
-        cookie = answer.cookies.get(SESSION_COOKIE)
-        if answer.status != 303 or cookie is None:
-            raise RuntimeError(f"dashboard login failed: HTTP {answer.status}")
-        return cookie.value
-
-
-async def _client(base: str, token: str) -> aiohttp.ClientSession:
-    """One keep-alive session carrying the bearer token (the API) and the dashboard's session
-    cookie, sent as a header: aiohttp's cookie jar keeps none from a bare IP address."""
-    session = aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {token}"})
-    try:
-        cookie = await log_in(session, token)
-    except BaseException:
-        await session.close()
-        raise
-    session.headers["Cookie"] = f"{SESSION_COOKIE}={cookie}"
-    return session
 
 
 async def _measure(
@@ -270,7 +225,7 @@ async def _measure(
     times: dict[str, list[float]] = {path: [] for path in paths}
     statuses: dict[str, set[int]] = {path: set() for path in paths}
     answer_bytes: dict[str, int] = {}
-    async with await _client(base, token) as session:
+    async with await client(base, token) as session:
         for round_no in range(requests + 1):
             for path in paths:
                 start = time.perf_counter()
@@ -294,121 +249,6 @@ async def _measure(
 
 def measure(base: str, token: str, paths: Sequence[str], requests: int) -> dict[str, Any]:
     return asyncio.run(_measure(base, token, paths, requests))
-
-
-class Poller:
-    """A client requesting every path once a second, in a thread, until stopped."""
-
-    def __init__(self, base: str, token: str, paths: Sequence[str]) -> None:
-        self.base, self.token, self.paths = base, token, list(paths)
-        self.stop = threading.Event()
-        self.requests = 0
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
-
-    async def _run(self) -> None:
-        async with await _client(self.base, self.token) as session:
-            while not self.stop.is_set():
-                began = time.monotonic()
-                for path in self.paths:
-                    async with session.get(path) as answer:
-                        await answer.read()
-                    self.requests += 1
-                await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
-
-    def __enter__(self) -> Poller:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(30)
-
-
-def worker_rates(
-    store: Store, server: Server, token: str, paths: Sequence[str], jobs: int, rounds: int
-) -> dict[str, Any]:
-    """Drain rates (jobs/s) of one worker process, alternating quiet and polled runs."""
-    from bench.conveyor_app import app as bench_app  # declares `noop`, which we enqueue
-
-    bench_app.close()
-    bench_app.use_database(store.url)
-    env = common.worker_env({"CONVEYOR_DATABASE_URL": store.url})
-    command = [
-        common.venv_script("conveyor"),
-        "--app",
-        "bench.conveyor_app:app",
-        "--database-url",
-        store.url,
-        "worker",
-        "--concurrency",
-        str(WORKER_CONCURRENCY),
-    ]
-    # The benchmark's jobs not yet claimed: a range of conveyor_jobs_state_id (state, id), an
-    # index-only count (counting by task read a row per job, 100 ms at 150,000 jobs: a reader
-    # as busy as the worker); the ~100 running are not counted.
-    remaining_sql = (
-        "SELECT count(*) FROM conveyor_jobs WHERE state IN ('queued', 'retrying') AND id >= {first}"
-    )
-    rates: dict[str, list[float]] = {"quiet": [], "polled": []}
-    polled_requests = 0
-    server_cpu: dict[str, list[float]] = {"quiet": [], "polled": []}
-    idle: dict[str, list[float]] = {"quiet": [], "polled": []}
-    try:
-        for round_no in range(rounds):
-            for arm in ("quiet", "polled") if round_no % 2 == 0 else ("polled", "quiet"):
-                first = 0
-                for start in range(0, jobs, 5000):
-                    ids = bench_app.enqueue_many("noop", [{}] * min(5000, jobs - start), priority=1)
-                    first = first or min(ids)
-                count_sql = remaining_sql.format(first=first)
-                if store.backend == "postgres":
-                    # Each run from a vacuumed table: the shared server runs without autovacuum,
-                    # and the dead rows of the runs before made the counts read the heap
-                    # (stats 40 -> 520 ms after three runs), for the poller and the workers.
-                    store.query("VACUUM ANALYZE conveyor_jobs")
-                poller = Poller(server.base, token, paths) if arm == "polled" else None
-                if poller is not None:
-                    poller.__enter__()
-                    time.sleep(1.0)  # the poller under way before the workers start
-                cpu, began = server.cpu_seconds(), time.monotonic()
-                idle_before = idle_seconds()
-                try:
-                    with common.WorkerGroup([command], env) as group:
-                        rate = common.measure_drain(
-                            lambda sql=count_sql: int(store.query(sql)[0][0]),
-                            jobs,
-                            check=group.check,
-                            interval=0.5,
-                        ).rate
-                finally:
-                    if poller is not None:
-                        poller.__exit__()
-                        polled_requests += poller.requests
-                rates[arm].append(rate)
-                took = time.monotonic() - began
-                server_cpu[arm].append((server.cpu_seconds() - cpu) / took)
-                idle[arm].append((idle_seconds() - idle_before) / took)
-                store.query("DELETE FROM conveyor_jobs WHERE task = 'noop'")
-                print(f"[ops]   worker {arm}: {rate:,.0f} jobs/s", file=sys.stderr, flush=True)
-    finally:
-        bench_app.close()
-    quiet = statistics.median(rates["quiet"])
-    polled = statistics.median(rates["polled"])
-    return {
-        "quiet": [round(r) for r in rates["quiet"]],
-        "polled": [round(r) for r in rates["polled"]],
-        "quiet_median": round(quiet),
-        "polled_median": round(polled),
-        "slowdown_pct": round((1 - polled / quiet) * 100, 1),
-        "poll_requests": polled_requests,
-        # The server's CPU (share of one core) during the drains: the poller's own cost.
-        "server_cpu_polled": round(statistics.median(server_cpu["polled"]), 3),
-        "server_cpu_quiet": round(statistics.median(server_cpu["quiet"]), 3),
-        # The machine's idle CPU meanwhile (cores). PostgreSQL's own is not summed: the
-        # worker's backends exit with it, taking their CPU time out of /proc.
-        "idle_polled": round(statistics.median(idle["polled"]), 3),
-        "idle_quiet": round(statistics.median(idle["quiet"]), 3),
-    }
 
 
 def run_backend(backend: str, sizes: Sequence[int], args: argparse.Namespace) -> dict[str, Any]:

@@ -22,14 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.ops_bench import (
-    DASHBOARD_PATHS,
-    PATHS,
-    Server,
-    Store,
-    _client,
-    expand,
-)
+from bench.ops_bench import DASHBOARD_PATHS, PATHS, Server, Store, expand
+from bench.ops_client import client
 
 
 def postgres_cpu_seconds() -> float:
@@ -53,7 +47,7 @@ async def _per_path(
     server: Server, token: str, paths: Sequence[str], seconds: float, postgres: bool
 ) -> list[dict[str, Any]]:
     rows = []
-    async with await _client(server.base, token) as session:
+    async with await client(server.base, token) as session:
         for path in paths:
             for _ in range(3):  # warm up
                 async with session.get(path) as answer:

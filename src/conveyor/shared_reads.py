@@ -6,8 +6,8 @@ worker serves (and the dead-letter page its groups, the overview its throughput 
 read of the whole live set (every queued, running, retrying, waiting and dead job), so its cost
 grows with the backlog: 10-40 ms each for 60,000 such jobs at 1,000,000 in all, indexes read
 alone. The last hour's finished jobs, in the counts and the chart, come from a tally read a few
-seconds at a time (finish_tally.py). Read per request, ten clients
-polling once a second would run them ten times a second against the store the workers share.
+seconds at a time (finish_tally.py). Read per request, ten clients polling once a second would
+run them ten times a second against the store the workers share.
 Read here, a server process runs each at most once per `max_age` however many clients ask, and a
 request never waits for one that was read in the last `STALE_FOR` ages: the value read before is
 answered and a fresh read starts in the background (stale-while-revalidate, as HTTP caches do).

@@ -31,6 +31,7 @@ from .politeness import Hold
 from .schedule.scheduler import Scheduler
 from .shared_reads import SharedReads
 from .store import Store
+from .store.jobs import FINAL_WINDOW
 from .store.overview import DeadGroup
 from .sync.operations import SyncOperations
 from .tokens import ApiTokens
@@ -152,14 +153,13 @@ class Operations:
     def blocked_keys(self, limit: int = 100, after: int = 0) -> list[BlockedKey]:
         return self.store.blocked_keys(limit, after)
 
-    def counts(self, final_window: float | None = None) -> dict[str, dict[str, int]]:
+    def counts(self, final_window: float = FINAL_WINDOW) -> dict[str, dict[str, int]]:
         """{queue: {state: count}}: every unfinished and dead job; succeeded and cancelled jobs
         finished within the last hour (`store.jobs.FINAL_WINDOW`, or `final_window` seconds:
         counting them all scans the table, 1 s at 1,000,000 jobs). Read now; the server's pages
         use `shared.counts()`."""
         counts: dict[str, dict[str, int]] = {}
-        stats = self.store.stats() if final_window is None else self.store.stats(final_window)
-        for queue, state, n in stats:
+        for queue, state, n in self.store.stats(final_window):
             counts.setdefault(queue, {})[state] = n
         return counts
 

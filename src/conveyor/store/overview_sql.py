@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..job import Job
+from .listing import placeholder
 from .overview import DeadGroup, OverviewStore
 from .shared import SQLStore
 
@@ -62,21 +63,7 @@ class SQLOverview(SQLStore, OverviewStore):
         since: float | None,
         limit: int,
     ) -> list[Job]:
-        params = {
-            "task": task,
-            "connection": connection,
-            "error_class": error_class or None,  # '': the jobs without one
-            "since": since,
-            "limit": limit,
-        }
-        sql = self._q["overview_dead_in_group"].format(
-            connection=self._equals("connection", connection),
-            error_class=self._equals("error_class", error_class or None),
-            since=self._since(since),
-        )
-        with self._read(records=True) as cur:
-            rows = cur.execute(sql, params).fetchall()
-        return [self._job(row) for row in rows]
+        return self.dead_in_groups([(task, connection, error_class)], since, limit)[0]
 
     def dead_in_groups(
         self,
@@ -98,7 +85,9 @@ class SQLOverview(SQLStore, OverviewStore):
                 error_class=self._equals(f"error_class_{n}", error_class or None),
                 since=self._since(since),
             )
-            one = one.replace(self._param("task"), self._param(f"task_{n}"))
+            one = one.replace(
+                placeholder(self.dialect, "task"), placeholder(self.dialect, f"task_{n}")
+            )
             parts.append(f"SELECT {n} AS group_number, * FROM ({one}) AS group_{n}")
         found: list[list[Job]] = [[] for _ in groups]
         with self._read(records=True) as cur:
@@ -106,9 +95,6 @@ class SQLOverview(SQLStore, OverviewStore):
                 found[row["group_number"]].append(self._job(row))
         newest = lambda job: (job.finished_at.timestamp() if job.finished_at else 0.0, job.id)  # noqa: E731
         return [sorted(jobs, key=newest, reverse=True) for jobs in found]
-
-    def _param(self, name: str) -> str:
-        return f":{name}" if self.dialect == "sqlite" else f"%({name})s"
 
     def jobs_by_id(self, job_ids: list[int]) -> list[Job]:
         ids: object = json.dumps(job_ids) if self.dialect == "sqlite" else job_ids
@@ -120,7 +106,7 @@ class SQLOverview(SQLStore, OverviewStore):
         """`= <the parameter>`, or `IS NULL`: each an index condition, in any plan."""
         if value is None:
             return "IS NULL"
-        return f"= {self._param(name)}"
+        return f"= {placeholder(self.dialect, name)}"
 
     def _since(self, since: float | None) -> str:
         """The `since` range on finished_at, or nothing: an index condition in any plan."""

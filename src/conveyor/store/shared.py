@@ -160,12 +160,12 @@ class SQLStore(Store):
         the window's time indexes (work bounded by the window)."""
         recent, walked, window = listing.since_statements(self._q, filters, self.dialect)
         walking = {**params, "walk": listing.WALK}
-        rows = list(cur.execute(recent, walking).fetchall())
+        rows: list[Any] = cur.execute(recent, walking).fetchall()
         if len(rows) >= filters.limit:
             return rows
         if cur.execute(walked, walking).fetchone()["walked"] < listing.WALK:
             return rows  # the walk saw every candidate
-        return list(cur.execute(window, params).fetchall())
+        return cur.execute(window, params).fetchall()  # type: ignore[no-any-return]
 
     def states(self, job_ids: Sequence[int]) -> dict[int, str]:
         with self._read() as cur:

@@ -62,6 +62,13 @@ def clean(value: object, limit: int = 500) -> str | None:
     return text or None
 
 
+def keyset_id(value: str | None) -> int | None:
+    """A keyset page's id from the query string (`before`, `after`), or None if it is not one."""
+    if value is None or not value.isdigit() or len(value) >= 19:
+        return None
+    return int(value)
+
+
 def when(value: datetime | float | None) -> str:
     if value is None:
         return "—"

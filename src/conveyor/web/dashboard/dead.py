@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from ...ops import BULK_LIMIT, CANCEL, RETRY
-from .common import CheckedForm, CurrentSession, back, clean, page, redactor
+from .common import CheckedForm, CurrentSession, back, clean, keyset_id, page, redactor
 from .jobs import act, form_ids
 
 if TYPE_CHECKING:
@@ -107,10 +107,8 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
     def blocked(request: Request, session: CurrentSession) -> HTMLResponse:
         redact = redactor(conveyor)
         rows = []
-        after = request.query_params.get("after", "")
-        found = ops.blocked_keys(
-            BLOCKED_PAGE, int(after) if after.isdigit() and len(after) < 19 else 0
-        )
+        after = keyset_id(request.query_params.get("after")) or 0
+        found = ops.blocked_keys(BLOCKED_PAGE, after)
         jobs = ops.get_jobs([item.job_id for item in found])  # one read, not one per key
         for item in found:
             job = jobs.get(item.job_id)

@@ -14,7 +14,7 @@ from starlette.datastructures import FormData
 from ...errors import ConfigurationError, PayloadError, TaskNotFound
 from ...job import Job
 from ...ops import CANCEL, DELETE, RETRY, Action
-from .common import STATES, CheckedForm, CurrentSession, back, clean, page, redactor
+from .common import STATES, CheckedForm, CurrentSession, back, clean, keyset_id, page, redactor
 
 if TYPE_CHECKING:
     from ...app import Conveyor
@@ -96,8 +96,7 @@ def jobs_router(conveyor: Conveyor) -> APIRouter:
     @router.get("/jobs")
     def jobs(request: Request, session: CurrentSession) -> HTMLResponse:
         filters = chosen_filters(request.query_params)
-        before = request.query_params.get("before", "")
-        before_id = int(before) if before.isdigit() and len(before) < 19 else None
+        before_id = keyset_id(request.query_params.get("before"))
         found = ops.list_jobs(ops.job_filter(**filters, before_id=before_id, limit=PAGE_SIZE))
         older = found[-1].id if len(found) == PAGE_SIZE else None
         return page(

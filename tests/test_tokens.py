@@ -99,3 +99,24 @@ def test_a_good_check_is_remembered_for_a_second_and_a_revocation_here_forgets_i
     here.revoke("poller")
     assert here.check(again) is None  # revoked through this process: refused at once
     assert here.digest("poller") is None  # and its sessions' key is gone with it
+
+
+def test_the_remembered_answers_read_no_store_and_expire_with_the_check(app: Conveyor) -> None:
+    """What the event loop may ask (the API's and the dashboard's auth dependencies): only what
+    a check in this process remembered, gone when the check's second is over or on revoke."""
+    from conveyor.tokens import ApiTokens
+
+    now = [100.0]
+    here = ApiTokens(lambda: app.ops.tokens._slice(), clock=lambda: now[0])
+    token = here.create("poller")
+    assert here.remembered_holder(token) is None  # never checked here: the caller reads
+    assert here.remembered_digest("poller") is None
+    assert here.check(token) == "poller" and here.digest("poller") is not None
+    assert here.remembered_holder(token) == "poller"
+    assert here.remembered_digest("poller") == here.digest("poller")
+    assert here.remembered_holder("cv_unknown") is None
+    now[0] += 1.0
+    assert here.remembered_holder(token) is None and here.remembered_digest("poller") is None
+    assert here.check(token) == "poller"
+    here.revoke("poller")
+    assert here.remembered_holder(token) is None

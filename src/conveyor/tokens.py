@@ -90,6 +90,15 @@ class ApiTokens:
             return None
         return found[0]
 
+    def remembered_digest(self, name: str) -> str | None:
+        """`digest(name)` if this process remembers it, else None: no store read, so an event
+        loop may call it (the dashboard's session check), falling back to `digest` in a thread."""
+        return self._recall(self._digests, name)
+
+    def remembered_holder(self, token: str) -> str | None:
+        """`check(token)` if this process remembers it, else None, without a store read."""
+        return self._recall(self._holders, token)
+
     def digest(self, name: str) -> str | None:
         """The stored SHA-256 of `name`'s token (None: no such token). The dashboard keys its
         session signatures with it, so revoking (or re-creating) the token ends the sessions."""

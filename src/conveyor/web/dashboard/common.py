@@ -148,9 +148,13 @@ def conveyor_of(request: Request) -> Conveyor:
     return conveyor
 
 
-def current_session(request: Request) -> Session:
-    """For pages: the session, or a redirect to the login form."""
-    found = read_session(conveyor_of(request).ops, request.cookies.get(COOKIE))
+async def current_session(request: Request) -> Session:
+    """For pages: the session, or a redirect to the login form. Async: a session whose token
+    digest this process remembers is read on the event loop; any other in a thread."""
+    ops, cookie = conveyor_of(request).ops, request.cookies.get(COOKIE)
+    found = read_session(ops, cookie, digest_of=ops.tokens.remembered_digest)
+    if found is None:
+        found = await run_in_threadpool(read_session, ops, cookie)
     if found is None:
         query = request.url.query
         raise LoginNeeded(request.url.path + (f"?{query}" if query else ""))

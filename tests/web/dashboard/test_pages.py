@@ -16,7 +16,7 @@ import pytest
 from conveyor import Bearer, Conveyor
 from conveyor.job import Outcome
 from conveyor.web.dashboard import dashboard_app
-from conveyor.web.dashboard.dead import BLOCKED_PAGE, GROUPS
+from conveyor.web.dashboard.dead import BLOCKED_PAGE, GROUPS, connection_groups
 
 from ..conftest import running
 from .client import Client
@@ -305,6 +305,33 @@ def test_the_dead_page_shows_the_largest_groups_and_says_there_are_more(dash: Da
     assert "charge" in shown  # the largest group (3 dead jobs) is among them
     fewer = dash.client().get("/dashboard/dead?connection=c07").text
     assert fewer.count('<section class="card group">') == 1 and "there are others" not in fewer
+
+
+def test_a_connection_s_groups_come_from_the_shared_read_only_when_it_surely_holds_them(
+    dash: Dash,
+) -> None:
+    """The contract of the dead page's shortcut: what it takes from the shared (largest first,
+    cut) read is what the store's filtered read answers; where the cut may hide a group, None."""
+
+    @dash.app.task(max_attempts=1, connection=lambda payload: payload["via"])
+    def push(payload: dict[str, str]) -> None: ...
+
+    @dash.app.task(max_attempts=1, connection=lambda payload: payload["via"])
+    def pull(payload: dict[str, str]) -> None: ...
+
+    made = [("push", "a")] * 3 + [("pull", "a")] * 2 + [("push", "b"), ("pull", "c")]
+    kill(dash.app, [dash.app.enqueue(task, {"via": via}) for task, via in made], "HTTP 503")
+    ops = dash.app.ops
+    full = ops.dead_groups(None, 1000)  # charge (3, no connection), push a 3, pull a 2, b 1, c 1
+    assert [(g.task, g.connection, g.count) for g in full[:3]] == [
+        ("charge", None, 3), ("push", "a", 3), ("pull", "a", 2)]  # fmt: skip
+    for cut in (len(full) + 1, 3):  # the shared read whole, then cut after three groups
+        shared = full[:cut]
+        for connection in ("a", "b", "c", "none-such"):
+            got = connection_groups(shared, connection, page=1, cut=cut)
+            if got is not None:
+                assert got == ops.dead_groups(None, 2, connection)
+            assert (got is None) == (cut == 3 and connection != "a")
 
 
 def test_the_blocked_page_shows_a_page_of_keys_and_links_the_next(dash: Dash) -> None:

@@ -13,12 +13,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
-from ...ops import BULK_LIMIT, CANCEL, RETRY
+from ...ops import BULK_LIMIT, CANCEL, RETRY, SHARED_DEAD_GROUPS
 from .common import CheckedForm, CurrentSession, back, clean, keyset_id, page, redactor
 from .jobs import act, form_ids
 
 if TYPE_CHECKING:
     from ...app import Conveyor
+    from ...ops import Operations
+    from ...store.overview import DeadGroup
 
 GROUPS = 20  # groups shown, the largest (the others: narrow by connection or time)
 PER_GROUP = 5  # newest jobs shown under each group (the rest: a link to the jobs listing)
@@ -44,6 +46,32 @@ def since_field(since: float | None) -> str:
     return datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M")
 
 
+def connection_groups(
+    shared: list[DeadGroup], connection: str, page: int = GROUPS, cut: int = SHARED_DEAD_GROUPS
+) -> list[DeadGroup] | None:
+    """One connection's largest groups (and one more) from the shared read, when it surely
+    holds them: the read's order is total (count, then names), so the connection's groups in it
+    come in their own order, and any it left out sort after all it kept. Sure when that gives
+    a full page (and one more), or when the read was not cut at `cut`; otherwise None."""
+    mine = [group for group in shared if group.connection == connection][: page + 1]
+    if len(mine) > page or len(shared) < cut:
+        return mine
+    return None
+
+
+def largest_groups(ops: Operations, since: float | None, connection: str | None) -> list[DeadGroup]:
+    """The page's groups and one more (are there others?): the page as first opened, or one
+    connection's, from the shared read (at most a second old) when it holds them."""
+    if since is None:
+        shared = ops.shared.dead_groups()
+        if connection is None:
+            return shared[: GROUPS + 1]
+        found = connection_groups(shared, connection)
+        if found is not None:
+            return found
+    return ops.dead_groups(since, GROUPS + 1, connection)
+
+
 def dead_router(conveyor: Conveyor) -> APIRouter:
     router = APIRouter()
     ops = conveyor.ops
@@ -54,10 +82,7 @@ def dead_router(conveyor: Conveyor) -> APIRouter:
         connection = clean(request.query_params.get("connection"))
         redact = redactor(conveyor)
         groups: list[dict[str, Any]] = []
-        if since is None and connection is None:  # the page as first opened: shared (1 s)
-            found = ops.shared.dead_groups()[: GROUPS + 1]
-        else:
-            found = ops.dead_groups(since, GROUPS + 1, connection)  # one more: are there others?
+        found = largest_groups(ops, since, connection)
         more, found = len(found) > GROUPS, found[:GROUPS]
         for group, jobs in zip(found, ops.dead_in_groups(found, since, PER_GROUP), strict=True):
             groups.append({"group": group, "sample": redact(group.sample), "jobs": jobs})

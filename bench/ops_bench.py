@@ -5,7 +5,8 @@ client polling them does to the workers sharing that store.
                               [--requests 40] [--paths PATH ...] [--extra-paths PATH ...]
                               [--worker-jobs 60000] [--worker-rounds 3] [--no-workers]
 
-For each backend and each N: a fresh migrated store filled with N jobs (bench/ops_fill.py), the
+For each backend and each N: a fresh migrated store filled with N jobs (bench/ops_fill.py; the
+smaller Ns in its `FULL_PAGES` mix, every measured page full, unless `--small-mix organic`), the
 real server (`conveyor --app bench.ops_app:app serve --no-worker`, uvicorn, its own process), a
 bearer token; then every path of `PATHS` (or `--paths`, plus `--extra-paths`) is requested
 `--requests` times, round-robin over the paths (so a noisy spell hits them all), after one
@@ -20,7 +21,9 @@ header), and a page that does not answer 200 stops the run (a login redirect is 
 Worker slowdown (largest N only): `--worker-jobs` no-op jobs (priority 1, so ahead of the
 filled store's queued jobs) drained by one `conveyor worker --concurrency 100` process, the rate
 measured between 90% and 10% remaining; runs alternate without and with a client requesting
-every path once a second, `--worker-rounds` each, the drained jobs deleted between runs.
+every path once a second, `--worker-rounds` each, the drained jobs deleted between runs. With
+`--interleaved-jobs`, also one drain of that many jobs with the poller switched on and off every
+3 s, each polled window against the quiet windows beside it (bench/ops_workers.py).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import psycopg
 
 from bench import ops_fill
 from bench.ops_client import client
-from bench.ops_workers import WORKER_CONCURRENCY, worker_rates
+from bench.ops_workers import WORKER_CONCURRENCY, interleaved_rates, worker_rates
 from bench.peers import common
 from conveyor import Conveyor
 
@@ -262,7 +265,9 @@ def run_backend(backend: str, sizes: Sequence[int], args: argparse.Namespace) ->
             if reuse is None:
                 store.reset()
                 print(f"[ops] {backend}: filling {n:,} jobs ...", file=sys.stderr, flush=True)
-                fill_seconds = ops_fill.fill(store.url, n)
+                full = n < max(sizes) and args.small_mix == "full-pages"
+                mix = ops_fill.FULL_PAGES if full else ops_fill.ORGANIC
+                fill_seconds = ops_fill.fill(store.url, n, mix=mix)
             token = store.token()
             values = store.values()
             with Server(store.url) as server:
@@ -279,6 +284,10 @@ def run_backend(backend: str, sizes: Sequence[int], args: argparse.Namespace) ->
                         expand(paths, values),
                         args.worker_jobs,
                         args.worker_rounds,
+                    )
+                if n == max(sizes) and args.interleaved_jobs:
+                    entry["interleaved"] = interleaved_rates(
+                        store, server, token, expand(paths, values), args.interleaved_jobs
                     )
             report["sizes"][str(n)] = entry
     if backend == "postgres":
@@ -342,7 +351,10 @@ def markdown(reports: Sequence[dict[str, Any]], args: argparse.Namespace) -> str
         f" --requests {args.requests}`: the real server (`conveyor serve --no-worker`, its own"
         " process) over a store filled with N jobs (bench/ops_fill.py: 90% succeeded, 3% dead"
         " with an error, queued, retrying, waiting behind blocked keys; 40 tasks, 8 queues, 20,000"
-        " keys, over 30 days); each path requested one at a time, round-robin over the paths,"
+        " keys, over 30 days; the smaller N, unless `--small-mix organic`, in ops_fill's"
+        " `FULL_PAGES` mix, in which every measured page is as full as at the largest N, so a"
+        " ratio compares the same page); each path requested one at a time, round-robin over"
+        " the paths,"
         " after a warm-up; p50/p95 in ms. `{mid}`: a keyset page half way down the table. The"
         " 2x verdict counts a ratio over 2 only where the larger p95 is 5 ms or more."
         " KB: the answer's size; where it grows with N the page holds more (blocked keys, the"
@@ -400,8 +412,20 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--paths", nargs="+", help="replace the default paths")
     parser.add_argument("--extra-paths", nargs="+", help="more paths (the dashboard's pages)")
+    parser.add_argument(
+        "--small-mix",
+        choices=("full-pages", "organic"),
+        default="full-pages",
+        help="the smaller sizes' fill: every measured page full (the same page), or as it grows",
+    )
     parser.add_argument("--worker-jobs", type=int, default=60_000)
     parser.add_argument("--worker-rounds", type=int, default=3, help="0: skip the workers")
+    parser.add_argument(
+        "--interleaved-jobs",
+        type=int,
+        default=0,
+        help="one drain of this many jobs with the poller switched on and off (0: skip)",
+    )
     parser.add_argument("--json", type=Path, default=Path("bench/results/ops.json"))
     parser.add_argument("--out", type=Path, help="also write the markdown section here")
     parser.add_argument(

@@ -51,22 +51,30 @@ async def client(base: str, token: str) -> aiohttp.ClientSession:
 
 
 class Poller:
-    """A client requesting every path once a second, in a thread, until stopped."""
+    """A client requesting every path once a second, in a thread, until stopped; clearing
+    `active` pauses it between rounds (the interleaved measurement switches it on and off)."""
 
     def __init__(self, base: str, token: str, paths: Sequence[str]) -> None:
         self.base, self.token, self.paths = base, token, list(paths)
         self.stop = threading.Event()
+        self.active = threading.Event()
+        self.active.set()
         self.requests = 0
+        self.client_cpu = 0.0  # this thread's CPU seconds: the client's own cost
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     async def _run(self) -> None:
         async with await client(self.base, self.token) as session:
             while not self.stop.is_set():
-                began = time.monotonic()
+                if not self.active.is_set():
+                    await asyncio.sleep(0.05)
+                    continue
+                began, cpu = time.monotonic(), time.thread_time()
                 for path in self.paths:
                     async with session.get(path) as answer:
                         await answer.read()
                     self.requests += 1
+                self.client_cpu += time.thread_time() - cpu
                 await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
 
     def __enter__(self) -> Poller:

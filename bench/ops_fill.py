@@ -7,8 +7,9 @@ rebuilt too), then ANALYZE. The mix (`STATES`): mostly succeeded, some dead with
 record, some cancelled, queued (half of them due later), retrying, running, and waiting jobs
 behind the keys of dead keyed jobs (the blocked keys); `TASKS` tasks and `QUEUES` queues with
 skewed popularity, a key on one job in ten out of `KEYS`, one of `CONNECTIONS` on one job in
-three, created over the last `DAYS` days in id order. Deterministic for a given N (one seeded
-random generator).
+three, created over the last `DAYS` days in id order (`ORGANIC`). `FULL_PAGES` is a small
+store's mix in which every measured page is full, for comparing the same page at two sizes.
+Deterministic for a given N and mix (seeded random generators).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,16 +52,62 @@ def queue_name(i: int) -> str:
     return "default" if i == 0 else f"queue_{i}"
 
 
-def rows(n: int, now: float | None = None, seed: int = 7) -> Iterator[tuple[Any, ...]]:
+@dataclass(frozen=True)
+class Mix:
+    """How the filled jobs spread over states, names, keys and time."""
+
+    states: tuple[tuple[str, float], ...]  # (state, share) in order; the rest succeeded
+    task: Callable[[random.Random], str]
+    queue: Callable[[random.Random], str]
+    key_share: float  # the share of jobs with a key
+    keys: int  # drawn from this many keys
+    connection_share: float  # the share of jobs for a connection
+    span: float  # the jobs were created from this many seconds ago to a minute ago
+
+
+# A store as it grows: mostly succeeded, a few popular tasks and queues, over 30 days.
+ORGANIC = Mix(
+    states=STATES,
+    task=lambda rng: task_name(min(int(rng.paretovariate(1.2)) - 1, TASKS - 1)),
+    queue=lambda rng: queue_name(min(int(rng.paretovariate(1.5)) - 1, QUEUES - 1)),
+    key_share=0.1,
+    keys=KEYS,
+    connection_share=0.3,
+    span=DAYS * 86400,
+)
+# A small store in which every page the benchmark measures is as full as in a big organic one
+# (a listing's 50 rows for every filter, the 20 dead-letter groups of 5 jobs for every
+# connection, a page of blocked keys, the last hour's window): the same page at a smaller N.
+FULL_PAGES = Mix(
+    states=(
+        ("dead", 0.6),
+        ("cancelled", 0.03),
+        ("queued", 0.05),
+        ("retrying", 0.03),
+        ("running", 0.01),
+        ("waiting", 0.12),
+    ),
+    task=lambda rng: task_name(5 + rng.randrange(6)),
+    queue=lambda rng: queue_name(4 + rng.randrange(4)),
+    key_share=0.6,
+    keys=150,
+    connection_share=1.0,
+    span=3000,
+)
+
+
+def rows(
+    n: int, now: float | None = None, seed: int = 7, mix: Mix = ORGANIC
+) -> Iterator[tuple[Any, ...]]:
     """N job rows (COLUMNS order), times as epoch seconds, oldest first."""
     rng = random.Random(seed)
     by = random.Random(seed + 1)  # the connections: the other columns as they were without them
     now = time.time() if now is None else now
-    start = now - DAYS * 86400
-    step = (now - 60 - start) / max(n, 1)
+    start = now - mix.span
+    step = (mix.span - 60) / max(n, 1)
     cuts: list[tuple[float, str]] = []
     acc = 0.0
-    for state, share in STATES:
+    for state, share in mix.states:
         acc += share
         cuts.append((acc, state))
     dead_keys: list[str] = []
@@ -67,10 +115,14 @@ def rows(n: int, now: float | None = None, seed: int = 7) -> Iterator[tuple[Any,
         created = start + i * step
         r = rng.random()
         state = next((s for cut, s in cuts if r < cut), "succeeded")
-        task = task_name(min(int(rng.paretovariate(1.2)) - 1, TASKS - 1))
-        queue = queue_name(min(int(rng.paretovariate(1.5)) - 1, QUEUES - 1))
-        key = f"customer:{rng.randrange(KEYS)}" if rng.random() < 0.1 else None
-        connection = CONNECTIONS[by.randrange(len(CONNECTIONS))] if by.random() < 0.3 else None
+        task = mix.task(rng)
+        queue = mix.queue(rng)
+        key = f"customer:{rng.randrange(mix.keys)}" if rng.random() < mix.key_share else None
+        connection = (
+            CONNECTIONS[by.randrange(len(CONNECTIONS))]
+            if by.random() < mix.connection_share
+            else None
+        )
         if state == "waiting":
             if not dead_keys:
                 state = "succeeded"
@@ -99,17 +151,17 @@ def rows(n: int, now: float | None = None, seed: int = 7) -> Iterator[tuple[Any,
                finished, error, errors, connection)  # fmt: skip
 
 
-def fill(url: str, n: int, now: float | None = None) -> float:
+def fill(url: str, n: int, now: float | None = None, mix: Mix = ORGANIC) -> float:
     """Add N jobs to the migrated store at `url`; return the seconds it took."""
     began = time.monotonic()
     if url.startswith("sqlite"):
-        _fill_sqlite(url.split("sqlite:///", 1)[1], n, now)
+        _fill_sqlite(url.split("sqlite:///", 1)[1], n, now, mix)
     else:
-        _fill_postgres(url, n, now)
+        _fill_postgres(url, n, now, mix)
     return time.monotonic() - began
 
 
-def _fill_sqlite(path: str, n: int, now: float | None) -> None:
+def _fill_sqlite(path: str, n: int, now: float | None, mix: Mix) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -129,7 +181,7 @@ def _fill_sqlite(path: str, n: int, now: float | None) -> None:
             f"INSERT INTO conveyor_jobs ({', '.join(COLUMNS)})"
             f" VALUES ({', '.join('?' * len(COLUMNS))})"
         )
-        conn.executemany(sql, rows(n, now))
+        conn.executemany(sql, rows(n, now, mix=mix))
         for _, create in indexes:
             conn.execute(create)
         conn.execute("COMMIT")
@@ -157,7 +209,7 @@ def _copy_text(value: Any) -> str:
 _TIMES = {COLUMNS.index(c) for c in ("run_at", "created_at", "started_at", "finished_at")}
 
 
-def _fill_postgres(url: str, n: int, now: float | None) -> None:
+def _fill_postgres(url: str, n: int, now: float | None, mix: Mix) -> None:
     with psycopg.connect(url) as conn:
         indexes = conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'conveyor_jobs'"
@@ -168,7 +220,7 @@ def _fill_postgres(url: str, n: int, now: float | None) -> None:
         copy_sql = f"COPY conveyor_jobs ({', '.join(COLUMNS)}) FROM STDIN"
         with conn.cursor() as cur, cur.copy(copy_sql) as copy:
             buffer = io.StringIO()
-            for i, row in enumerate(rows(n, now), 1):
+            for i, row in enumerate(rows(n, now, mix=mix), 1):
                 fields = [_stamp(v) if k in _TIMES else _copy_text(v) for k, v in enumerate(row)]
                 buffer.write("\t".join(fields) + "\n")
                 if i % 20_000 == 0:

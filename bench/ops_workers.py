@@ -26,31 +26,54 @@ def idle_seconds() -> float:
     return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
 
 
-def worker_rates(
-    store: Store, server: Server, token: str, paths: Sequence[str], jobs: int, rounds: int
-) -> dict[str, Any]:
-    """Drain rates (jobs/s) of one worker process, alternating quiet and polled runs."""
-    from bench.conveyor_app import app as bench_app  # declares `noop`, which we enqueue
-
-    bench_app.close()
-    bench_app.use_database(store.url)
-    env = common.worker_env({"CONVEYOR_DATABASE_URL": store.url})
-    command = [
+def worker_command(url: str) -> list[str]:
+    return [
         common.venv_script("conveyor"),
         "--app",
         "bench.conveyor_app:app",
         "--database-url",
-        store.url,
+        url,
         "worker",
         "--concurrency",
         str(WORKER_CONCURRENCY),
     ]
-    # The benchmark's jobs not yet claimed: a range of conveyor_jobs_state_id (state, id), an
-    # index-only count (counting by task read a row per job, 100 ms at 150,000 jobs: a reader
-    # as busy as the worker); the ~100 running are not counted.
-    remaining_sql = (
-        "SELECT count(*) FROM conveyor_jobs WHERE state IN ('queued', 'retrying') AND id >= {first}"
-    )
+
+
+# The benchmark's jobs not yet claimed: a range of conveyor_jobs_state_id (state, id), an
+# index-only count (counting by task read a row per job, 100 ms at 150,000 jobs: a reader as busy
+# as the worker); the ~100 running are not counted.
+REMAINING_SQL = (
+    "SELECT count(*) FROM conveyor_jobs WHERE state IN ('queued', 'retrying') AND id >= {first}"
+)
+
+
+def enqueue_noops(store: Store, jobs: int) -> str:
+    """Enqueue `jobs` no-op jobs (priority 1: ahead of the filled store's queued jobs), vacuum
+    the table on PostgreSQL, and return the SQL counting the ones not yet claimed."""
+    from bench.conveyor_app import app as bench_app  # declares `noop`
+
+    first = 0
+    for start in range(0, jobs, 5000):
+        ids = bench_app.enqueue_many("noop", [{}] * min(5000, jobs - start), priority=1)
+        first = first or min(ids)
+    if store.backend == "postgres":
+        # Each run from a vacuumed table: the shared server runs without autovacuum, and the
+        # dead rows of the runs before made the counts read the heap (stats 40 -> 520 ms after
+        # three runs), for the poller and the workers.
+        store.query("VACUUM ANALYZE conveyor_jobs")
+    return REMAINING_SQL.format(first=first)
+
+
+def worker_rates(
+    store: Store, server: Server, token: str, paths: Sequence[str], jobs: int, rounds: int
+) -> dict[str, Any]:
+    """Drain rates (jobs/s) of one worker process, alternating quiet and polled runs."""
+    from bench.conveyor_app import app as bench_app
+
+    bench_app.close()
+    bench_app.use_database(store.url)
+    env = common.worker_env({"CONVEYOR_DATABASE_URL": store.url})
+    command = worker_command(store.url)
     rates: dict[str, list[float]] = {"quiet": [], "polled": []}
     polled_requests = 0
     server_cpu: dict[str, list[float]] = {"quiet": [], "polled": []}
@@ -58,16 +81,7 @@ def worker_rates(
     try:
         for round_no in range(rounds):
             for arm in ("quiet", "polled") if round_no % 2 == 0 else ("polled", "quiet"):
-                first = 0
-                for start in range(0, jobs, 5000):
-                    ids = bench_app.enqueue_many("noop", [{}] * min(5000, jobs - start), priority=1)
-                    first = first or min(ids)
-                count_sql = remaining_sql.format(first=first)
-                if store.backend == "postgres":
-                    # Each run from a vacuumed table: the shared server runs without autovacuum,
-                    # and the dead rows of the runs before made the counts read the heap
-                    # (stats 40 -> 520 ms after three runs), for the poller and the workers.
-                    store.query("VACUUM ANALYZE conveyor_jobs")
+                count_sql = enqueue_noops(store, jobs)
                 poller = Poller(server.base, token, paths) if arm == "polled" else None
                 if poller is not None:
                     poller.__enter__()
@@ -111,3 +125,80 @@ def worker_rates(
         "idle_polled": round(statistics.median(idle["polled"]), 3),
         "idle_quiet": round(statistics.median(idle["quiet"]), 3),
     }
+
+
+def interleaved_rates(
+    store: Store,
+    server: Server,
+    token: str,
+    paths: Sequence[str],
+    jobs: int,
+    window: float = 3.0,
+    settle: float = 0.5,
+) -> dict[str, Any]:
+    """One drain of `jobs` no-op jobs with the poller switched on and off every `window`
+    seconds: each polled window's rate against the mean of the quiet windows either side, so
+    the drain's own drift (a table growing and shrinking, a checkpoint, the machine) falls on
+    both arms alike. A window's rate is read from `settle` s after the switch (a round under way
+    finishes) to its end, between 90% and 10% remaining."""
+    from bench.conveyor_app import app as bench_app
+
+    bench_app.close()
+    bench_app.use_database(store.url)
+    env = common.worker_env({"CONVEYOR_DATABASE_URL": store.url})
+    count_sql = enqueue_noops(store, jobs)
+
+    def remaining() -> tuple[float, int]:
+        before = time.perf_counter()
+        value = int(store.query(count_sql)[0][0])
+        return (before + time.perf_counter()) / 2, value
+
+    windows: list[tuple[str, float]] = []
+    poller = Poller(server.base, token, paths)
+    poller.active.clear()
+    poller.__enter__()  # logged in, idle until a polled window
+    cpu_before, idle_before, began = server.cpu_seconds(), idle_seconds(), time.monotonic()
+    try:
+        with common.WorkerGroup([worker_command(store.url)], env) as group:
+            while remaining()[1] > 0.9 * jobs:
+                group.check()
+                time.sleep(0.1)
+            polled = False
+            while True:
+                (poller.active.set if polled else poller.active.clear)()
+                switched = time.monotonic()
+                time.sleep(settle)
+                t1, c1 = remaining()
+                time.sleep(max(0.0, window - (time.monotonic() - switched)))
+                t2, c2 = remaining()
+                group.check()
+                if c2 < 0.1 * jobs:
+                    break
+                windows.append(("polled" if polled else "quiet", (c1 - c2) / (t2 - t1)))
+                polled = not polled
+    finally:
+        poller.__exit__()
+        bench_app.close()
+    took = time.monotonic() - began
+    store.query("DELETE FROM conveyor_jobs WHERE task = 'noop'")
+    ratios = []
+    for i, (arm, rate) in enumerate(windows):
+        around = [r for a, r in windows[max(0, i - 1) : i + 2] if a == "quiet"]
+        if arm == "polled" and around:
+            ratios.append(rate / statistics.fmean(around))
+    quiet = [r for a, r in windows if a == "quiet"]
+    polled_rates = [r for a, r in windows if a == "polled"]
+    result = {
+        "window_s": window,
+        "quiet": [round(r) for r in quiet],
+        "polled": [round(r) for r in polled_rates],
+        "pairs": len(ratios),
+        "slowdown_pct": round((1 - statistics.median(ratios)) * 100, 1) if ratios else None,
+        "slowdown_mean_pct": round((1 - statistics.fmean(ratios)) * 100, 1) if ratios else None,
+        "poll_requests": poller.requests,
+        "client_cpu": round(poller.client_cpu / took, 3),
+        "server_cpu": round((server.cpu_seconds() - cpu_before) / took, 3),
+        "idle": round((idle_seconds() - idle_before) / took, 3),
+    }
+    print(f"[ops]   interleaved: {result}", file=sys.stderr, flush=True)
+    return result

@@ -26,6 +26,12 @@ def idle_seconds() -> float:
     return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
 
 
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave other machines while this one wanted it (a noisy host)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
 def worker_command(url: str) -> list[str]:
     return [
         common.venv_script("conveyor"),
@@ -158,6 +164,7 @@ def interleaved_rates(
     poller.active.clear()
     poller.__enter__()  # logged in, idle until a polled window
     cpu_before, idle_before, began = server.cpu_seconds(), idle_seconds(), time.monotonic()
+    steal_before = steal_seconds()
     try:
         with common.WorkerGroup([worker_command(store.url)], env) as group:
             while remaining()[1] > 0.9 * jobs:
@@ -199,6 +206,7 @@ def interleaved_rates(
         "client_cpu": round(poller.client_cpu / took, 3),
         "server_cpu": round((server.cpu_seconds() - cpu_before) / took, 3),
         "idle": round((idle_seconds() - idle_before) / took, 3),
+        "steal": round((steal_seconds() - steal_before) / took, 3),
     }
     print(f"[ops]   interleaved: {result}", file=sys.stderr, flush=True)
     return result

@@ -66,18 +66,21 @@ def sqlite_plans(path: str) -> list[tuple[str, str]]:
             plan = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
             out.append((label + suffix, "\n".join(row[3] for row in plan)))
     extra = {
-        "GET /api/stats, /metrics (stats)": (
+        "exact counts (conveyor stats, app.stats())": (
             q["stats"],
             {"now": time.time(), "final_window": FINAL_WINDOW},
         ),
         "GET /api/blocked-keys": (q["blocked_keys"], {"limit": 100, "after": 0}),
-        "GET /metrics (oldest due per queue)": (q["oldest_due"], {"now": time.time()}),
+        RUNNABLE: (q["runnable_summary"], {"now": time.time()}),
         **dashboard(q, "sqlite", since),
     }
     for label, (sql, params) in extra.items():
         plan = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         out.append((label, "\n".join(row[3] for row in plan)))
     return out
+
+
+RUNNABLE = "shared: the oldest due job per queue, the jobs no worker serves (/metrics, dashboard /)"
 
 
 def postgres_plans(url: str) -> list[tuple[str, str]]:
@@ -90,9 +93,11 @@ def postgres_plans(url: str) -> list[tuple[str, str]]:
             for label, f in cases(key, mid, since)
             for suffix, sql, params in statements(q, f, "postgres")
         ]
-        runs.append(("GET /api/stats, /metrics (stats)", q["stats"], {"final_window": 3600}))
+        exact = "exact counts (conveyor stats, app.stats())"
+        runs.append((exact, q["stats"], {"final_window": 3600}))
         runs.append(("GET /api/blocked-keys", q["blocked_keys"], {"limit": 100, "after": 0}))
-        runs.append(("GET /metrics (oldest due per queue)", q["oldest_due"], {}))
+        runnable = RUNNABLE
+        runs.append((runnable, q["runnable_summary"], {}))
         runs += [(label, sql, params) for label, (sql, params) in dashboard(q, "pg", since).items()]
         for label, sql, params in runs:
             conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)  # warm
@@ -116,8 +121,10 @@ def dashboard(q: dict[str, str], dialect: str, since: float) -> dict[str, tuple[
     groups = q["overview_dead_groups"]
     every = {"limit": 21, "connection": None, "since": None}
     return {
-        "dashboard /: oldest wait per queue and state": (q["overview_oldest"], {}),
-        "dashboard /: runnable jobs no worker serves": (q["runnable_counts"], {}),
+        "shared: the counts and oldest waits (/api/stats, /metrics, dashboard /)": (
+            q["overview_live"],
+            {},
+        ),
         "dashboard /: the finish tally's whole hour (once a minute)": (
             q["overview_finished_per_second"],
             {"since": since},

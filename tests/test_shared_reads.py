@@ -208,3 +208,20 @@ def test_the_dead_letter_groups_are_shared_and_forgotten_by_a_retry(app: Conveyo
     assert [g.count for g in app.ops.dead_groups()] == [2]
     app.ops.retry([first])
     assert [g.count for g in app.ops.shared.dead_groups()] == [1]  # read again: one left
+
+
+def test_the_shared_runnable_read_answers_oldest_due_and_jobs_without_worker(
+    app: Conveyor,
+) -> None:
+    """One read of the backlog for both: the same answers as the exact reads."""
+
+    @app.task(name="unserved")
+    def task(payload: dict[str, int]) -> None: ...
+
+    app.enqueue_many("unserved", [{}] * 3, queue="nowhere")
+    due, unserved = app.ops.runnable_now()
+    assert unserved == app.ops.jobs_without_worker()
+    assert [(u.task, u.queue, u.jobs) for u in unserved] == [("unserved", "nowhere", 3)]
+    assert due.keys() == app.store.oldest_due().keys() == {"nowhere"}
+    assert app.ops.shared.oldest_due().keys() == {"nowhere"}
+    assert app.ops.shared.jobs_without_worker() == unserved

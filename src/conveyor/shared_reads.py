@@ -133,12 +133,10 @@ class SharedReads:
 
     def __init__(
         self,
-        live_counts: Callable[[], dict[str, dict[str, int]]],
+        live: Callable[[], tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]],
         finished_per_second: Reader,
         store_clock: Callable[[], float],
-        oldest_waits: Callable[[], dict[str, dict[str, float]]],
-        oldest_due: Callable[[], dict[str, float]],
-        jobs_without_worker: Callable[[], list[Unserved]],
+        runnable: Callable[[], tuple[dict[str, float], list[Unserved]]],
         dead_groups: Callable[[], list[DeadGroup]],
         max_age: float | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -150,46 +148,47 @@ class SharedReads:
         self._store_clock = store_clock
         self._tally = FinishTally(finished_per_second, store_clock, clock)
         self._finishes = SharedRead(self._tally.read, age, clock)
-        self._counts = SharedRead(lambda: self._merged(live_counts()), age, clock)
-        self._oldest_waits = SharedRead(oldest_waits, age, clock)
-        self._oldest_due = SharedRead(oldest_due, age, clock)
-        self._jobs_without_worker = SharedRead(jobs_without_worker, age, clock)
+        # The live set's counts and oldest waits: one read of the backlog.
+        self._live = SharedRead(lambda: self._merged(*live()), age, clock)
+        # The oldest due job per queue and the jobs no worker serves: one read of the backlog.
+        self._runnable = SharedRead(runnable, age, clock)
         self._dead_groups = SharedRead(dead_groups, age, clock)
         self._reads: tuple[SharedRead[Any], ...] = (
             self._finishes,
-            self._counts,
-            self._oldest_waits,
-            self._oldest_due,
-            self._jobs_without_worker,
+            self._live,
+            self._runnable,
             self._dead_groups,
         )
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{queue: {state: count}}, as `ops.counts()`."""
-        return self._counts.get()
+        return self._live.get()[0]
 
     def throughput(self, minutes: int = 60) -> list[Minute]:
         """Jobs finished per minute over the last `minutes` (at most the hour), as
         `ops.throughput()`."""
         return per_minute(minutes_of(self._finishes.get()), self._store_clock(), minutes)
 
-    def _merged(self, live: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    def _merged(
+        self, live: dict[str, dict[str, int]], waits: dict[str, dict[str, float]]
+    ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
         recent = finished_counts(self._finishes.get(), ("succeeded", "cancelled"))
         for queue, states in recent.items():
             live.setdefault(queue, {}).update(states)
-        return {queue: dict(sorted(states.items())) for queue, states in sorted(live.items())}
+        counts = {queue: dict(sorted(states.items())) for queue, states in sorted(live.items())}
+        return counts, waits
 
     def oldest_waits(self) -> dict[str, dict[str, float]]:
         """{queue: {state: seconds since its oldest unfinished job was created}}."""
-        return self._oldest_waits.get()
+        return self._live.get()[1]
 
     def oldest_due(self) -> dict[str, float]:
         """{queue: seconds its oldest due runnable job has waited} (`/metrics`)."""
-        return self._oldest_due.get()
+        return self._runnable.get()[0]
 
     def jobs_without_worker(self) -> list[Unserved]:
         """Queued and retrying jobs, per task and queue, that no live worker can run."""
-        return self._jobs_without_worker.get()
+        return self._runnable.get()[1]
 
     def dead_groups(self) -> list[DeadGroup]:
         """Every dead job per task, connection and error class, the largest groups first (the

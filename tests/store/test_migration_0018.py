@@ -53,7 +53,7 @@ def test_sqlite_reads_the_runnable_aggregates_from_the_index_alone(tmp_path: Pat
     store.close()
     named = queries.load("sqlite")
     with sqlite3.connect(tmp_path / "plans.db") as conn:
-        for name in ("oldest_due", "runnable_counts", "claim"):
+        for name in ("oldest_due", "runnable_counts", "runnable_summary", "claim"):
             rows = conn.execute(
                 "EXPLAIN QUERY PLAN " + named[name],
                 {

@@ -63,6 +63,35 @@ def test_oldest_unfinished_per_queue_and_state(store: Store) -> None:
     assert {(q, s) for q, s, _ in store.oldest_unfinished()} == {("mail", "queued")}
 
 
+def test_the_live_summary_is_the_live_counts_and_the_oldest_unfinished_in_one_read(
+    store: Store,
+) -> None:
+    """live_summary against the reads it replaces for the shared counts: `stats` without the
+    finished part, and `oldest_unfinished`, over every unfinished state and dead."""
+
+    def agrees() -> None:
+        summary = store.live_summary()
+        live = {"waiting", "queued", "running", "retrying", "dead"}
+        assert sorted((q, s, n) for q, s, n, _ in summary) == sorted(
+            (q, s, n) for q, s, n in store.stats(0) if s in live
+        )
+        assert sorted((q, s, c) for q, s, _, c in summary if c is not None) == sorted(
+            store.oldest_unfinished()
+        )
+        assert all((c is None) == (s == "dead") for _, s, _, c in summary)
+
+    assert store.live_summary() == []
+    store.enqueue([new(), new(queue="mail"), new(queue="mail", delay=60), new(key="k")])
+    store.enqueue([new(key="k")])  # waits behind the first
+    agrees()
+    [running, *_] = claim(store, queues=["default"])
+    agrees()
+    succeed(store, running)
+    die(store, "RuntimeError", "boom", task="d")
+    agrees()
+    assert ("default", "dead") in {(q, s) for q, s, _, _ in store.live_summary()}
+
+
 def test_dead_jobs_grouped_by_task_and_error_class(store: Store) -> None:
     first = die(store, "RuntimeError", "card declined 1")
     second = die(store, "RuntimeError", "card declined 2")

@@ -10,3 +10,9 @@ class MetricsStore:
         """{queue: seconds since its oldest runnable job (queued or retrying, due) became due},
         for the queues that have one."""
         raise NotImplementedError
+
+    def runnable_summary(self) -> list[tuple[str, str, int, float | None]]:
+        """(queue, task, runnable jobs, seconds the oldest due one has waited, or None if none
+        is due) per queue and task: one scan of the runnable jobs for both what `oldest_due`
+        and `runnable_counts` read (a big backlog was walked twice a refresh)."""
+        raise NotImplementedError

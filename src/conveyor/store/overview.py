@@ -44,6 +44,12 @@ class OverviewStore:
         """(queue, state, created_at of its oldest job) for every unfinished state."""
         raise NotImplementedError
 
+    def live_summary(self) -> list[tuple[str, str, int, float | None]]:
+        """(queue, state, jobs, created_at of its oldest job; None for dead) for every unfinished
+        state and dead: `stats`' live part and `oldest_unfinished` in one read (the shared
+        reads': a backlog was walked by both)."""
+        raise NotImplementedError
+
     def dead_groups(
         self, since: float | None, limit: int, connection: str | None = None
     ) -> list[DeadGroup]:

@@ -29,6 +29,13 @@ class SQLOverview(SQLStore, OverviewStore):
             rows = cur.execute(self._q["overview_oldest"]).fetchall()
         return [(str(r[0]), str(r[1]), float(r[2])) for r in rows]
 
+    def live_summary(self) -> list[tuple[str, str, int, float | None]]:
+        with self._read() as cur:
+            rows = cur.execute(self._q["overview_live"]).fetchall()
+        return [
+            (str(r[0]), str(r[1]), int(r[2]), None if r[3] is None else float(r[3])) for r in rows
+        ]
+
     def dead_groups(
         self, since: float | None, limit: int, connection: str | None = None
     ) -> list[DeadGroup]:

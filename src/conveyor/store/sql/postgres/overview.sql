@@ -22,6 +22,17 @@ SELECT queue, state, extract(epoch FROM min(created_at))::double precision FROM 
 WHERE finished_at IS NULL AND state IN ('waiting', 'queued', 'running', 'retrying')
 GROUP BY queue, state
 
+-- name: overview_live
+-- overview_oldest and the live part of `stats` (jobs.sql) at once: the unfinished jobs counted,
+-- with their oldest creation time, from conveyor_jobs_unfinished alone, the dead ones from
+-- conveyor_jobs_state. The shared reads' counts and oldest waits: a backlog walked once.
+SELECT queue, state, count(*), extract(epoch FROM min(created_at))::double precision
+FROM conveyor_jobs
+WHERE finished_at IS NULL AND state IN ('waiting', 'queued', 'running', 'retrying')
+GROUP BY queue, state
+UNION ALL
+SELECT queue, state, count(*), NULL FROM conveyor_jobs WHERE state = 'dead' GROUP BY state, queue
+
 -- name: overview_dead_groups
 -- The dead jobs per task, connection and error class: an index-only scan of
 -- conveyor_jobs_dead_groups (0019) in its (task, connection, error_class) order; the largest

@@ -7,3 +7,12 @@
 SELECT queue, :now - min(run_at) FROM conveyor_jobs INDEXED BY conveyor_jobs_runnable
 WHERE state IN ('queued', 'retrying') AND run_at <= :now
 GROUP BY queue
+
+-- name: runnable_summary
+-- oldest_due and runnable_counts (workers.sql) in one covering walk of conveyor_jobs_runnable
+-- (INDEXED BY, as runnable_counts): the shared reads' oldest due job and jobs no worker serves,
+-- a backlog walked once.
+SELECT queue, task, count(*) AS n, :now - min(CASE WHEN run_at <= :now THEN run_at END)
+FROM conveyor_jobs INDEXED BY conveyor_jobs_runnable
+WHERE state IN ('queued', 'retrying')
+GROUP BY queue, task

@@ -25,6 +25,16 @@ FROM (SELECT min(id) AS id FROM conveyor_jobs
       GROUP BY state, queue) AS oldest
 JOIN conveyor_jobs AS j ON j.id = oldest.id
 
+-- name: overview_live
+-- overview_oldest and the live part of `stats` (jobs.sql) at once: one covering walk of
+-- conveyor_jobs_state counts each unfinished state's and dead's jobs per queue and finds the
+-- smallest id, whose creation time is the oldest; the shared reads' counts and oldest waits.
+SELECT j.queue, j.state, live.n, CASE WHEN j.state = 'dead' THEN NULL ELSE j.created_at END
+FROM (SELECT min(id) AS id, count(*) AS n FROM conveyor_jobs
+      WHERE state IN ('waiting', 'queued', 'running', 'retrying', 'dead')
+      GROUP BY state, queue) AS live
+JOIN conveyor_jobs AS j ON j.id = live.id
+
 -- name: overview_dead_groups
 -- The dead jobs per task, connection and error class: a walk of conveyor_jobs_dead_groups (0019)
 -- alone, in its (task, connection, error_class) order; the largest groups sorted after.

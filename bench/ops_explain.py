@@ -87,6 +87,7 @@ def postgres_plans(url: str) -> list[tuple[str, str]]:
     q = queries.load("postgres")
     out = []
     with psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
+        conn.execute("SET max_parallel_workers_per_gather = 0")  # as the store's pool plans
         key, mid, since = _values(conn.execute, "%s")
         runs = [
             (label + suffix, sql, params)

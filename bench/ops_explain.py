@@ -23,6 +23,8 @@ from conveyor.job import JobFilter
 from conveyor.store import listing, queries
 from conveyor.store.jobs import FINAL_WINDOW
 
+RUNNABLE = "shared: the oldest due job per queue, the jobs no worker serves (/metrics, dashboard /)"
+
 
 def cases(key: str, mid: int, since: float) -> list[tuple[str, JobFilter]]:
     filters: list[tuple[str, dict[str, Any]]] = [
@@ -78,9 +80,6 @@ def sqlite_plans(path: str) -> list[tuple[str, str]]:
         plan = conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         out.append((label, "\n".join(row[3] for row in plan)))
     return out
-
-
-RUNNABLE = "shared: the oldest due job per queue, the jobs no worker serves (/metrics, dashboard /)"
 
 
 def postgres_plans(url: str) -> list[tuple[str, str]]:

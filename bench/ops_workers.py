@@ -16,6 +16,7 @@ from bench.peers import common
 
 if TYPE_CHECKING:
     from bench.ops_bench import Server, Store
+    from conveyor import Conveyor
 
 WORKER_CONCURRENCY = 100
 
@@ -53,6 +54,15 @@ REMAINING_SQL = (
 )
 
 
+def bench_app_on(store: Store) -> tuple[Conveyor, dict[str, str]]:
+    """The core benchmark's app (it declares `noop`) on the store, and its workers' env."""
+    from bench.conveyor_app import app as bench_app
+
+    bench_app.close()
+    bench_app.use_database(store.url)
+    return bench_app, common.worker_env({"CONVEYOR_DATABASE_URL": store.url})
+
+
 def enqueue_noops(store: Store, jobs: int) -> str:
     """Enqueue `jobs` no-op jobs (priority 1: ahead of the filled store's queued jobs), vacuum
     the table on PostgreSQL, and return the SQL counting the ones not yet claimed."""
@@ -74,11 +84,7 @@ def worker_rates(
     store: Store, server: Server, token: str, paths: Sequence[str], jobs: int, rounds: int
 ) -> dict[str, Any]:
     """Drain rates (jobs/s) of one worker process, alternating quiet and polled runs."""
-    from bench.conveyor_app import app as bench_app
-
-    bench_app.close()
-    bench_app.use_database(store.url)
-    env = common.worker_env({"CONVEYOR_DATABASE_URL": store.url})
+    bench_app, env = bench_app_on(store)
     command = worker_command(store.url)
     rates: dict[str, list[float]] = {"quiet": [], "polled": []}
     polled_requests = 0
@@ -147,11 +153,7 @@ def interleaved_rates(
     the drain's own drift (a table growing and shrinking, a checkpoint, the machine) falls on
     both arms alike. A window's rate is read from `settle` s after the switch (a round under way
     finishes) to its end, between 90% and 10% remaining."""
-    from bench.conveyor_app import app as bench_app
-
-    bench_app.close()
-    bench_app.use_database(store.url)
-    env = common.worker_env({"CONVEYOR_DATABASE_URL": store.url})
+    bench_app, env = bench_app_on(store)
     count_sql = enqueue_noops(store, jobs)
 
     def remaining() -> tuple[float, int]:

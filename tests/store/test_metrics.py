@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from conveyor.store import Store
 from tests.store.helpers import claim, new, succeed
 
@@ -81,6 +83,6 @@ def test_postgres_reads_start_no_parallel_workers(store: Store) -> None:
     """A big backlog's aggregates got parallel plans: three backends for the time of one, on a
     machine the workers share. Every pooled connection is set to serial plans."""
     if store.dialect != "postgres":
-        return  # SQLite has no parallel plans
+        pytest.skip("SQLite has no parallel plans")
     with store._read() as cur:  # type: ignore[attr-defined]
         assert cur.execute("SHOW max_parallel_workers_per_gather").fetchone() == ("0",)
